@@ -1,0 +1,51 @@
+# Two commands matter: `make dev` (platform up) and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export DAGSTER_HOME := $(CURDIR)
+export NML_DISABLE_USAGE_LOGGING := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DAGSTER_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: dev test install bootstrap ui lint lock bench clean-data
+
+# (Re)create the virtualenv from the lock only when the lock or pyproject changed.
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+bootstrap: $(STAMP)
+	$(BIN)/ml-assets bootstrap
+
+## make dev: install (first time), prepare demo data, serve the Dagster UI + daemon on 127.0.0.1:3000
+dev: bootstrap
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## make test: the whole suite, slow end-to-end tests included, deprecation warnings shown
+test: $(STAMP)
+	$(BIN)/python -m pytest -W default::DeprecationWarning $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ml_assets feature_repo tests benchmarks examples
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+## make lock: re-resolve the pins from pyproject.toml (needs the network to PyPI)
+lock:
+	rm -rf /tmp/ml-assets-lock && $(PYTHON) -m venv /tmp/ml-assets-lock
+	/tmp/ml-assets-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/ml-assets-lock/bin/pip freeze --exclude-editable | grep -v '^ml-assets' > requirements.lock
+
+clean-data:
+	rm -rf data/landing data/lake data/quarantine data/feast data/dagster data/mlflow data/reports data/warehouse.duckdb

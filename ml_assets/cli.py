@@ -1,0 +1,43 @@
+"""``ml-assets``: the project's command line (simulate data, bootstrap the demo)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ml_assets.settings import get_settings
+
+
+def _simulate(args) -> None:
+    from ml_assets.defs.ingest.landing import simulate_to_landing
+
+    written = simulate_to_landing(get_settings(), range(args.first_day, args.first_day + args.days), args.overwrite)
+    print(f"simulated {len(written)} day(s) into {get_settings().landing_dir}")
+
+
+def _bootstrap(args) -> None:
+    from ml_assets.bootstrap import bootstrap
+
+    bootstrap(days=args.days)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="write simulated daily exports into data/landing")
+    p.add_argument("--days", type=int, default=get_settings().demo_days)
+    p.add_argument("--first-day", type=int, default=0, help="day index of the first day (0 = start date)")
+    p.add_argument("--overwrite", action="store_true", help="regenerate days that already exist")
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("bootstrap", help="prepare the demo: simulate and run the daily cycle for missing days")
+    p.add_argument("--days", type=int, default=get_settings().demo_days)
+    p.set_defaults(func=_bootstrap)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
