@@ -88,4 +88,10 @@ def model_features() -> list[str]:
     return [r.split(":", 1)[1] for r in feature_refs()]
 
 
-CATEGORICAL_FEATURES = ["merchant_category"]
+# Levels of categorical features, fixed so training and serving encode them the same way;
+# a value outside the list becomes missing (and shows up as "unseen" in monitoring).
+CATEGORICAL_FEATURES = {
+    "merchant_category": [
+        "electronics", "fuel", "grocery", "jewelry", "online_retail", "pharmacy", "restaurant", "travel",
+    ],
+}

@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import feature_specs as specs
 import numpy as np
 import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, String
-
-import feature_specs as specs
 
 _TYPES = {"Float64": Float64, "String": String}
 # ML_ASSETS_DATA_DIR re-roots the data (tests, deployments); default: <checkout>/data

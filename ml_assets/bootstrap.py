@@ -13,8 +13,8 @@ from ml_assets.settings import get_settings
 
 
 def bootstrap(days: int) -> None:
-    from ml_assets.defs.ingest.landing import simulate_to_landing
     from ml_assets.definitions import defs
+    from ml_assets.defs.ingest.landing import simulate_to_landing
 
     settings = get_settings()
     written = simulate_to_landing(settings, range(days))

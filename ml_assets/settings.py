@@ -39,6 +39,7 @@ class Settings:
     # --- training / promotion -----------------------------------------------
     training_window_days: int = 28
     validation_days: int = 5
+    label_maturity_days: int = 14
     promotion_min_auc_gain: float = 0.0
     promotion_max_calibration_loss: float = 0.01
     quality_floor_auc: float = 0.75

@@ -95,7 +95,7 @@ def apply_repo(settings: Settings | None = None) -> dict:
 def materialize_day(view: str, day: dt.date, settings: Settings | None = None) -> None:
     """Write the feature rows stamped on ``day`` to the online store. Feast filters the
     window inclusively at both ends, so it ends one microsecond before the next day."""
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     end = start + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
     store = feature_store(settings)
     store.materialize(start_date=start, end_date=end, feature_views=[view])

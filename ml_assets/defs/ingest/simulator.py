@@ -31,6 +31,7 @@ _CATEGORY_AMOUNT = np.array([45.0, 50.0, 35.0, 25.0, 220.0, 80.0, 400.0, 350.0])
 _CATEGORY_ONLINE = np.array([0.05, 0.0, 0.10, 0.05, 0.45, 0.95, 0.6, 0.3])
 _GIFT_CATEGORIES = np.array([4, 5, 7])  # electronics, online_retail, jewelry
 CHANNELS = np.array(["in_store", "online"])
+FRAUD_TESTING_SHARE = 0.45
 
 TRANSACTION_COLUMNS = [
     "transaction_id", "customer_id", "merchant_id", "amount", "channel",
@@ -50,7 +51,7 @@ class SimulatorConfig:
     label_delay_max_days: int = 30
 
     @classmethod
-    def from_settings(cls, settings) -> "SimulatorConfig":
+    def from_settings(cls, settings) -> SimulatorConfig:
         return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
 
 
@@ -153,15 +154,15 @@ class Simulator:
             f_online = rng.random(n_fraud) < 0.05
             f_hour = np.clip(rng.normal(13, 3, n_fraud), 0, 23.99)
         else:
-            p = w.merchant_risk * w.merchant_weight
+            p = (w.merchant_risk + 0.03) * w.merchant_weight
             f_merch = rng.choice(cfg.n_merchants, size=n_fraud, p=p / p.sum())
-            # a third of fraud is low-key card testing that looks ordinary
-            testing = rng.random(n_fraud) < 0.3
+            # part of the fraud is low-key card testing that looks ordinary
+            testing = rng.random(n_fraud) < FRAUD_TESTING_SHARE
             f_amount = w.customer_typical_amount[f_cust] * _CATEGORY_AMOUNT[w.merchant_category[f_merch]] * np.where(
-                testing, rng.lognormal(-1.0, 0.6, n_fraud), rng.lognormal(1.0, 0.7, n_fraud)
+                testing, rng.lognormal(-0.2, 0.6, n_fraud), rng.lognormal(0.9, 0.7, n_fraud)
             )
-            f_online = rng.random(n_fraud) < np.where(testing, 0.5, 0.8)
-            f_hour = np.where(rng.random(n_fraud) < 0.55, rng.normal(2.5, 2.0, n_fraud) % 24, rng.uniform(0, 23.99, n_fraud))
+            f_online = rng.random(n_fraud) < np.where(testing, 0.35, 0.75)
+            f_hour = np.where(rng.random(n_fraud) < 0.4, rng.normal(2.5, 2.0, n_fraud) % 24, np.clip(rng.normal(14, 4, n_fraud), 0, 23.99))
 
         cust = np.concatenate([cust, f_cust])
         merch = np.concatenate([merch, f_merch])

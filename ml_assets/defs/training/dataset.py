@@ -1,0 +1,105 @@
+"""Point-in-time-correct training frames.
+
+Entity rows are the transactions of a window; features come from Feast's
+``get_historical_features`` on the model's feature service; labels are the chargebacks
+*as known at the as-of date*. A fraud whose chargeback had not arrived by then looks
+honest, which would teach the model that fresh fraud is fine. We handle that explicitly:
+the window ends ``label_maturity_days`` before the as-of date, so most chargebacks of the
+window have arrived (with the simulator's delays, ~85% within 14 days), and the frame
+records how many labels were still immature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+
+import pandas as pd
+
+from ml_assets import lake
+from ml_assets.settings import Settings, get_settings
+
+ENTITY_COLUMNS = ["transaction_id", "customer_id", "merchant_id", "event_timestamp", "amount", "channel", "txn_hour"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    start: dt.date  # inclusive
+    end: dt.date  # exclusive
+
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days)]
+
+
+def training_window(as_of: dt.date, settings: Settings) -> Window:
+    end = as_of - dt.timedelta(days=settings.label_maturity_days)
+    start = max(settings.start_date + dt.timedelta(days=1), end - dt.timedelta(days=settings.training_window_days))
+    if end <= start:
+        raise ValueError(
+            f"as_of={as_of}: the training window is empty (needs data from {start} and "
+            f"{settings.label_maturity_days} days of label maturity): pick a later as-of date"
+        )
+    return Window(start, end)
+
+
+def entity_frame(days: list[dt.date], settings: Settings | None = None) -> pd.DataFrame:
+    """The transactions of ``days`` as Feast entity rows with their request-time fields."""
+    settings = settings or get_settings()
+    frames = [lake.read_partition(settings.lake_dir, "raw_transactions", d) for d in days]
+    tx = pd.concat(frames, ignore_index=True)
+    ts = tx["event_timestamp"]
+    tx["txn_hour"] = (ts.dt.hour + ts.dt.minute / 60.0).astype("float64")
+    tx["channel"] = tx["channel"].astype(str)
+    tx["transaction_id"] = tx["transaction_id"].astype(str)
+    return tx[ENTITY_COLUMNS]
+
+
+def labels_known_at(as_of: dt.date, settings: Settings | None = None, lookback_days: int = 120) -> pd.DataFrame:
+    """Every chargeback that had arrived before ``as_of`` (labels of later days unseen)."""
+    settings = settings or get_settings()
+    days = [as_of - dt.timedelta(days=k) for k in range(1, lookback_days + 1)]
+    frames = [
+        lake.read_partition(settings.lake_dir, "label_arrivals", d)
+        for d in days
+        if d >= settings.start_date and lake.partition_path(settings.lake_dir, "label_arrivals", d).exists()
+    ]
+    if not frames:
+        return pd.DataFrame({"transaction_id": pd.Series(dtype=str), "arrived_at": pd.Series(dtype="datetime64[us, UTC]")})
+    labels = pd.concat(frames, ignore_index=True)
+    cutoff = pd.Timestamp(as_of, tz="UTC")
+    return labels.loc[labels["arrived_at"] < cutoff, ["transaction_id", "arrived_at"]]
+
+
+def attach_labels(entities: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    out = entities.copy()
+    out["is_fraud"] = out["transaction_id"].isin(set(labels["transaction_id"].astype(str))).astype("int8")
+    return out
+
+
+def historical_features(entities: pd.DataFrame, settings: Settings | None = None) -> pd.DataFrame:
+    """Point-in-time join of the feature service onto ``entities`` (Feast, DuckDB store)."""
+    from ml_assets.defs.features.store import feature_store, load_specs
+
+    store = feature_store(settings)
+    service = store.get_feature_service(load_specs().FEATURE_SERVICE)
+    frame = store.get_historical_features(entity_df=entities, features=service).to_df()
+    return to_model_frame(frame.sort_values(["event_timestamp", "transaction_id"], kind="stable").reset_index(drop=True))
+
+
+def to_model_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Canonical dtypes for model features, the same offline and online (no skew)."""
+    from ml_assets.defs.features.store import load_specs
+
+    specs = load_specs()
+    for col in specs.model_features():
+        if col in specs.CATEGORICAL_FEATURES:
+            frame[col] = pd.Categorical(frame[col].astype("string"), categories=specs.CATEGORICAL_FEATURES[col])
+        else:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(frame.astype({c: "string" for c in frame.select_dtypes("category")}), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
