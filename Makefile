@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: dev test install bootstrap ui lint lock bench clean-data
+.PHONY: dev test install bootstrap lint lock bench clean-data mlflow-ui rollback
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -50,3 +50,11 @@ lock:
 
 clean-data:
 	rm -rf data/landing data/lake data/quarantine data/feast data/dagster data/mlflow data/reports data/warehouse.duckdb
+
+## make mlflow-ui: the MLflow UI over the project's tracking store, on 127.0.0.1:5000
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+## make rollback: champion back to the previous champion (recorded in MLflow)
+rollback: $(STAMP)
+	$(BIN)/ml-assets rollback

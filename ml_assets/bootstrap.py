@@ -37,4 +37,19 @@ def bootstrap(days: int) -> None:
             print(f"[bootstrap] daily_cycle {key}: {status} in {time.monotonic() - started:.1f}s")
             if not result.success:
                 raise SystemExit(f"daily_cycle failed for {key}: open the run in the Dagster UI for details")
-        print(f"[bootstrap] ready: {days} day(s) of features; {len(todo)} materialized now")
+        print(f"[bootstrap] features ready: {days} day(s); {len(todo)} materialized now")
+
+        from ml_assets.defs.registry.mlflow_resource import CHAMPION, MLflowResource
+
+        if MLflowResource.from_settings(settings).version_by_alias(CHAMPION) is None:
+            started = time.monotonic()
+            result = definitions.resolve_job_def("train_and_promote").execute_in_process(instance=instance)
+            if not result.success:
+                raise SystemExit("train_and_promote failed: open the run in the Dagster UI for details")
+            print(f"[bootstrap] champion trained and registered in {time.monotonic() - started:.1f}s")
+        last = settings.day(days - 1).isoformat()
+        if last not in instance.get_materialized_partitions(dg.AssetKey("predictions")):
+            result = definitions.resolve_job_def("score_day").execute_in_process(partition_key=last, instance=instance)
+            if not result.success:
+                raise SystemExit(f"score_day failed for {last}: open the run in the Dagster UI for details")
+            print(f"[bootstrap] predictions for {last} written to {settings.warehouse_path}")

@@ -21,6 +21,14 @@ def _bootstrap(args) -> None:
     bootstrap(days=args.days)
 
 
+def _rollback(args) -> None:
+    from ml_assets.defs.registry.mlflow_resource import MLflowResource
+    from ml_assets.defs.registry.promotion import rollback
+
+    out = rollback(MLflowResource.from_settings(), reason=args.reason)
+    print(f"champion is now version {out['champion']} (rolled back from {out['rolled_back_from']})")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("bootstrap", help="prepare the demo: simulate and run the daily cycle for missing days")
     p.add_argument("--days", type=int, default=get_settings().demo_days)
     p.set_defaults(func=_bootstrap)
+
+    p = sub.add_parser("rollback", help="move the champion alias back to the previous champion")
+    p.add_argument("--reason", default="manual rollback", help="recorded as an MLflow tag on both versions")
+    p.set_defaults(func=_rollback)
 
     args = parser.parse_args(argv)
     args.func(args)

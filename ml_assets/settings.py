@@ -40,7 +40,8 @@ class Settings:
     training_window_days: int = 28
     validation_days: int = 5
     label_maturity_days: int = 14
-    promotion_min_auc_gain: float = 0.0
+    promotion_min_auc_gain: float = 0.002
+    promotion_min_pr_auc_gain: float = 0.0
     promotion_max_calibration_loss: float = 0.01
     quality_floor_auc: float = 0.75
 

@@ -94,10 +94,26 @@ def to_model_frame(frame: pd.DataFrame) -> pd.DataFrame:
     specs = load_specs()
     for col in specs.model_features():
         if col in specs.CATEGORICAL_FEATURES:
-            frame[col] = pd.Categorical(frame[col].astype("string"), categories=specs.CATEGORICAL_FEATURES[col])
+            # integer codes of the fixed levels as float (NaN when unseen): one numeric
+            # input schema for LightGBM, MLflow signatures and NannyML alike
+            levels = specs.CATEGORICAL_FEATURES[col]
+            frame[col] = pd.Categorical(frame[col].astype("string"), categories=levels).codes.astype("float64")
+            frame.loc[frame[col] < 0, col] = float("nan")
         else:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
+
+
+def build_training_set(as_of: dt.date, settings: Settings | None = None) -> tuple[pd.DataFrame, Window]:
+    """Entity rows of the training window, labels as known at ``as_of``, features from the
+    feature service, and a time-based split: the last ``validation_days`` are validation."""
+    settings = settings or get_settings()
+    window = training_window(as_of, settings)
+    entities = attach_labels(entity_frame(window.days(), settings), labels_known_at(as_of, settings))
+    frame = historical_features(entities, settings)
+    split_at = pd.Timestamp(window.end - dt.timedelta(days=settings.validation_days), tz="UTC")
+    frame["split"] = (frame["event_timestamp"] >= split_at).map({True: "validation", False: "train"})
+    return frame, window
 
 
 def content_hash(frame: pd.DataFrame) -> str:

@@ -1,0 +1,51 @@
+"""Helpers for benchmarks: an isolated data directory per size, child processes for peak
+RSS, and the markdown table appended to BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import os
+import resource
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def use_data_dir(path: Path, **settings) -> None:
+    os.environ["ML_ASSETS_DATA_DIR"] = str(path)
+    for key, value in settings.items():
+        os.environ[f"ML_ASSETS_{key.upper()}"] = str(value)
+    from ml_assets.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+def _child(conn, fn, args):
+    started = time.perf_counter()
+    result = fn(*args)
+    seconds = time.perf_counter() - started
+    conn.send((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, result))
+
+
+def measure(fn, *args) -> tuple[float, float, object]:
+    """Run ``fn(*args)`` in a fresh process: (seconds, peak RSS MiB, result)."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_child, args=(child, fn, args))
+    proc.start()
+    out = parent.recv()
+    proc.join()
+    return out
+
+
+def append_report(title: str, header: list[str], rows: list[list], notes: str = "") -> str:
+    lines = [f"### {title} ({dt.date.today()}, {os.cpu_count()} cores)", "", "| " + " | ".join(header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    text = "\n".join(lines) + ("\n\n" + notes if notes else "") + "\n"
+    print(text)
+    with open(ROOT / "BENCHMARKS.md", "a") as fh:
+        fh.write("\n" + text)
+    return text
