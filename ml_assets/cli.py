@@ -29,6 +29,18 @@ def _rollback(args) -> None:
     print(f"champion is now version {out['champion']} (rolled back from {out['rolled_back_from']})")
 
 
+def _replay(args) -> None:
+    import os
+
+    os.environ["ML_ASSETS_SCENARIO"] = args.scenario
+    if args.drift_start_day is not None:
+        os.environ["ML_ASSETS_DRIFT_START_DAY"] = str(args.drift_start_day)
+    get_settings.cache_clear()
+    from ml_assets.replay import replay
+
+    replay(args.days)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("rollback", help="move the champion alias back to the previous champion")
     p.add_argument("--reason", default="manual rollback", help="recorded as an MLflow tag on both versions")
     p.set_defaults(func=_rollback)
+
+    p = sub.add_parser("replay", help="replay the production loop day by day (wipes generated data, keeps run history)")
+    p.add_argument("--scenario", choices=["stable", "seasonal", "fraud_shift"], default="seasonal")
+    p.add_argument("--days", type=int, default=120)
+    p.add_argument("--drift-start-day", type=int, default=None, help="day index where the scenario starts")
+    p.set_defaults(func=_replay)
 
     args = parser.parse_args(argv)
     args.func(args)

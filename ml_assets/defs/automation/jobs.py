@@ -4,14 +4,22 @@ import dagster as dg
 
 from ml_assets.partitions import daily_partitions
 
-DAILY_GROUPS = ("ingest", "features", "feature_store")
+FEATURES = dg.AssetSelection.groups("ingest", "features", "feature_store") - dg.AssetSelection.assets("feast_apply")
+SCORING = dg.AssetSelection.assets("predictions", "estimated_performance", "feature_drift", "data_quality")
+
+daily_features_job = dg.define_asset_job(
+    name="daily_features",
+    selection=FEATURES,
+    partitions_def=daily_partitions,
+    description="Ingest a day's exports, compute its features, load them into the online store.",
+)
 
 daily_cycle_job = dg.define_asset_job(
     name="daily_cycle",
-    selection=dg.AssetSelection.groups(*DAILY_GROUPS) - dg.AssetSelection.assets("feast_apply"),
+    selection=FEATURES | SCORING,
     partitions_def=daily_partitions,
-    description="One day of the production loop: ingest the day's exports, compute features, "
-    "load them into the online store.",
+    description="One day of the production loop: ingest -> features -> online store -> predictions "
+    "with the champion -> NannyML monitoring.",
 )
 
 training_job = dg.define_asset_job(
@@ -23,9 +31,16 @@ training_job = dg.define_asset_job(
 
 scoring_job = dg.define_asset_job(
     name="score_day",
-    selection=dg.AssetSelection.assets("predictions"),
+    selection=SCORING,
     partitions_def=daily_partitions,
-    description="Score one day's transactions with the current champion.",
+    description="Score one day's transactions with the current champion and monitor them.",
+)
+
+realized_job = dg.define_asset_job(
+    name="realized_performance_job",
+    selection=dg.AssetSelection.assets("realized_performance"),
+    partitions_def=daily_partitions,
+    description="Realized performance of a day whose labels have all had time to arrive.",
 )
 
 feature_repo_job = dg.define_asset_job(

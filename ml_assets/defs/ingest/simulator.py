@@ -48,7 +48,7 @@ class SimulatorConfig:
     n_merchants: int = 2_000
     scenario: str = "stable"
     drift_start_day: int = 75
-    label_delay_max_days: int = 30
+    label_delay_max_days: int = 21
 
     @classmethod
     def from_settings(cls, settings) -> SimulatorConfig:
@@ -108,10 +108,16 @@ class Simulator:
 
     def _compromised(self, day_index: int) -> np.ndarray:
         """Cards compromised on a day. A compromise lasts a 3-day block, so yesterday's
-        burst of activity is a usable signal for today."""
-        block = day_index // 3
-        rng = np.random.default_rng([self.cfg.seed, 1, block])
-        return rng.random(self.cfg.n_customers) < 0.004
+        burst of activity is a usable signal for today; blocks are staggered per customer
+        (offset 0-2), so every day a third of the victims are new."""
+        n = self.cfg.n_customers
+        offset = np.random.default_rng([self.cfg.seed, 4]).integers(0, 3, n)
+        out = np.zeros(n, dtype=bool)
+        for o in range(3):
+            block = (day_index + o) // 3
+            hit = np.random.default_rng([self.cfg.seed, 1, block, o]).random(n) < 0.004
+            out |= hit & (offset == o)
+        return out
 
     def transactions(self, day_index: int) -> pd.DataFrame:
         """All of a day's transactions, with the hidden truth (``is_fraud``) and the date
@@ -123,21 +129,23 @@ class Simulator:
 
         # --- honest activity -------------------------------------------------
         n_legit = int(cfg.rows_per_day * 0.985)
-        cust = rng.choice(cfg.n_customers, size=n_legit, p=w.customer_weight / w.customer_weight.sum())
+        weight = w.customer_weight * np.where(seasonal & w.customer_shopper, 3.0, 1.0)  # shoppers buy more often
+        cust = rng.choice(cfg.n_customers, size=n_legit, p=weight / weight.sum())
         merch = rng.choice(cfg.n_merchants, size=n_legit, p=w.merchant_weight / w.merchant_weight.sum())
         cat = w.merchant_category[merch]
         amount = w.customer_typical_amount[cust] * _CATEGORY_AMOUNT[cat] * rng.lognormal(0, 0.5, n_legit)
         online = rng.random(n_legit) < _CATEGORY_ONLINE[cat]
         hour = np.clip(rng.normal(14, 3.5, n_legit), 0, 23.99)
         if seasonal:
-            # holiday shoppers: large gift purchases, online, late evening
-            holiday = w.customer_shopper[cust] & (rng.random(n_legit) < 0.6)
+            # holiday shoppers: bursts of large gift purchases, online, around midnight: the
+            # very pattern fraud has, so a model trained before the season scores them high
+            holiday = w.customer_shopper[cust] & (rng.random(n_legit) < 0.7)
             gift_merch = rng.choice(np.flatnonzero(np.isin(w.merchant_category, _GIFT_CATEGORIES)), holiday.sum())
             merch[holiday] = gift_merch
             cat = w.merchant_category[merch]
-            amount[holiday] *= rng.uniform(3.0, 9.0, holiday.sum())
+            amount[holiday] *= rng.uniform(4.0, 12.0, holiday.sum())
             online[holiday] = rng.random(holiday.sum()) < 0.9
-            hour[holiday] = (rng.normal(22.5, 2.0, holiday.sum()) % 24)
+            hour[holiday] = (rng.normal(23.5, 2.0, holiday.sum()) % 24)
         is_fraud = np.zeros(n_legit, dtype=bool)
 
         # --- fraud -----------------------------------------------------------
@@ -175,8 +183,8 @@ class Simulator:
         n = order.size
         day_start = pd.Timestamp(self.date(day_index), tz="UTC")
         seconds = np.floor(hour[order] * 3600).astype("int64")
-        # chargebacks: most arrive within two weeks, none after the configured maximum
-        delay = np.minimum(1 + rng.gamma(2.0, 4.0, n).astype(int), cfg.label_delay_max_days)
+        # chargebacks: half arrive within 4 days, ~95% within two weeks, none after the maximum
+        delay = np.minimum(1 + rng.gamma(1.5, 3.0, n).astype(int), cfg.label_delay_max_days)
         arrival = pd.to_datetime(self.date(day_index)) + pd.to_timedelta(delay, unit="D")
         reported = is_fraud[order] & (rng.random(n) < 0.95)
         return pd.DataFrame(

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ml_assets.defs.registry.mlflow_resource import MLflowResource
+from ml_assets.defs.training.assets import OFFLINE_FEATURES
 from ml_assets.partitions import daily_partitions, partition_date
 from ml_assets.settings import get_settings
 
@@ -14,7 +15,7 @@ WAREHOUSE_POOL = "warehouse"
     partitions_def=daily_partitions,
     kinds={"lightgbm", "duckdb"},
     pool=WAREHOUSE_POOL,
-    deps=["customer_profile", "customer_activity", "merchant_profile", "merchant_risk", "promotion"],
+    deps=[*OFFLINE_FEATURES, "raw_transactions", "promotion"],
     description="The day's transactions scored by the champion (features from Feast, point in time), "
     "written to `prediction_log` in data/warehouse.duckdb, replacing that day's rows.",
 )

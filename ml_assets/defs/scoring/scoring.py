@@ -25,6 +25,7 @@ def champion(res: MLflowResource):
 
 def score_day(day: dt.date, settings: Settings, res: MLflowResource) -> pd.DataFrame:
     """Score every transaction of ``day``; features from Feast as of each transaction."""
+    from ml_assets.defs.features.store import load_specs
     from ml_assets.defs.registry.promotion import load_model
     from ml_assets.defs.training import model as fraud
     from ml_assets.defs.training.dataset import entity_frame, historical_features
@@ -33,7 +34,8 @@ def score_day(day: dt.date, settings: Settings, res: MLflowResource) -> pd.DataF
     threshold = float(version.tags.get("decision_threshold", 0.5))
     frame = historical_features(entity_frame([day], settings), settings)
     scores = fraud.score(load_model(res, version.version), frame)
-    log = frame[["transaction_id", "event_timestamp", *fraud.features()]].copy()
+    raw = [f"{c}_raw" for c in load_specs().CATEGORICAL_FEATURES]
+    log = frame[["transaction_id", "event_timestamp", *fraud.features(), *raw]].copy()
     log.insert(2, "score", scores)
     log.insert(3, "decision", scores > threshold)
     log.insert(4, "model_name", res.model_name)

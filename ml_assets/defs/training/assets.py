@@ -9,7 +9,10 @@ from ml_assets import lake
 from ml_assets.defs.registry.mlflow_resource import MLflowResource
 from ml_assets.settings import get_settings
 
-FEATURE_VIEW_ASSETS = ["customer_profile", "customer_activity", "merchant_profile", "merchant_risk"]
+# What get_historical_features reads: the offline sources of every feature view (Feast's
+# DuckDB store over the lake) under the definitions registered by feast_apply. The feature
+# view assets are the online store, which serving reads and training does not.
+OFFLINE_FEATURES = ["feast_apply", "customer_snapshots", "customer_activity_source", "merchant_snapshots", "merchant_risk_source"]
 
 
 class TrainingSetConfig(dg.Config):
@@ -34,7 +37,7 @@ def resolve_as_of(value: str) -> dt.date:
 @dg.asset(
     group_name="training",
     kinds={"feast", "parquet"},
-    deps=[*FEATURE_VIEW_ASSETS, "label_arrivals"],
+    deps=[*OFFLINE_FEATURES, "raw_transactions", "label_arrivals"],
     description="Point-in-time training frame: transactions of the training window, features from the "
     "feature service, labels as known at the as-of date; last days held out for validation.",
 )

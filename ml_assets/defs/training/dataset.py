@@ -2,11 +2,17 @@
 
 Entity rows are the transactions of a window; features come from Feast's
 ``get_historical_features`` on the model's feature service; labels are the chargebacks
-*as known at the as-of date*. A fraud whose chargeback had not arrived by then looks
-honest, which would teach the model that fresh fraud is fine. We handle that explicitly:
-the window ends ``label_maturity_days`` before the as-of date, so most chargebacks of the
-window have arrived (with the simulator's delays, ~85% within 14 days), and the frame
-records how many labels were still immature.
+*as known at the as-of date*.
+
+Unarrived chargebacks, handled explicitly: a transaction whose chargeback had not arrived
+by the as-of date is labelled honest (it is, as far as anyone could know then), never
+positive. Recent days therefore carry "immature" labels. We keep them, because after a
+shift the recent honest behaviour is exactly what a retrained model must learn, and
+~98% of those rows really are honest; the cost is a little label noise on the fraud side
+(ROC AUC barely moves; PR AUC and recall on recent days read low, for challenger and
+champion alike, so comparisons stay fair). The frame records how many rows are younger
+than the typical chargeback delay. ``label_maturity_days`` > 0 leaves a gap before the
+as-of date instead, trading recency for complete labels.
 """
 
 from __future__ import annotations
@@ -33,12 +39,17 @@ class Window:
 
 
 def training_window(as_of: dt.date, settings: Settings) -> Window:
+    from ml_assets.defs.features.aggregates import ACTIVITY_LOOKBACK_DAYS
+
     end = as_of - dt.timedelta(days=settings.label_maturity_days)
-    start = max(settings.start_date + dt.timedelta(days=1), end - dt.timedelta(days=settings.training_window_days))
+    # rows from before the 30-day aggregates have filled up would teach the model a
+    # feature distribution that never occurs again
+    warm = settings.start_date + dt.timedelta(days=ACTIVITY_LOOKBACK_DAYS)
+    start = max(warm, end - dt.timedelta(days=settings.training_window_days))
     if end <= start:
         raise ValueError(
-            f"as_of={as_of}: the training window is empty (needs data from {start} and "
-            f"{settings.label_maturity_days} days of label maturity): pick a later as-of date"
+            f"as_of={as_of}: the training window is empty (features are complete from {warm}, "
+            f"plus {settings.label_maturity_days} days of label maturity): pick a later as-of date"
         )
     return Window(start, end)
 
@@ -94,6 +105,7 @@ def to_model_frame(frame: pd.DataFrame) -> pd.DataFrame:
     specs = load_specs()
     for col in specs.model_features():
         if col in specs.CATEGORICAL_FEATURES:
+            frame[f"{col}_raw"] = frame[col].astype("string")  # as served, for unseen-value monitoring
             # integer codes of the fixed levels as float (NaN when unseen): one numeric
             # input schema for LightGBM, MLflow signatures and NannyML alike
             levels = specs.CATEGORICAL_FEATURES[col]
@@ -106,7 +118,8 @@ def to_model_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def build_training_set(as_of: dt.date, settings: Settings | None = None) -> tuple[pd.DataFrame, Window]:
     """Entity rows of the training window, labels as known at ``as_of``, features from the
-    feature service, and a time-based split: the last ``validation_days`` are validation."""
+    feature service, and a time-based split: the last ``validation_days`` are validation
+    (the most recent labelled window, which promotion also evaluates on)."""
     settings = settings or get_settings()
     window = training_window(as_of, settings)
     entities = attach_labels(entity_frame(window.days(), settings), labels_known_at(as_of, settings))

@@ -62,8 +62,18 @@ def log_and_register(
         fig = _importance_figure(trained, cols)
         mlflow.log_figure(fig, "feature_importance.png")
         # the labelled validation window with the model's scores: NannyML's reference data
-        reference = val[["transaction_id", "event_timestamp", *cols, fraud.TARGET]].assign(score=p_val)
+        raw = [c for c in val.columns if c.endswith("_raw")]
+        reference = val[["transaction_id", "event_timestamp", *cols, *raw, fraud.TARGET]].assign(score=p_val)
         mlflow.log_text(reference.to_csv(index=False), "reference/validation_scores.csv")
+        # NannyML monitors fitted on that reference travel with the version, so each day is
+        # monitored by the estimator of the model that scored it
+        import tempfile
+
+        from ml_assets.defs.monitoring import monitors
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fitted = monitors.fit_monitors(reference, threshold)
+            mlflow.log_artifact(str(monitors.save(fitted, Path(tmp) / "monitors.pkl")), "monitoring")
         info = mlflow.lightgbm.log_model(
             trained, name="model", signature=infer_signature(val[cols].head(200), p_val[:200]),
             input_example=val[cols].head(3), pip_requirements=_pip_requirements(),

@@ -1,0 +1,117 @@
+"""Plain functions behind the monitoring assets: read a day's predictions, run the
+monitors of the model version that scored them, store tidy results in DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from ml_assets import lake, warehouse
+from ml_assets.defs.monitoring import monitors
+from ml_assets.defs.scoring.scoring import PREDICTION_LOG
+from ml_assets.settings import Settings
+
+TABLES = {
+    "cbpe": "monitoring_estimated_performance",
+    "drift": "monitoring_drift",
+    "quality": "monitoring_data_quality",
+    "realized": "monitoring_realized_performance",
+}
+
+
+def predictions_of(settings: Settings, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Batch predictions for ``[start, end]``."""
+    return warehouse.query(
+        settings.warehouse_path,
+        f"SELECT * FROM {PREDICTION_LOG} WHERE source = 'batch' AND partition_date BETWEEN ? AND ? "
+        "ORDER BY event_timestamp",
+        [start, end],
+    )
+
+
+def monitor_day(settings: Settings, res, day: dt.date) -> dict[str, pd.DataFrame]:
+    """Estimated performance, drift and data quality of one day, per model version."""
+    preds = predictions_of(settings, day, day)
+    if preds.empty:
+        raise ValueError(f"no predictions for {day} in {PREDICTION_LOG}: materialize predictions for {day} first")
+    out: dict[str, list[pd.DataFrame]] = {"cbpe": [], "drift": [], "quality": []}
+    results_by_version = {}
+    for version, part in preds.groupby("model_version"):
+        fitted = monitors.load(res, version, settings.data_dir / "monitors")
+        results = monitors.run(fitted, part)
+        results_by_version[version] = results
+        rows = monitors.tidy(results).assign(model_version=str(version), rows=len(part))
+        out["cbpe"].append(rows[rows["monitor"] == "cbpe"])
+        out["drift"].append(rows[rows["monitor"].isin(["univariate", "multivariate"])])
+        out["quality"].append(rows[rows["monitor"].isin(["missing", "unseen"])])
+    tidy = {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
+    for key, frame in tidy.items():
+        warehouse.replace_partition(settings.warehouse_path, TABLES[key], frame, {"partition_date": day})
+    version, results = next(reversed(results_by_version.items()))
+    # NannyML's plots of many columns cost seconds to a minute (univariate, missing values):
+    # plot the score and the columns that drift most; the tables have everything
+    uni = tidy["drift"][(tidy["drift"]["monitor"] == "univariate")].sort_values("value", ascending=False)
+    shown = ["score", *[c for c in uni["column_name"] if c != "score"][:3]]
+    plots = {"estimated performance (CBPE)": results["cbpe"],
+             "multivariate drift (PCA reconstruction error)": results["multivariate"],
+             "univariate drift: score and top drifting features": results["univariate"].filter(column_names=shown)}
+    monitors.write_report(plots, settings.reports_dir / "daily" / f"{day}.html", f"Monitoring {day} (model v{version})")
+    return tidy
+
+
+def rolling_report(settings: Settings, res, days: int = 30) -> tuple[str, dt.date]:
+    """NannyML's plots over the last ``days`` scored days, with the newest day's model monitors."""
+    newest = warehouse.query(settings.warehouse_path, f"SELECT max(partition_date) AS d FROM {PREDICTION_LOG}")["d"].iloc[0]
+    if newest is None or pd.isna(newest):
+        raise ValueError(f"{PREDICTION_LOG} is empty: materialize predictions first")
+    day = pd.Timestamp(newest).date()
+    preds = predictions_of(settings, day - dt.timedelta(days=days - 1), day)
+    version = str(preds["model_version"].iloc[-1])
+    fitted = monitors.load(res, version, settings.data_dir / "monitors")
+    results = monitors.run(fitted, preds, which=("cbpe", "multivariate"))
+    path = monitors.write_report(results, settings.reports_dir / "rolling.html", f"Last {days} days up to {day} (model v{version})")
+    return str(path), day
+
+
+def labels_by(settings: Settings, day: dt.date, until: dt.date) -> set[str]:
+    """Transaction ids charged back in label partitions ``(day, until]``."""
+    ids: set[str] = set()
+    d = day + dt.timedelta(days=1)
+    while d <= until:
+        if lake.partition_path(settings.lake_dir, "label_arrivals", d).exists():
+            ids |= set(lake.read_partition(settings.lake_dir, "label_arrivals", d)["transaction_id"].astype(str))
+        d += dt.timedelta(days=1)
+    return ids
+
+
+def realized_day(settings: Settings, res, day: dt.date) -> pd.DataFrame:
+    """Realized ROC AUC/F1 of a day once its labels had time to arrive, and the error of
+    the estimate made for that day (estimated - realized)."""
+    newest_labels = lake.existing_partitions(settings.lake_dir, "label_arrivals")
+    ready = day + dt.timedelta(days=settings.label_delay_max_days)
+    if not newest_labels or dt.date.fromisoformat(newest_labels[-1]) < ready:
+        raise ValueError(
+            f"labels for {day} are not complete until {ready} (label_delay_max_days="
+            f"{settings.label_delay_max_days}); materialize label_arrivals through {ready} first"
+        )
+    preds = predictions_of(settings, day, day)
+    preds[monitors.TARGET] = preds["transaction_id"].astype(str).isin(labels_by(settings, day, ready)).astype(int)
+    frames = []
+    for version, part in preds.groupby("model_version"):
+        fitted = monitors.load(res, version, settings.data_dir / "monitors")
+        rows = monitors.tidy(monitors.run(fitted, part, which=("realized",))).assign(model_version=str(version))
+        frames.append(rows)
+    realized = pd.concat(frames, ignore_index=True)
+    estimated = warehouse.query(
+        settings.warehouse_path,
+        f"SELECT metric, model_version, value AS estimated, lower_bound, upper_bound FROM {TABLES['cbpe']} "
+        "WHERE partition_date = ?", [day],
+    )
+    merged = realized.merge(estimated, on=["metric", "model_version"], how="left")
+    merged["estimation_error"] = merged["estimated"] - merged["value"]
+    merged["within_bounds"] = (merged["value"] >= merged["lower_bound_y"]) & (merged["value"] <= merged["upper_bound_y"])
+    merged = merged.rename(columns={"lower_bound_y": "estimate_lower", "upper_bound_y": "estimate_upper"}).drop(
+        columns=["lower_bound_x", "upper_bound_x"])
+    warehouse.replace_partition(settings.warehouse_path, TABLES["realized"], merged, {"partition_date": day})
+    return merged
