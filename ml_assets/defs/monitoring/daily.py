@@ -20,6 +20,12 @@ TABLES = {
 }
 
 
+def by_table(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Tidy monitor rows split by the table they belong to."""
+    groups = {"cbpe": ["cbpe"], "drift": ["univariate", "multivariate"], "quality": ["missing", "unseen"]}
+    return {table: rows[rows["monitor"].isin(names)].reset_index(drop=True) for table, names in groups.items()}
+
+
 def predictions_of(settings: Settings, start: dt.date, end: dt.date) -> pd.DataFrame:
     """Batch predictions for ``[start, end]``."""
     return warehouse.query(
@@ -35,17 +41,12 @@ def monitor_day(settings: Settings, res, day: dt.date) -> dict[str, pd.DataFrame
     preds = predictions_of(settings, day, day)
     if preds.empty:
         raise ValueError(f"no predictions for {day} in {PREDICTION_LOG}: materialize predictions for {day} first")
-    out: dict[str, list[pd.DataFrame]] = {"cbpe": [], "drift": [], "quality": []}
-    results_by_version = {}
+    frames, results_by_version = [], {}
     for version, part in preds.groupby("model_version"):
         fitted = monitors.load(res, version, settings.data_dir / "monitors")
-        results = monitors.run(fitted, part)
-        results_by_version[version] = results
-        rows = monitors.tidy(results).assign(model_version=str(version), rows=len(part))
-        out["cbpe"].append(rows[rows["monitor"] == "cbpe"])
-        out["drift"].append(rows[rows["monitor"].isin(["univariate", "multivariate"])])
-        out["quality"].append(rows[rows["monitor"].isin(["missing", "unseen"])])
-    tidy = {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
+        results_by_version[version] = monitors.run(fitted, part)
+        frames.append(monitors.tidy(results_by_version[version]).assign(model_version=str(version), rows=len(part)))
+    tidy = by_table(pd.concat(frames, ignore_index=True))
     for key, frame in tidy.items():
         warehouse.replace_partition(settings.warehouse_path, TABLES[key], frame, {"partition_date": day})
     version, results = next(reversed(results_by_version.items()))
