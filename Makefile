@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: dev test install bootstrap lint lock bench clean-data mlflow-ui rollback
+.PHONY: dev test install bootstrap lint lock bench clean-data mlflow-ui rollback replay
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -49,11 +49,16 @@ lock:
 	/tmp/ml-assets-lock/bin/pip freeze --exclude-editable | grep -v '^ml-assets' > requirements.lock
 
 clean-data:
-	rm -rf data/landing data/lake data/quarantine data/feast data/dagster data/mlflow data/reports data/warehouse.duckdb
+	rm -rf data/landing data/lake data/quarantine data/feast data/dagster data/mlflow data/reports \
+	  data/warehouse.duckdb data/monitors data/training_sets
 
 ## make mlflow-ui: the MLflow UI over the project's tracking store, on 127.0.0.1:5000
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+## make replay: the seasonal scenario, 120 days, on the project's instance (see README)
+replay: $(STAMP)
+	$(BIN)/ml-assets replay --scenario seasonal --days 120
 
 ## make rollback: champion back to the previous champion (recorded in MLflow)
 rollback: $(STAMP)

@@ -30,6 +30,7 @@ def prepare(data_dir: str, settings: dict) -> None:
     use_data_dir(Path(data_dir), **settings)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from lakehelpers import build_offline
+
     from ml_assets.defs.features.store import apply_repo
     from ml_assets.settings import get_settings
 

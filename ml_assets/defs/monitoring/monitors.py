@@ -107,7 +107,7 @@ def tidy(results: dict) -> pd.DataFrame:
             base = col[:-1]
             column, method = (base[0], base[1]) if len(base) == 2 else (base[0], "")
 
-            def get(field, base=base):
+            def get(field, base=base, df=df):
                 key = (*base, field)
                 return df[key] if key in df.columns else pd.Series([None] * len(df))
 

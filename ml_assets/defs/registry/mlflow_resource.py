@@ -20,10 +20,11 @@ def sqlite_uri(mlflow_dir: Path) -> str:
 
 
 class MLflowResource(dg.ConfigurableResource):
-    """Where models are tracked and registered."""
+    """Where models are tracked and registered. Unset URIs mean the project's settings,
+    resolved when used (so ML_ASSETS_DATA_DIR is honoured); set them for a tracking server."""
 
-    tracking_uri: str
-    artifact_root: str
+    tracking_uri: str | None = None
+    artifact_root: str | None = None
     experiment_name: str = "fraud_model"
     model_name: str = "fraud_model"
 
@@ -32,27 +33,32 @@ class MLflowResource(dg.ConfigurableResource):
         s = settings or get_settings()
         return cls(tracking_uri=sqlite_uri(s.mlflow_dir), artifact_root=(s.mlflow_dir / "artifacts").resolve().as_uri())
 
+    @property
+    def uri(self) -> str:
+        return self.tracking_uri or sqlite_uri(get_settings().mlflow_dir)
+
     def _mlflow(self):
         import mlflow
 
-        if self.tracking_uri.startswith("sqlite:///"):
-            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
+        if self.uri.startswith("sqlite:///"):
+            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
         return mlflow
 
     def client(self):
         from mlflow import MlflowClient
 
         self._mlflow()
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
 
     def experiment_id(self) -> str:
         mlflow = self._mlflow()
         found = mlflow.get_experiment_by_name(self.experiment_name)
         if found is not None:
             return found.experiment_id
-        return mlflow.create_experiment(self.experiment_name, artifact_location=self.artifact_root)
+        artifacts = self.artifact_root or (get_settings().mlflow_dir / "artifacts").resolve().as_uri()
+        return mlflow.create_experiment(self.experiment_name, artifact_location=artifacts)
 
     @contextlib.contextmanager
     def start_run(self, dagster_run_id: str, run_name: str, tags: dict | None = None):
@@ -76,4 +82,4 @@ class MLflowResource(dg.ConfigurableResource):
         return f"models:/{self.model_name}/{version}"
 
 
-defs = dg.Definitions(resources={"mlflow": MLflowResource.from_settings()})
+defs = dg.Definitions(resources={"mlflow": MLflowResource()})

@@ -1,12 +1,12 @@
 """Training: the point-in-time training set and the LightGBM model registered in MLflow."""
 
-import dataclasses
 import datetime as dt
 
 import dagster as dg
 
 from ml_assets import lake
 from ml_assets.defs.registry.mlflow_resource import MLflowResource
+from ml_assets.defs.training.model import Hyperparameters
 from ml_assets.settings import get_settings
 
 # What get_historical_features reads: the offline sources of every feature view (Feast's
@@ -73,18 +73,6 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig) -
     return record
 
 
-class FraudModelConfig(dg.Config):
-    """LightGBM hyperparameters (editable in the launchpad)."""
-
-    n_estimators: int = 300
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 50
-    feature_fraction: float = 0.8
-    scale_pos_weight: float = 3.0
-    seed: int = 7
-
-
 @dg.asset(
     group_name="training",
     kinds={"lightgbm", "mlflow"},
@@ -92,7 +80,7 @@ class FraudModelConfig(dg.Config):
     "`challenger`. The value is a small record; the model lives in the registry.",
 )
 def fraud_model(
-    context: dg.AssetExecutionContext, config: FraudModelConfig, training_set: dict, mlflow: MLflowResource
+    context: dg.AssetExecutionContext, config: Hyperparameters, training_set: dict, mlflow: MLflowResource
 ) -> dict:
     import pandas as pd
 
@@ -100,14 +88,13 @@ def fraud_model(
     from ml_assets.defs.training.tracking import log_and_register
 
     frame = pd.read_parquet(training_set["path"])
-    params = fraud.Hyperparameters(**config.model_dump())
-    trained = fraud.train(frame[frame["split"] == "train"], params)
+    trained = fraud.train(frame[frame["split"] == "train"], config)
     lineage = {
         "as_of": training_set["as_of"], "feature_service": training_set["feature_service"],
         "training_set_hash": training_set["hash"],
         "training_window": f"{training_set['window_start']}..{training_set['window_end']}",
     }
-    record = log_and_register(mlflow, trained, frame, params, lineage, context.run.run_id, training_set["path"])
+    record = log_and_register(mlflow, trained, frame, config, lineage, context.run.run_id, training_set["path"])
     context.add_output_metadata({
         "model_version": record["version"],
         "model_uri": record["uri"],
@@ -115,6 +102,6 @@ def fraud_model(
         "mlflow_run": dg.MetadataValue.text(f"experiment {mlflow.experiment_name}, run {record['run_id']}"),
         **{f"validation_{k}": float(v) for k, v in record["metrics"].items()},
         "decision_threshold": record["threshold"],
-        **{k: dataclasses.asdict(params)[k] for k in ("n_estimators", "learning_rate", "num_leaves")},
+        **{k: v for k, v in config.model_dump().items() if k in ("n_estimators", "learning_rate", "num_leaves")},
     })
     return record

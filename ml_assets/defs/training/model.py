@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+import dagster as dg
 import numpy as np
 import pandas as pd
 
@@ -11,8 +10,9 @@ TARGET = "is_fraud"
 FIXED_FPR = 0.01  # recall is reported at this false-positive rate; the decision threshold too
 
 
-@dataclasses.dataclass(frozen=True)
-class Hyperparameters:
+class Hyperparameters(dg.Config):
+    """LightGBM hyperparameters: the fraud_model asset's config (editable in the launchpad)."""
+
     n_estimators: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 31

@@ -3,7 +3,6 @@ it as a new version with alias ``challenger``."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +53,7 @@ def log_and_register(
     metrics = fraud.evaluate(val[fraud.TARGET].to_numpy(), p_val, threshold)
 
     with res.start_run(dagster_run_id, run_name=f"fraud_model as_of {lineage['as_of']}", tags=lineage) as (mlflow, run):
-        mlflow.log_params({**dataclasses.asdict(params), **lineage})
+        mlflow.log_params({**params.model_dump(), **lineage})
         mlflow.log_metrics({f"validation_{k}": v for k, v in metrics.items()} | {"decision_threshold": threshold})
         dataset = mlflow.data.from_pandas(frame[[*cols, fraud.TARGET, "split"]], source=Path(training_set_path).resolve().as_uri(),
                                           name=f"training_set_{lineage['training_set_hash']}", targets=fraud.TARGET)
