@@ -70,6 +70,7 @@ def test_training_reaches_the_promised_auc_and_first_model_becomes_champion(worl
     result, out = _train(instance, settings.day(DAYS))
     assert result.success
     assert out["fraud_model"]["validation_roc_auc"] >= 0.85
+    assert 0 < out["training_set"]["rows_younger_than_7d"] < out["training_set"]["rows"]
     assert out["promotion"]["decision"] == "promoted"
     assert _alias("champion") == out["fraud_model"]["model_version"]
     run = _mlflow().client().get_run(out["fraud_model"]["mlflow_run_id"])

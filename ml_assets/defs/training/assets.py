@@ -42,18 +42,15 @@ def resolve_as_of(value: str) -> dt.date:
     "feature service, labels as known at the as-of date; last days held out for validation.",
 )
 def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig) -> dict:
+    import pandas as pd
+
     from ml_assets.defs.features.store import load_specs
-    from ml_assets.defs.training.dataset import build_training_set, content_hash
+    from ml_assets.defs.training.dataset import IMMATURE_DAYS, build_training_set, save_training_set
 
     s = get_settings()
     as_of = resolve_as_of(config.as_of)
     frame, window = build_training_set(as_of, s)
-    digest = content_hash(frame)
-    path = s.data_dir / "training_sets" / f"as_of={as_of}" / f"{digest}.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    path, digest = save_training_set(frame, as_of, s)
     by_split = frame.groupby("split")["is_fraud"].agg(["size", "mean"])
     record = {
         "path": str(path), "hash": digest, "as_of": str(as_of), "window_start": str(window.start),
@@ -62,6 +59,8 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig) -
     context.add_output_metadata({
         "rows": len(frame),
         "positive_rate": float(frame["is_fraud"].mean()),
+        # labels of these rows may still change: their chargebacks can arrive after as_of
+        f"rows_younger_than_{IMMATURE_DAYS}d": int((frame["event_timestamp"] >= pd.Timestamp(as_of - dt.timedelta(days=IMMATURE_DAYS), tz="UTC")).sum()),
         "train_rows": int(by_split.loc["train", "size"]),
         "validation_rows": int(by_split.loc["validation", "size"]),
         "window": f"{window.start} .. {window.end - dt.timedelta(days=1)}",

@@ -10,8 +10,8 @@ positive. Recent days therefore carry "immature" labels. We keep them, because a
 shift the recent honest behaviour is exactly what a retrained model must learn, and
 ~98% of those rows really are honest; the cost is a little label noise on the fraud side
 (ROC AUC barely moves; PR AUC and recall on recent days read low, for challenger and
-champion alike, so comparisons stay fair). The frame records how many rows are younger
-than the typical chargeback delay. ``label_maturity_days`` > 0 leaves a gap before the
+champion alike, so comparisons stay fair). The training_set metadata counts the rows younger
+than IMMATURE_DAYS. ``label_maturity_days`` > 0 leaves a gap before the
 as-of date instead, trading recency for complete labels.
 """
 
@@ -20,12 +20,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pandas as pd
 
 from ml_assets import lake
 from ml_assets.settings import Settings, get_settings
 
+IMMATURE_DAYS = 7  # about the median chargeback delay plus a few days
 ENTITY_COLUMNS = ["transaction_id", "customer_id", "merchant_id", "event_timestamp", "amount", "channel", "txn_hour"]
 
 
@@ -127,6 +129,17 @@ def build_training_set(as_of: dt.date, settings: Settings | None = None) -> tupl
     split_at = pd.Timestamp(window.end - dt.timedelta(days=settings.validation_days), tz="UTC")
     frame["split"] = (frame["event_timestamp"] >= split_at).map({True: "validation", False: "train"})
     return frame, window
+
+
+def save_training_set(frame: pd.DataFrame, as_of: dt.date, settings: Settings) -> tuple[Path, str]:
+    """Write the frame as ``training_sets/as_of=<date>/<content hash>.parquet`` (temp, then rename)."""
+    digest = content_hash(frame)
+    path = settings.data_dir / "training_sets" / f"as_of={as_of}" / f"{digest}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path, digest
 
 
 def content_hash(frame: pd.DataFrame) -> str:
