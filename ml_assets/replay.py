@@ -20,6 +20,8 @@ import pandas as pd
 
 from ml_assets.settings import Settings, get_settings
 
+OFFLINE_FEATURES = ("raw_transactions", "label_arrivals", "customer_snapshots", "merchant_snapshots",
+                    "customer_activity_source", "merchant_risk_source")
 GENERATED = ("landing", "lake", "quarantine", "feast", "mlflow", "warehouse.duckdb", "reports", "monitors", "training_sets")
 REPLAY_SCORING = (dg.AssetSelection.groups("ingest", "features") - dg.AssetSelection.assets("feast_apply")) | dg.AssetSelection.assets(
     "predictions", "estimated_performance", "feature_drift", "data_quality")
@@ -58,9 +60,11 @@ class Replay:
 
         self.s, self.instance, self.log = settings, instance, log
         self.defs = defs()
-        self.day_job = self.defs.resolve_implicit_global_asset_job_def().get_subset(
+        # the daily cycle without the online store (see the module docstring)
+        self.day_job = self.defs.resolve_job_def("daily_cycle").get_subset(
             asset_selection=REPLAY_SCORING.resolve(self.defs.resolve_asset_graph()))
-        self.features_job = self.defs.resolve_job_def("daily_features")
+        self.offline_features_job = self.defs.resolve_job_def("daily_features").get_subset(
+            asset_selection={dg.AssetKey(k) for k in OFFLINE_FEATURES})
         self.training_job = self.defs.resolve_job_def("train_and_promote")
         self.realized_job = self.defs.resolve_job_def("realized_performance_job")
         self.sensor = self.defs.resolve_sensor_def("retrain_on_performance_drop")
@@ -89,9 +93,7 @@ class Replay:
     def warm_up(self, days: int) -> None:
         self._run(self.defs.resolve_job_def("feast_apply_job"))
         for i in range(days):
-            self._run(self.day_job.get_subset(asset_selection={dg.AssetKey(k) for k in (
-                "raw_transactions", "label_arrivals", "customer_snapshots", "merchant_snapshots",
-                "customer_activity_source", "merchant_risk_source")}), partition_key=self.s.day(i).isoformat())
+            self._run(self.offline_features_job, partition_key=self.s.day(i).isoformat())
         result = self._run(self.training_job, run_config={"ops": {"training_set": {"config": {"as_of": self.s.day(days).isoformat()}}}})
         self.log(f"[replay] warm-up: {days} days ingested, first champion v{self.champion()} "
                  f"(validation ROC AUC {_meta(result, 'fraud_model').get('validation_roc_auc', float('nan')):.3f})")
