@@ -20,11 +20,7 @@ import pandas as pd
 
 from ml_assets.settings import Settings, get_settings
 
-OFFLINE_FEATURES = ("raw_transactions", "label_arrivals", "customer_snapshots", "merchant_snapshots",
-                    "customer_activity_source", "merchant_risk_source")
 GENERATED = ("landing", "lake", "quarantine", "feast", "mlflow", "warehouse.duckdb", "reports", "monitors", "training_sets")
-REPLAY_SCORING = (dg.AssetSelection.groups("ingest", "features") - dg.AssetSelection.assets("feast_apply")) | dg.AssetSelection.assets(
-    "predictions", "estimated_performance", "feature_drift", "data_quality")
 
 
 @dataclasses.dataclass
@@ -60,11 +56,14 @@ class Replay:
 
         self.s, self.instance, self.log = settings, instance, log
         self.defs = defs()
+        from ml_assets.defs.automation.jobs import OFFLINE_FEATURES, SCORING
+
         # the daily cycle without the online store (see the module docstring)
+        graph = self.defs.resolve_asset_graph()
         self.day_job = self.defs.resolve_job_def("daily_cycle").get_subset(
-            asset_selection=REPLAY_SCORING.resolve(self.defs.resolve_asset_graph()))
+            asset_selection=(OFFLINE_FEATURES | SCORING).resolve(graph))
         self.offline_features_job = self.defs.resolve_job_def("daily_features").get_subset(
-            asset_selection={dg.AssetKey(k) for k in OFFLINE_FEATURES})
+            asset_selection=OFFLINE_FEATURES.resolve(graph))
         self.training_job = self.defs.resolve_job_def("train_and_promote")
         self.realized_job = self.defs.resolve_job_def("realized_performance_job")
         self.sensor = self.defs.resolve_sensor_def("retrain_on_performance_drop")

@@ -75,7 +75,7 @@ def load(res, version: str, cache_dir: Path) -> dict:
         import mlflow.artifacts
 
         mv = res.client().get_model_version(res.model_name, str(version))
-        res._mlflow()
+        res.configure()
         downloaded = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=MONITORS_ARTIFACT,
                                                          dst_path=str(cache_dir / f"dl-{version}"))
         cached.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,8 @@ class MLflowResource(dg.ConfigurableResource):
     def uri(self) -> str:
         return self.tracking_uri or sqlite_uri(get_settings().mlflow_dir)
 
-    def _mlflow(self):
+    def configure(self):
+        """Point the mlflow module at this store (tracking and registry) and return it."""
         import mlflow
 
         if self.uri.startswith("sqlite:///"):
@@ -49,11 +50,11 @@ class MLflowResource(dg.ConfigurableResource):
     def client(self):
         from mlflow import MlflowClient
 
-        self._mlflow()
+        self.configure()
         return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
 
     def experiment_id(self) -> str:
-        mlflow = self._mlflow()
+        mlflow = self.configure()
         found = mlflow.get_experiment_by_name(self.experiment_name)
         if found is not None:
             return found.experiment_id
@@ -62,7 +63,7 @@ class MLflowResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def start_run(self, dagster_run_id: str, run_name: str, tags: dict | None = None):
-        mlflow = self._mlflow()
+        mlflow = self.configure()
         with mlflow.start_run(
             experiment_id=self.experiment_id(), run_name=run_name,
             tags={"dagster_run_id": dagster_run_id, **(tags or {})},

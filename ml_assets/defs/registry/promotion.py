@@ -47,7 +47,7 @@ def decide(challenger: dict, champion: dict | None, policy: Policy) -> tuple[boo
 def load_model(res: MLflowResource, version: str):
     import mlflow.lightgbm
 
-    res._mlflow()
+    res.configure()
     return mlflow.lightgbm.load_model(res.model_uri(version))
 
 
