@@ -5,14 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-export DAGSTER_HOME := $(CURDIR)
+# Dagster's home (run storage, compute logs, the UI's state) lives under data/, so a checkout
+# stays clean; its dagster.yaml is a link to the one at the repository root.
 export ML_ASSETS_DAGSTER_DIR ?= $(CURDIR)/data/dagster
+export DAGSTER_HOME := $(ML_ASSETS_DAGSTER_DIR)
+DAGSTER_YAML := $(DAGSTER_HOME)/dagster.yaml
 export NML_DISABLE_USAGE_LOGGING := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: dev test install bootstrap lint lock bench clean-data mlflow-ui rollback replay
+.PHONY: dev test install bootstrap lint lock bench clean-data mlflow-ui rollback replay dagster-home
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -25,7 +28,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
-bootstrap: $(STAMP)
+dagster-home:
+	mkdir -p $(DAGSTER_HOME)
+	ln -sfn $(CURDIR)/dagster.yaml $(DAGSTER_YAML)
+
+bootstrap: $(STAMP) dagster-home
 	$(BIN)/ml-assets bootstrap
 
 ## make dev: install (first time), prepare demo data, serve the Dagster UI + daemon on 127.0.0.1:3000
@@ -57,7 +64,7 @@ mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 ## make replay: the seasonal scenario, 120 days, on the project's instance (see README)
-replay: $(STAMP)
+replay: $(STAMP) dagster-home
 	$(BIN)/ml-assets replay --scenario seasonal --days 120
 
 ## make rollback: champion back to the previous champion (recorded in MLflow)

@@ -13,13 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def use_data_dir(path: Path, **settings) -> None:
-    os.environ["ML_ASSETS_DATA_DIR"] = str(path)
-    for key, value in settings.items():
-        os.environ[f"ML_ASSETS_{key.upper()}"] = str(value)
-    from ml_assets.settings import get_settings
+def settings_at(path: Path, **overrides):
+    """Settings of an isolated benchmark project under ``path`` (nothing global changes)."""
+    from ml_assets.core.settings import Settings
 
-    get_settings.cache_clear()
+    return Settings(data_dir=path, **overrides)
 
 
 def _child(conn, fn, args):
@@ -41,8 +39,12 @@ def measure(fn, *args) -> tuple[float, float, object]:
 
 
 def append_report(title: str, header: list[str], rows: list[list], notes: str = "") -> str:
-    lines = [f"### {title} ({dt.date.today()}, {os.cpu_count()} cores)", "", "| " + " | ".join(header) + " |",
-             "|" + "---|" * len(header)]
+    lines = [
+        f"### {title} ({dt.date.today()}, {os.cpu_count()} cores)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     text = "\n".join(lines) + ("\n\n" + notes if notes else "") + "\n"
     print(text)

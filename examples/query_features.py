@@ -17,7 +17,9 @@ os.environ.setdefault("ML_ASSETS_DATA_DIR", str(ROOT / "data"))  # where the sou
 
 store = FeatureStore(repo_path=str(ROOT / "feature_repo"))
 service = store.get_feature_service("fraud_model_v1")
-transactions = sorted((Path(os.environ["ML_ASSETS_DATA_DIR"]) / "lake" / "raw_transactions").glob("date=*/part.parquet"))
+transactions = sorted(
+    (Path(os.environ["ML_ASSETS_DATA_DIR"]) / "lake" / "raw_transactions").glob("date=*/part.parquet")
+)
 if not transactions:
     raise SystemExit("no transactions in the lake yet: run `make dev` (or `make bootstrap`) first")
 
@@ -37,8 +39,13 @@ print(historical.T.to_string())
 online = store.get_online_features(
     features=service,
     entity_rows=[
-        {"customer_id": int(r.customer_id), "merchant_id": int(r.merchant_id), "amount": float(r.amount),
-         "channel": str(r.channel), "txn_hour": float(dt.datetime.now().hour)}
+        {
+            "customer_id": int(r.customer_id),
+            "merchant_id": int(r.merchant_id),
+            "amount": float(r.amount),
+            "channel": str(r.channel),
+            "txn_hour": float(dt.datetime.now().hour),
+        }
         for r in tx.head(2).itertuples()
     ],
 ).to_df()

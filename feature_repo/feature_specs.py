@@ -37,10 +37,18 @@ FEATURE_VIEWS: list[FeatureViewSpec] = [
         entity="customer",
         source_table="customer_activity_source",
         features={
-            "txn_count_1d": "Float64", "txn_count_7d": "Float64", "txn_count_30d": "Float64",
-            "amount_sum_1d": "Float64", "amount_sum_7d": "Float64", "amount_sum_30d": "Float64",
-            "amount_avg_7d": "Float64", "amount_avg_30d": "Float64", "amount_max_30d": "Float64",
-            "distinct_merchants_7d": "Float64", "online_share_30d": "Float64", "night_share_30d": "Float64",
+            "txn_count_1d": "Float64",
+            "txn_count_7d": "Float64",
+            "txn_count_30d": "Float64",
+            "amount_sum_1d": "Float64",
+            "amount_sum_7d": "Float64",
+            "amount_sum_30d": "Float64",
+            "amount_avg_7d": "Float64",
+            "amount_avg_30d": "Float64",
+            "amount_max_30d": "Float64",
+            "distinct_merchants_7d": "Float64",
+            "online_share_30d": "Float64",
+            "night_share_30d": "Float64",
         },
         ttl=dt.timedelta(days=1),
         description="Spending of the customer over the 1/7/30 days before the start of each day.",
@@ -58,11 +66,13 @@ FEATURE_VIEWS: list[FeatureViewSpec] = [
         entity="merchant",
         source_table="merchant_risk_source",
         features={
-            "merchant_txn_count_30d": "Float64", "merchant_chargebacks_30d": "Float64",
-            "merchant_fraud_rate_30d": "Float64", "merchant_avg_amount_30d": "Float64",
+            "merchant_txn_count_30d": "Float64",
+            "merchant_chargebacks_30d": "Float64",
+            "merchant_fraud_rate_30d": "Float64",
+            "merchant_avg_amount_30d": "Float64",
         },
         ttl=dt.timedelta(days=1),
-        description="Merchant chargeback rate over 30 days, from chargebacks that had arrived by the start of each day.",
+        description="Merchant chargeback rate over 30 days, from chargebacks arrived by the start of a day.",
     ),
 ]
 
@@ -70,8 +80,12 @@ FEATURE_VIEWS: list[FeatureViewSpec] = [
 REQUEST_FIELDS = {"amount": "Float64", "channel": "String", "txn_hour": "Float64"}
 ON_DEMAND_VIEW = "transaction_context"
 ON_DEMAND_FEATURES = {
-    "log_amount": "Float64", "amount_to_avg_30d": "Float64", "amount_to_max_30d": "Float64",
-    "amount_to_avg_7d": "Float64", "is_online": "Float64", "is_night": "Float64",
+    "log_amount": "Float64",
+    "amount_to_avg_30d": "Float64",
+    "amount_to_max_30d": "Float64",
+    "amount_to_avg_7d": "Float64",
+    "is_online": "Float64",
+    "is_night": "Float64",
 }
 ON_DEMAND_INPUTS = {"customer_activity": ("amount_avg_30d", "amount_avg_7d", "amount_max_30d")}
 
@@ -92,6 +106,13 @@ def model_features() -> list[str]:
 # a value outside the list becomes missing (and shows up as "unseen" in monitoring).
 CATEGORICAL_FEATURES = {
     "merchant_category": [
-        "electronics", "fuel", "grocery", "jewelry", "online_retail", "pharmacy", "restaurant", "travel",
+        "electronics",
+        "fuel",
+        "grocery",
+        "jewelry",
+        "online_retail",
+        "pharmacy",
+        "restaurant",
+        "travel",
     ],
 }

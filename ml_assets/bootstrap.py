@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ml_assets.settings import get_settings
+from ml_assets.core.settings import Settings
 
 
-def is_done(instance: dg.DagsterInstance, days: int) -> bool:
-    last = get_settings().day(days - 1).isoformat()
+def is_done(instance: dg.DagsterInstance, settings: Settings, days: int) -> bool:
+    last = settings.day(days - 1).isoformat()
     return last in instance.get_materialized_partitions(dg.AssetKey("estimated_performance"))
 
 
-def bootstrap(days: int) -> None:
+def bootstrap(settings: Settings, days: int) -> None:
     from ml_assets.replay import replay
 
     with dg.DagsterInstance.get() as instance:
-        if is_done(instance, days):
-            print(f"[bootstrap] already done: {days} demo days are materialized (make clean-data to start over)")
+        if is_done(instance, settings, days):
+            print(
+                f"[bootstrap] already done: {days} demo days are materialized (make clean-data to start over)"
+            )
             return
-    replay(days, fresh=False)
+    replay(settings, days, fresh=False)

@@ -1,12 +1,24 @@
-"""The code location: every definition under ``ml_assets/defs``, one folder per stage."""
+"""The code location: every definition under ``ml_assets/defs`` (one folder per stage),
+bound to resources built from one Settings."""
+
+from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
 
 import ml_assets  # noqa: F401  (turns third-party telemetry off before anything loads)
+from ml_assets.core.settings import Settings
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """The definitions with resources for ``settings`` (default: from the environment)."""
+    from ml_assets.defs.resources import resources_for
+
+    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return dg.Definitions.merge(loaded, dg.Definitions(resources=resources_for(settings or Settings())))
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return build_definitions()

@@ -18,9 +18,19 @@ import time
 import dagster as dg
 import pandas as pd
 
-from ml_assets.settings import Settings, get_settings
+from ml_assets.core.settings import Settings
 
-GENERATED = ("landing", "lake", "quarantine", "feast", "mlflow", "warehouse.duckdb", "reports", "monitors", "training_sets")
+GENERATED = (
+    "landing",
+    "lake",
+    "quarantine",
+    "feast",
+    "mlflow",
+    "warehouse.duckdb",
+    "reports",
+    "monitors",
+    "training_sets",
+)
 
 
 @dataclasses.dataclass
@@ -52,18 +62,20 @@ def _meta(result, key: str) -> dict:
 
 class Replay:
     def __init__(self, settings: Settings, instance: dg.DagsterInstance, log=print):
-        from ml_assets.definitions import defs
+        from ml_assets.definitions import build_definitions
+        from ml_assets.defs.automation.jobs import OFFLINE_FEATURES, SCORING
 
         self.s, self.instance, self.log = settings, instance, log
-        self.defs = defs()
-        from ml_assets.defs.automation.jobs import OFFLINE_FEATURES, SCORING
+        self.defs = build_definitions(settings)
 
         # the daily cycle without the online store (see the module docstring)
         graph = self.defs.resolve_asset_graph()
         self.day_job = self.defs.resolve_job_def("daily_cycle").get_subset(
-            asset_selection=(OFFLINE_FEATURES | SCORING).resolve(graph))
+            asset_selection=(OFFLINE_FEATURES | SCORING).resolve(graph)
+        )
         self.offline_features_job = self.defs.resolve_job_def("daily_features").get_subset(
-            asset_selection=OFFLINE_FEATURES.resolve(graph))
+            asset_selection=OFFLINE_FEATURES.resolve(graph)
+        )
         self.training_job = self.defs.resolve_job_def("train_and_promote")
         self.realized_job = self.defs.resolve_job_def("realized_performance_job")
         self.sensor = self.defs.resolve_sensor_def("retrain_on_performance_drop")
@@ -76,34 +88,50 @@ class Replay:
         doing its job (then the caller reads the outcome from the result)."""
         # the runs' full logs are in the instance (UI); the terminal gets errors only
         quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-        result = job.execute_in_process(instance=self.instance, raise_on_error=False,
-                                        run_config={**(run_config or {}), **quiet}, **kwargs)
-        blocked = any(c.check_name == blocked_by and not c.passed for c in result.get_asset_check_evaluations())
+        result = job.execute_in_process(
+            instance=self.instance, raise_on_error=False, run_config={**(run_config or {}), **quiet}, **kwargs
+        )
+        blocked = any(
+            c.check_name == blocked_by and not c.passed for c in result.get_asset_check_evaluations()
+        )
         if not result.success and not blocked:
-            raise RuntimeError(f"{job.name} {kwargs.get('partition_key', '')} failed: see the run in the Dagster UI")
+            raise RuntimeError(
+                f"{job.name} {kwargs.get('partition_key', '')} failed: see the run in the Dagster UI"
+            )
         return result
 
     def champion(self) -> str:
-        from ml_assets.defs.registry.mlflow_resource import CHAMPION, MLflowResource
+        from ml_assets.core.model_store import CHAMPION, ModelStore
 
-        v = MLflowResource.from_settings(self.s).version_by_alias(CHAMPION)
-        return str(v.version) if v is not None else "-"
+        return ModelStore.local(self.s.mlflow_dir).alias_version(CHAMPION) or "-"
 
     def warm_up(self, days: int) -> None:
         self._run(self.defs.resolve_job_def("feast_apply_job"))
         for i in range(days):
             self._run(self.offline_features_job, partition_key=self.s.day(i).isoformat())
-        result = self._run(self.training_job, run_config={"ops": {"training_set": {"config": {"as_of": self.s.day(days).isoformat()}}}})
-        self.log(f"[replay] warm-up: {days} days ingested, first champion v{self.champion()} "
-                 f"(validation ROC AUC {_meta(result, 'fraud_model').get('validation_roc_auc', float('nan')):.3f})")
+        result = self._run(
+            self.training_job,
+            run_config={"ops": {"training_set": {"config": {"as_of": self.s.day(days).isoformat()}}}},
+        )
+        self.log(
+            f"[replay] warm-up: {days} days ingested, first champion v{self.champion()} "
+            f"(validation ROC AUC {_meta(result, 'fraud_model').get('validation_roc_auc', float('nan')):.3f})"
+        )
 
     def step(self, index: int) -> DayRow:
         key = self.s.day(index).isoformat()
         result = self._run(self.day_job, partition_key=key)
         perf, drift = _meta(result, "estimated_performance"), _meta(result, "feature_drift")
-        row = DayRow(key, self.champion(), perf.get("estimated_roc_auc"), drift_alerts=int(drift.get("drift_alerts", 0)))
+        row = DayRow(
+            key,
+            self.champion(),
+            perf.get("estimated_roc_auc"),
+            drift_alerts=int(drift.get("drift_alerts", 0)),
+        )
 
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.defs)
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, definitions=self.defs, resources=self.defs.resources
+        )
         evaluation = self.sensor.evaluate_tick(context)
         self.cursor = evaluation.cursor
         if evaluation.run_requests:
@@ -111,7 +139,9 @@ class Replay:
                 tags = {**request.tags, "dagster/sensor_name": self.sensor.name}
                 if request.run_key:
                     tags["dagster/run_key"] = request.run_key
-                run = self._run(self.training_job, run_config=request.run_config, tags=tags, blocked_by="quality_floor")
+                run = self._run(
+                    self.training_job, run_config=request.run_config, tags=tags, blocked_by="quality_floor"
+                )
                 decision = _meta(run, "promotion")
                 promoted = decision.get("decision") == "promoted"
                 outcome = "promoted" if promoted else "rejected" + ("" if decision else " (quality floor)")
@@ -141,7 +171,10 @@ def _fmt(v) -> str:
 def print_table(rows: list[DayRow], log=print) -> None:
     log(f"{'day':<11} {'champion':>8} {'est AUC':>8} {'real AUC':>8} {'drift':>5}  sensor  retrain")
     for r in rows:
-        log(f"{r.day:<11} {'v' + r.champion:>8} {_fmt(r.estimated_auc):>8} {_fmt(r.realized_auc):>8} {r.drift_alerts:>5}  {r.sensor:<6}  {r.retrain}")
+        log(
+            f"{r.day:<11} {'v' + r.champion:>8} {_fmt(r.estimated_auc):>8} {_fmt(r.realized_auc):>8} "
+            f"{r.drift_alerts:>5}  {r.sensor:<6}  {r.retrain}"
+        )
 
 
 def plot(rows: list[DayRow], retrains, settings: Settings, path) -> None:
@@ -154,13 +187,30 @@ def plot(rows: list[DayRow], retrains, settings: Settings, path) -> None:
     df["day"] = pd.to_datetime(df["day"])
     fig, ax = plt.subplots(figsize=(11, 4.5))
     ax.plot(df["day"], df["estimated_auc"], label="estimated ROC AUC (CBPE)", color="#4f6fb0")
-    ax.plot(df["day"], df["realized_auc"].astype(float), label="realized ROC AUC", color="#222222", marker=".", lw=1)
+    ax.plot(
+        df["day"],
+        df["realized_auc"].astype(float),
+        label="realized ROC AUC",
+        color="#222222",
+        marker=".",
+        lw=1,
+    )
     ax.axhline(settings.retrain_auc_threshold, color="#c44", ls=":", label="retrain threshold")
     if settings.scenario != "stable":
-        ax.axvline(pd.Timestamp(settings.day(settings.drift_start_day)), color="#999", ls="--", label=f"{settings.scenario} starts")
+        ax.axvline(
+            pd.Timestamp(settings.day(settings.drift_start_day)),
+            color="#999",
+            ls="--",
+            label=f"{settings.scenario} starts",
+        )
     for i, (day, promoted) in enumerate(retrains):
-        ax.axvline(pd.Timestamp(day), color="#2a2" if promoted else "#e90", lw=2, alpha=0.7,
-                   label=("retrain promoted" if promoted else "retrain rejected") if i < 2 else None)
+        ax.axvline(
+            pd.Timestamp(day),
+            color="#2a2" if promoted else "#e90",
+            lw=2,
+            alpha=0.7,
+            label=("retrain promoted" if promoted else "retrain rejected") if i < 2 else None,
+        )
     ax.set_ylabel("ROC AUC")
     ax.set_title(f"Replay: {settings.scenario}")
     ax.legend(loc="lower left", fontsize=8)
@@ -170,16 +220,17 @@ def plot(rows: list[DayRow], retrains, settings: Settings, path) -> None:
     plt.close(fig)
 
 
-def replay(days: int, warm_up_days: int | None = None, fresh: bool = True, log=None) -> list[DayRow]:
-    from ml_assets.defs.ingest.landing import simulate_to_landing
+def replay(
+    s: Settings, days: int, warm_up_days: int | None = None, fresh: bool = True, log=None
+) -> list[DayRow]:
+    from ml_assets.simulator.landing import simulate_to_landing
 
     log = log or functools.partial(print, flush=True)
-    s = get_settings()
-    from ml_assets.defs.features.aggregates import ACTIVITY_LOOKBACK_DAYS
-
-    warm = warm_up_days if warm_up_days is not None else ACTIVITY_LOOKBACK_DAYS + s.training_window_days
+    warm = warm_up_days if warm_up_days is not None else s.activity_lookback_days + s.training_window_days
     if days <= warm:
-        raise ValueError(f"--days {days} must exceed the warm-up of {warm} days (feature lookback + training window)")
+        raise ValueError(
+            f"--days {days} must exceed the warm-up of {warm} days (feature lookback + training window)"
+        )
     if fresh:
         _wipe(s)
     started = time.monotonic()
@@ -190,11 +241,17 @@ def replay(days: int, warm_up_days: int | None = None, fresh: bool = True, log=N
         for i in range(warm, days):
             row = r.step(i)
             r.realize(i)
-            log(f"[replay] {row.day} est AUC {_fmt(row.estimated_auc)} drift {row.drift_alerts:>2} "
-                f"sensor {row.sensor}{' -> ' + row.retrain if row.retrain else ''}")
+            log(
+                f"[replay] {row.day} est AUC {_fmt(row.estimated_auc)} drift {row.drift_alerts:>2} "
+                f"sensor {row.sensor}{' -> ' + row.retrain if row.retrain else ''}"
+            )
         last = s.day(days - 1).isoformat()
         r._run(r.defs.resolve_job_def("daily_features"), partition_key=last)  # online store for serving
-        r._run(r.defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={dg.AssetKey("monitoring_report")}))
+        r._run(
+            r.defs.resolve_implicit_global_asset_job_def().get_subset(
+                asset_selection={dg.AssetKey("monitoring_report")}
+            )
+        )
     print_table(r.rows, log)
     png = s.reports_dir / f"replay_{s.scenario}.png"
     plot(r.rows, r.retrains, s, png)

@@ -6,25 +6,36 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-SMALL = {
-    "ML_ASSETS_ROWS_PER_DAY": "2000",
-    "ML_ASSETS_N_CUSTOMERS": "2000",
-    "ML_ASSETS_N_MERCHANTS": "200",
-}
+SMALL = {"rows_per_day": 2000, "n_customers": 2000, "n_merchants": 200}
+
+
+def settings_for(data_dir: Path, **overrides):
+    """Settings of a throw-away project, built directly (nothing read from or written to
+    the environment)."""
+    from ml_assets.core.settings import Settings
+
+    return Settings(data_dir=data_dir, **{**SMALL, **overrides})
+
+
+def settings_env(settings) -> dict[str, str]:
+    """The same settings as ML_ASSETS_* variables, for a subprocess."""
+    fields = (
+        "data_dir",
+        "rows_per_day",
+        "n_customers",
+        "n_merchants",
+        "scenario",
+        "drift_start_day",
+        "training_window_days",
+        "validation_days",
+        "label_delay_max_days",
+    )
+    return {f"ML_ASSETS_{f.upper()}": str(getattr(settings, f)) for f in fields}
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    """Settings of a throw-away project: data under tmp_path, small sizes. Subprocesses
-    (Dagster's multiprocess executor) inherit the same environment."""
-    from ml_assets.settings import get_settings
-
-    monkeypatch.setenv("ML_ASSETS_DATA_DIR", str(tmp_path / "data"))
-    for key, value in SMALL.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
+def project(tmp_path):
+    return settings_for(tmp_path / "data")
 
 
 @pytest.fixture
@@ -41,7 +52,19 @@ def instance(tmp_path):
 
 
 def copy_feature_repo(dest: Path) -> Path:
-    from ml_assets.settings import PROJECT_ROOT
+    from ml_assets.core.settings import PROJECT_ROOT
 
     shutil.copytree(PROJECT_ROOT / "feature_repo", dest, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
+
+
+def repo_of(settings):
+    from ml_assets.core.features.store import FeatureRepo
+
+    return FeatureRepo(settings.feature_repo_dir, settings.data_dir)
+
+
+def store_of(settings):
+    from ml_assets.core.model_store import ModelStore
+
+    return ModelStore.local(settings.mlflow_dir)

@@ -1,13 +1,12 @@
-"""Builds lake + feature sources for a range of days with the plain functions the assets
-call (no Dagster run), for tests that only need offline data."""
+"""Builds lake + feature sources for a range of days with the plain core functions the
+assets call (no Dagster run), for tests that only need offline data."""
 
 from __future__ import annotations
 
-from ml_assets import lake
-from ml_assets.defs.features import aggregates
-from ml_assets.defs.ingest.assets import ingest_partition
-from ml_assets.defs.ingest.landing import simulate_to_landing
-from ml_assets.defs.ingest.tables import TABLES
+from ml_assets.core import lake
+from ml_assets.core.features import aggregates
+from ml_assets.core.ingest import TABLES, ingest_partition
+from ml_assets.simulator.landing import simulate_to_landing
 
 
 def build_offline(settings, days: int) -> None:
@@ -15,13 +14,28 @@ def build_offline(settings, days: int) -> None:
     for i in range(days):
         day = settings.day(i)
         for spec in TABLES.values():
-            outcomes, meta = ingest_partition(spec, day)
-            assert not meta["quarantined"], [o.message for o in outcomes if not o.passed]
+            out = ingest_partition(
+                spec, day, settings.landing_dir, settings.lake_dir, settings.quarantine_dir
+            )
+            assert not out.quarantined, [c.message for c in out.checks if not c.passed]
         lake.write_partition(
-            aggregates.customer_activity(settings.lake_dir, day, settings.start_date),
-            settings.lake_dir, "customer_activity_source", day,
+            aggregates.customer_activity(
+                settings.lake_dir, day, settings.start_date, settings.activity_lookback_days
+            ),
+            settings.lake_dir,
+            "customer_activity_source",
+            day,
         )
         lake.write_partition(
-            aggregates.merchant_risk(settings.lake_dir, day, settings.start_date),
-            settings.lake_dir, "merchant_risk_source", day,
+            aggregates.merchant_risk(
+                settings.lake_dir,
+                day,
+                settings.start_date,
+                settings.risk_lookback_days,
+                settings.risk_tx_lookback_days,
+                settings.risk_smoothing_sales,
+            ),
+            settings.lake_dir,
+            "merchant_risk_source",
+            day,
         )

@@ -10,21 +10,42 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from conftest import repo_of, settings_env
 from lakehelpers import build_offline
 
-from ml_assets import lake
-from ml_assets.settings import PROJECT_ROOT
+from ml_assets.core import lake
+from ml_assets.core.settings import PROJECT_ROOT
 
 DAYS = 3
 
 
-def _materialize_parallel(home: Path, select: str, keys: list[str]) -> list[tuple]:
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+def _materialize_parallel(settings, home: Path, select: str, keys: list[str]) -> list[tuple]:
+    # the CLI's code location reads its settings from the environment, as in production
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "DAGSTER_HOME": str(home),
+        "ML_ASSETS_DAGSTER_DIR": str(home / "storage"),
+    }
     cli = str(Path(sys.executable).with_name("dagster"))
     procs = [
         subprocess.Popen(
-            [cli, "asset", "materialize", "-m", "ml_assets.definitions", "--select", select, "--partition", key],
-            cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                cli,
+                "asset",
+                "materialize",
+                "-m",
+                "ml_assets.definitions",
+                "--select",
+                select,
+                "--partition",
+                key,
+            ],
+            cwd=home,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for key in keys
     ]
@@ -33,13 +54,11 @@ def _materialize_parallel(home: Path, select: str, keys: list[str]) -> list[tupl
 
 @pytest.mark.slow
 def test_parallel_backfill_has_no_lock_error_and_loses_no_rows(project, tmp_path, monkeypatch):
-    from ml_assets.defs.features.store import apply_repo, feature_store
-
     home = tmp_path / "home"
     home.mkdir()
-    monkeypatch.setenv("ML_ASSETS_DAGSTER_DIR", str(home / "storage"))
+    monkeypatch.setenv("ML_ASSETS_DAGSTER_DIR", str(home / "storage"))  # read by dagster.yaml
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    apply_repo(project)
+    repo_of(project).apply()
     keys = [project.day(i).isoformat() for i in range(DAYS)]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.get_runs()  # create the SQLite storage once, as `make dev` does before any backfill
@@ -49,7 +68,7 @@ def test_parallel_backfill_has_no_lock_error_and_loses_no_rows(project, tmp_path
     # writes contend for the registry and the online store
     build_offline(project, DAYS)
     select = "customer_activity,merchant_risk"
-    for key, code, log in _materialize_parallel(home, select, keys):
+    for key, code, log in _materialize_parallel(project, home, select, keys):
         assert code == 0, f"{select} {key} failed:\n{log[-3000:]}"
         assert "database is locked" not in log and "LockError" not in log, log[-3000:]
 
@@ -71,15 +90,32 @@ def test_parallel_backfill_has_no_lock_error_and_loses_no_rows(project, tmp_path
             spans += [(starts[k], ends[k]) for k in starts]
         spans.sort()
         assert len(spans) == 2 * DAYS
-        assert all(prev_end <= start for (_, prev_end), (start, _) in zip(spans, spans[1:], strict=False)), spans
+        assert all(prev_end <= start for (_, prev_end), (start, _) in zip(spans, spans[1:], strict=False)), (
+            spans
+        )
 
     for i in range(DAYS):
-        assert len(lake.read_partition(project.lake_dir, "raw_transactions", project.day(i))) == project.rows_per_day
+        assert (
+            len(lake.read_partition(project.lake_dir, "raw_transactions", project.day(i)))
+            == project.rows_per_day
+        )
 
     # the online store holds every customer of the newest day, with the newest values
-    newest = lake.read_partition(project.lake_dir, "customer_activity_source", project.day(DAYS - 1)).set_index("customer_id")
-    online = feature_store(project).get_online_features(
-        features=["customer_activity:txn_count_30d"], entity_rows=[{"customer_id": int(c)} for c in newest.index]
-    ).to_df().set_index("customer_id")
+    newest = lake.read_partition(
+        project.lake_dir, "customer_activity_source", project.day(DAYS - 1)
+    ).set_index("customer_id")
+    online = (
+        repo_of(project)
+        .store()
+        .get_online_features(
+            features=["customer_activity:txn_count_30d"],
+            entity_rows=[{"customer_id": int(c)} for c in newest.index],
+        )
+        .to_df()
+        .set_index("customer_id")
+    )
     assert online["txn_count_30d"].notna().all()
-    assert (online.loc[newest.index, "txn_count_30d"].astype(float).to_numpy() == newest["txn_count_30d"].to_numpy()).all()
+    assert (
+        online.loc[newest.index, "txn_count_30d"].astype(float).to_numpy()
+        == newest["txn_count_30d"].to_numpy()
+    ).all()

@@ -1,56 +1,170 @@
-"""The code location loads, fast and clean, with the asset graph the brief describes."""
+"""The code location loads, fast and clean, with the asset graph the brief describes; the
+graph's shape is a snapshot, so any lineage change shows up as a reviewed diff."""
 
+import json
+import os
 import subprocess
 import sys
-import warnings
+from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from ml_assets.settings import PROJECT_ROOT
+from ml_assets.core.settings import PROJECT_ROOT
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
 
 def _defs():
-    from ml_assets.definitions import defs
+    from ml_assets.definitions import build_definitions
 
-    return defs()
+    return build_definitions()
 
 
-def test_definitions_load_without_deprecation_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        definitions = _defs()
-    assert definitions.resolve_job_def("daily_cycle") is not None
+def _shape(definitions: dg.Definitions) -> dict:
+    """What a reviewer of the lineage cares about, as plain JSON."""
+    graph = definitions.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        partitions = node.partitions_def
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "kinds": sorted(node.kinds),
+            "pools": sorted(node.pools or []),
+            "partitions": None
+            if partitions is None
+            else f"{type(partitions).__name__}({partitions.start:%Y-%m-%d}..)",
+            "automation": type(node.automation_condition).__name__ if node.automation_condition else None,
+        }
+    checks = sorted(
+        f"{c.asset_key.to_user_string()}:{c.name}{' (blocking)' if c.blocking else ''}"
+        for a in definitions.assets or []
+        if isinstance(a, dg.AssetsDefinition)
+        for c in a.check_specs
+    ) + sorted(
+        f"{c.asset_key.to_user_string()}:{c.name}{' (blocking)' if c.blocking else ''}"
+        for a in definitions.asset_checks or []
+        for c in a.check_specs
+    )
+    return {
+        "assets": assets,
+        "checks": sorted(checks),
+        "jobs": sorted({j.name for j in definitions.jobs or []}),
+        "sensors": sorted(s.name for s in definitions.sensors or []),
+        "schedules": sorted(s.name for s in definitions.schedules or []),
+        "resources": sorted(definitions.resources),
+    }
+
+
+def test_asset_graph_matches_the_reviewed_snapshot():
+    shape = _shape(_defs())
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(shape, indent=1, sort_keys=True) + "\n")
+    expected = json.loads(SNAPSHOT.read_text())
+    assert shape == expected, (
+        "the definitions changed: review the diff, then regenerate with "
+        "UPDATE_SNAPSHOTS=1 pytest tests/test_definitions.py"
+    )
 
 
 def test_lineage_raw_to_feature_views():
-    graph = _defs().resolve_asset_graph()
-    deps = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
-    assert deps["customer_activity_source"] == {"raw_transactions"}
-    assert deps["merchant_risk_source"] == {"raw_transactions", "label_arrivals"}
-    # one asset per Feast feature view, fed by its source and by `feast apply`
-    assert deps["customer_activity"] == {"customer_activity_source", "feast_apply"}
-    assert deps["merchant_risk"] == {"merchant_risk_source", "feast_apply"}
-    assert deps["customer_profile"] == {"customer_snapshots", "feast_apply"}
-    assert deps["merchant_profile"] == {"merchant_snapshots", "feast_apply"}
-    for key in ("customer_activity", "merchant_risk", "feast_apply"):
-        assert graph.get(dg.AssetKey(key)).pools == {"feast"}
+    assets = _shape(_defs())["assets"]
+    assert assets["customer_activity_source"]["deps"] == ["raw_transactions"]
+    assert assets["merchant_risk_source"]["deps"] == ["label_arrivals", "raw_transactions"]
+    # one asset per Feast feature view, fed by its source and by `feast apply`, in the feast pool
+    from ml_assets.core.features.catalogue import load_specs
+
+    for view in load_specs(PROJECT_ROOT / "feature_repo").FEATURE_VIEWS:
+        assert assets[view.name]["deps"] == sorted([view.source_table, "feast_apply"])
+        assert assets[view.name]["pools"] == ["feast"]
+    for key in ("predictions", "estimated_performance", "realized_performance"):
+        assert assets[key]["pools"] == ["warehouse"]
 
 
-def test_feature_view_assets_come_from_the_repo_catalogue():
-    from ml_assets.defs.features.store import load_specs
+def _modules_under(package: str) -> list[str]:
+    root = PROJECT_ROOT / package.replace(".", "/")
+    return sorted(
+        ".".join(p.relative_to(PROJECT_ROOT).with_suffix("").parts)
+        for p in root.rglob("*.py")
+        if p.name != "__init__.py"
+    )
 
-    keys = {k.to_user_string() for k in _defs().resolve_asset_graph().get_all_asset_keys()}
-    assert {v.name for v in load_specs().FEATURE_VIEWS} <= keys
+
+@pytest.mark.parametrize("module", _modules_under("ml_assets.defs") + ["ml_assets.definitions"])
+def test_definitions_modules_use_no_deprecated_api(module):
+    """Imported one by one in a fresh interpreter, outside ``load_from_defs_folder`` (which
+    suppresses Dagster's warnings), with every DeprecationWarning an error."""
+    code = f"import {module}"
+    if module == "ml_assets.definitions":
+        code += "; ml_assets.definitions.build_definitions()"
+    out = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
 
 
-def test_code_location_loads_fast_without_heavy_imports():
+def test_the_deprecation_check_has_teeth():
+    """The same check fails on the deprecated call this project used to make."""
     code = (
-        "import sys, ml_assets.definitions as d; d.defs(); "
-        "heavy = [m for m in ('feast', 'mlflow', 'nannyml', 'lightgbm') if m in sys.modules]; "
+        "import dagster as dg; from ml_assets.defs.partitions import daily_partitions; "
+        "dg.define_asset_job('x', dg.AssetSelection.all(), partitions_def=daily_partitions)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
+    assert out.returncode != 0 and "partitions_def" in out.stderr
+
+
+def test_core_knows_nothing_of_dagster_and_imports_point_down_the_flow():
+    """No core module imports dagster; no stage imports a later one (core or defs)."""
+    import ast
+
+    order = ["ingest", "features", "training", "registry", "scoring", "monitoring", "automation"]
+    stage_of = {"retrain_policy": "automation"}
+
+    def stage(module: str) -> str | None:
+        parts = module.split(".")
+        if len(parts) < 3 or parts[1] not in ("core", "defs"):
+            return None
+        return stage_of.get(parts[2], parts[2]) if stage_of.get(parts[2], parts[2]) in order else None
+
+    problems = []
+    for layer in ("ml_assets.core", "ml_assets.defs"):
+        for module in _modules_under(layer):
+            tree = ast.parse((PROJECT_ROOT / (module.replace(".", "/") + ".py")).read_text())
+            imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+            imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            if layer == "ml_assets.core":
+                problems += [f"{module} imports {m}" for m in imported if m.split(".")[0] == "dagster"]
+                problems += [f"{module} imports {m}" for m in imported if m.startswith("ml_assets.defs")]
+            here = stage(module)
+            for m in imported:
+                there = stage(m)
+                if here and there and order.index(there) > order.index(here):
+                    problems.append(f"{module} ({here}) imports {m} ({there}), against the data flow")
+    assert problems == []
+
+
+def test_code_location_loads_without_heavy_imports_or_the_simulator():
+    code = (
+        "import sys, ml_assets.definitions as d; d.build_definitions(); "
+        "heavy = ('feast', 'mlflow', 'nannyml', 'lightgbm', 'ml_assets.simulator'); "
+        "heavy = [m for m in heavy if m in sys.modules]; "
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
-    assert out.stdout.strip() == "", f"heavy modules imported at load: {out.stdout}"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
+    assert out.stdout.strip() == "", f"imported at load: {out.stdout}"
 
 
 def test_project_dagster_yaml_is_a_valid_instance_config(tmp_path, monkeypatch):

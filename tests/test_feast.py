@@ -3,35 +3,35 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import repo_of
 from lakehelpers import build_offline
 
-from ml_assets import lake
+from ml_assets.core import lake
 
 DAYS = 10
 
 
 @pytest.fixture
 def offline(project):
-    from ml_assets.defs.features.store import apply_repo
-
     build_offline(project, DAYS)
-    applied = apply_repo(project)
-    return project, applied
+    return project, repo_of(project).apply()
 
 
 def _source(settings, table):
-    frames = [lake.read_partition(settings.lake_dir, table, d) for d in lake.existing_partitions(settings.lake_dir, table)]
+    frames = [
+        lake.read_partition(settings.lake_dir, table, d)
+        for d in lake.existing_partitions(settings.lake_dir, table)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
 def test_apply_registers_every_object_of_the_repo(offline):
-    from ml_assets.defs.features.store import feature_store, load_specs
-
     settings, applied = offline
-    specs = load_specs()
+    specs = repo_of(settings).specs
     assert applied["FeatureView"] == sorted(v.name for v in specs.FEATURE_VIEWS)
     assert applied["OnDemandFeatureView"] == [specs.ON_DEMAND_VIEW]
-    store = feature_store(settings)
+    assert applied["Entity"] == sorted(specs.ENTITIES) and applied["deleted"] == []
+    store = repo_of(settings).store()
     service = store.get_feature_service(specs.FEATURE_SERVICE)
     assert sorted(p.name for p in service.feature_view_projections) == sorted(
         [v.name for v in specs.FEATURE_VIEWS] + [specs.ON_DEMAND_VIEW]
@@ -41,55 +41,75 @@ def test_apply_registers_every_object_of_the_repo(offline):
 
 
 def test_materialized_day_is_what_online_reads_return(offline):
-    from ml_assets.defs.features.store import feature_store, materialize_day
-
     settings, _ = offline
+    repo = repo_of(settings)
     last, previous = settings.day(DAYS - 1), settings.day(DAYS - 2)
     # an older day loaded after the newest one must not be what serving sees: the Dagster
     # asset reloads the newest; here we check the store writes exactly the requested window
-    materialize_day("customer_activity", previous, settings)
-    materialize_day("customer_activity", last, settings)
-    expected = lake.read_partition(settings.lake_dir, "customer_activity_source", last).set_index("customer_id")
+    repo.materialize_day("customer_activity", previous)
+    repo.materialize_day("customer_activity", last)
+    expected = lake.read_partition(settings.lake_dir, "customer_activity_source", last).set_index(
+        "customer_id"
+    )
     customers = expected.index[:25].tolist()
-    store = feature_store(settings)
-    online = store.get_online_features(
-        features=["customer_activity:txn_count_7d", "customer_activity:amount_avg_30d"],
-        entity_rows=[{"customer_id": c} for c in customers],
-    ).to_df().set_index("customer_id")
-    np.testing.assert_allclose(online.loc[customers, "txn_count_7d"].astype(float), expected.loc[customers, "txn_count_7d"])
-    np.testing.assert_allclose(online.loc[customers, "amount_avg_30d"].astype(float), expected.loc[customers, "amount_avg_30d"])
+    online = (
+        repo.store()
+        .get_online_features(
+            features=["customer_activity:txn_count_7d", "customer_activity:amount_avg_30d"],
+            entity_rows=[{"customer_id": c} for c in customers],
+        )
+        .to_df()
+        .set_index("customer_id")
+    )
+    np.testing.assert_allclose(
+        online.loc[customers, "txn_count_7d"].astype(float), expected.loc[customers, "txn_count_7d"]
+    )
+    np.testing.assert_allclose(
+        online.loc[customers, "amount_avg_30d"].astype(float), expected.loc[customers, "amount_avg_30d"]
+    )
 
 
 def test_point_in_time_join_never_reads_the_future(offline):
-    from ml_assets.defs.features.store import feature_store, load_specs
-
     settings, _ = offline
-    specs = load_specs()
+    specs = repo_of(settings).specs
     view = next(v for v in specs.FEATURE_VIEWS if v.name == "customer_activity")
     source = _source(settings, "customer_activity_source")
     rng = np.random.default_rng(0)
     customers = rng.choice(source["customer_id"].unique(), 300)
-    day_starts = pd.to_datetime([pd.Timestamp(settings.day(int(i)), tz="UTC") for i in rng.integers(1, DAYS, 300)])
+    day_starts = pd.to_datetime(
+        [pd.Timestamp(settings.day(int(i)), tz="UTC") for i in rng.integers(1, DAYS, 300)]
+    )
     offsets = pd.to_timedelta(rng.integers(0, 86_400, 300), unit="s")
     # edges: exactly at a feature row's timestamp, and one microsecond before the next one
     offsets = offsets.where(np.arange(300) % 10 != 0, pd.Timedelta(0))
     offsets = offsets.where(np.arange(300) % 10 != 1, pd.Timedelta(days=1) - pd.Timedelta(microseconds=1))
     entities = pd.DataFrame({"customer_id": customers, "event_timestamp": day_starts + offsets})
 
-    got = feature_store(settings).get_historical_features(
-        entity_df=entities, features=[f"customer_activity:{f}" for f in view.features]
-    ).to_df()
+    got = (
+        repo_of(settings)
+        .store()
+        .get_historical_features(
+            entity_df=entities, features=[f"customer_activity:{f}" for f in view.features]
+        )
+        .to_df()
+    )
 
     # reference: latest source row at or before the entity timestamp, within the TTL
     src = source.sort_values("event_timestamp")
     src["event_timestamp"] = src["event_timestamp"].astype("datetime64[ns, UTC]")
     ents = entities.assign(event_timestamp=entities["event_timestamp"].astype("datetime64[ns, UTC]"))
     expected = pd.merge_asof(
-        ents.sort_values("event_timestamp"), src.rename(columns={"event_timestamp": "feature_ts"}),
-        left_on="event_timestamp", right_on="feature_ts", by="customer_id", direction="backward",
+        ents.sort_values("event_timestamp"),
+        src.rename(columns={"event_timestamp": "feature_ts"}),
+        left_on="event_timestamp",
+        right_on="feature_ts",
+        by="customer_id",
+        direction="backward",
         tolerance=view.ttl,
     )
-    assert (expected["feature_ts"].dropna() <= expected.loc[expected["feature_ts"].notna(), "event_timestamp"]).all()
+    assert (
+        expected["feature_ts"].dropna() <= expected.loc[expected["feature_ts"].notna(), "event_timestamp"]
+    ).all()
     key = ["customer_id", "event_timestamp"]
     got["event_timestamp"] = got["event_timestamp"].astype("datetime64[ns, UTC]")
     merged = expected.merge(got, on=key, suffixes=("_expected", "_feast"), validate="many_to_many")
@@ -99,3 +119,32 @@ def test_point_in_time_join_never_reads_the_future(offline):
         assert ((a.isna() & b.isna()) | np.isclose(a, b)).all(), feature
     # the test has teeth: some rows have features, and a wrong join would differ
     assert merged["txn_count_30d_expected"].notna().mean() > 0.5
+
+
+def test_apply_deletes_what_the_repo_no_longer_defines(offline, tmp_path):
+    """Feast's own planner: a view, an on-demand view and a service dropped from the repo
+    are deleted from the registry (a hand-written apply used to leave stale ones)."""
+    from conftest import copy_feature_repo
+
+    from ml_assets.core.features.catalogue import load_specs
+    from ml_assets.core.features.store import FeatureRepo
+
+    settings, _ = offline
+    repo_dir = copy_feature_repo(tmp_path / "edited_repo")
+    specs_py = repo_dir / "feature_specs.py"
+    text = specs_py.read_text()
+    # drop merchant_risk and, with it, nothing else the service needs: a second service goes too
+    specs_py.write_text(
+        text.replace(
+            "FEATURE_VIEWS: list[FeatureViewSpec] = [", "FEATURE_VIEWS: list[FeatureViewSpec] = [  # edited"
+        )
+        + "\nFEATURE_VIEWS = [v for v in FEATURE_VIEWS if v.name != 'merchant_risk']\n"
+    )
+    try:
+        applied = FeatureRepo(repo_dir, settings.data_dir).apply()
+    finally:
+        load_specs(settings.feature_repo_dir)  # the project's catalogue back under its module name
+    assert "merchant_risk" not in applied["FeatureView"]
+    assert "merchant_risk" in applied["deleted"]
+    store = FeatureRepo(repo_dir, settings.data_dir).store()
+    assert "merchant_risk" not in {v.name for v in store.list_feature_views()}

@@ -2,13 +2,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ml_assets import lake
-from ml_assets.defs.ingest.tables import TABLES, validate
+from ml_assets.core import lake
+from ml_assets.core.ingest import TABLES, validate
 
 
 @pytest.fixture
 def landed(project):
-    from ml_assets.defs.ingest.landing import simulate_to_landing
+    from ml_assets.simulator.landing import simulate_to_landing
 
     simulate_to_landing(project, range(3))
     return project
@@ -34,12 +34,35 @@ def test_clean_landing_passes_every_check(landed):
     ("corrupt", "check", "words"),
     [
         (lambda df: df.drop(columns=["amount"]), "schema", ["'amount'", "missing", "add it"]),
-        (lambda df: df.assign(amount=df["amount"].astype(str)), "schema", ["'amount'", "dtype", "export it as float"]),
-        (lambda df: df.assign(event_timestamp=df["event_timestamp"].dt.tz_localize(None)), "schema", ["'event_timestamp'", "UTC"]),
-        (lambda df: df.assign(customer_id=df["customer_id"].astype("Int64").mask(df.index < 3)), "null_keys", ["'customer_id'", "3 null", "repair"]),
-        (lambda df: pd.concat([df, df.head(4)]), "unique_ids", ["'transaction_id'", "4 duplicated", "deduplicate"]),
-        (lambda df: df.assign(event_timestamp=df["event_timestamp"].where(df.index > 1, df["event_timestamp"] + pd.Timedelta(days=1))),
-         "timestamps_in_partition", ["'event_timestamp'", "2 values outside", "partition of their own day"]),
+        (
+            lambda df: df.assign(amount=df["amount"].astype(str)),
+            "schema",
+            ["'amount'", "dtype", "export it as float"],
+        ),
+        (
+            lambda df: df.assign(event_timestamp=df["event_timestamp"].dt.tz_localize(None)),
+            "schema",
+            ["'event_timestamp'", "UTC"],
+        ),
+        (
+            lambda df: df.assign(customer_id=df["customer_id"].astype("Int64").mask(df.index < 3)),
+            "null_keys",
+            ["'customer_id'", "3 null", "repair"],
+        ),
+        (
+            lambda df: pd.concat([df, df.head(4)]),
+            "unique_ids",
+            ["'transaction_id'", "4 duplicated", "deduplicate"],
+        ),
+        (
+            lambda df: df.assign(
+                event_timestamp=df["event_timestamp"].where(
+                    df.index > 1, df["event_timestamp"] + pd.Timedelta(days=1)
+                )
+            ),
+            "timestamps_in_partition",
+            ["'event_timestamp'", "2 values outside", "partition of their own day"],
+        ),
     ],
 )
 def test_each_bad_input_fails_its_check_with_the_column_and_the_fix(landed, corrupt, check, words):
@@ -50,10 +73,14 @@ def test_each_bad_input_fails_its_check_with_the_column_and_the_fix(landed, corr
         assert word in failed[check]
 
 
-def _materialize(instance, key, selection):
-    from ml_assets.definitions import defs
+def _materialize(settings, instance, key, selection):
+    from ml_assets.definitions import build_definitions
 
-    job = defs().resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(selection))
+    job = (
+        build_definitions(settings)
+        .resolve_implicit_global_asset_job_def()
+        .get_subset(asset_selection=set(selection))
+    )
     return job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
 
 
@@ -61,7 +88,7 @@ def test_ingest_is_idempotent_and_replaces_the_partition(landed, instance):
     key = dg.AssetKey("raw_transactions")
     day = landed.day(1)
     for _ in range(2):
-        assert _materialize(instance, str(day), [key]).success
+        assert _materialize(landed, instance, str(day), [key]).success
     files = list((landed.lake_dir / "raw_transactions" / f"date={day}").iterdir())
     assert [f.name for f in files] == ["part.parquet"]  # no temp files, no second copy
     stored = lake.read_partition(landed.lake_dir, "raw_transactions", day)
@@ -71,12 +98,12 @@ def test_ingest_is_idempotent_and_replaces_the_partition(landed, instance):
 def test_bad_day_is_quarantined_and_blocks_the_features(landed, instance):
     day = landed.day(1)
     raw, activity = dg.AssetKey("raw_transactions"), dg.AssetKey("customer_activity_source")
-    assert _materialize(instance, str(day), [raw]).success
+    assert _materialize(landed, instance, str(day), [raw]).success
     good = lake.read_partition(landed.lake_dir, "raw_transactions", day)
 
     bad = _landing(landed, 1)
     lake.write_partition(pd.concat([bad, bad.head(2)]), landed.landing_dir, "transactions", day)
-    result = _materialize(instance, str(day), [raw, activity])
+    result = _materialize(landed, instance, str(day), [raw, activity])
 
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not checks["unique_ids"].passed and "2 duplicated" in checks["unique_ids"].description

@@ -6,42 +6,48 @@ import shutil
 
 import dagster as dg
 import pytest
+from conftest import settings_for, store_of
 
-from ml_assets import warehouse
-from ml_assets.settings import PROJECT_ROOT
+from ml_assets.core.settings import PROJECT_ROOT
+from ml_assets.core.warehouse import Warehouse
 
 TEST_SIZES = {
-    "ROWS_PER_DAY": "3000", "N_CUSTOMERS": "3000", "N_MERCHANTS": "300",
-    "TRAINING_WINDOW_DAYS": "14", "VALIDATION_DAYS": "5", "LABEL_DELAY_MAX_DAYS": "10",
-    "RETRAIN_AUC_THRESHOLD": "0.91", "RETRAIN_CONSECUTIVE_DAYS": "3", "RETRAIN_COOLDOWN_DAYS": "7",
+    "rows_per_day": 3000,
+    "n_customers": 3000,
+    "n_merchants": 300,
+    "training_window_days": 14,
+    "validation_days": 5,
+    "label_delay_max_days": 10,
+    "retrain_auc_threshold": 0.91,
+    "retrain_consecutive_days": 3,
+    "retrain_cooldown_days": 7,
 }
 WARM = 30 + 14  # feature lookback + training window
 
 
 def _replay(tmp_path_factory, scenario, days, drift_day=None):
     from ml_assets.replay import replay
-    from ml_assets.settings import get_settings
 
     root = tmp_path_factory.mktemp(scenario)
     home = root / "home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    settings = settings_for(
+        root / "data",
+        scenario=scenario,
+        **TEST_SIZES,
+        **({"drift_start_day": drift_day} if drift_day is not None else {}),
+    )
+    # the instance is Dagster's: found through DAGSTER_HOME, as the CLI finds it
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DAGSTER_HOME", str(home))
         mp.setenv("ML_ASSETS_DAGSTER_DIR", str(home / "storage"))
-        mp.setenv("ML_ASSETS_DATA_DIR", str(root / "data"))
-        mp.setenv("ML_ASSETS_SCENARIO", scenario)
-        if drift_day is not None:
-            mp.setenv("ML_ASSETS_DRIFT_START_DAY", str(drift_day))
-        for key, value in TEST_SIZES.items():
-            mp.setenv(f"ML_ASSETS_{key}", value)
-        get_settings.cache_clear()
-        settings = get_settings()
-        rows = replay(days)
+        rows = replay(settings, days)
         with dg.DagsterInstance.get() as instance:
             runs = instance.get_runs()
-            sensor_runs = [r for r in runs if r.tags.get("dagster/sensor_name") == "retrain_on_performance_drop"]
-        get_settings.cache_clear()
+            sensor_runs = [
+                r for r in runs if r.tags.get("dagster/sensor_name") == "retrain_on_performance_drop"
+            ]
     return settings, rows, runs, sensor_runs
 
 
@@ -57,8 +63,9 @@ def test_stable_replay_never_retrains_and_cbpe_bounds_hold(stable):
     assert len({r.champion for r in rows}) == 1
     realized = [r for r in rows if r.realized_auc is not None]
     assert len(realized) >= 7
-    within = warehouse.query(settings.warehouse_path,
-                             "SELECT within_bounds FROM monitoring_realized_performance WHERE metric = 'roc_auc'")
+    within = Warehouse(settings.warehouse_path).query(
+        "SELECT within_bounds FROM monitoring_realized_performance WHERE metric = 'roc_auc'"
+    )
     assert within["within_bounds"].mean() >= 0.75, within
     # every run of the replay is in the instance, and all succeeded
     assert runs and all(r.is_success for r in runs)
@@ -67,35 +74,46 @@ def test_stable_replay_never_retrains_and_cbpe_bounds_hold(stable):
 @pytest.mark.slow
 def test_monitoring_tables_hold_one_row_per_partition_and_metric(stable):
     settings, rows, _, _ = stable
-    for table, key in [("monitoring_estimated_performance", "metric"), ("monitoring_drift", "column_name, metric")]:
-        dupes = warehouse.query(settings.warehouse_path, f"SELECT partition_date, {key}, count(*) n FROM {table} "
-                                f"GROUP BY ALL HAVING n > 1")
+    for table, key in [
+        ("monitoring_estimated_performance", "metric"),
+        ("monitoring_drift", "column_name, metric"),
+    ]:
+        dupes = Warehouse(settings.warehouse_path).query(
+            f"SELECT partition_date, {key}, count(*) n FROM {table} GROUP BY ALL HAVING n > 1"
+        )
         assert dupes.empty, dupes
-    days = warehouse.query(settings.warehouse_path, "SELECT count(DISTINCT partition_date) n FROM monitoring_estimated_performance")
+    days = Warehouse(settings.warehouse_path).query(
+        "SELECT count(DISTINCT partition_date) n FROM monitoring_estimated_performance"
+    )
     assert days["n"].iloc[0] == len(rows)
     assert (settings.reports_dir / "daily" / f"{rows[-1].day}.html").exists()
-    assert (settings.reports_dir / "rolling.html").exists() and (settings.reports_dir / "replay_stable.png").exists()
+    assert (settings.reports_dir / "rolling.html").exists() and (
+        settings.reports_dir / "replay_stable.png"
+    ).exists()
 
 
 @pytest.mark.slow
 def test_unseen_category_fails_the_blocking_data_quality_check(stable):
     import datetime as dt
 
-    from ml_assets.defs.monitoring import monitors
-    from ml_assets.defs.monitoring.daily import by_table, predictions_of
-    from ml_assets.defs.monitoring.summary import summarize
-    from ml_assets.defs.registry.mlflow_resource import MLflowResource
+    from ml_assets.core.monitoring import monitors
+    from ml_assets.core.monitoring.checks import summarize
+    from ml_assets.core.monitoring.daily import by_table, predictions_of
 
     settings, rows, _, _ = stable
     day = dt.date.fromisoformat(rows[-1].day)
-    preds = predictions_of(settings, day, day)
+    preds = predictions_of(Warehouse(settings.warehouse_path), day, day)
+    fitted = monitors.load(store_of(settings), rows[-1].champion, settings.monitors_cache_dir)
+
+    def verdicts(frame):
+        tidy = by_table(monitors.tidy(monitors.run(fitted, frame)).assign(model_version=rows[-1].champion))
+        return {s.asset: s.verdict for s in summarize(tidy, settings.missing_rate_slack)}
+
+    assert verdicts(preds)["data_quality"].passed  # the real day is clean
     preds.loc[preds.index[:40], "merchant_category_raw"] = "crypto_atm"
-    fitted = monitors.load(MLflowResource.from_settings(settings), rows[-1].champion, settings.data_dir / "monitors")
-    tidy = by_table(monitors.tidy(monitors.run(fitted, preds)).assign(model_version=rows[-1].champion))
-    checks = {name: check for name, _, check in summarize(tidy, settings.reports_dir / "x.html")}
-    assert not checks["data_quality"]["passed"]
-    assert checks["data_quality"]["severity"] == dg.AssetCheckSeverity.ERROR
-    assert "merchant_category_raw" in checks["data_quality"]["description"]
+    bad = verdicts(preds)["data_quality"]
+    assert not bad.passed and bad.blocking
+    assert "merchant_category_raw" in bad.description
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import json
 import dagster as dg
 import pytest
 
-from ml_assets.defs.automation.retrain_policy import RetrainPolicy, decide
+from ml_assets.core.retrain_policy import RetrainPolicy, SensorState, decide
 
 POLICY = RetrainPolicy(threshold=0.9, consecutive_days=3, cooldown_days=7)
 
@@ -16,41 +16,54 @@ def _days(values, start=1):
 
 
 def test_fires_only_after_k_consecutive_bad_days():
-    assert decide(_days([0.95, 0.85, 0.85]), None, POLICY)[0] is None
-    day, reason = decide(_days([0.95, 0.85, 0.85, 0.85]), None, POLICY)
-    assert day == "2026-03-04" and "under 0.9 for 3 days" in reason
+    assert not decide(_days([0.95, 0.85, 0.85]), None, POLICY).fire
+    decision = decide(_days([0.95, 0.85, 0.85, 0.85]), None, POLICY)
+    assert decision.alert_day == "2026-03-04" and "under 0.9 for 3 days" in decision.reason
+    assert str(decision.as_of()) == "2026-03-05"
 
 
 def test_a_gap_in_days_does_not_count_as_consecutive():
     estimates = {"2026-03-01": 0.8, "2026-03-02": 0.8, "2026-03-05": 0.8}
-    assert decide(estimates, None, POLICY) == (None, decide(estimates, None, POLICY)[1])
-    assert "consecutive" in decide(estimates, None, POLICY)[1]
+    decision = decide(estimates, None, POLICY)
+    assert not decision.fire and "not 3 consecutive days" in decision.reason
+    # the same three bad days without the gap fire
+    assert decide({"2026-03-03": 0.8, "2026-03-04": 0.8, "2026-03-05": 0.8}, None, POLICY).fire
 
 
 def test_cooldown_blocks_a_second_retrain():
     estimates = _days([0.85] * 10)
-    day, reason = decide(estimates, "2026-03-05", POLICY)
-    assert day is None and "cooldown 7" in reason
-    assert decide(estimates, "2026-03-03", POLICY)[0] == "2026-03-10"
+    decision = decide(estimates, "2026-03-05", POLICY)
+    assert not decision.fire and "cooldown 7" in decision.reason
+    assert decide(estimates, "2026-03-03", POLICY).alert_day == "2026-03-10"
+
+
+def test_sensor_state_round_trips_and_keeps_the_newest_days():
+    state = SensorState()
+    for i in range(10):
+        state.add(f"2026-03-{i + 1:02d}", 0.9 + i / 100, storage_id=100 + i)
+    state.keep_newest(4)
+    again = SensorState.from_cursor(state.to_cursor())
+    assert again == state and list(again.estimates) == [f"2026-03-{d:02d}" for d in (7, 8, 9, 10)]
+    assert again.storage_id == 109
 
 
 def _report(instance, day, auc):
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key="estimated_performance", partition=day, metadata={"estimated_roc_auc": auc})
+        dg.AssetMaterialization(
+            asset_key="estimated_performance", partition=day, metadata={"estimated_roc_auc": auc}
+        )
     )
 
 
 @pytest.fixture
-def sensor_and_defs(instance, monkeypatch):
-    from ml_assets.definitions import defs
-    from ml_assets.settings import get_settings
+def sensor_and_defs(instance, project):
+    from ml_assets.definitions import build_definitions
 
-    for key, value in {"RETRAIN_AUC_THRESHOLD": "0.9", "RETRAIN_CONSECUTIVE_DAYS": "3", "RETRAIN_COOLDOWN_DAYS": "7"}.items():
-        monkeypatch.setenv(f"ML_ASSETS_{key}", value)
-    get_settings.cache_clear()
-    definitions = defs()
-    yield definitions.resolve_sensor_def("retrain_on_performance_drop"), definitions
-    get_settings.cache_clear()
+    settings = project.model_copy(
+        update={"retrain_auc_threshold": 0.9, "retrain_consecutive_days": 3, "retrain_cooldown_days": 7}
+    )
+    definitions = build_definitions(settings)
+    return definitions.resolve_sensor_def("retrain_on_performance_drop"), definitions
 
 
 def test_flapping_estimate_launches_at_most_one_retrain_per_cooldown(instance, sensor_and_defs):
@@ -61,7 +74,9 @@ def test_flapping_estimate_launches_at_most_one_retrain_per_cooldown(instance, s
     for i, auc in enumerate(pattern):
         day = f"2026-03-{i + 1:02d}"
         _report(instance, day, auc)
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions)
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=definitions, resources=definitions.resources
+        )
         result = sensor.evaluate_tick(context)
         cursor = result.cursor
         for request in result.run_requests:
@@ -83,7 +98,13 @@ def test_sensor_reads_only_new_events_and_stays_quiet_on_good_days(instance, sen
     sensor, definitions = sensor_and_defs
     for i in range(5):
         _report(instance, f"2026-04-{i + 1:02d}", 0.95)
-    result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=definitions))
+    result = sensor.evaluate_tick(
+        dg.build_sensor_context(instance=instance, definitions=definitions, resources=definitions.resources)
+    )
     assert not result.run_requests and "not under 0.9" in result.skip_message
-    again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=definitions))
+    again = sensor.evaluate_tick(
+        dg.build_sensor_context(
+            instance=instance, cursor=result.cursor, definitions=definitions, resources=definitions.resources
+        )
+    )
     assert json.loads(again.cursor)["storage_id"] == json.loads(result.cursor)["storage_id"]

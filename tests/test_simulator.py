@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.defs.ingest.simulator import Simulator, SimulatorConfig
+from ml_assets.simulator.world import Simulator, SimulatorConfig
 
 CFG = SimulatorConfig(rows_per_day=3000, n_customers=2000, n_merchants=200, drift_start_day=10)
 
@@ -44,7 +44,10 @@ def test_drift_starts_on_the_chosen_day_and_not_before(scenario):
     drifted = Simulator(SimulatorConfig(**{**CFG.__dict__, "scenario": scenario}))
     before = CFG.drift_start_day - 1
     pd.testing.assert_frame_equal(stable.transactions(before), drifted.transactions(before))
-    after_stable, after_drift = stable.transactions(CFG.drift_start_day + 2), drifted.transactions(CFG.drift_start_day + 2)
+    after_stable, after_drift = (
+        stable.transactions(CFG.drift_start_day + 2),
+        drifted.transactions(CFG.drift_start_day + 2),
+    )
     if scenario == "seasonal":
         legit_s, legit_d = after_stable[~after_stable.is_fraud], after_drift[~after_drift.is_fraud]
         assert legit_d["amount"].median() > 1.2 * legit_s["amount"].median()
@@ -55,5 +58,6 @@ def test_drift_starts_on_the_chosen_day_and_not_before(scenario):
         # honest traffic is untouched: the inputs barely move
         np.testing.assert_allclose(
             after_stable[~after_stable.is_fraud]["amount"].median(),
-            after_drift[~after_drift.is_fraud]["amount"].median(), rtol=0.1,
+            after_drift[~after_drift.is_fraud]["amount"].median(),
+            rtol=0.1,
         )

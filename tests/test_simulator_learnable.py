@@ -3,44 +3,45 @@ fraud is learnable on stable data, and the seasonal scenario lowers a fixed mode
 
 import pandas as pd
 import pytest
+from conftest import repo_of, settings_for
 from lakehelpers import build_offline
 
 DAYS, DRIFT_DAY, TRAIN_END = 48, 36, 30
 
 
-def _scored_frame(monkeypatch, tmp_path, scenario):
-    from ml_assets.defs.features.store import apply_repo
-    from ml_assets.defs.ingest.simulator import Simulator, SimulatorConfig
-    from ml_assets.defs.training import dataset as ds
-    from ml_assets.settings import get_settings
+def _scored_frame(tmp_path, scenario):
+    from ml_assets.core.features.contract import entity_frame, historical_features
+    from ml_assets.simulator.world import Simulator, SimulatorConfig
 
-    monkeypatch.setenv("ML_ASSETS_DATA_DIR", str(tmp_path / scenario))
-    monkeypatch.setenv("ML_ASSETS_SCENARIO", scenario)
-    monkeypatch.setenv("ML_ASSETS_DRIFT_START_DAY", str(DRIFT_DAY))
-    for key, value in {"ROWS_PER_DAY": "4000", "N_CUSTOMERS": "4000", "N_MERCHANTS": "400"}.items():
-        monkeypatch.setenv(f"ML_ASSETS_{key}", value)
-    get_settings.cache_clear()
-    s = get_settings()
+    s = settings_for(
+        tmp_path / scenario,
+        scenario=scenario,
+        drift_start_day=DRIFT_DAY,
+        rows_per_day=4000,
+        n_customers=4000,
+        n_merchants=400,
+    )
     build_offline(s, DAYS)
-    apply_repo(s)
-    frame = ds.historical_features(ds.entity_frame([s.day(i) for i in range(6, DAYS)], s), s)
+    repo = repo_of(s)
+    repo.apply()
+    frame = historical_features(repo, entity_frame(s.lake_dir, [s.day(i) for i in range(6, DAYS)]))
     sim = Simulator(SimulatorConfig.from_settings(s))
     truth = pd.concat([sim.transactions(i)[["transaction_id", "is_fraud"]] for i in range(6, DAYS)])
-    get_settings.cache_clear()
     return frame.merge(truth, on="transaction_id", validate="one_to_one"), s
 
 
 @pytest.mark.slow
-def test_fraud_is_learnable_and_seasonal_drift_hurts_a_fixed_model(tmp_path, monkeypatch):
+def test_fraud_is_learnable_and_seasonal_drift_hurts_a_fixed_model(tmp_path):
     import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
 
-    from ml_assets.defs.features.store import load_specs
+    from ml_assets.core.features.catalogue import load_specs
+    from ml_assets.core.settings import PROJECT_ROOT
 
-    features = load_specs().model_features()
+    features = load_specs(PROJECT_ROOT / "feature_repo").model_features()
     aucs = {}
     for scenario in ("stable", "seasonal"):
-        frame, s = _scored_frame(monkeypatch, tmp_path, scenario)
+        frame, s = _scored_frame(tmp_path, scenario)
         ts = frame["event_timestamp"]
         train = frame[ts < pd.Timestamp(s.day(TRAIN_END), tz="UTC")]
         after = frame[ts >= pd.Timestamp(s.day(DRIFT_DAY), tz="UTC")]

@@ -1,30 +1,29 @@
 """Features: DuckDB aggregate sources, ``feast apply``, and one asset per Feast feature
-view (derived from the repo's catalogue) that loads each day into the online store.
+view (derived from the repo's catalogue) that loads each day into the online store."""
 
-Feast's registry and SQLite online store take one writer at a time, so every asset that
-writes them runs in the ``feast`` concurrency pool (limit 1 in dagster.yaml)."""
-
+import datetime as dt
+from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
-from ml_assets import lake
-from ml_assets.defs.features import aggregates
-from ml_assets.defs.features.store import apply_repo, load_specs, materialize_day, repo_fingerprint
-from ml_assets.partitions import daily_partitions, partition_date
-from ml_assets.settings import get_settings
+from ml_assets.core import lake as lake_files
+from ml_assets.core.features import aggregates
+from ml_assets.core.features.catalogue import load_specs, repo_fingerprint
+from ml_assets.core.settings import Settings
+from ml_assets.defs.partitions import daily_partitions, partition_day, previous_days, shape_settings
+from ml_assets.defs.resources import FeastResource, LakeResource
 
-FEAST_POOL = "feast"
-specs = load_specs(get_settings().feature_repo_dir)
+specs = load_specs(shape_settings.feature_repo_dir)
+S = shape_settings
+
+# What get_historical_features reads (training, batch scoring): the offline sources of every
+# feature view under the definitions registered by feast_apply. The feature-view assets are
+# the online store, which serving reads.
+OFFLINE_FEATURE_ASSETS = ["feast_apply", *sorted({v.source_table for v in specs.FEATURE_VIEWS})]
 
 
-def _lookback(days: int) -> dg.TimeWindowPartitionMapping:
-    return dg.TimeWindowPartitionMapping(
-        start_offset=-days, end_offset=-1, allow_nonexistent_upstream_partitions=True
-    )
-
-
-def _write_source(context: dg.AssetExecutionContext, table: str, frame) -> dg.MaterializeResult:
-    path = lake.write_partition(frame, get_settings().lake_dir, table, context.partition_key)
+def _written(frame: pd.DataFrame, path) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "rows": len(frame),
@@ -38,13 +37,17 @@ def _write_source(context: dg.AssetExecutionContext, table: str, frame) -> dg.Ma
     group_name="features",
     partitions_def=daily_partitions,
     kinds={"duckdb", "parquet"},
-    deps=[dg.AssetDep("raw_transactions", partition_mapping=_lookback(aggregates.ACTIVITY_LOOKBACK_DAYS))],
+    deps=[dg.AssetDep("raw_transactions", partition_mapping=previous_days(S.activity_lookback_days))],
     description="Per customer, spending over the 1/7/30 days before the start of the day (DuckDB).",
 )
-def customer_activity_source(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    s = get_settings()
-    frame = aggregates.customer_activity(s.lake_dir, partition_date(context.partition_key), s.start_date)
-    return _write_source(context, "customer_activity_source", frame)
+def customer_activity_source(
+    context: dg.AssetExecutionContext, lake: LakeResource, settings: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
+    day = partition_day(context)
+    frame = aggregates.customer_activity(
+        Path(lake.lake_dir), day, settings.start_date, settings.activity_lookback_days
+    )
+    return _written(frame, lake_write(lake, frame, "customer_activity_source", day))
 
 
 @dg.asset(
@@ -52,27 +55,42 @@ def customer_activity_source(context: dg.AssetExecutionContext) -> dg.Materializ
     partitions_def=daily_partitions,
     kinds={"duckdb", "parquet"},
     deps=[
-        dg.AssetDep("raw_transactions", partition_mapping=_lookback(aggregates.RISK_TX_LOOKBACK_DAYS)),
-        dg.AssetDep("label_arrivals", partition_mapping=_lookback(aggregates.RISK_LOOKBACK_DAYS)),
+        dg.AssetDep("raw_transactions", partition_mapping=previous_days(S.risk_tx_lookback_days)),
+        dg.AssetDep("label_arrivals", partition_mapping=previous_days(S.risk_lookback_days)),
     ],
-    description="Per merchant, chargeback rate over 30 days from chargebacks arrived by the start of the day (DuckDB).",
+    description="Per merchant, chargeback rate over 30 days from chargebacks arrived by the start of the day "
+    "(DuckDB).",
 )
-def merchant_risk_source(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    s = get_settings()
-    frame = aggregates.merchant_risk(s.lake_dir, partition_date(context.partition_key), s.start_date)
-    return _write_source(context, "merchant_risk_source", frame)
+def merchant_risk_source(
+    context: dg.AssetExecutionContext, lake: LakeResource, settings: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
+    day = partition_day(context)
+    frame = aggregates.merchant_risk(
+        Path(lake.lake_dir),
+        day,
+        settings.start_date,
+        settings.risk_lookback_days,
+        settings.risk_tx_lookback_days,
+        settings.risk_smoothing_sales,
+    )
+    return _written(frame, lake_write(lake, frame, "merchant_risk_source", day))
+
+
+def lake_write(lake: LakeResource, frame: pd.DataFrame, table: str, day: dt.date):
+    return lake_files.write_partition(frame, lake.lake_dir, table, day)
 
 
 @dg.asset(
     group_name="features",
     kinds={"feast"},
-    pool=FEAST_POOL,
-    code_version=repo_fingerprint(get_settings().feature_repo_dir),
-    description="`feast apply`: registers the entities, views and services of feature_repo/.",
+    pool=FeastResource.pool,
+    code_version=repo_fingerprint(S.feature_repo_dir),
+    description="`feast apply`: registers the entities, views and services of feature_repo/ and deletes "
+    "what the repo no longer defines.",
 )
-def feast_apply() -> dg.MaterializeResult:
-    applied = apply_repo()
-    return dg.MaterializeResult(metadata={k: ", ".join(v) for k, v in applied.items()})
+def feast_apply(feast: FeastResource) -> dg.MaterializeResult:
+    applied = feast.repo().apply()
+    return dg.MaterializeResult(metadata={kind: ", ".join(names) for kind, names in applied.items()})
 
 
 def _feature_view_asset(view) -> dg.AssetsDefinition:
@@ -81,24 +99,29 @@ def _feature_view_asset(view) -> dg.AssetsDefinition:
         group_name="feature_store",
         partitions_def=daily_partitions,
         kinds={"feast", "sqlite"},
-        pool=FEAST_POOL,
+        pool=FeastResource.pool,
         deps=[view.source_table, feast_apply],
         description=f"Feast feature view `{view.name}` (TTL {view.ttl}), loaded into the online store "
         f"one day at a time. {view.description}",
         metadata={"entity": view.entity, "features": ", ".join(view.features), "ttl": str(view.ttl)},
     )
-    def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        day = partition_date(context.partition_key)
-        materialize_day(view.name, day)
+    def _asset(
+        context: dg.AssetExecutionContext, feast: FeastResource, lake: LakeResource
+    ) -> dg.MaterializeResult:
+        day, repo = partition_day(context), feast.repo()
+        repo.materialize_day(view.name, day)
         # The SQLite online store overwrites regardless of timestamps: when an older day is
         # (re)loaded after a newer one, reload the newest so online reads stay current.
-        done = context.instance.get_materialized_partitions(context.asset_key)
-        newest = max(done, default=None)
-        if newest is not None and partition_date(newest) > day:
-            materialize_day(view.name, partition_date(newest))
-        rows = len(lake.read_partition(get_settings().lake_dir, view.source_table, day))
+        newest = max(context.instance.get_materialized_partitions(context.asset_key), default=None)
+        if newest is not None and newest > day.isoformat():
+            repo.materialize_day(view.name, dt.date.fromisoformat(newest))
+        rows = len(lake_files.read_partition(lake.lake_dir, view.source_table, day))
         return dg.MaterializeResult(
-            metadata={"rows": rows, "features": ", ".join(view.features), "online_newest_day": newest or str(day)}
+            metadata={
+                "rows": rows,
+                "features": ", ".join(view.features),
+                "online_newest_day": newest or str(day),
+            }
         )
 
     return _asset

@@ -1,28 +1,13 @@
 """Ingest: one daily-partitioned asset per landing table, validated by blocking checks.
+A failing day goes to quarantine; the lake keeps its last good copy."""
 
-A partition that fails a check is written to ``data/quarantine`` instead of the lake, so
-a bad day never reaches the features and the last good copy of that day stays in place.
-"""
-
+from pathlib import Path
 
 import dagster as dg
 
-from ml_assets import lake
-from ml_assets.defs.ingest.tables import CHECK_NAMES, TABLES, TableSpec, normalize, validate
-from ml_assets.partitions import daily_partitions, partition_date
-from ml_assets.settings import get_settings
-
-
-def ingest_partition(spec: TableSpec, day) -> tuple[list, dict]:
-    """Validate one landing partition and move it into the lake (or quarantine)."""
-    s = get_settings()
-    raw = lake.read_partition(s.landing_dir, spec.landing, day)
-    outcomes = validate(raw, spec, day)
-    if all(o.passed for o in outcomes):
-        path = lake.write_partition(normalize(raw, spec), s.lake_dir, spec.name, day)
-        return outcomes, {"rows": len(raw), "path": str(path), "quarantined": False}
-    path = lake.write_partition(raw, s.data_dir / "quarantine", spec.name, day)
-    return outcomes, {"rows": len(raw), "path": str(path), "quarantined": True}
+from ml_assets.core.ingest import CHECK_NAMES, TABLES, TableSpec, ingest_partition
+from ml_assets.defs.partitions import daily_partitions, partition_day
+from ml_assets.defs.resources import LakeResource
 
 
 def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
@@ -38,16 +23,28 @@ def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
         ],
         automation_condition=dg.AutomationCondition.eager(),
     )
-    def _asset(context: dg.AssetExecutionContext):
-        outcomes, meta = ingest_partition(spec, partition_date(context.partition_key))
-        yield dg.MaterializeResult(metadata={**meta, "path": dg.MetadataValue.path(meta["path"])})
-        for o in outcomes:
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
+        out = ingest_partition(
+            spec,
+            partition_day(context),
+            Path(lake.landing_dir),
+            Path(lake.lake_dir),
+            Path(lake.quarantine_dir),
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "rows": out.rows,
+                "path": dg.MetadataValue.path(str(out.path)),
+                "quarantined": out.quarantined,
+            }
+        )
+        for check in out.checks:
             yield dg.AssetCheckResult(
-                check_name=o.name,
-                passed=o.passed,
+                check_name=check.name,
+                passed=check.passed,
                 severity=dg.AssetCheckSeverity.ERROR,
-                description=o.message,
-                metadata={"failing_rows": o.failing_rows},
+                description=check.message,
+                metadata={"failing_rows": check.failing_rows},
             )
 
     return _asset

@@ -1,76 +1,158 @@
-"""Monitoring: NannyML on each day's predictions, with no labels (CBPE, drift, data
-quality) and, once the labels had time to arrive, realized performance."""
+"""Monitoring: NannyML monitors fitted per model version, then each day's predictions
+monitored with no labels (CBPE, drift, data quality) and, once the labels had time to
+arrive, realized performance."""
 
 import dagster as dg
 
-from ml_assets.defs.registry.mlflow_resource import MLflowResource
-from ml_assets.defs.scoring.assets import WAREHOUSE_POOL
-from ml_assets.partitions import daily_partitions, partition_date
-from ml_assets.settings import get_settings
+from ml_assets.core.monitoring.checks import AssetSummary
+from ml_assets.core.records import ModelVersionRecord
+from ml_assets.core.settings import Settings
+from ml_assets.defs.partitions import daily_partitions, partition_day, shape_settings
+from ml_assets.defs.resources import FeastResource, MLflowResource, WarehouseResource
 
 GROUP, KINDS = "monitoring", {"nannyml", "duckdb"}
 
 
+@dg.asset(
+    group_name=GROUP,
+    kinds={"nannyml", "mlflow"},
+    description="NannyML monitors (CBPE, realized performance, univariate and multivariate drift, missing "
+    "and "
+    "unseen values) fitted on the model version's labelled validation window, stored with the version in "
+    "MLflow, so each day is monitored by the estimator of the model that scored it.",
+)
+def model_monitors(
+    fraud_model: ModelVersionRecord,
+    mlflow: MLflowResource,
+    feast: FeastResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    from ml_assets.core.monitoring.fitting import fit_and_store
+
+    path = fit_and_store(mlflow.store(), fraud_model, feast.repo().specs, settings)
+    return dg.MaterializeResult(metadata={"model_version": fraud_model.version, "artifact": path})
+
+
 def _spec(name: str, description: str) -> dg.AssetSpec:
-    return dg.AssetSpec(name, deps=["predictions"], group_name=GROUP, kinds=KINDS, description=description,
-                        partitions_def=daily_partitions)
+    return dg.AssetSpec(
+        name,
+        deps=["predictions", "model_monitors"],
+        group_name=GROUP,
+        kinds=KINDS,
+        description=description,
+        partitions_def=daily_partitions,
+    )
+
+
+def _check_spec(name: str, asset: str, blocking: bool, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
 
 
 @dg.multi_asset(
     specs=[
-        _spec("estimated_performance", "CBPE estimate of ROC AUC and F1 without labels, with confidence bounds "
-              "and NannyML's alert thresholds (table monitoring_estimated_performance)."),
-        _spec("feature_drift", "Univariate drift per feature and on the score (Jensen-Shannon, chi2) and "
-              "multivariate drift (PCA reconstruction error) (table monitoring_drift)."),
+        _spec(
+            "estimated_performance",
+            "CBPE estimate of ROC AUC and F1 without labels, with confidence bounds "
+            "and NannyML's alert thresholds (table monitoring_estimated_performance).",
+        ),
+        _spec(
+            "feature_drift",
+            "Univariate drift per feature and on the score (Jensen-Shannon, chi2) and "
+            "multivariate drift (PCA reconstruction error) (table monitoring_drift).",
+        ),
         _spec("data_quality", "Missing and unseen values per feature (table monitoring_data_quality)."),
     ],
     check_specs=[
-        dg.AssetCheckSpec("estimated_performance_alert", asset="estimated_performance",
-                          description="WARN when CBPE's estimate leaves NannyML's thresholds."),
-        dg.AssetCheckSpec("drift_alert", asset="feature_drift",
-                          description="WARN when any feature, the score or the reconstruction error drifts."),
-        dg.AssetCheckSpec("missing_and_unseen_values", asset="data_quality", blocking=True,
-                          description="ERROR on unseen categories or a missing-value alert."),
+        _check_spec(
+            "estimated_performance_alert",
+            "estimated_performance",
+            False,
+            "WARN when CBPE's estimate leaves NannyML's thresholds.",
+        ),
+        _check_spec(
+            "drift_alert",
+            "feature_drift",
+            False,
+            "WARN when any feature, the score or the reconstruction error drifts.",
+        ),
+        _check_spec(
+            "missing_and_unseen_values",
+            "data_quality",
+            True,
+            "ERROR on unseen categories or a missing-value rate well above its threshold.",
+        ),
     ],
     partitions_def=daily_partitions,
-    pool=WAREHOUSE_POOL,
+    pool=WarehouseResource.pool,
     can_subset=False,
 )
-def daily_monitoring(context: dg.AssetExecutionContext, mlflow: MLflowResource):
-    from ml_assets.defs.monitoring.daily import monitor_day
-    from ml_assets.defs.monitoring.summary import summarize
+def daily_monitoring(
+    context: dg.AssetExecutionContext,
+    mlflow: MLflowResource,
+    warehouse: WarehouseResource,
+    settings: dg.ResourceParam[Settings],
+):
+    from ml_assets.core.monitoring.checks import summarize
+    from ml_assets.core.monitoring.daily import daily_report_path, monitor_day
 
-    s = get_settings()
-    day = partition_date(context.partition_key)
-    tidy = monitor_day(s, mlflow, day)
-    for asset_key, metadata, check in summarize(tidy, s.reports_dir / "daily" / f"{day}.html"):
-        yield dg.MaterializeResult(asset_key=asset_key, metadata=metadata)
-        yield dg.AssetCheckResult(asset_key=asset_key, **check)
+    day = partition_day(context)
+    tidy = monitor_day(warehouse.warehouse(), mlflow.store(), day, settings)
+    report = dg.MetadataValue.path(str(daily_report_path(settings, day)))
+    for summary in summarize(tidy, settings.missing_rate_slack):
+        yield dg.MaterializeResult(asset_key=summary.asset, metadata=_metadata(summary) | {"report": report})
+        yield _check_result(summary)
+
+
+def _metadata(summary: AssetSummary) -> dict:
+    return {**summary.numbers, "summary": dg.MetadataValue.md(summary.markdown)}
+
+
+def _check_result(summary: AssetSummary) -> dg.AssetCheckResult:
+    verdict = summary.verdict
+    severity = dg.AssetCheckSeverity.ERROR if verdict.blocking else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        asset_key=summary.asset,
+        check_name=verdict.check_name,
+        passed=verdict.passed,
+        severity=severity,
+        description=verdict.description,
+    )
 
 
 @dg.asset(
     group_name=GROUP,
     kinds=KINDS,
     partitions_def=daily_partitions,
-    pool=WAREHOUSE_POOL,
+    pool=WarehouseResource.pool,
     deps=[
         "predictions",
         "estimated_performance",
-        dg.AssetDep("label_arrivals", partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=1, end_offset=get_settings().label_delay_max_days, allow_nonexistent_upstream_partitions=False)),
+        dg.AssetDep(
+            "label_arrivals",
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=1,
+                end_offset=shape_settings.label_delay_max_days,
+                allow_nonexistent_upstream_partitions=False,
+            ),
+        ),
     ],
     automation_condition=dg.AutomationCondition.eager(),
     description="Realized ROC AUC and F1 of the day once every chargeback could have arrived "
     "(label_delay_max_days later), and the estimation error estimated - realized.",
 )
-def realized_performance(context: dg.AssetExecutionContext, mlflow: MLflowResource) -> dg.MaterializeResult:
-    from ml_assets.defs.monitoring.daily import realized_day
+def realized_performance(
+    context: dg.AssetExecutionContext,
+    mlflow: MLflowResource,
+    warehouse: WarehouseResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    from ml_assets.core.monitoring.daily import realized_day
 
-    rows = realized_day(get_settings(), mlflow, partition_date(context.partition_key))
+    rows = realized_day(warehouse.warehouse(), mlflow.store(), partition_day(context), settings)
     meta = {}
     for r in rows.itertuples():
         meta[f"realized_{r.metric}"] = float(r.value)
-        if r.estimated == r.estimated:  # not NaN
+        if r.estimated == r.estimated:  # not NaN: the day was estimated
             meta[f"estimated_{r.metric}"] = float(r.estimated)
             meta[f"estimation_error_{r.metric}"] = float(r.estimation_error)
             meta[f"{r.metric}_within_cbpe_bounds"] = bool(r.within_bounds)
@@ -82,10 +164,12 @@ def realized_performance(context: dg.AssetExecutionContext, mlflow: MLflowResour
     kinds={"nannyml", "html"},
     deps=["estimated_performance"],
     description="Rolling HTML report (data/reports/rolling.html): NannyML's CBPE and multivariate drift "
-    "plots over the last 30 scored days.",
+    "plots over the last scored days.",
 )
-def monitoring_report(mlflow: MLflowResource) -> dg.MaterializeResult:
-    from ml_assets.defs.monitoring.daily import rolling_report
+def monitoring_report(
+    mlflow: MLflowResource, warehouse: WarehouseResource, settings: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
+    from ml_assets.core.monitoring.daily import rolling_report
 
-    path, day = rolling_report(get_settings(), mlflow)
-    return dg.MaterializeResult(metadata={"report": dg.MetadataValue.path(path), "up_to": str(day)})
+    path, day = rolling_report(warehouse.warehouse(), mlflow.store(), settings)
+    return dg.MaterializeResult(metadata={"report": dg.MetadataValue.path(str(path)), "up_to": str(day)})

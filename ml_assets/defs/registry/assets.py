@@ -1,10 +1,10 @@
 """Registry: the champion/challenger decision as an asset, guarded by a quality floor."""
 
 import dagster as dg
-import pandas as pd
 
-from ml_assets.defs.registry.mlflow_resource import MLflowResource
-from ml_assets.settings import get_settings
+from ml_assets.core.records import ModelVersionRecord, PromotionDecision, TrainingSetRecord
+from ml_assets.core.settings import Settings
+from ml_assets.defs.resources import FeastResource, MLflowResource
 
 
 @dg.asset_check(
@@ -13,15 +13,17 @@ from ml_assets.settings import get_settings
     description="The challenger's validation ROC AUC must reach the quality floor (settings) before "
     "promotion may even consider it.",
 )
-def quality_floor(fraud_model: dict) -> dg.AssetCheckResult:
-    floor = get_settings().quality_floor_auc
-    auc = fraud_model["metrics"]["roc_auc"]
+def quality_floor(
+    fraud_model: ModelVersionRecord, settings: dg.ResourceParam[Settings]
+) -> dg.AssetCheckResult:
+    floor, auc = settings.quality_floor_auc, fraud_model.metrics.roc_auc
+    passed = auc >= floor
     return dg.AssetCheckResult(
-        passed=auc >= floor,
+        passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"validation ROC AUC {auc:.4f} {'>=' if auc >= floor else '<'} floor {floor:.2f}"
-        + ("" if auc >= floor else ": the model is not promoted; check the training set and hyperparameters"),
-        metadata={"roc_auc": auc, "floor": floor, "model_version": fraud_model["version"]},
+        description=f"validation ROC AUC {auc:.4f} {'>=' if passed else '<'} floor {floor:.2f}"
+        + ("" if passed else ": the model is not promoted; check the training set and hyperparameters"),
+        metadata={"roc_auc": auc, "floor": floor, "model_version": fraud_model.version},
     )
 
 
@@ -31,26 +33,39 @@ def quality_floor(fraud_model: dict) -> dg.AssetCheckResult:
     description="Challenger vs champion on the challenger's held-out window (labels as known at its "
     "as-of date); promotes by the policy in settings and records the decision in MLflow.",
 )
-def promotion(context: dg.AssetExecutionContext, fraud_model: dict, training_set: dict, mlflow: MLflowResource) -> dict:
-    from ml_assets.defs.registry.promotion import Policy, promote_or_keep
-    from ml_assets.defs.training.dataset import to_model_frame
+def promotion(
+    context: dg.AssetExecutionContext,
+    fraud_model: ModelVersionRecord,
+    training_set: TrainingSetRecord,
+    mlflow: MLflowResource,
+    feast: FeastResource,
+    settings: dg.ResourceParam[Settings],
+) -> PromotionDecision:
+    from ml_assets.core.registry.promotion import Policy, promote_or_keep
+    from ml_assets.core.training.dataset import load_split
 
-    frame = pd.read_parquet(training_set["path"])
-    holdout = to_model_frame(frame[frame["split"] == "validation"].copy())
-    window = f"{holdout['event_timestamp'].min().date()}..{holdout['event_timestamp'].max().date()}"
+    # the held-out rows exactly as the challenger was validated on them (already a model frame)
+    holdout = load_split(training_set, "validation")
     decision = promote_or_keep(
-        mlflow, fraud_model["version"], holdout, Policy.from_settings(get_settings()), window, context.run.run_id
+        mlflow.store(),
+        fraud_model.version,
+        holdout,
+        feast.repo().specs.model_features(),
+        Policy.from_settings(settings),
+        context.run.run_id,
     )
     meta = {
-        "decision": "promoted" if decision["promoted"] else "kept champion",
-        "reason": decision["reason"],
-        "challenger_version": decision["challenger"],
-        "previous_champion_version": decision["champion"] or "none",
-        "champion_version": decision["champion_after"] or "none",
-        "evaluation_window": window,
+        "decision": "promoted" if decision.promoted else "kept champion",
+        "reason": decision.reason,
+        "challenger_version": decision.challenger,
+        "previous_champion_version": decision.champion_before or "none",
+        "champion_version": decision.champion_after or "none",
+        "evaluation_window": decision.window,
     }
-    for role in ("challenger", "champion"):
-        for k, v in (decision.get(f"{role}_metrics") or {}).items():
-            meta[f"{role}_{k}"] = float(v)
+    for role, metrics in (
+        ("challenger", decision.challenger_metrics),
+        ("champion", decision.champion_metrics),
+    ):
+        meta |= {f"{role}_{k}": float(v) for k, v in (metrics.as_dict() if metrics else {}).items()}
     context.add_output_metadata(meta)
-    return {k: v for k, v in decision.items() if not k.endswith("_metrics")}
+    return decision

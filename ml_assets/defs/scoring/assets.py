@@ -2,30 +2,33 @@
 
 import dagster as dg
 
-from ml_assets.defs.registry.mlflow_resource import MLflowResource
-from ml_assets.defs.training.assets import OFFLINE_FEATURES
-from ml_assets.partitions import daily_partitions, partition_date
-from ml_assets.settings import get_settings
-
-WAREHOUSE_POOL = "warehouse"
+from ml_assets.core.settings import Settings
+from ml_assets.defs.features.assets import OFFLINE_FEATURE_ASSETS
+from ml_assets.defs.partitions import daily_partitions, partition_day
+from ml_assets.defs.resources import FeastResource, MLflowResource, WarehouseResource
 
 
 @dg.asset(
     group_name="scoring",
     partitions_def=daily_partitions,
     kinds={"lightgbm", "duckdb"},
-    pool=WAREHOUSE_POOL,
-    deps=[*OFFLINE_FEATURES, "raw_transactions", "promotion"],
+    pool=WarehouseResource.pool,
+    deps=[*OFFLINE_FEATURE_ASSETS, "raw_transactions", "promotion"],
     description="The day's transactions scored by the champion (features from Feast, point in time), "
     "written to `prediction_log` in data/warehouse.duckdb, replacing that day's rows.",
 )
-def predictions(context: dg.AssetExecutionContext, mlflow: MLflowResource) -> dg.MaterializeResult:
-    from ml_assets.defs.scoring.scoring import score_day, write_predictions
+def predictions(
+    context: dg.AssetExecutionContext,
+    mlflow: MLflowResource,
+    feast: FeastResource,
+    warehouse: WarehouseResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    from ml_assets.core.scoring import score_day, write_predictions
 
-    s = get_settings()
-    day = partition_date(context.partition_key)
-    log = score_day(day, s, mlflow)
-    write_predictions(log, day, s)
+    day = partition_day(context)
+    log = score_day(day, settings, feast.repo(), mlflow.store())
+    write_predictions(warehouse.warehouse(), log, day)
     return dg.MaterializeResult(
         metadata={
             "rows": len(log),

@@ -1,12 +1,17 @@
-"""What each ingested table must look like, and the validation every landing file passes
-before it may enter the lake. Pure functions: tests call them directly."""
+"""Ingest: what each table must look like, the validation every landing file passes
+before it may enter the lake, and the move into the lake (or quarantine). A partition that
+fails a check goes to quarantine, so a bad day never reaches the features and the last good
+copy of that day stays in place."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
+
+from ml_assets.core import lake
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +32,13 @@ TABLES: dict[str, TableSpec] = {
             name="raw_transactions",
             landing="transactions",
             columns={
-                "transaction_id": "str", "customer_id": "int", "merchant_id": "int", "amount": "float",
-                "channel": "str", "merchant_category": "str", "event_timestamp": "timestamp",
+                "transaction_id": "str",
+                "customer_id": "int",
+                "merchant_id": "int",
+                "amount": "float",
+                "channel": "str",
+                "merchant_category": "str",
+                "event_timestamp": "timestamp",
             },
             keys=("transaction_id", "customer_id", "merchant_id", "event_timestamp"),
             unique_id="transaction_id",
@@ -39,7 +49,9 @@ TABLES: dict[str, TableSpec] = {
             name="label_arrivals",
             landing="labels",
             columns={
-                "transaction_id": "str", "transaction_timestamp": "timestamp", "is_fraud": "bool",
+                "transaction_id": "str",
+                "transaction_timestamp": "timestamp",
+                "is_fraud": "bool",
                 "arrived_at": "timestamp",
             },
             keys=("transaction_id", "arrived_at"),
@@ -51,8 +63,11 @@ TABLES: dict[str, TableSpec] = {
             name="customer_snapshots",
             landing="customers",
             columns={
-                "customer_id": "int", "customer_age_years": "float", "account_age_days": "float",
-                "credit_limit": "float", "event_timestamp": "timestamp",
+                "customer_id": "int",
+                "customer_age_years": "float",
+                "account_age_days": "float",
+                "credit_limit": "float",
+                "event_timestamp": "timestamp",
             },
             keys=("customer_id", "event_timestamp"),
             unique_id="customer_id",
@@ -63,7 +78,9 @@ TABLES: dict[str, TableSpec] = {
             name="merchant_snapshots",
             landing="merchants",
             columns={
-                "merchant_id": "int", "merchant_category": "str", "merchant_age_days": "float",
+                "merchant_id": "int",
+                "merchant_category": "str",
+                "merchant_age_days": "float",
                 "event_timestamp": "timestamp",
             },
             keys=("merchant_id", "event_timestamp"),
@@ -120,7 +137,10 @@ def validate(df: pd.DataFrame, spec: TableSpec, day: dt.date) -> list[CheckOutco
         CheckOutcome(
             "null_keys",
             not bad,
-            "; ".join(f"column '{c}' has {n} null values in {where}: drop or repair those rows upstream" for c, n in bad.items())
+            "; ".join(
+                f"column '{c}' has {n} null values in {where}: drop or repair those rows upstream"
+                for c, n in bad.items()
+            )
             or "no null keys",
             sum(bad.values()),
         )
@@ -165,3 +185,24 @@ def normalize(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
         elif kind == "timestamp":
             out[col] = out[col].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     return out.sort_values([spec.timestamp, spec.unique_id], kind="stable").reset_index(drop=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestOutcome:
+    checks: list[CheckOutcome]
+    rows: int
+    path: Path
+    quarantined: bool
+
+
+def ingest_partition(
+    spec: TableSpec, day: dt.date, landing_dir: Path, lake_dir: Path, quarantine_dir: Path
+) -> IngestOutcome:
+    """Validate one landing partition and move it into the lake, or into quarantine."""
+    raw = lake.read_partition(landing_dir, spec.landing, day)
+    checks = validate(raw, spec, day)
+    if all(c.passed for c in checks):
+        path = lake.write_partition(normalize(raw, spec), lake_dir, spec.name, day)
+        return IngestOutcome(checks, len(raw), path, quarantined=False)
+    path = lake.write_partition(raw, quarantine_dir, spec.name, day)
+    return IngestOutcome(checks, len(raw), path, quarantined=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ml_assets import lake
-from ml_assets.defs.ingest.simulator import TRANSACTION_COLUMNS, Simulator, SimulatorConfig
-from ml_assets.defs.ingest.tables import TABLES
+from ml_assets.core import lake
+from ml_assets.core.ingest import TABLES
+from ml_assets.core.settings import Settings
+from ml_assets.simulator.world import TRANSACTION_COLUMNS, Simulator, SimulatorConfig
 
 
-def simulate_to_landing(settings, days: range, overwrite: bool = False) -> list[str]:
+def simulate_to_landing(settings: Settings, days: range, overwrite: bool = False) -> list[str]:
     """Simulate ``days`` (day indices) into ``data/landing``; returns the dates written.
     Days already present are skipped unless ``overwrite``."""
     sim = Simulator(SimulatorConfig.from_settings(settings))

@@ -34,8 +34,13 @@ CHANNELS = np.array(["in_store", "online"])
 FRAUD_TESTING_SHARE = 0.45
 
 TRANSACTION_COLUMNS = [
-    "transaction_id", "customer_id", "merchant_id", "amount", "channel",
-    "merchant_category", "event_timestamp",
+    "transaction_id",
+    "customer_id",
+    "merchant_id",
+    "amount",
+    "channel",
+    "merchant_category",
+    "event_timestamp",
 ]
 
 
@@ -129,7 +134,9 @@ class Simulator:
 
         # --- honest activity -------------------------------------------------
         n_legit = int(cfg.rows_per_day * 0.985)
-        weight = w.customer_weight * np.where(seasonal & w.customer_shopper, 3.0, 1.0)  # shoppers buy more often
+        weight = w.customer_weight * np.where(
+            seasonal & w.customer_shopper, 3.0, 1.0
+        )  # shoppers buy more often
         cust = rng.choice(cfg.n_customers, size=n_legit, p=weight / weight.sum())
         merch = rng.choice(cfg.n_merchants, size=n_legit, p=w.merchant_weight / w.merchant_weight.sum())
         cat = w.merchant_category[merch]
@@ -140,12 +147,14 @@ class Simulator:
             # holiday shoppers: bursts of large gift purchases, online, around midnight: the
             # very pattern fraud has, so a model trained before the season scores them high
             holiday = w.customer_shopper[cust] & (rng.random(n_legit) < 0.7)
-            gift_merch = rng.choice(np.flatnonzero(np.isin(w.merchant_category, _GIFT_CATEGORIES)), holiday.sum())
+            gift_merch = rng.choice(
+                np.flatnonzero(np.isin(w.merchant_category, _GIFT_CATEGORIES)), holiday.sum()
+            )
             merch[holiday] = gift_merch
             cat = w.merchant_category[merch]
             amount[holiday] *= rng.uniform(4.0, 12.0, holiday.sum())
             online[holiday] = rng.random(holiday.sum()) < 0.9
-            hour[holiday] = (rng.normal(23.5, 2.0, holiday.sum()) % 24)
+            hour[holiday] = rng.normal(23.5, 2.0, holiday.sum()) % 24
         is_fraud = np.zeros(n_legit, dtype=bool)
 
         # --- fraud -----------------------------------------------------------
@@ -158,7 +167,11 @@ class Simulator:
             # fraud moves to small daytime in-store purchases at clean merchants
             pool = np.flatnonzero(w.merchant_clean_target)
             f_merch = rng.choice(pool, size=n_fraud)
-            f_amount = w.customer_typical_amount[f_cust] * _CATEGORY_AMOUNT[w.merchant_category[f_merch]] * rng.lognormal(0, 0.5, n_fraud)
+            f_amount = (
+                w.customer_typical_amount[f_cust]
+                * _CATEGORY_AMOUNT[w.merchant_category[f_merch]]
+                * rng.lognormal(0, 0.5, n_fraud)
+            )
             f_online = rng.random(n_fraud) < 0.05
             f_hour = np.clip(rng.normal(13, 3, n_fraud), 0, 23.99)
         else:
@@ -166,11 +179,17 @@ class Simulator:
             f_merch = rng.choice(cfg.n_merchants, size=n_fraud, p=p / p.sum())
             # part of the fraud is low-key card testing that looks ordinary
             testing = rng.random(n_fraud) < FRAUD_TESTING_SHARE
-            f_amount = w.customer_typical_amount[f_cust] * _CATEGORY_AMOUNT[w.merchant_category[f_merch]] * np.where(
-                testing, rng.lognormal(-0.2, 0.6, n_fraud), rng.lognormal(0.9, 0.7, n_fraud)
+            f_amount = (
+                w.customer_typical_amount[f_cust]
+                * _CATEGORY_AMOUNT[w.merchant_category[f_merch]]
+                * np.where(testing, rng.lognormal(-0.2, 0.6, n_fraud), rng.lognormal(0.9, 0.7, n_fraud))
             )
             f_online = rng.random(n_fraud) < np.where(testing, 0.35, 0.75)
-            f_hour = np.where(rng.random(n_fraud) < 0.4, rng.normal(2.5, 2.0, n_fraud) % 24, np.clip(rng.normal(14, 4, n_fraud), 0, 23.99))
+            f_hour = np.where(
+                rng.random(n_fraud) < 0.4,
+                rng.normal(2.5, 2.0, n_fraud) % 24,
+                np.clip(rng.normal(14, 4, n_fraud), 0, 23.99),
+            )
 
         cust = np.concatenate([cust, f_cust])
         merch = np.concatenate([merch, f_merch])
@@ -210,9 +229,20 @@ class Simulator:
         for d in range(max(0, day_index - self.cfg.label_delay_max_days), day_index):
             tx = history[d] if history and d in history else self.transactions(d)
             hit = tx[tx["label_arrival_date"] == today]
-            frames.append(hit[["transaction_id", "event_timestamp"]].rename(columns={"event_timestamp": "transaction_timestamp"}))
-        labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            {"transaction_id": pd.Series(dtype=str), "transaction_timestamp": pd.Series(dtype="datetime64[ns, UTC]")}
+            frames.append(
+                hit[["transaction_id", "event_timestamp"]].rename(
+                    columns={"event_timestamp": "transaction_timestamp"}
+                )
+            )
+        labels = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(
+                {
+                    "transaction_id": pd.Series(dtype=str),
+                    "transaction_timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+                }
+            )
         )
         labels["is_fraud"] = True
         # arrival time: spread through the day the chargeback is filed

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_assets import lake
+from ml_assets.core import lake
 
-ACTIVITY_LOOKBACK_DAYS = 30
-RISK_LOOKBACK_DAYS = 30
-# chargebacks of the risk window can refer to transactions up to this many days earlier
-RISK_TX_LOOKBACK_DAYS = 30 + 30
+# typed empty relations stand in for the lake before its first day, so one query serves both
+_NO_TRANSACTIONS = (
+    "(SELECT NULL::VARCHAR AS transaction_id, NULL::BIGINT AS customer_id, NULL::BIGINT AS merchant_id, "
+    "NULL::DOUBLE AS amount, NULL::VARCHAR AS channel, NULL::TIMESTAMPTZ AS event_timestamp WHERE false)"
+)
+_NO_LABELS = "(SELECT NULL::VARCHAR AS transaction_id, NULL::TIMESTAMPTZ AS arrived_at WHERE false)"
 
 
 def _files(lake_dir: Path, table: str, day: dt.date, lookback: int, first_day: dt.date) -> list[str]:
@@ -37,23 +39,29 @@ def _files(lake_dir: Path, table: str, day: dt.date, lookback: int, first_day: d
     return files
 
 
-def _connect():
+def _relation(files: list[str], param: str, empty: str) -> str:
+    return f"read_parquet(${param})" if files else empty
+
+
+def _run(sql: str, params: dict) -> pd.DataFrame:
     import duckdb
 
-    return duckdb.connect(config={"threads": 2})
+    with duckdb.connect(config={"threads": 2}) as con:
+        frame = con.execute(sql, {k: v for k, v in params.items() if v != []}).df()
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    return frame
 
 
-def customer_activity(lake_dir: Path, day: dt.date, first_day: dt.date) -> pd.DataFrame:
-    files = _files(lake_dir, "raw_transactions", day, ACTIVITY_LOOKBACK_DAYS, first_day)
-    start = pd.Timestamp(day, tz="UTC")
-    if not files:
-        return _empty_activity(start)
-    sql = """
+def customer_activity(lake_dir: Path, day: dt.date, first_day: dt.date, lookback_days: int) -> pd.DataFrame:
+    files = _files(lake_dir, "raw_transactions", day, lookback_days, first_day)
+    sql = f"""
     WITH tx AS (
         SELECT customer_id, merchant_id, amount, channel, event_timestamp,
                date_diff('second', event_timestamp, $start) / 86400.0 AS age_days,
                hour(event_timestamp) AS hr
-        FROM read_parquet($files)
+        FROM {_relation(files, "files", _NO_TRANSACTIONS)}
         WHERE event_timestamp < $start
     )
     SELECT customer_id,
@@ -72,23 +80,31 @@ def customer_activity(lake_dir: Path, day: dt.date, first_day: dt.date) -> pd.Da
         $start AS event_timestamp
     FROM tx GROUP BY customer_id ORDER BY customer_id
     """
-    with _connect() as con:
-        return con.execute(sql, {"files": files, "start": start}).df().pipe(_utc)
+    return _run(sql, {"files": files, "start": pd.Timestamp(day, tz="UTC")})
 
 
-def merchant_risk(lake_dir: Path, day: dt.date, first_day: dt.date) -> pd.DataFrame:
-    tx_files = _files(lake_dir, "raw_transactions", day, RISK_TX_LOOKBACK_DAYS, first_day)
-    label_files = _files(lake_dir, "label_arrivals", day, RISK_LOOKBACK_DAYS, first_day)
+def merchant_risk(
+    lake_dir: Path,
+    day: dt.date,
+    first_day: dt.date,
+    lookback_days: int,
+    tx_lookback_days: int,
+    smoothing_sales: float,
+) -> pd.DataFrame:
+    tx_files = _files(lake_dir, "raw_transactions", day, tx_lookback_days, first_day)
+    label_files = _files(lake_dir, "label_arrivals", day, lookback_days, first_day)
     start = pd.Timestamp(day, tz="UTC")
-    if not tx_files:
-        return _empty_risk(start)
-    window_start = start - pd.Timedelta(days=RISK_LOOKBACK_DAYS)
-    labels = "SELECT transaction_id FROM read_parquet($labels) WHERE arrived_at < $start" if label_files else (
-        "SELECT NULL::VARCHAR AS transaction_id WHERE false"
-    )
+    labels = _relation(label_files, "labels", _NO_LABELS)
     sql = f"""
-    WITH tx AS (SELECT transaction_id, merchant_id, amount, event_timestamp FROM read_parquet($tx) WHERE event_timestamp < $start),
-    cb AS (SELECT tx.merchant_id, count(*) AS n FROM ({labels}) l JOIN tx USING (transaction_id) GROUP BY tx.merchant_id),
+    WITH tx AS (
+        SELECT transaction_id, merchant_id, amount, event_timestamp
+        FROM {_relation(tx_files, "tx", _NO_TRANSACTIONS)} WHERE event_timestamp < $start
+    ),
+    cb AS (
+        SELECT tx.merchant_id, count(*) AS n
+        FROM (SELECT transaction_id FROM {labels} WHERE arrived_at < $start) l
+        JOIN tx USING (transaction_id) GROUP BY tx.merchant_id
+    ),
     recent AS (
         SELECT merchant_id, count(*) AS n, avg(amount) AS avg_amount FROM tx
         WHERE event_timestamp >= $window_start GROUP BY merchant_id
@@ -97,38 +113,18 @@ def merchant_risk(lake_dir: Path, day: dt.date, first_day: dt.date) -> pd.DataFr
         recent.n::DOUBLE AS merchant_txn_count_30d,
         coalesce(cb.n, 0)::DOUBLE AS merchant_chargebacks_30d,
         -- smoothed towards zero so a merchant with few sales is not called risky by chance
-        coalesce(cb.n, 0) / (recent.n + 20.0) AS merchant_fraud_rate_30d,
+        coalesce(cb.n, 0) / (recent.n + $smoothing) AS merchant_fraud_rate_30d,
         recent.avg_amount AS merchant_avg_amount_30d,
         $start AS event_timestamp
     FROM recent LEFT JOIN cb USING (merchant_id) ORDER BY merchant_id
     """
-    params = {"tx": tx_files, "start": start, "window_start": window_start}
-    if label_files:
-        params["labels"] = label_files
-    with _connect() as con:
-        return con.execute(sql, params).df().pipe(_utc)
-
-
-def _utc(df: pd.DataFrame) -> pd.DataFrame:
-    df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True).astype("datetime64[us, UTC]")
-    return df
-
-
-def _empty(columns: list[str], key: str) -> pd.DataFrame:
-    df = pd.DataFrame({key: pd.Series(dtype="int64"), **{c: pd.Series(dtype="float64") for c in columns}})
-    df["event_timestamp"] = pd.Series(dtype="datetime64[us, UTC]")
-    return df
-
-
-def _empty_activity(start):
-    return _empty(_spec_features("customer_activity"), "customer_id")
-
-
-def _empty_risk(start):
-    return _empty(_spec_features("merchant_risk"), "merchant_id")
-
-
-def _spec_features(view: str) -> list[str]:
-    from ml_assets.defs.features.store import load_specs
-
-    return list(next(v for v in load_specs().FEATURE_VIEWS if v.name == view).features)
+    return _run(
+        sql,
+        {
+            "tx": tx_files,
+            "labels": label_files,
+            "start": start,
+            "smoothing": float(smoothing_sales),
+            "window_start": start - pd.Timedelta(days=lookback_days),
+        },
+    )

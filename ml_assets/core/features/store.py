@@ -1,0 +1,96 @@
+"""The Feast repo over a data directory: the FeatureStore with its registry and online
+store under ``<data_dir>/feast``, ``feast apply`` and per-day online materialization."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from ml_assets.core.features.catalogue import load_specs
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureRepo:
+    repo_dir: Path
+    data_dir: Path
+
+    @property
+    def specs(self) -> ModuleType:
+        return load_specs(self.repo_dir)
+
+    def config(self):
+        import yaml
+        from feast.repo_config import RepoConfig
+
+        raw = yaml.safe_load((Path(self.repo_dir) / "feature_store.yaml").read_text())
+        feast_dir = Path(self.data_dir) / "feast"
+        feast_dir.mkdir(parents=True, exist_ok=True)
+        raw["registry"]["path"] = str(feast_dir / "registry.db")
+        raw["online_store"]["path"] = str(feast_dir / "online_store.db")
+        return RepoConfig(repo_path=Path(self.repo_dir), **raw)
+
+    def store(self):
+        """A FeatureStore over this repo and data directory."""
+        from feast import FeatureStore
+
+        return FeatureStore(repo_path=str(self.repo_dir), config=self.config())
+
+    def objects(self):
+        """The repo's Feast objects for this data directory (``features.build``).
+
+        features.py is imported by path: Feast's own ``parse_repo`` imports modules relative
+        to the working directory, and ``apply_total`` chdirs the whole process into the repo,
+        which would move the working directory of a Dagster run."""
+        self.specs  # noqa: B018  (features.py imports the catalogue by its module name)
+        spec = importlib.util.spec_from_file_location(
+            "ml_assets_feature_repo", Path(self.repo_dir) / "features.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.build(self.data_dir)
+
+    def apply(self) -> dict[str, list[str]]:
+        """``feast apply`` through Feast's own planner: registers every object of the repo and
+        deletes whatever the registry holds that the repo no longer defines (views, on-demand
+        views, services, entities). Returns the names per kind."""
+        from feast.repo_contents import RepoContents
+        from feast.repo_operations import apply_total_with_repo_instance
+
+        objects = self.objects()
+        store = self.store()
+        before = _registered(store)
+        contents = RepoContents(
+            projects=[],
+            entities=list(objects.entities.values()),
+            data_sources=[v.batch_source for v in objects.feature_views.values()] + [objects.request_source],
+            feature_views=list(objects.feature_views.values()),
+            feature_services=list(objects.feature_services.values()),
+            on_demand_feature_views=list(objects.on_demand_views.values()),
+            stream_feature_views=[],
+            label_views=[],
+            permissions=[],
+        )
+        apply_total_with_repo_instance(
+            store, store.project, store.registry, contents, skip_source_validation=False
+        )
+        after = _registered(self.store())
+        return after | {"deleted": sorted(set().union(*before.values()) - set().union(*after.values()))}
+
+    def materialize_day(self, view: str, day: dt.date) -> None:
+        """Write the feature rows stamped on ``day`` to the online store. Feast filters the
+        window inclusively at both ends, so it ends one microsecond before the next day."""
+        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        end = start + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        self.store().materialize(start_date=start, end_date=end, feature_views=[view])
+
+
+def _registered(store) -> dict[str, list[str]]:
+    return {
+        "Entity": sorted(e.name for e in store.list_entities()),
+        "FeatureView": sorted(v.name for v in store.list_feature_views()),
+        "OnDemandFeatureView": sorted(v.name for v in store.list_on_demand_feature_views()),
+        "FeatureService": sorted(s.name for s in store.list_feature_services()),
+    }

@@ -1,0 +1,137 @@
+"""A day of monitoring: read the day's predictions, run the monitors of the model version
+that scored them, store tidy results in DuckDB, write the HTML report; realized
+performance once the labels had time to arrive."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from ml_assets.core import lake
+from ml_assets.core.model import TARGET
+from ml_assets.core.model_store import ModelStore
+from ml_assets.core.monitoring import monitors
+from ml_assets.core.settings import Settings
+from ml_assets.core.warehouse import MONITORING_TABLES, PREDICTION_LOG, Warehouse
+
+_GROUPS = {"cbpe": ["cbpe"], "drift": ["univariate", "multivariate"], "quality": ["missing", "unseen"]}
+
+
+def by_table(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Tidy monitor rows split by the table they belong to."""
+    return {
+        table: rows[rows["monitor"].isin(names)].reset_index(drop=True) for table, names in _GROUPS.items()
+    }
+
+
+def predictions_of(warehouse: Warehouse, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Batch predictions for ``[start, end]``."""
+    return warehouse.query(
+        f"SELECT * FROM {PREDICTION_LOG} WHERE source = 'batch' AND partition_date BETWEEN ? AND ? "
+        "ORDER BY event_timestamp",
+        [start, end],
+    )
+
+
+def monitor_day(
+    warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings
+) -> dict[str, pd.DataFrame]:
+    """Estimated performance, drift and data quality of one day, per model version."""
+    preds = predictions_of(warehouse, day, day)
+    if preds.empty:
+        raise ValueError(
+            f"no predictions for {day} in {PREDICTION_LOG}: materialize predictions for {day} first"
+        )
+    frames, results_by_version = [], {}
+    for version, part in preds.groupby("model_version"):
+        fitted = monitors.load(store, str(version), settings.monitors_cache_dir)
+        results_by_version[version] = monitors.run(fitted, part)
+        frames.append(
+            monitors.tidy(results_by_version[version]).assign(model_version=str(version), rows=len(part))
+        )
+    tidy = by_table(pd.concat(frames, ignore_index=True))
+    for key, frame in tidy.items():
+        warehouse.replace_partition(MONITORING_TABLES[key], frame, {"partition_date": day})
+    version, results = next(reversed(results_by_version.items()))
+    # NannyML's plots of many columns cost seconds to a minute (univariate, missing values):
+    # plot the score and the columns that drift most; the tables have everything
+    uni = tidy["drift"][(tidy["drift"]["monitor"] == "univariate")].sort_values("value", ascending=False)
+    shown = ["score", *[c for c in uni["column_name"] if c != "score"][: settings.report_drift_columns]]
+    plots = {
+        "estimated performance (CBPE)": results["cbpe"],
+        "multivariate drift (PCA reconstruction error)": results["multivariate"],
+        "univariate drift: score and top drifting features": results["univariate"].filter(column_names=shown),
+    }
+    monitors.write_report(plots, daily_report_path(settings, day), f"Monitoring {day} (model v{version})")
+    return tidy
+
+
+def daily_report_path(settings: Settings, day: dt.date) -> Path:
+    return settings.reports_dir / "daily" / f"{day}.html"
+
+
+def rolling_report(warehouse: Warehouse, store: ModelStore, settings: Settings) -> tuple[Path, dt.date]:
+    """NannyML's plots over the last scored days, with the newest day's model monitors."""
+    days = settings.rolling_report_days
+    newest = warehouse.query(f"SELECT max(partition_date) AS d FROM {PREDICTION_LOG}")["d"].iloc[0]
+    if newest is None or pd.isna(newest):
+        raise ValueError(f"{PREDICTION_LOG} is empty: materialize predictions first")
+    day = pd.Timestamp(newest).date()
+    preds = predictions_of(warehouse, day - dt.timedelta(days=days - 1), day)
+    version = str(preds["model_version"].iloc[-1])
+    fitted = monitors.load(store, version, settings.monitors_cache_dir)
+    results = monitors.run(fitted, preds, which=("cbpe", "multivariate"))
+    path = monitors.write_report(
+        results, settings.reports_dir / "rolling.html", f"Last {days} days up to {day} (model v{version})"
+    )
+    return path, day
+
+
+def labels_by(lake_dir: Path, day: dt.date, until: dt.date) -> set[str]:
+    """Transaction ids charged back in label partitions ``(day, until]``."""
+    ids: set[str] = set()
+    d = day + dt.timedelta(days=1)
+    while d <= until:
+        if lake.partition_path(lake_dir, "label_arrivals", d).exists():
+            ids |= set(lake.read_partition(lake_dir, "label_arrivals", d)["transaction_id"].astype(str))
+        d += dt.timedelta(days=1)
+    return ids
+
+
+def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings) -> pd.DataFrame:
+    """Realized ROC AUC/F1 of a day once its labels had time to arrive, and the error of
+    the estimate made for that day (estimated - realized)."""
+    newest_labels = lake.existing_partitions(settings.lake_dir, "label_arrivals")
+    ready = day + dt.timedelta(days=settings.label_delay_max_days)
+    if not newest_labels or dt.date.fromisoformat(newest_labels[-1]) < ready:
+        raise ValueError(
+            f"labels for {day} are not complete until {ready} (label_delay_max_days="
+            f"{settings.label_delay_max_days}); materialize label_arrivals through {ready} first"
+        )
+    preds = predictions_of(warehouse, day, day)
+    preds[TARGET] = (
+        preds["transaction_id"].astype(str).isin(labels_by(settings.lake_dir, day, ready)).astype(int)
+    )
+    frames = []
+    for version, part in preds.groupby("model_version"):
+        fitted = monitors.load(store, str(version), settings.monitors_cache_dir)
+        frames.append(
+            monitors.tidy(monitors.run(fitted, part, which=("realized",))).assign(model_version=str(version))
+        )
+    realized = pd.concat(frames, ignore_index=True)
+    estimated = warehouse.query(
+        f"SELECT metric, model_version, value AS estimated, lower_bound AS estimate_lower, "
+        f"upper_bound AS estimate_upper FROM {MONITORING_TABLES['cbpe']} WHERE partition_date = ?",
+        [day],
+    )
+    merged = realized.drop(columns=["lower_bound", "upper_bound"]).merge(
+        estimated, on=["metric", "model_version"], how="left"
+    )
+    merged["estimation_error"] = merged["estimated"] - merged["value"]
+    merged["within_bounds"] = (merged["value"] >= merged["estimate_lower"]) & (
+        merged["value"] <= merged["estimate_upper"]
+    )
+    warehouse.replace_partition(MONITORING_TABLES["realized"], merged, {"partition_date": day})
+    return merged

@@ -1,0 +1,189 @@
+"""NannyML monitors of one model version: fitted on the version's labelled validation
+window (its *reference*), stored with the version in MLflow, run on each day's predictions.
+
+One chunk per day (``chunk_period="D"``), so every result row is one partition."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.core.features.contract import raw_columns
+from ml_assets.core.model import TARGET
+from ml_assets.core.model_store import ModelStore
+
+MONITORS_ARTIFACT = "monitoring/monitors.pkl"
+SCORE, DECISION, TS = "score", "decision", "event_timestamp"
+ALL_MONITORS = ("cbpe", "univariate", "multivariate", "missing", "unseen")
+PERFORMANCE_MONITORS = ("cbpe", "realized")  # their rows are per metric, not per column
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitoredColumns:
+    continuous: list[str]
+    categorical: list[str]  # as served (strings), so unseen values stay visible
+
+    @classmethod
+    def of(cls, specs: ModuleType) -> MonitoredColumns:
+        return cls(
+            [c for c in specs.model_features() if c not in specs.CATEGORICAL_FEATURES], raw_columns(specs)
+        )
+
+
+@dataclasses.dataclass
+class FittedMonitors:
+    monitors: dict[str, object]
+    threshold: float
+    columns: MonitoredColumns
+
+
+def _naive(frame: pd.DataFrame, columns: MonitoredColumns) -> pd.DataFrame:
+    out = frame.copy()
+    out[TS] = pd.to_datetime(out[TS], utc=True).dt.tz_convert(None)
+    for col in columns.categorical:
+        out[col] = out[col].astype("object").where(out[col].notna(), None)
+    return out
+
+
+def fit_monitors(
+    reference: pd.DataFrame, threshold: float, columns: MonitoredColumns, js_threshold: float
+) -> FittedMonitors:
+    """Fit every monitor on the reference (validation rows with score and label)."""
+    import nannyml as nml
+    from nannyml.thresholds import ConstantThreshold
+
+    ref = _naive(reference, columns)
+    ref[DECISION] = (ref[SCORE] > threshold).astype(int)
+    common = {"timestamp_column_name": TS, "chunk_period": "D"}
+    perf = {
+        "problem_type": "classification_binary",
+        "y_pred_proba": SCORE,
+        "y_pred": DECISION,
+        "y_true": TARGET,
+        "metrics": ["roc_auc", "f1"],
+        **common,
+    }
+    continuous, categorical = columns.continuous, columns.categorical
+    monitors = {
+        "cbpe": nml.CBPE(**perf),
+        "realized": nml.PerformanceCalculator(**perf),
+        # a fixed Jensen-Shannon threshold: the default (3 std of a week of reference days)
+        # alerts on sampling noise every day
+        "univariate": nml.UnivariateDriftCalculator(
+            column_names=[*continuous, *categorical, SCORE],
+            treat_as_categorical=categorical,
+            continuous_methods=["jensen_shannon"],
+            categorical_methods=["chi2"],
+            thresholds={"jensen_shannon": ConstantThreshold(upper=js_threshold)},
+            **common,
+        ),
+        "multivariate": nml.DataReconstructionDriftCalculator(column_names=continuous, **common),
+        "missing": nml.MissingValuesCalculator(column_names=[*continuous, *categorical], **common),
+        "unseen": nml.UnseenValuesCalculator(column_names=categorical, **common),
+    }
+    for monitor in monitors.values():
+        monitor.fit(ref)
+    return FittedMonitors(monitors, threshold, columns)
+
+
+def save(fitted: FittedMonitors, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(fitted))
+    return path
+
+
+def cache_path(store: ModelStore, version: str, cache_dir: Path) -> Path:
+    return cache_dir / f"{store.model_name}-v{version}.pkl"
+
+
+def load(store: ModelStore, version: str, cache_dir: Path) -> FittedMonitors:
+    """The fitted monitors of a model version (downloaded from MLflow once, then cached)."""
+    cached = cache_path(store, version, cache_dir)
+    if not cached.exists():
+        try:
+            downloaded = store.download(version, MONITORS_ARTIFACT, cache_dir / f"dl-{version}")
+        except Exception as exc:
+            raise FileNotFoundError(
+                f"model version {version} has no {MONITORS_ARTIFACT}: materialize model_monitors for it first"
+            ) from exc
+        downloaded.replace(cached)
+    return pickle.loads(cached.read_bytes())
+
+
+def run(fitted: FittedMonitors, predictions: pd.DataFrame, which=ALL_MONITORS) -> dict:
+    """Run monitors on predictions (one chunk per day); returns NannyML result objects."""
+    analysis = _naive(predictions, fitted.columns)
+    analysis[DECISION] = analysis[DECISION].astype(int)
+    out = {}
+    for name in which:
+        monitor = fitted.monitors[name]
+        out[name] = monitor.estimate(analysis) if name == "cbpe" else monitor.calculate(analysis)
+    return out
+
+
+def tidy(results: dict) -> pd.DataFrame:
+    """One row per chunk (day) x monitor x column x metric, for DuckDB and metadata, read
+    through NannyML's own accessors (``keys``, ``values``, bounds, thresholds, alerts)."""
+    frames = []
+    for monitor, result in results.items():
+        analysis = result.filter(period="analysis")
+        days = pd.to_datetime(pd.Series(analysis.chunk_start_dates)).dt.date.to_numpy()
+        for key in analysis.keys():
+            # (metric,) for performance; (column, method) for drift; (column,) for quality
+            props = key.properties
+            per_metric = monitor in PERFORMANCE_MONITORS
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "partition_date": days,
+                        "monitor": monitor,
+                        "column_name": "" if per_metric else props[0],
+                        "metric": props[0] if per_metric else (props[1] if len(props) > 1 else "value"),
+                        "value": _floats(analysis.values(key), len(days)),
+                        "lower_bound": _floats(analysis.lower_confidence_bounds(key), len(days)),
+                        "upper_bound": _floats(analysis.upper_confidence_bounds(key), len(days)),
+                        "lower_threshold": _floats(analysis.lower_thresholds(key), len(days)),
+                        "upper_threshold": _floats(analysis.upper_thresholds(key), len(days)),
+                        "alert": pd.Series(analysis.alerts(key)).fillna(False).astype(bool).to_numpy(),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _floats(series, n: int) -> np.ndarray:
+    if series is None:  # e.g. drift methods have no confidence bounds
+        return np.full(n, np.nan)
+    return pd.to_numeric(pd.Series(series), errors="coerce").astype("float64").to_numpy()
+
+
+def write_report(results: dict, path: Path, title: str) -> Path:
+    """One HTML page with NannyML's own plots. plotly.js is written once beside the pages
+    (works offline, and a day's page stays small)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    js = path.parent / "plotly.min.js"
+    if not js.exists():
+        from plotly.offline import get_plotlyjs
+
+        js.write_text(get_plotlyjs())
+    parts = [
+        f"<html><head><meta charset='utf-8'><title>{title}</title><script src='plotly.min.js'></script>"
+        f"</head><body><h1>{title}</h1>"
+    ]
+    for name, result in results.items():
+        try:
+            fig = result.plot()
+        except Exception as exc:  # a plot is a nicety: never fail monitoring over it
+            parts.append(f"<p>{name}: no plot ({exc})</p>")
+            continue
+        parts.append(f"<h2>{name}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False))
+    parts.append("</body></html>")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(parts))
+    tmp.replace(path)
+    return path

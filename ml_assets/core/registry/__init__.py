@@ -1,0 +1,1 @@
+"""The registry: champion/challenger decisions, promotion and rollback by alias."""

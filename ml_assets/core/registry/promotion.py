@@ -1,0 +1,143 @@
+"""Champion/challenger: evaluate both on the same labelled window, decide by the policy in
+settings, record the decision (MLflow tags on both versions), and roll back.
+
+Aliases only (``champion``, ``challenger``, ``previous_champion``), never stages."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+
+from ml_assets.core.model import TARGET, evaluate, score
+from ml_assets.core.model_store import CHAMPION, PREVIOUS, ModelStore
+from ml_assets.core.records import Metrics, PromotionDecision, Rollback
+from ml_assets.core.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    min_auc_gain: float
+    min_pr_auc_gain: float
+    max_calibration_loss: float  # how much worse the ECE may get
+    fixed_fpr: float
+    calibration_bins: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Policy:
+        return cls(
+            s.promotion_min_auc_gain,
+            s.promotion_min_pr_auc_gain,
+            s.promotion_max_calibration_loss,
+            s.fixed_fpr,
+            s.calibration_bins,
+        )
+
+
+def decide(challenger: Metrics, champion: Metrics | None, policy: Policy) -> tuple[bool, str]:
+    """Promote or keep, with the reason in words."""
+    if champion is None:
+        return True, "no champion yet: the first model becomes champion"
+    auc_gain = challenger.roc_auc - champion.roc_auc
+    pr_gain = challenger.pr_auc - champion.pr_auc
+    calib_loss = challenger.ece - champion.ece
+    failures = []
+    if auc_gain < policy.min_auc_gain:
+        failures.append(f"ROC AUC gain {auc_gain:+.4f} < {policy.min_auc_gain:+.4f}")
+    if pr_gain < policy.min_pr_auc_gain:
+        failures.append(f"PR AUC gain {pr_gain:+.4f} < {policy.min_pr_auc_gain:+.4f}")
+    if calib_loss > policy.max_calibration_loss:
+        failures.append(f"calibration error worse by {calib_loss:.4f} > {policy.max_calibration_loss:.4f}")
+    if failures:
+        return False, "keep champion: " + "; ".join(failures)
+    return True, f"promote: ROC AUC {auc_gain:+.4f}, PR AUC {pr_gain:+.4f}, ECE {calib_loss:+.4f}"
+
+
+def evaluate_version(
+    store: ModelStore, version: str, frame: pd.DataFrame, features: list[str], policy: Policy
+) -> Metrics:
+    """A registered version's metrics on a labelled model frame (as saved: never re-encoded)."""
+    p = score(store.load_model(version), frame, features)
+    return evaluate(frame[TARGET].to_numpy(), p, policy.fixed_fpr, policy.calibration_bins)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def promote_or_keep(
+    store: ModelStore,
+    challenger: str,
+    holdout: pd.DataFrame,
+    features: list[str],
+    policy: Policy,
+    dagster_run_id: str,
+) -> PromotionDecision:
+    """Compare challenger and champion on ``holdout``, record the decision on both versions,
+    and move the aliases when the challenger wins."""
+    window = f"{holdout['event_timestamp'].min().date()}..{holdout['event_timestamp'].max().date()}"
+    champion = store.alias_version(CHAMPION)
+    if champion == challenger:
+        return PromotionDecision(
+            False, "challenger is already the champion", challenger, champion, champion, window
+        )
+    ch_metrics = evaluate_version(store, challenger, holdout, features, policy)
+    champ_metrics = evaluate_version(store, champion, holdout, features, policy) if champion else None
+    promoted, reason = decide(ch_metrics, champ_metrics, policy)
+    common = {
+        "promotion_evaluated_at": _now(),
+        "promotion_window": window,
+        "promotion_reason": reason,
+        "promotion_dagster_run_id": dagster_run_id,
+    }
+    store.tag_version(
+        challenger,
+        {
+            **common,
+            "promotion_decision": "promoted" if promoted else "rejected",
+            "compared_with_champion": champion or "none",
+            **{f"eval_{k}": round(v, 5) for k, v in ch_metrics.as_dict().items()},
+        },
+    )
+    if champion:
+        store.tag_version(
+            champion,
+            {
+                **common,
+                f"promotion_decision_vs_{challenger}": "replaced" if promoted else "kept",
+                **{f"eval_vs_{challenger}_{k}": round(v, 5) for k, v in champ_metrics.as_dict().items()},
+            },
+        )
+    if promoted:
+        if champion:
+            store.set_alias(PREVIOUS, champion)
+        store.set_alias(CHAMPION, challenger)
+    return PromotionDecision(
+        promoted,
+        reason,
+        challenger,
+        champion,
+        challenger if promoted else champion,
+        window,
+        ch_metrics,
+        champ_metrics,
+    )
+
+
+def rollback(store: ModelStore, reason: str = "manual rollback") -> Rollback:
+    """Move ``champion`` back to ``previous_champion`` (one step) and record it on both."""
+    current, previous = store.alias_version(CHAMPION), store.alias_version(PREVIOUS)
+    if previous is None:
+        raise RuntimeError(
+            f"model '{store.model_name}' has no '{PREVIOUS}' alias: there is nothing to roll back to "
+            "(a rollback needs at least one promotion after the first champion)"
+        )
+    store.set_alias(CHAMPION, previous)
+    store.delete_alias(PREVIOUS)
+    stamp = _now()
+    store.tag_version(
+        current, {"rolled_back_at": stamp, "rolled_back_reason": reason, "rolled_back_to": previous}
+    )
+    store.tag_version(previous, {"restored_at": stamp, "restored_from": current, "restored_reason": reason})
+    return Rollback(champion=previous, rolled_back_from=current)

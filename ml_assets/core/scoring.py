@@ -1,0 +1,67 @@
+"""Batch scoring of a day's transactions with the champion, into the prediction log."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+
+from ml_assets.core.features.contract import entity_frame, historical_features, raw_columns
+from ml_assets.core.features.store import FeatureRepo
+from ml_assets.core.model import score
+from ml_assets.core.model_store import CHAMPION, ModelStore
+from ml_assets.core.settings import Settings
+from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingModel:
+    """A registered version ready to score: the model and its decision threshold."""
+
+    version: str
+    threshold: float
+    model: object
+
+    @classmethod
+    def champion(cls, store: ModelStore) -> ServingModel:
+        found = store.version_by_alias(CHAMPION)
+        if found is None:
+            raise RuntimeError(
+                f"model '{store.model_name}' has no '{CHAMPION}' alias: "
+                "materialize training_set, fraud_model and "
+                "promotion first"
+            )
+        return cls(
+            str(found.version), float(found.tags["decision_threshold"]), store.load_model(str(found.version))
+        )
+
+
+def score_frame(
+    model: ServingModel, frame: pd.DataFrame, features: list[str], raw: list[str], model_name: str
+) -> pd.DataFrame:
+    """Prediction-log rows for a canonical model frame."""
+    scores = score(model.model, frame, features)
+    log = frame[["transaction_id", "event_timestamp", *features, *raw]].copy()
+    log.insert(2, "score", scores)
+    log.insert(3, "decision", scores > model.threshold)
+    log.insert(4, "model_name", model_name)
+    log.insert(5, "model_version", model.version)
+    return log
+
+
+def score_day(day: dt.date, settings: Settings, repo: FeatureRepo, store: ModelStore) -> pd.DataFrame:
+    """Score every transaction of ``day`` with the champion; features from Feast as of each
+    transaction."""
+    model = ServingModel.champion(store)
+    frame = historical_features(repo, entity_frame(settings.lake_dir, [day]))
+    log = score_frame(model, frame, repo.specs.model_features(), raw_columns(repo.specs), store.model_name)
+    log["partition_date"] = day
+    log["source"] = "batch"
+    log["scored_at"] = pd.Timestamp.now(tz="UTC")
+    return log
+
+
+def write_predictions(warehouse: Warehouse, log: pd.DataFrame, day: dt.date) -> int:
+    """Replace the day's batch predictions in one transaction (re-scoring never duplicates)."""
+    return warehouse.replace_partition(PREDICTION_LOG, log, {"partition_date": day, "source": "batch"})

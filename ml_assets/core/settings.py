@@ -1,0 +1,141 @@
+"""The one place for settings: paths, sizes, seeds and every tuning number.
+
+Each field can be overridden by an environment variable ``ML_ASSETS_<FIELD>`` (upper case);
+pydantic-settings parses and validates it, and a bad value names the variable and the
+expected type. Code never reads the environment itself: the CLI and the code location
+build one ``Settings`` and hand it (or resources built from it) down; tests build their own
+with ``Settings(data_dir=..., rows_per_day=...)``. Paths default to folders of this
+checkout, never to a particular machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+
+Scenario = Literal["stable", "seasonal", "fraud_shift"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ML_ASSETS_", frozen=True, extra="forbid")
+
+    # --- paths ---------------------------------------------------------------------------
+    data_dir: Path = PROJECT_ROOT / "data"
+    feature_repo_dir: Path = PROJECT_ROOT / "feature_repo"
+
+    # --- simulated world -----------------------------------------------------------------
+    seed: int = 7
+    start_date: dt.date = dt.date(2026, 1, 1)
+    horizon_days: int = Field(180, gt=0, description="partitions exist for start_date .. + horizon_days - 1")
+    rows_per_day: int = Field(10_000, gt=0)
+    n_customers: int = Field(20_000, gt=0)
+    n_merchants: int = Field(2_000, gt=0)
+    scenario: Scenario = "stable"
+    drift_start_day: int = Field(
+        75, ge=0, description="day index (from start_date) where the scenario begins"
+    )
+    label_delay_max_days: int = Field(21, gt=0)
+
+    # --- demo bootstrap (make dev) -------------------------------------------------------
+    demo_days: int = Field(66, description="feature lookback (30) + training window (28) + a monitored week")
+
+    # --- features ------------------------------------------------------------------------
+    activity_lookback_days: int = Field(30, description="days of transactions behind customer_activity")
+    risk_lookback_days: int = Field(30, description="days of chargebacks behind merchant_risk")
+    risk_tx_lookback_days: int = Field(
+        60, description="chargebacks of the risk window refer to transactions up to this many days earlier"
+    )
+    risk_smoothing_sales: float = Field(
+        20.0, description="pseudo-sales added to a merchant's count: few sales never look risky by chance"
+    )
+
+    # --- training / promotion ------------------------------------------------------------
+    training_window_days: int = Field(28, gt=0)
+    validation_days: int = Field(7, gt=0)
+    label_maturity_days: int = Field(0, ge=0, description="gap between the training window and as_of")
+    label_lookback_days: int = Field(120, description="how far back chargebacks are read for a training set")
+    immature_label_days: int = Field(7, description="rows younger than this at as_of are counted as immature")
+    fixed_fpr: float = Field(0.01, gt=0, lt=1, description="recall and the decision threshold at this FPR")
+    calibration_bins: int = Field(10, gt=1, description="quantile bins of the expected calibration error")
+    promotion_min_auc_gain: float = 0.002
+    promotion_min_pr_auc_gain: float = 0.0
+    promotion_max_calibration_loss: float = 0.01
+    quality_floor_auc: float = 0.75
+
+    # --- monitoring ----------------------------------------------------------------------
+    drift_js_threshold: float = Field(
+        0.15, description="fixed Jensen-Shannon threshold: 3 std of a week of reference days alerts on noise"
+    )
+    missing_rate_slack: float = Field(
+        0.02, description="a missing-value rate fails the blocking check only this far above its threshold"
+    )
+    report_drift_columns: int = Field(3, description="most drifting features plotted in a daily report")
+    rolling_report_days: int = Field(30, gt=0)
+
+    # --- automation ----------------------------------------------------------------------
+    retrain_auc_threshold: float = Field(0.91, description="CBPE-estimated ROC AUC; ~0.94 on stable data")
+    retrain_consecutive_days: int = Field(3, gt=0)
+    retrain_cooldown_days: int = Field(7, ge=0)
+    sensor_interval_seconds: int = Field(60, gt=0)
+    sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
+    daily_schedule_hour: int = Field(1, ge=0, le=23)
+
+    @field_validator("data_dir", "feature_repo_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # Feast, MLflow and DuckDB resolve relative paths against each process's cwd
+        return Path(path).expanduser().resolve()
+
+    # --- derived paths -------------------------------------------------------------------
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.data_dir / "feast"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.data_dir / "mlflow"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def training_sets_dir(self) -> Path:
+        return self.data_dir / "training_sets"
+
+    @property
+    def monitors_cache_dir(self) -> Path:
+        return self.data_dir / "monitors"
+
+    @property
+    def end_date(self) -> dt.date:
+        """Exclusive end of the partitioned calendar."""
+        return self.start_date + dt.timedelta(days=self.horizon_days)
+
+    def day(self, index: int) -> dt.date:
+        return self.start_date + dt.timedelta(days=index)
+
+    def day_index(self, day: dt.date) -> int:
+        return (day - self.start_date).days

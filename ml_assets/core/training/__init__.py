@@ -1,0 +1,1 @@
+"""Training: point-in-time training sets and logging a trained model to the registry."""

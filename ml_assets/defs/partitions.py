@@ -1,0 +1,32 @@
+"""The daily calendar every partitioned asset shares, and the other settings that shape
+the code location (which assets exist, partition mappings, sensor and schedule timing).
+
+Those are fixed when the code location loads, so they are read from the environment's
+settings once, here; everything a run does reads the ``settings`` resource instead."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from ml_assets.core.settings import Settings
+
+shape_settings = Settings()
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=shape_settings.start_date.isoformat(),
+    end_date=shape_settings.end_date.isoformat(),
+    timezone="UTC",
+)
+
+
+def partition_day(context: dg.AssetExecutionContext) -> dt.date:
+    """The day of the partition being materialized (from Dagster's own time window)."""
+    return context.partition_time_window.start.date()
+
+
+def previous_days(days: int) -> dg.TimeWindowPartitionMapping:
+    """The ``days`` partitions before this one (not this one)."""
+    return dg.TimeWindowPartitionMapping(
+        start_offset=-days, end_offset=-1, allow_nonexistent_upstream_partitions=True
+    )
