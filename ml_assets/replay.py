@@ -63,7 +63,7 @@ def _meta(result, key: str) -> dict:
 class Replay:
     def __init__(self, settings: Settings, instance: dg.DagsterInstance, log=print):
         from ml_assets.definitions import build_definitions
-        from ml_assets.defs.automation.jobs import OFFLINE_FEATURES, SCORING
+        from ml_assets.defs.automation.jobs import INGEST_AND_SOURCES, SCORING
 
         self.s, self.instance, self.log = settings, instance, log
         self.defs = build_definitions(settings)
@@ -71,10 +71,10 @@ class Replay:
         # the daily cycle without the online store (see the module docstring)
         graph = self.defs.resolve_asset_graph()
         self.day_job = self.defs.resolve_job_def("daily_cycle").get_subset(
-            asset_selection=(OFFLINE_FEATURES | SCORING).resolve(graph)
+            asset_selection=(INGEST_AND_SOURCES | SCORING).resolve(graph)
         )
         self.offline_features_job = self.defs.resolve_job_def("daily_features").get_subset(
-            asset_selection=OFFLINE_FEATURES.resolve(graph)
+            asset_selection=INGEST_AND_SOURCES.resolve(graph)
         )
         self.training_job = self.defs.resolve_job_def("train_and_promote")
         self.realized_job = self.defs.resolve_job_def("realized_performance_job")

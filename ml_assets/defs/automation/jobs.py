@@ -6,8 +6,8 @@ import dagster as dg
 FEATURES = dg.AssetSelection.groups("ingest", "features", "feature_store") - dg.AssetSelection.assets(
     "feast_apply"
 )
-# what batch scoring and training read: the lake and the offline feature sources (not the online store)
-OFFLINE_FEATURES = FEATURES - dg.AssetSelection.groups("feature_store")
+# the daily features without the online store: what batch scoring and training need each day
+INGEST_AND_SOURCES = FEATURES - dg.AssetSelection.groups("feature_store")
 SCORING = dg.AssetSelection.assets("predictions", "estimated_performance", "feature_drift", "data_quality")
 TRAINING = dg.AssetSelection.assets("training_set", "fraud_model", "model_monitors", "promotion")
 
