@@ -166,3 +166,18 @@ def test_feature_sources_are_reproducible_to_the_bit(offline):
     for a, b in zip(first, second, strict=True):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert len(first[0]) > 0 and len(first[1]) > 0
+
+
+def test_online_read_through_the_feature_service_computes_request_features(offline):
+    """What serving reads: the feature service online, the on-demand view included."""
+    settings, _ = offline
+    repo = repo_of(settings)
+    last = settings.day(DAYS - 1)
+    repo.materialize_day("customer_activity", last)
+    customer = int(lake.read_partition(settings.lake_dir, "customer_activity_source", last)["customer_id"].iloc[0])
+    row = {"customer_id": customer, "merchant_id": 1, "amount": 99.0, "channel": "online", "txn_hour": 2.5}
+    service = repo.store().get_feature_service(repo.specs.FEATURE_SERVICE)
+    online = repo.store().get_online_features(features=service, entity_rows=[row]).to_dict()
+    assert online["is_online"] == [1.0] and online["is_night"] == [1.0]
+    assert online["log_amount"][0] == pytest.approx(np.log1p(99.0))
+    assert online["amount_avg_30d"][0] is not None

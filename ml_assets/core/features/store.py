@@ -56,6 +56,7 @@ class FeatureRepo:
         """``feast apply`` through Feast's own planner: registers every object of the repo and
         deletes whatever the registry holds that the repo no longer defines (views, on-demand
         views, services, entities). Returns the names per kind."""
+        from feast.feature_view import DUMMY_ENTITY
         from feast.repo_contents import RepoContents
         from feast.repo_operations import apply_total_with_repo_instance
 
@@ -64,7 +65,9 @@ class FeatureRepo:
         before = _registered(store)
         contents = RepoContents(
             projects=[],
-            entities=list(objects.entities.values()),
+            # Feast's parse_repo always adds the placeholder entity of entityless views (the
+            # on-demand view's); without it, online reads through the feature service fail
+            entities=[*objects.entities.values(), DUMMY_ENTITY],
             data_sources=[v.batch_source for v in objects.feature_views.values()] + [objects.request_source],
             feature_views=list(objects.feature_views.values()),
             feature_services=list(objects.feature_services.values()),
