@@ -174,7 +174,8 @@ def test_online_read_through_the_feature_service_computes_request_features(offli
     repo = repo_of(settings)
     last = settings.day(DAYS - 1)
     repo.materialize_day("customer_activity", last)
-    customer = int(lake.read_partition(settings.lake_dir, "customer_activity_source", last)["customer_id"].iloc[0])
+    source = lake.read_partition(settings.lake_dir, "customer_activity_source", last)
+    customer = int(source["customer_id"].iloc[0])
     row = {"customer_id": customer, "merchant_id": 1, "amount": 99.0, "channel": "online", "txn_hour": 2.5}
     service = repo.store().get_feature_service(repo.specs.FEATURE_SERVICE)
     online = repo.store().get_online_features(features=service, entity_rows=[row]).to_dict()
