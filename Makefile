@@ -15,7 +15,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: dev test install bootstrap lint lock bench clean-data mlflow-ui rollback replay dagster-home
+.PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
+	serve test-tools
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -39,8 +40,15 @@ bootstrap: $(STAMP) dagster-home
 dev: bootstrap
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+## test-tools: Debian's prometheus package (prometheus + promtool) for the monitoring tests
+test-tools:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
+	  echo "could not install Debian's prometheus package (needs root): the Prometheus tests will skip"
+
 ## make test: the whole suite, slow end-to-end tests included, deprecation warnings shown
-test: $(STAMP)
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest -W default::DeprecationWarning $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -66,6 +74,14 @@ mlflow-ui: $(STAMP)
 ## make replay: the seasonal scenario, 120 days, on the project's instance (see README)
 replay: $(STAMP) dagster-home
 	$(BIN)/ml-assets replay --scenario seasonal --days 120
+
+## make serve: the online scoring service on 127.0.0.1:8000 (after make dev)
+serve: $(STAMP)
+	$(BIN)/ml-assets serve
+
+## make bench-serve: load the scoring service from another process (loopback), report to BENCHMARKS.md
+bench-serve: $(STAMP)
+	$(BIN)/python -m benchmarks.serving
 
 ## make rollback: champion back to the previous champion (recorded in MLflow)
 rollback: $(STAMP)

@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 import feature_specs as specs
 import numpy as np
-import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
 from feast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
 from feast.types import Float64, String
@@ -31,17 +30,24 @@ class RepoObjects(NamedTuple):
     feature_services: dict[str, FeatureService]
 
 
-def transaction_context_udf(inputs: pd.DataFrame) -> pd.DataFrame:
-    amount = inputs["amount"].astype("float64")
-    out = pd.DataFrame(index=inputs.index)
-    out["log_amount"] = np.log1p(amount)
-    out["amount_to_avg_30d"] = amount / (inputs["amount_avg_30d"].astype("float64") + 1.0)
-    out["amount_to_max_30d"] = amount / (inputs["amount_max_30d"].astype("float64") + 1.0)
-    out["amount_to_avg_7d"] = amount / (inputs["amount_avg_7d"].astype("float64") + 1.0)
-    out["is_online"] = (inputs["channel"] == "online").astype("float64")
-    hour = inputs["txn_hour"].astype("float64")
-    out["is_night"] = ((hour < 6) | (hour >= 23)).astype("float64")
-    return out
+def transaction_context_udf(inputs: dict[str, list]) -> dict[str, list]:
+    """Request-time features, on columns (lists) of rows. Python mode, not pandas: an online
+    read through the feature service took 7.7 ms a row in pandas mode and 0.9 ms in python
+    mode (300 single-row reads, 2 cores); offline it runs once over the whole entity frame."""
+    amount = np.asarray(inputs["amount"], dtype="float64")  # None -> NaN, as pandas would
+
+    def per_amount(feature: str) -> np.ndarray:
+        return amount / (np.asarray(inputs[feature], dtype="float64") + 1.0)
+
+    hour = np.asarray(inputs["txn_hour"], dtype="float64")
+    return {
+        "log_amount": np.log1p(amount).tolist(),
+        "amount_to_avg_30d": per_amount("amount_avg_30d").tolist(),
+        "amount_to_max_30d": per_amount("amount_max_30d").tolist(),
+        "amount_to_avg_7d": per_amount("amount_avg_7d").tolist(),
+        "is_online": [1.0 if channel == "online" else 0.0 for channel in inputs["channel"]],
+        "is_night": ((hour < 6) | (hour >= 23)).astype("float64").tolist(),
+    }
 
 
 def _fresh(fn):
@@ -80,7 +86,7 @@ def build(data_dir: Path) -> RepoObjects:
         name=specs.ON_DEMAND_VIEW,
         sources=[views[view] for view in specs.ON_DEMAND_INPUTS] + [request],
         schema=[Field(name=f, dtype=_TYPES[t]) for f, t in specs.ON_DEMAND_FEATURES.items()],
-        mode="pandas",
+        mode="python",
         description="Request-time features of a transaction relative to the customer's habits.",
     )(_fresh(transaction_context_udf))
     service = FeatureService(

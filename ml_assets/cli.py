@@ -39,6 +39,24 @@ def _replay(settings: Settings, args) -> None:
     replay(settings.model_copy(update=overrides), args.days)
 
 
+def _serve(settings: Settings, args) -> None:
+    import uvicorn
+
+    from ml_assets.serving.app import create_app
+
+    overrides = {k: v for k, v in {"serve_host": args.host, "serve_port": args.port}.items() if v is not None}
+    settings = settings.model_copy(update=overrides)
+    # one worker: Prometheus metrics live in the process (several would shard them)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.serve_host,
+        port=settings.serve_port,
+        workers=1,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )
+
+
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +84,11 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p.add_argument("--days", type=int, default=120)
     p.add_argument("--drift-start-day", type=int, default=None, help="day index where the scenario starts")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("serve", help="the online scoring service (FastAPI + uvicorn, one worker)")
+    p.add_argument("--host", default=None, help="default: settings.serve_host (127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="default: settings.serve_port (8000)")
+    p.set_defaults(func=_serve)
 
     args = parser.parse_args(argv)
     settings = settings or Settings()

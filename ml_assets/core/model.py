@@ -51,8 +51,20 @@ def train(frame: pd.DataFrame, params: Hyperparameters, specs: ModuleType):
     return model
 
 
+def booster(model):
+    """The native LightGBM booster behind a fitted model (what every prediction goes through)."""
+    return getattr(model, "booster_", model)
+
+
+def score_matrix(model, matrix: np.ndarray) -> np.ndarray:
+    """Fraud probabilities for model inputs (rows x features, float64). The native booster:
+    the same numbers as the classifier's predict_proba, at a fraction of the per-call cost
+    (a 1-row DataFrame alone costs more than the prediction)."""
+    return booster(model).predict(matrix)
+
+
 def score(model, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    return model.predict_proba(frame[features])[:, 1]
+    return score_matrix(model, frame[features].to_numpy("float64"))
 
 
 def threshold_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float) -> float:

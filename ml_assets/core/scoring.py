@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 
+import numpy as np
 import pandas as pd
 
 from ml_assets.core.features.contract import entity_frame, historical_features, raw_columns
 from ml_assets.core.features.store import FeatureRepo
-from ml_assets.core.model import score
+from ml_assets.core.model import booster, score, score_matrix
 from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.settings import Settings
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
@@ -17,24 +19,37 @@ from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 @dataclasses.dataclass(frozen=True)
 class ServingModel:
-    """A registered version ready to score: the model and its decision threshold."""
+    """A registered version ready to score: its native booster and decision threshold."""
 
     version: str
     threshold: float
     model: object
+    alias: str = CHAMPION
+    loaded_at: float = 0.0  # epoch seconds
+
+    @classmethod
+    def by_alias(cls, store: ModelStore, alias: str = CHAMPION) -> ServingModel:
+        found = store.version_by_alias(alias)
+        if found is None:
+            raise RuntimeError(
+                f"model '{store.model_name}' has no '{alias}' alias: "
+                "materialize training_set, fraud_model and promotion first"
+            )
+        version = str(found.version)
+        return cls(
+            version,
+            float(found.tags["decision_threshold"]),
+            booster(store.load_model(version)),
+            alias,
+            time.time(),
+        )
 
     @classmethod
     def champion(cls, store: ModelStore) -> ServingModel:
-        found = store.version_by_alias(CHAMPION)
-        if found is None:
-            raise RuntimeError(
-                f"model '{store.model_name}' has no '{CHAMPION}' alias: "
-                "materialize training_set, fraud_model and "
-                "promotion first"
-            )
-        return cls(
-            str(found.version), float(found.tags["decision_threshold"]), store.load_model(str(found.version))
-        )
+        return cls.by_alias(store, CHAMPION)
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        return score_matrix(self.model, matrix)
 
 
 def score_frame(

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
     daily_schedule_hour: int = Field(1, ge=0, le=23)
 
+    # --- serving ---------------------------------------------------------------------------
+    serve_host: str = Field("127.0.0.1", description="the service binds loopback unless told otherwise")
+    serve_port: int = Field(8000, gt=0, lt=65536)
+    serve_max_batch: int = Field(1000, gt=0, description="transactions one /v1/score/batch call may carry")
+    serve_reload_seconds: float = Field(5.0, gt=0, description="how often the service re-reads the alias")
+    prediction_log_capacity: int = Field(100_000, gt=0, description="online predictions queued for the log")
+    prediction_log_batch_rows: int = Field(5_000, gt=0, description="rows written to the log per transaction")
+    prediction_log_flush_seconds: float = Field(1.0, gt=0, description="longest wait before a write")
+
     @field_validator("data_dir", "feature_repo_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:

@@ -35,12 +35,29 @@ class Warehouse:
         finally:
             con.close()
 
+    @staticmethod
+    def _prepare(con, table: str, frame: pd.DataFrame) -> None:
+        """Register ``frame`` as ``incoming``; create ``table`` like it, or add the columns it
+        lacks (batch and online rows share the prediction log, online rows carry more)."""
+        con.register("incoming", frame)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
+        existing = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+        for name, kind, *_ in con.execute("DESCRIBE incoming").fetchall():
+            if name not in existing:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+
+    def append(self, table: str, frame: pd.DataFrame) -> int:
+        """Insert ``frame`` (by column name) in one transaction."""
+        with self.connect() as con:
+            self._prepare(con, table, frame)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+        return len(frame)
+
     def replace_partition(self, table: str, frame: pd.DataFrame, where: dict[str, object]) -> int:
         """Delete the rows matching ``where`` and insert ``frame``, atomically."""
         clause = " AND ".join(f"{col} = ?" for col in where)
         with self.connect() as con:
-            con.register("incoming", frame)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
+            self._prepare(con, table, frame)
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(f"DELETE FROM {table} WHERE {clause}", list(where.values()))

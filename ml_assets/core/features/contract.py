@@ -1,14 +1,17 @@
 """The feature contract every consumer shares: transactions as entity rows, point-in-time
-features from the feature service, and the one canonical model frame. Training, batch
-scoring and the online service all go through ``to_model_frame``: one code path, no
-training/serving skew."""
+features from the feature service (offline) or the online store (online), and one
+encoding of model inputs. Training, batch scoring and the online service all encode
+through ``encode_column``: one code path, no training/serving skew."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 
 from ml_assets.core import lake
@@ -24,27 +27,67 @@ ENTITY_COLUMNS = [
     "txn_hour",
 ]
 RAW_SUFFIX = "_raw"  # a categorical feature as served (string), kept beside its code for monitoring
+TIMESTAMP_SUFFIX = "__ts"  # Feast's name for a feature's event timestamp in an online response
+
+
+def txn_hour(timestamps) -> np.ndarray:
+    """Hour of day with minutes, the request field the on-demand view reads."""
+    ts = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
+    return (ts.hour + ts.minute / 60.0).to_numpy("float64")
 
 
 def entity_frame(lake_dir: Path, days: list[dt.date]) -> pd.DataFrame:
     """The transactions of ``days`` as Feast entity rows with their request-time fields."""
     tx = pd.concat([lake.read_partition(lake_dir, "raw_transactions", d) for d in days], ignore_index=True)
-    return with_request_fields(tx)[ENTITY_COLUMNS]
-
-
-def with_request_fields(tx: pd.DataFrame) -> pd.DataFrame:
-    """Request-time fields the on-demand view reads, derived from a transaction."""
-    ts = pd.to_datetime(tx["event_timestamp"], utc=True)
-    return tx.assign(
-        txn_hour=(ts.dt.hour + ts.dt.minute / 60.0).astype("float64"),
+    tx = tx.assign(
+        txn_hour=txn_hour(tx["event_timestamp"]),
         channel=tx["channel"].astype(str),
         transaction_id=tx["transaction_id"].astype(str),
     )
+    return tx[ENTITY_COLUMNS]
+
+
+def encode_column(values: Sequence | np.ndarray | pd.Series, feature: str, specs: ModuleType) -> np.ndarray:
+    """One model input as float64: a number as it is (missing or unparseable -> NaN), a
+    categorical feature as the code of its fixed level (NaN when unseen or missing)."""
+    levels = specs.CATEGORICAL_FEATURES.get(feature)
+    if levels is not None:
+        index = {level: float(i) for i, level in enumerate(levels)}
+        return np.array(
+            [index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values], dtype="float64"
+        )
+    try:
+        return np.asarray(values, dtype="float64")  # None -> NaN
+    except (TypeError, ValueError):  # text where a number belongs: unparseable -> NaN
+        return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy("float64")
+
+
+def to_model_frame(frame: pd.DataFrame, specs: ModuleType) -> pd.DataFrame:
+    """A frame with every model input encoded (``encode_column``), and each categorical
+    feature's served string kept as ``<name>_raw``. Idempotent: a frame that already has
+    ``<name>_raw`` is encoded from it again, never from the codes."""
+    out = frame.copy()
+    for col in specs.model_features():
+        if col in specs.CATEGORICAL_FEATURES:
+            raw_col = f"{col}{RAW_SUFFIX}"
+            served = out[raw_col] if raw_col in out.columns else out[col]
+            out[raw_col] = served.astype("string")
+            out[col] = encode_column(
+                out[raw_col].astype(object).where(out[raw_col].notna(), None), col, specs
+            )
+        else:
+            out[col] = encode_column(out[col], col, specs)
+    return out
+
+
+def model_matrix(columns: Mapping[str, Sequence], specs: ModuleType) -> np.ndarray:
+    """Model inputs (rows x features, in the model's order) from columns of served values."""
+    return np.column_stack([encode_column(columns[f], f, specs) for f in specs.model_features()])
 
 
 def historical_features(repo: FeatureRepo, entities: pd.DataFrame) -> pd.DataFrame:
     """Point-in-time join of the feature service onto ``entities`` (Feast, DuckDB store),
-    as a canonical model frame."""
+    as a model frame."""
     store = repo.store()
     service = store.get_feature_service(repo.specs.FEATURE_SERVICE)
     frame = store.get_historical_features(entity_df=entities, features=service).to_df()
@@ -52,24 +95,25 @@ def historical_features(repo: FeatureRepo, entities: pd.DataFrame) -> pd.DataFra
     return to_model_frame(frame, repo.specs)
 
 
-def to_model_frame(frame: pd.DataFrame, specs: ModuleType) -> pd.DataFrame:
-    """Canonical dtypes for model features, the same offline and online.
+@dataclasses.dataclass(frozen=True)
+class OnlineRows:
+    """Feature values served online for some requests, and when each view's row was stamped."""
 
-    Numeric features become float64. A categorical feature becomes the float code of its
-    fixed level (NaN when unseen: one numeric input schema for LightGBM, MLflow signatures
-    and NannyML alike), and its served string is kept as ``<name>_raw``. Idempotent: a
-    frame that already has ``<name>_raw`` is encoded from it again, never from the codes."""
-    out = frame.copy()
-    for col in specs.model_features():
-        if col in specs.CATEGORICAL_FEATURES:
-            raw_col = f"{col}{RAW_SUFFIX}"
-            served = out[raw_col] if raw_col in out.columns else out[col]
-            out[raw_col] = served.astype("string")
-            codes = pd.Categorical(out[raw_col], categories=specs.CATEGORICAL_FEATURES[col]).codes
-            out[col] = pd.Series(codes, index=out.index, dtype="float64").where(codes >= 0)
-        else:
-            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
-    return out
+    values: dict[str, list]  # feature -> one value per request, as served
+    view_timestamps: dict[str, np.ndarray]  # view -> epoch seconds per request (0 = no row)
+
+
+def online_features(store, service, entity_rows: list[dict], specs: ModuleType) -> OnlineRows:
+    """The feature service read from the online store for ``entity_rows`` (entity keys and
+    request fields), through Feast's SDK, as training reads it offline."""
+    served = store.get_online_features(features=service, entity_rows=entity_rows).to_dict(
+        include_event_timestamps=True
+    )
+    stamps = {
+        view.name: np.asarray(served[next(iter(view.features)) + TIMESTAMP_SUFFIX], dtype="float64")
+        for view in specs.FEATURE_VIEWS
+    }
+    return OnlineRows(served, stamps)
 
 
 def raw_columns(specs: ModuleType) -> list[str]:

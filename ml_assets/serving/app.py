@@ -1,0 +1,195 @@
+"""The scoring service: FastAPI over ``ml_assets.core.serving``. One worker (Prometheus
+metrics live in the process), bound to loopback by default (settings)."""
+
+import contextlib
+import datetime as dt
+from typing import Literal
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+
+from ml_assets.core.settings import Settings
+from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
+
+EXAMPLE = {
+    "transaction_id": "t00120-0000042",
+    "customer_id": 1234,
+    "merchant_id": 56,
+    "amount": 82.5,
+    "channel": "online",
+    "timestamp": "2026-04-30T14:03:00Z",
+}
+MAX_ID = 2**63 - 1  # Feast entity keys are int64
+
+
+class Transaction(BaseModel):
+    """A card transaction to score, as it happens."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
+    transaction_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="the card processor's id (letters, digits, _ . : -)",
+    )
+    customer_id: int = Field(ge=0, le=MAX_ID)
+    merchant_id: int = Field(ge=0, le=MAX_ID)
+    amount: float = Field(gt=0, le=1e9, allow_inf_nan=False, description="in the card's currency")
+    channel: Literal["in_store", "online"]
+    timestamp: AwareDatetime = Field(description="when the transaction happened, with a time zone")
+
+
+class ScoreResult(BaseModel):
+    transaction_id: str
+    score: float = Field(description="estimated probability of fraud")
+    decision: bool = Field(description="true: flag the transaction (score above the version's threshold)")
+    model_version: str
+    arm: str = Field(description="which arm answered (champion)")
+    feature_age_seconds: dict[str, float | None] = Field(
+        description="per feature view: age of the online row at the transaction's time; null when missing"
+    )
+    missing_views: list[str] = Field(description="views without an online row for this entity")
+    stale_views: list[str] = Field(description="views whose row is older than the view's TTL")
+    unknown_entity: bool = Field(description="the customer or the merchant had no online features")
+
+
+class BatchResult(BaseModel):
+    results: list[ScoreResult]
+
+
+class ServingVersion(BaseModel):
+    alias: str
+    model_version: str
+    threshold: float
+    loaded_at: dt.datetime
+
+
+class Models(BaseModel):
+    models: list[ServingVersion]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = ServiceMetrics()
+    state: dict = {"ready": False}
+
+    def on_swap(model) -> None:
+        metrics.reloads.labels(model.alias).inc()
+        previous = state.get("serving", {}).get(model.alias)
+        if previous is not None:
+            metrics.model_info.remove(model.alias, previous)
+        metrics.model_info.labels(model.alias, model.version).set(1)
+        state.setdefault("serving", {})[model.alias] = model.version
+        metrics.model_loaded.labels(model.alias).set(model.loaded_at)
+        if state.get("scorer") is not None and not state["ready"]:
+            state["scorer"].warm_up()  # ready only once a real read and prediction went through
+            state["ready"] = True
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from ml_assets.core.features.store import FeatureRepo
+        from ml_assets.core.model_store import ModelStore
+        from ml_assets.core.serving import ModelWatcher, OnlineScorer, PredictionLogWriter
+        from ml_assets.core.warehouse import Warehouse
+
+        repo = FeatureRepo(settings.feature_repo_dir, settings.data_dir)
+        store = ModelStore.local(settings.mlflow_dir)
+        watcher = ModelWatcher(store, len(repo.specs.model_features()), on_swap=on_swap)
+        writer = PredictionLogWriter(
+            Warehouse(settings.warehouse_path),
+            settings.prediction_log_capacity,
+            settings.prediction_log_batch_rows,
+            settings.prediction_log_flush_seconds,
+            on_write=metrics.log_written.inc,
+            on_drop=metrics.log_dropped.inc,
+        )
+        state.update(scorer=OnlineScorer(repo, watcher, store.model_name), watcher=watcher, writer=writer)
+        writer.start()
+        watcher.poll()  # loads the champion (and makes the service ready) when there is one
+        watcher.start(settings.serve_reload_seconds)
+        yield
+        state["ready"] = False
+        watcher.stop()
+        writer.stop()  # drains: every accepted prediction reaches the log
+
+    app = FastAPI(
+        title="ml-assets scoring service",
+        version="1",
+        description="Scores card transactions with the champion fraud model on Feast online features.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    batch_request = create_model(
+        "BatchRequest",
+        __config__=ConfigDict(extra="forbid"),
+        transactions=(list[Transaction], Field(min_length=1, max_length=settings.serve_max_batch)),
+    )
+
+    def not_ready() -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the service is starting: no champion model loaded yet"}, status_code=503
+        )
+
+    def score(transactions: list[Transaction]) -> list[ScoreResult]:
+        results, rows = state["scorer"].score([t.model_dump() for t in transactions])
+        state["writer"].offer(rows)
+        metrics.queue_depth.set(state["writer"].queue.qsize())
+        out = []
+        for r in results:
+            metrics.predictions.labels(r.model_version, r.arm, str(r.decision).lower()).inc()
+            metrics.scores.labels(r.model_version).observe(r.score)
+            for view, age in r.feature_age_seconds.items():
+                if age is None:
+                    metrics.missing.labels(view).inc()
+                else:
+                    metrics.feature_age.labels(view).set(age)
+            for view in r.stale_views:
+                metrics.stale.labels(view).inc()
+            out.append(ScoreResult(**r.__dict__, unknown_entity=bool(r.missing_views)))
+        return out
+
+    @app.post("/v1/score", response_model=ScoreResult, responses={503: {"description": "not ready"}})
+    async def score_one(transaction: Transaction):
+        if not state["ready"]:
+            return not_ready()
+        return score([transaction])[0]
+
+    @app.post("/v1/score/batch", response_model=BatchResult, responses={503: {"description": "not ready"}})
+    async def score_batch(request: batch_request):  # type: ignore[valid-type]
+        if not state["ready"]:
+            return not_ready()
+        return BatchResult(results=score(request.transactions))
+
+    @app.get("/v1/models", response_model=Models)
+    async def models():
+        current = state.get("watcher").current if state.get("watcher") else None
+        served = [current] if current is not None else []
+        return Models(
+            models=[
+                ServingVersion(
+                    alias=m.alias,
+                    model_version=m.version,
+                    threshold=m.threshold,
+                    loaded_at=dt.datetime.fromtimestamp(m.loaded_at, dt.UTC),
+                )
+                for m in served
+            ]
+        )
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"live": True}
+
+    @app.get("/readyz", responses={503: {"description": "not ready"}})
+    async def readyz():
+        return {"ready": True} if state["ready"] else not_ready()
+
+    @app.get("/metrics")
+    async def prometheus_metrics():
+        if state.get("writer"):
+            metrics.queue_depth.set(state["writer"].queue.qsize())
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

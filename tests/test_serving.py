@@ -1,0 +1,378 @@
+"""The online scoring service for real: `ml-assets serve` in its own process on loopback,
+Feast's SQLite online store, the champion from a temp MLflow store, the DuckDB log."""
+
+import concurrent.futures as cf
+import contextlib
+import json
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+import requests
+from conftest import repo_of, settings_for, store_of
+from lakehelpers import build_offline
+from prometheus_client.parser import text_string_to_metric_families
+from servicehelpers import Service, free_port, transaction
+
+from ml_assets.core import lake
+from ml_assets.core.warehouse import Warehouse
+
+DAYS = 44
+SIZE = {
+    "rows_per_day": 2000,
+    "n_customers": 2000,
+    "n_merchants": 200,
+    "training_window_days": 10,
+    "validation_days": 3,
+}
+VIEWS = ["customer_profile", "customer_activity", "merchant_profile", "merchant_risk"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """44 days of lake, a champion (v1) and a second version (v2), online store loaded for
+    the last day."""
+    from ml_assets.definitions import build_definitions
+
+    root = tmp_path_factory.mktemp("served")
+    settings = settings_for(root / "data", **SIZE)
+    build_offline(settings, DAYS)
+    repo = repo_of(settings)
+    repo.apply()
+    job = build_definitions(settings).resolve_job_def("train_and_promote")
+    (root / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+        for hyper in ({}, {"n_estimators": 60, "num_leaves": 7}):
+            config = {"ops": {"training_set": {"config": {"as_of": str(settings.day(DAYS))}}}}
+            if hyper:
+                config["ops"]["fraud_model"] = {"config": hyper}
+            assert job.execute_in_process(instance=instance, run_config=config).success
+    store = store_of(settings)
+    store.set_alias("champion", "1")
+    last = settings.day(DAYS - 1)
+    for view in VIEWS:
+        repo.materialize_day(view, last)
+    return settings, last
+
+
+@pytest.fixture(scope="module")
+def service(world):
+    settings, _ = world
+    svc = Service(settings, free_port())
+    svc.ready_seconds = svc.wait_ready()
+    yield svc
+    svc.stop()
+
+
+def _day(settings, day):
+    return lake.read_partition(settings.lake_dir, "raw_transactions", day)
+
+
+@pytest.mark.slow
+def test_online_scores_equal_batch_scores_on_the_same_features(world, service):
+    from ml_assets.core.scoring import score_day
+
+    settings, last = world
+    batch = score_day(last, settings, repo_of(settings), store_of(settings)).set_index("transaction_id")
+    sample = _day(settings, last).sample(300, random_state=1)
+    body = {"transactions": [transaction(r) for r in sample.itertuples()]}
+    response = requests.post(f"{service.url}/v1/score/batch", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    online = {r["transaction_id"]: r for r in response.json()["results"]}
+    assert set(online) == set(sample["transaction_id"])
+    diffs = [abs(online[t]["score"] - batch.loc[t, "score"]) for t in online]
+    assert max(diffs) <= 1e-9, max(diffs)
+    assert all(online[t]["decision"] == bool(batch.loc[t, "decision"]) for t in online)
+    assert {r["model_version"] for r in online.values()} == {"1"} and {r["arm"] for r in online.values()} == {
+        "champion"
+    }
+    # the test has teeth: scores vary, so equal scores mean equal inputs
+    assert np.std([r["score"] for r in online.values()]) > 0.01
+
+
+@pytest.mark.slow
+def test_unknown_entities_are_scored_with_missing_features_and_counted(world, service):
+    settings, last = world
+    row = next(_day(settings, last).itertuples())
+    unknown = transaction(row, transaction_id="unknown-customer", customer_id=10**12)
+    response = requests.post(f"{service.url}/v1/score", json=unknown, timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["unknown_entity"] and set(body["missing_views"]) == {"customer_profile", "customer_activity"}
+    assert body["feature_age_seconds"]["customer_activity"] is None and 0 <= body["score"] <= 1
+    metrics = _metrics(service)
+    assert metrics[("ml_assets_serving_missing_features_total", (("view", "customer_activity"),))] >= 1
+
+
+@pytest.mark.slow
+def test_stale_features_are_flagged(world, service):
+    settings, last = world
+    row = next(_day(settings, last).itertuples())
+    late = row.event_timestamp + np.timedelta64(3, "D")
+    body = requests.post(
+        f"{service.url}/v1/score", json=transaction(row, timestamp=late.isoformat()), timeout=10
+    ).json()
+    assert set(body["stale_views"]) == set(VIEWS)
+    fresh = requests.post(f"{service.url}/v1/score", json=transaction(row), timeout=10).json()
+    assert fresh["stale_views"] == [] and all(0 <= a < 86_400 for a in fresh["feature_age_seconds"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"amount": -5}, "amount"),
+        ({"channel": "web"}, "channel"),
+        ({"timestamp": "2026-04-01T10:00:00"}, "timestamp"),
+        ({"customer_id": "abc"}, "customer_id"),
+        ({"extra": 1}, "extra"),
+        ({"transaction_id": ""}, "transaction_id"),
+    ],
+)
+def test_bad_input_gets_a_422_naming_the_field(world, service, change, field):
+    settings, last = world
+    row = next(_day(settings, last).itertuples())
+    response = requests.post(f"{service.url}/v1/score", json=transaction(row, **change), timeout=10)
+    assert response.status_code == 422
+    assert any(e["loc"][-1] == field for e in response.json()["detail"]), response.json()
+
+
+@pytest.mark.slow
+def test_batch_size_is_bounded(world, service):
+    settings, last = world
+    rows = _day(settings, last).head(settings.serve_max_batch + 1)
+    body = {"transactions": [transaction(r) for r in rows.itertuples()]}
+    response = requests.post(f"{service.url}/v1/score/batch", json=body, timeout=30)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "transactions"
+
+
+def _metrics(service) -> dict:
+    text = requests.get(f"{service.url}/metrics", timeout=10).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+@pytest.mark.slow
+def test_metrics_parse_and_count_requests(world, service):
+    settings, last = world
+    before = _metrics(service).get(
+        (
+            "ml_assets_serving_http_requests_total",
+            (("endpoint", "/v1/score"), ("method", "POST"), ("status", "200")),
+        ),
+        0,
+    )
+    row = next(_day(settings, last).itertuples())
+    for _ in range(3):
+        assert requests.post(f"{service.url}/v1/score", json=transaction(row), timeout=10).status_code == 200
+    after = _metrics(service)
+    key = (
+        "ml_assets_serving_http_requests_total",
+        (("endpoint", "/v1/score"), ("method", "POST"), ("status", "200")),
+    )
+    assert after[key] == before + 3
+    assert after[("ml_assets_serving_model_info", (("alias", "champion"), ("model_version", "1")))] == 1
+    assert ("ml_assets_serving_feature_age_seconds", (("view", "customer_activity"),)) in after
+    assert any(name == "ml_assets_serving_http_request_duration_seconds_bucket" for name, _ in after)
+
+
+@pytest.mark.slow
+def test_models_endpoint_names_the_serving_version(service):
+    models = requests.get(f"{service.url}/v1/models", timeout=10).json()["models"]
+    assert [(m["alias"], m["model_version"]) for m in models] == [("champion", "1")]
+    assert service.ready_seconds < 90
+
+
+@pytest.mark.slow
+def test_hot_reload_under_traffic_fails_no_request(world, tmp_path):
+    """A second service (its own port): the champion alias moves while 4 clients score."""
+    settings, last = world
+    store = store_of(settings)
+    svc = Service(settings, free_port())
+    svc.wait_ready()
+    rows = [transaction(r) for r in _day(settings, last).head(50).itertuples()]
+    stop_at = time.monotonic() + 8
+
+    def client(i):
+        seen, failures, n = [], 0, 0
+        while time.monotonic() < stop_at:
+            r = requests.post(f"{svc.url}/v1/score", json=rows[n % len(rows)], timeout=10)
+            n += 1
+            if r.status_code != 200:
+                failures += 1
+            else:
+                seen.append((time.monotonic(), r.json()["model_version"]))
+        return seen, failures
+
+    try:
+        with cf.ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(client, i) for i in range(4)]
+            time.sleep(2)
+            store.set_alias("champion", "2")
+            results = [f.result() for f in futures]
+        failures = sum(f for _, f in results)
+        versions = sorted((t, v) for seen, _ in results for t, v in seen)
+        assert failures == 0
+        assert {v for _, v in versions} == {"1", "2"}, "the swap happened while clients were scoring"
+        # once the new version answered, the old one never did again (an atomic swap)
+        first_new = next(t for t, v in versions if v == "2")
+        assert all(v == "2" for t, v in versions if t > first_new + 0.05)
+        models = requests.get(f"{svc.url}/v1/models", timeout=10).json()["models"]
+        assert models[0]["model_version"] == "2"
+    finally:
+        store.set_alias("champion", "1")
+        svc.stop()
+
+
+@pytest.mark.slow
+def test_sigterm_under_load_loses_no_accepted_prediction(world):
+    settings, last = world
+    svc = Service(settings, free_port())
+    svc.wait_ready()
+    rows = _day(settings, last).head(400)
+    accepted = []
+
+    def send(row):
+        try:
+            r = requests.post(
+                f"{svc.url}/v1/score",
+                json=transaction(row, transaction_id=f"sigterm-{row.Index}"),
+                timeout=30,
+            )
+            return r.json()["transaction_id"] if r.status_code == 200 else None
+        except requests.RequestException:
+            return None
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(send, row) for row in rows.itertuples()]
+        time.sleep(0.5)
+        code = svc.stop()
+        accepted = [t for f in futures if (t := f.result()) is not None]
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal: -15, not a kill (-9)
+    assert code in (0, -signal.SIGTERM), svc.read_log()
+    assert len(accepted) > 0
+    logged = Warehouse(settings.warehouse_path).query(
+        "SELECT transaction_id, source, model_version, arm, latency_seconds FROM prediction_log "
+        "WHERE transaction_id LIKE 'sigterm-%'"
+    )
+    assert set(accepted) <= set(logged["transaction_id"]), "an accepted prediction is missing from the log"
+    assert set(logged["source"]) == {"online"} and set(logged["arm"]) == {"champion"}
+    assert (logged["latency_seconds"] > 0).all()
+
+
+# --- Prometheus: rules, config, a real server scraping the service, the dashboard -------------
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("promtool") is None or shutil.which("prometheus") is None,
+    reason="Debian's prometheus package is not installed (make test-tools installs it)",
+)
+
+
+@needs_prometheus
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "rules", "alerts.yml"],
+        ["check", "config", "prometheus.yml"],
+        ["test", "rules", "alerts_test.yml"],
+    ],
+)
+def test_promtool_accepts_the_rules_config_and_rule_tests(args):
+    out = subprocess.run(["promtool", *args], cwd=DEPLOY / "prometheus", capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def prometheus(service, tmp_path_factory):
+    """A real Prometheus on loopback, scraping the service every second with the repo's
+    scrape config (its target pointed at the test's port)."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("prometheus")
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    config["global"]["scrape_interval"] = "1s"
+    config["rule_files"] = [str(DEPLOY / "prometheus" / "alerts.yml")]
+    config["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{service.port}"]
+    (root / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={root / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _query(url: str, expr: str) -> dict:
+    return requests.get(f"{url}/api/v1/query", params={"query": expr}, timeout=10).json()
+
+
+@pytest.mark.slow
+@needs_prometheus
+def test_a_real_prometheus_scrapes_the_service(world, service, prometheus):
+    settings, last = world
+    row = next(_day(settings, last).itertuples())
+    requests.post(f"{service.url}/v1/score", json=transaction(row), timeout=10)
+    deadline = time.monotonic() + 60
+    up = scored = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            up = _query(prometheus, 'up{job="ml-assets-scoring"}')["data"]["result"]
+            scored = _query(prometheus, 'ml_assets_serving_http_requests_total{endpoint="/v1/score"}')[
+                "data"
+            ]["result"]
+            if up and up[0]["value"][1] == "1" and scored:
+                break
+        time.sleep(1)
+    assert up and up[0]["value"][1] == "1", up
+    assert scored and float(scored[0]["value"][1]) >= 1
+
+
+@pytest.mark.slow
+@needs_prometheus
+def test_dashboard_queries_parse_and_name_only_exported_metrics(service, prometheus):
+    dashboard = json.loads((DEPLOY / "grafana" / "scoring_service.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 10
+    exported = {
+        family.name
+        for family in text_string_to_metric_families(requests.get(f"{service.url}/metrics", timeout=10).text)
+    }
+    for expr in exprs:
+        answer = _query(prometheus, expr)
+        assert answer["status"] == "success", (expr, answer)  # Prometheus's own parser
+        for name in re.findall(r"\bml_assets_serving_[a-z_]+", expr):
+            base = re.sub(r"_(bucket|sum|count|total|created)$", "", name)
+            assert base in exported or name in exported, f"{name} in {expr!r} is not exported"
+    rules = yaml_rules()
+    for expr in rules:
+        for name in re.findall(r"\bml_assets_serving_[a-z_]+", expr):
+            assert re.sub(r"_(bucket|sum|count|total)$", "", name) in exported, (
+                f"{name} in an alert is not exported"
+            )
+
+
+def yaml_rules() -> list[str]:
+    import yaml
+
+    groups = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"]
+    return [rule["expr"] for group in groups for rule in group["rules"]]
