@@ -221,16 +221,23 @@ class PredictionLogWriter:
         return batch
 
     def _write(self, batch: list[dict]) -> None:
+        """Append a batch, retrying while the file is busy (DuckDB takes one writer: batch
+        scoring or monitoring may hold it); a batch that still fails after ``retry_seconds``
+        is dropped and counted rather than blocking the log for good."""
         frame = pd.DataFrame(batch)
         frame["scored_at"] = pd.Timestamp.now(tz="UTC")
-        delay = 0.05
+        deadline, delay = time.monotonic() + self.retry_seconds, 0.05
         while True:
             try:
                 self.warehouse.append(PREDICTION_LOG, frame)
                 break
-            except Exception as exc:  # DuckDB takes one writer: batch scoring or monitoring may hold it
-                if self._stop.is_set() and delay > 5:
-                    raise
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    log.error("dropping %d predictions: the log did not accept them (%s)", len(batch), exc)
+                    self.dropped += len(batch)
+                    if self.on_drop:
+                        self.on_drop(len(batch))
+                    return
                 log.warning("prediction log busy (%s); retrying in %.2f s", type(exc).__name__, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)

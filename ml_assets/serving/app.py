@@ -3,12 +3,20 @@ metrics live in the process), bound to loopback by default (settings)."""
 
 import contextlib
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+)
 
 from ml_assets.core.settings import Settings
 from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
@@ -21,7 +29,10 @@ EXAMPLE = {
     "channel": "online",
     "timestamp": "2026-04-30T14:03:00Z",
 }
-MAX_ID = 2**63 - 1  # Feast entity keys are int64
+MAX_ID = 2**53 - 1  # int64 keys in Feast; JSON clients lose integer precision above 2**53
+EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+# the calendar range said in the schema too (a pattern on the year), so clients see it
+TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "pattern": "^(19[7-9][0-9]|2[01][0-9][0-9])-"}
 
 
 class Transaction(BaseModel):
@@ -38,7 +49,20 @@ class Transaction(BaseModel):
     merchant_id: int = Field(ge=0, le=MAX_ID)
     amount: float = Field(gt=0, le=1e9, allow_inf_nan=False, description="in the card's currency")
     channel: Literal["in_store", "online"]
-    timestamp: AwareDatetime = Field(description="when the transaction happened, with a time zone")
+    timestamp: Annotated[AwareDatetime, WithJsonSchema(TIMESTAMP_SCHEMA)] = Field(
+        description="when the transaction happened, with a time zone, between 1970 and 2200"
+    )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _within_calendar(cls, value: dt.datetime) -> dt.datetime:
+        # the feature store, pandas and the prediction log keep nanosecond timestamps
+        if not EARLIEST <= value <= LATEST:
+            raise ValueError(
+                f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC): send the "
+                "transaction's real time"
+            )
+        return value
 
 
 class ScoreResult(BaseModel):
@@ -186,7 +210,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def readyz():
         return {"ready": True} if state["ready"] else not_ready()
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "Prometheus text exposition format"}},
+    )
     async def prometheus_metrics():
         if state.get("writer"):
             metrics.queue_depth.set(state["writer"].queue.qsize())
