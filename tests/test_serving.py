@@ -8,12 +8,14 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import dagster as dg
 import hypothesis
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 from conftest import repo_of, settings_for, store_of
@@ -403,3 +405,54 @@ def test_api_never_answers_a_5xx_and_every_response_matches_the_schema(service):
             case.call_and_validate()
 
         check()
+
+
+def _log_row(i: int) -> dict:
+    import datetime as dt
+
+    when = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)
+    return {
+        "transaction_id": f"w-{i}",
+        "event_timestamp": when,
+        "score": 0.1,
+        "decision": False,
+        "model_name": "fraud_model",
+        "model_version": "1",
+        "partition_date": when.date(),
+        "source": "online",
+        "arm": "champion",
+        "latency_seconds": 0.001,
+    }
+
+
+def test_log_writer_counts_drops_when_full_and_outlasts_a_busy_file(tmp_path):
+    """The queue is bounded (drops counted, never blocking); while another process holds the
+    DuckDB file, writes wait and retry; a stop drains everything accepted."""
+    from ml_assets.core.serving import PredictionLogWriter
+
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    full = PredictionLogWriter(warehouse, capacity=5, batch_rows=100, flush_seconds=0.1)
+    full.offer([_log_row(i) for i in range(8)])
+    assert full.dropped == 3 and full.queue.qsize() == 5
+
+    warehouse.append("prediction_log", pd.DataFrame([_log_row(-1)]))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(3)",
+            str(warehouse.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    writer = PredictionLogWriter(warehouse, capacity=1000, batch_rows=50, flush_seconds=0.1)
+    writer.start()
+    writer.offer([_log_row(i) for i in range(120)])
+    writer.stop()
+    holder.wait(timeout=30)
+    assert writer.written == 120 and writer.dropped == 0
+    logged = warehouse.query("SELECT count(*) AS n FROM prediction_log WHERE transaction_id LIKE 'w-%'")
+    assert logged["n"].iloc[0] == 121

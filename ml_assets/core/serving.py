@@ -190,8 +190,10 @@ class PredictionLogWriter:
         flush_seconds: float,
         on_write: Callable[[int], None] | None = None,
         on_drop: Callable[[int], None] | None = None,
+        retry_seconds: float = 120.0,
     ):
         self.warehouse, self.batch_rows, self.flush_seconds = warehouse, batch_rows, flush_seconds
+        self.retry_seconds = retry_seconds
         self.on_write, self.on_drop = on_write, on_drop
         self.queue: queue.Queue[dict] = queue.Queue(maxsize=capacity)
         self.written = self.dropped = 0
