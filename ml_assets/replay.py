@@ -4,9 +4,9 @@ each day and whatever it requests launched, realized performance once labels mat
 
 Runs in-process (heavy imports paid once). Every run lands in the instance, so the UI
 shows the whole history; runs the sensor requested carry its name like daemon launches do.
-The online store is loaded once, for the last day: batch scoring reads point-in-time
-features from the offline store, and loading 20k customers online each day would double
-the replay's time without changing any number it reports."""
+Each day runs the whole daily cycle, the online store included (bulk-loaded, so serving
+always has the newest day); the warm-up days only build the offline features that batch
+scoring and training read."""
 
 from __future__ import annotations
 
@@ -63,16 +63,14 @@ def _meta(result, key: str) -> dict:
 class Replay:
     def __init__(self, settings: Settings, instance: dg.DagsterInstance, log=print):
         from ml_assets.definitions import build_definitions
-        from ml_assets.defs.automation.jobs import INGEST_AND_SOURCES, SCORING
+        from ml_assets.defs.automation.jobs import INGEST_AND_SOURCES
 
         self.s, self.instance, self.log = settings, instance, log
         self.defs = build_definitions(settings)
 
-        # the daily cycle without the online store (see the module docstring)
         graph = self.defs.resolve_asset_graph()
-        self.day_job = self.defs.resolve_job_def("daily_cycle").get_subset(
-            asset_selection=(INGEST_AND_SOURCES | SCORING).resolve(graph)
-        )
+        self.day_job = self.defs.resolve_job_def("daily_cycle")
+        # warm-up: the lake and the offline feature sources, not the online store
         self.offline_features_job = self.defs.resolve_job_def("daily_features").get_subset(
             asset_selection=INGEST_AND_SOURCES.resolve(graph)
         )
@@ -245,8 +243,6 @@ def replay(
                 f"[replay] {row.day} est AUC {_fmt(row.estimated_auc)} drift {row.drift_alerts:>2} "
                 f"sensor {row.sensor}{' -> ' + row.retrain if row.retrain else ''}"
             )
-        last = s.day(days - 1).isoformat()
-        r._run(r.defs.resolve_job_def("daily_features"), partition_key=last)  # online store for serving
         r._run(
             r.defs.resolve_implicit_global_asset_job_def().get_subset(
                 asset_selection={dg.AssetKey("monitoring_report")}

@@ -82,9 +82,20 @@ class FeatureRepo:
         after = _registered(self.store())
         return after | {"deleted": sorted(set().union(*before.values()) - set().union(*after.values()))}
 
+    def load_online_day(self, view: str, day: dt.date) -> int:
+        """The day's rows of ``view`` (its lake source) into the online store, in bulk and
+        newest-wins (see online_load.py); returns the number of entities written."""
+        from ml_assets.core import lake
+        from ml_assets.core.features.online_load import load_day
+
+        spec = next(v for v in self.specs.FEATURE_VIEWS if v.name == view)
+        frame = lake.read_partition(Path(self.data_dir) / "lake", spec.source_table, day)
+        return load_day(self.store(), view, frame, day)
+
     def materialize_day(self, view: str, day: dt.date) -> None:
-        """Write the feature rows stamped on ``day`` to the online store. Feast filters the
-        window inclusively at both ends, so it ends one microsecond before the next day."""
+        """Feast's own ``materialize`` of the rows stamped on ``day`` (the reference the bulk
+        loader is tested against). Feast filters the window inclusively at both ends, so it
+        ends one microsecond before the next day."""
         start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
         end = start + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
         self.store().materialize(start_date=start, end_date=end, feature_views=[view])

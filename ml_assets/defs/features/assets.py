@@ -105,24 +105,10 @@ def _feature_view_asset(view) -> dg.AssetsDefinition:
         f"one day at a time. {view.description}",
         metadata={"entity": view.entity, "features": ", ".join(view.features), "ttl": str(view.ttl)},
     )
-    def _asset(
-        context: dg.AssetExecutionContext, feast: FeastResource, lake: LakeResource
-    ) -> dg.MaterializeResult:
-        day, repo = partition_day(context), feast.repo()
-        repo.materialize_day(view.name, day)
-        # The SQLite online store overwrites regardless of timestamps: when an older day is
-        # (re)loaded after a newer one, reload the newest so online reads stay current.
-        newest = max(context.instance.get_materialized_partitions(context.asset_key), default=None)
-        if newest is not None and newest > day.isoformat():
-            repo.materialize_day(view.name, dt.date.fromisoformat(newest))
-        rows = len(lake_files.read_partition(lake.lake_dir, view.source_table, day))
-        return dg.MaterializeResult(
-            metadata={
-                "rows": rows,
-                "features": ", ".join(view.features),
-                "online_newest_day": newest or str(day),
-            }
-        )
+    def _asset(context: dg.AssetExecutionContext, feast: FeastResource) -> dg.MaterializeResult:
+        # bulk and newest-wins: a backfilled older day never replaces a newer one online
+        entities = feast.repo().load_online_day(view.name, partition_day(context))
+        return dg.MaterializeResult(metadata={"entities": entities, "features": ", ".join(view.features)})
 
     return _asset
 
