@@ -42,27 +42,25 @@ def test_apply_registers_every_object_of_the_repo(offline):
         assert view.ttl is not None and view.ttl.total_seconds() > 0
 
 
+def _online(repo, features: list[str], customers: list[int]):
+    rows = [{"customer_id": c} for c in customers]
+    return (
+        repo.store().get_online_features(features=features, entity_rows=rows).to_df().set_index("customer_id")
+    )
+
+
 def test_materialized_day_is_what_online_reads_return(offline):
     settings, _ = offline
     repo = repo_of(settings)
     last, previous = settings.day(DAYS - 1), settings.day(DAYS - 2)
-    # an older day loaded after the newest one must not be what serving sees: the Dagster
-    # asset reloads the newest; here we check the store writes exactly the requested window
+    # Feast's own materialize writes exactly the requested day (the reference of the bulk loader)
     repo.materialize_day("customer_activity", previous)
     repo.materialize_day("customer_activity", last)
     expected = lake.read_partition(settings.lake_dir, "customer_activity_source", last).set_index(
         "customer_id"
     )
     customers = expected.index[:25].tolist()
-    online = (
-        repo.store()
-        .get_online_features(
-            features=["customer_activity:txn_count_7d", "customer_activity:amount_avg_30d"],
-            entity_rows=[{"customer_id": c} for c in customers],
-        )
-        .to_df()
-        .set_index("customer_id")
-    )
+    online = _online(repo, ["customer_activity:txn_count_7d", "customer_activity:amount_avg_30d"], customers)
     np.testing.assert_allclose(
         online.loc[customers, "txn_count_7d"].astype(float), expected.loc[customers, "txn_count_7d"]
     )
@@ -229,14 +227,7 @@ def test_bulk_online_load_keeps_the_newest_day_when_days_arrive_out_of_order(off
         "customer_id"
     )
     customers = expected.index[:50].tolist()
-    online = (
-        repo.store()
-        .get_online_features(
-            features=["customer_activity:amount_sum_30d"], entity_rows=[{"customer_id": c} for c in customers]
-        )
-        .to_df()
-        .set_index("customer_id")
-    )
+    online = _online(repo, ["customer_activity:amount_sum_30d"], customers)
     np.testing.assert_allclose(
         online.loc[customers, "amount_sum_30d"].astype(float), expected.loc[customers, "amount_sum_30d"]
     )

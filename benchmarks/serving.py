@@ -1,0 +1,225 @@
+"""Benchmark of the online scoring service (`make bench-serve`).
+
+A served world is built in a temp folder (20k customers, 2k merchants, a champion in MLflow,
+the online store loaded for the last day). Then, on loopback only and bounded in count and
+time:
+- in-process baseline: Feast online read through the feature service + the native booster,
+  one transaction at a time (no HTTP), in this process;
+- the real service (`ml-assets serve`, one worker) loaded from this process: single
+  requests and batches of 100, one at a time (p50/p99), and throughput at 8 concurrent
+  keep-alive connections for 10 s; cold start = process start to /readyz 200.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import append_report, settings_at
+
+DAYS, SINGLE, BATCHES, CONCURRENCY, SECONDS = 44, 2000, 200, 8, 10
+
+
+def _world(root: Path):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import dagster as dg
+    from lakehelpers import build_offline
+
+    from ml_assets.core.features.store import FeatureRepo
+    from ml_assets.definitions import build_definitions
+
+    s = settings_at(root / "data", rows_per_day=4000, training_window_days=10, validation_days=3)
+    build_offline(s, DAYS)
+    repo = FeatureRepo(s.feature_repo_dir, s.data_dir)
+    repo.apply()
+    config = {"ops": {"training_set": {"config": {"as_of": str(s.day(DAYS))}}}}
+    (root / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+        result = (
+            build_definitions(s)
+            .resolve_job_def("train_and_promote")
+            .execute_in_process(instance=instance, run_config=config)
+        )
+        assert result.success
+    for view in repo.specs.FEATURE_VIEWS:
+        repo.load_online_day(view.name, s.day(DAYS - 1))
+    return s
+
+
+def _transactions(s, n: int) -> list[dict]:
+    from ml_assets.core import lake
+
+    day = lake.read_partition(s.lake_dir, "raw_transactions", s.day(DAYS - 1))
+    return [
+        {
+            "transaction_id": str(r.transaction_id),
+            "customer_id": int(r.customer_id),
+            "merchant_id": int(r.merchant_id),
+            "amount": float(r.amount),
+            "channel": str(r.channel),
+            "timestamp": r.event_timestamp.isoformat(),
+        }
+        for r in day.head(n).itertuples()
+    ]
+
+
+def _baseline(s, txs: list[dict]) -> list[float]:
+    """Feast online read + booster predict per transaction, in process (no HTTP)."""
+    import datetime as dt
+
+    from ml_assets.core.features.contract import model_matrix, online_features, txn_hour
+    from ml_assets.core.features.store import FeatureRepo
+    from ml_assets.core.model_store import ModelStore
+    from ml_assets.core.scoring import ServingModel
+
+    repo = FeatureRepo(s.feature_repo_dir, s.data_dir)
+    store, specs = repo.store(), repo.specs
+    service = store.get_feature_service(specs.FEATURE_SERVICE)
+    model = ServingModel.champion(ModelStore.local(s.mlflow_dir))
+    times = []
+    for t in txs:
+        started = time.perf_counter()
+        hour = txn_hour([dt.datetime.fromisoformat(t["timestamp"])])[0]
+        row = {
+            "customer_id": t["customer_id"],
+            "merchant_id": t["merchant_id"],
+            "amount": t["amount"],
+            "channel": t["channel"],
+            "txn_hour": float(hour),
+        }
+        model.predict(model_matrix(online_features(store, service, [row], specs).values, specs))
+        times.append(time.perf_counter() - started)
+    return times[len(times) // 10 :]  # first calls warm caches
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: dict) -> float:
+    payload = json.dumps(body)
+    started = time.perf_counter()
+    conn.request("POST", path, payload, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, response.status
+    return time.perf_counter() - started
+
+
+def _throughput(port: int, txs: list[dict]) -> tuple[float, int]:
+    stop_at, counts = time.monotonic() + SECONDS, [0] * CONCURRENCY
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        n = 0
+        while time.monotonic() < stop_at:
+            _post(conn, "/v1/score", txs[(i * 997 + n) % len(txs)])
+            n += 1
+        counts[i] = n
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CONCURRENCY)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.monotonic() - started), sum(counts)
+
+
+def _ms(values: list[float], q: float) -> str:
+    return f"{np.quantile(values, q) * 1000:.2f} ms"
+
+
+def run() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        s = _world(Path(tmp))
+        txs = _transactions(s, 3000)
+        base = _baseline(s, txs[:SINGLE])
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {**os.environ, "ML_ASSETS_DATA_DIR": str(s.data_dir), "ML_ASSETS_SERVE_PORT": str(port)}
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("ml-assets")), "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while True:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    conn.request("GET", "/readyz")
+                    if conn.getresponse().status == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() - started > 120:
+                    raise TimeoutError("the service was not ready within 120 s")
+                time.sleep(0.1)
+            cold = time.monotonic() - started
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for t in txs[:200]:
+                _post(conn, "/v1/score", t)  # warm-up
+            single = [_post(conn, "/v1/score", t) for t in txs[:SINGLE]]
+            batches = [
+                _post(conn, "/v1/score/batch", {"transactions": txs[i % 20 * 100 : (i % 20 + 1) * 100]})
+                for i in range(BATCHES)
+            ]
+            rps, n = _throughput(port, txs)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    overhead = statistics.median(single) / statistics.median(base)
+    rows = [
+        [
+            "in-process baseline (Feast online read + booster, 1 transaction)",
+            _ms(base, 0.5),
+            _ms(base, 0.99),
+            "",
+            "1.0",
+        ],
+        [
+            "POST /v1/score, 1 transaction, sequential",
+            _ms(single, 0.5),
+            _ms(single, 0.99),
+            "",
+            f"{overhead:.2f}x baseline p50",
+        ],
+        [
+            "POST /v1/score/batch, 100 transactions, sequential",
+            _ms(batches, 0.5),
+            _ms(batches, 0.99),
+            f"{100 / statistics.median(batches):,.0f} transactions/s",
+            "",
+        ],
+        [
+            f"POST /v1/score at {CONCURRENCY} keep-alive connections, {SECONDS} s",
+            "",
+            "",
+            f"{rps:,.0f} requests/s ({n:,} requests)",
+            "",
+        ],
+        ["cold start: process start to /readyz 200", f"{cold:.1f} s", "", "", ""],
+    ]
+    append_report(
+        "Online scoring service (one uvicorn worker; load from another process on loopback)",
+        ["what", "p50", "p99", "throughput", "ratio"],
+        rows,
+        f"{SINGLE} single requests and {BATCHES} batches after 200 warm-up requests; the client runs "
+        "on the same 2 cores as the service, so the concurrent figure is a floor.",
+    )
+
+
+if __name__ == "__main__":
+    run()
