@@ -66,16 +66,10 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def promote_or_keep(
-    store: ModelStore,
-    challenger: str,
-    holdout: pd.DataFrame,
-    features: list[str],
-    policy: Policy,
-    dagster_run_id: str,
+def compare(
+    store: ModelStore, challenger: str, holdout: pd.DataFrame, features: list[str], policy: Policy
 ) -> PromotionDecision:
-    """Compare challenger and champion on ``holdout``, record the decision on both versions,
-    and move the aliases when the challenger wins."""
+    """Challenger vs the current champion on ``holdout``, decided by the policy; no side effects."""
     window = f"{holdout['event_timestamp'].min().date()}..{holdout['event_timestamp'].max().date()}"
     champion = store.alias_version(CHAMPION)
     if champion == challenger:
@@ -85,34 +79,6 @@ def promote_or_keep(
     ch_metrics = evaluate_version(store, challenger, holdout, features, policy)
     champ_metrics = evaluate_version(store, champion, holdout, features, policy) if champion else None
     promoted, reason = decide(ch_metrics, champ_metrics, policy)
-    common = {
-        "promotion_evaluated_at": _now(),
-        "promotion_window": window,
-        "promotion_reason": reason,
-        "promotion_dagster_run_id": dagster_run_id,
-    }
-    store.tag_version(
-        challenger,
-        {
-            **common,
-            "promotion_decision": "promoted" if promoted else "rejected",
-            "compared_with_champion": champion or "none",
-            **{f"eval_{k}": round(v, 5) for k, v in ch_metrics.as_dict().items()},
-        },
-    )
-    if champion:
-        store.tag_version(
-            champion,
-            {
-                **common,
-                f"promotion_decision_vs_{challenger}": "replaced" if promoted else "kept",
-                **{f"eval_vs_{challenger}_{k}": round(v, 5) for k, v in champ_metrics.as_dict().items()},
-            },
-        )
-    if promoted:
-        if champion:
-            store.set_alias(PREVIOUS, champion)
-        store.set_alias(CHAMPION, challenger)
     return PromotionDecision(
         promoted,
         reason,
@@ -123,6 +89,62 @@ def promote_or_keep(
         ch_metrics,
         champ_metrics,
     )
+
+
+def record(store: ModelStore, decision: PromotionDecision, dagster_run_id: str) -> None:
+    """The decision and both sets of metrics as tags on both versions."""
+    common = {
+        "promotion_evaluated_at": _now(),
+        "promotion_window": decision.window,
+        "promotion_reason": decision.reason,
+        "promotion_dagster_run_id": dagster_run_id,
+    }
+    challenger, champion = decision.challenger, decision.champion_before
+    store.tag_version(
+        challenger,
+        {
+            **common,
+            "promotion_decision": "promoted" if decision.promoted else "rejected",
+            "compared_with_champion": champion or "none",
+            **{f"eval_{k}": round(v, 5) for k, v in decision.challenger_metrics.as_dict().items()},
+        },
+    )
+    if champion:
+        store.tag_version(
+            champion,
+            {
+                **common,
+                f"promotion_decision_vs_{challenger}": "replaced" if decision.promoted else "kept",
+                **{
+                    f"eval_vs_{challenger}_{k}": round(v, 5)
+                    for k, v in decision.champion_metrics.as_dict().items()
+                },
+            },
+        )
+
+
+def apply(store: ModelStore, decision: PromotionDecision) -> None:
+    """Move ``champion`` (and ``previous_champion``) when the challenger won."""
+    if decision.promoted:
+        if decision.champion_before:
+            store.set_alias(PREVIOUS, decision.champion_before)
+        store.set_alias(CHAMPION, decision.challenger)
+
+
+def promote_or_keep(
+    store: ModelStore,
+    challenger: str,
+    holdout: pd.DataFrame,
+    features: list[str],
+    policy: Policy,
+    dagster_run_id: str,
+) -> PromotionDecision:
+    """Compare, record the decision on both versions, move the aliases if the challenger won."""
+    decision = compare(store, challenger, holdout, features, policy)
+    if decision.challenger_metrics is not None:  # a real comparison happened
+        record(store, decision, dagster_run_id)
+        apply(store, decision)
+    return decision
 
 
 def rollback(store: ModelStore, reason: str = "manual rollback") -> Rollback:
