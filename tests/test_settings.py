@@ -1,0 +1,39 @@
+"""One settings model: defaults, environment overrides, and errors that name the field."""
+
+import pydantic
+import pytest
+
+from ml_assets.core.settings import Settings
+
+
+def test_environment_overrides_and_paths_are_absolute(monkeypatch, tmp_path):
+    monkeypatch.setenv("ML_ASSETS_ROWS_PER_DAY", "1234")
+    monkeypatch.setenv("ML_ASSETS_SCENARIO", "seasonal")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ML_ASSETS_DATA_DIR", "relative/data")
+    s = Settings()
+    assert s.rows_per_day == 1234 and s.scenario == "seasonal"
+    assert s.data_dir == (tmp_path / "relative" / "data") and s.data_dir.is_absolute()
+    # arguments win over the environment (how tests and the CLI build their own)
+    assert Settings(rows_per_day=5).rows_per_day == 5
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("ML_ASSETS_ROWS_PER_DAY", "many", "rows_per_day"),
+        ("ML_ASSETS_SCENARIO", "winter", "scenario"),
+        ("ML_ASSETS_START_DATE", "01/01/2026", "start_date"),
+        ("ML_ASSETS_FIXED_FPR", "2", "fixed_fpr"),
+    ],
+)
+def test_a_bad_value_names_the_field(monkeypatch, variable, value, field):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(pydantic.ValidationError) as error:
+        Settings()
+    assert field in str(error.value)
+
+
+def test_settings_are_frozen():
+    with pytest.raises(pydantic.ValidationError):
+        Settings().rows_per_day = 3  # type: ignore[misc]
