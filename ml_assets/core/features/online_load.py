@@ -21,8 +21,8 @@ import pandas as pd
 # Value.double_val is field 5, wire type 1 (64-bit): tag byte 0x29, then 8 bytes little-endian
 _DOUBLE_TAG = 0x29
 # rows per INSERT: multi-row statements wrote 1.4x faster than executemany (6 parameters a
-# row, well under SQLite's parameter limit)
-ROWS_PER_STATEMENT = 150
+# row: 3,000 a statement, under SQLite's limit of 32,766)
+ROWS_PER_STATEMENT = 500
 
 
 def _double_values(column: np.ndarray) -> tuple[list[bytes], list[str | None]]:
@@ -72,8 +72,8 @@ def load_day(store, view_name: str, frame: pd.DataFrame, day: dt.date) -> int:
     (join_key,) = view.join_keys
     start = pd.Timestamp(day, tz="UTC")
     ts = pd.to_datetime(frame["event_timestamp"], utc=True)
-    rows = frame[(ts >= start) & (ts < start + pd.Timedelta(days=1))]
-    rows = rows.sort_values("event_timestamp", kind="stable").drop_duplicates(join_key, keep="last")
+    inside = frame.assign(_ts=ts)[(ts >= start) & (ts < start + pd.Timedelta(days=1))]
+    rows = inside.sort_values("_ts", kind="stable").drop_duplicates(join_key, keep="last")
     if rows.empty:
         return 0
     keys = [
@@ -83,21 +83,22 @@ def load_day(store, view_name: str, frame: pd.DataFrame, day: dt.date) -> int:
         )
         for k in rows[join_key].tolist()
     ]
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # B-tree order: measurably faster upserts
     # Feast's SQLite store keeps event timestamps as whole epoch seconds (its sqlite3 adapter)
-    stamps = pd.to_datetime(rows["event_timestamp"], utc=True)
-    event_ts = [int(t.timestamp()) for t in stamps]
-    encoded = {}
-    for field in view.features:
-        column = rows[field.name]
-        encoded[field.name] = (
-            _string_values(column) if field.dtype == String else _double_values(column.to_numpy("float64"))
-        )
+    event_ts = rows["_ts"].dt.tz_convert(None).astype("datetime64[s]").astype("int64").tolist()
+    names = sorted(f.name for f in view.features)
+    kinds = {f.name: f.dtype for f in view.features}
+    encoded = {
+        name: _string_values(rows[name])
+        if kinds[name] == String
+        else _double_values(rows[name].to_numpy("float64"))
+        for name in names
+    }
     records = [
-        (key, name, encoded[name][0][i], encoded[name][1][i], event_ts[i], None)
-        for i, key in enumerate(keys)
-        for name in encoded
+        (keys[i], name, encoded[name][0][i], encoded[name][1][i], event_ts[i], None)
+        for i in order
+        for name in names
     ]
-    records.sort(key=lambda r: (r[0], r[1]))  # B-tree order: measurably faster upserts
     table = _quote_id(_table_id(config.project, view, config.registry.enable_online_feature_view_versioning))
     con = sqlite3.connect(Path(config.online_store.path), timeout=60)
     try:
