@@ -35,6 +35,7 @@ class Service:
             **(extra_env or {}),
         }
         cli = str(Path(sys.executable).with_name("ml-assets"))
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         self.log = open(Path(settings.data_dir) / f"serve-{port}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen([cli, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
 

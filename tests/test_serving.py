@@ -456,3 +456,32 @@ def test_log_writer_counts_drops_when_full_and_outlasts_a_busy_file(tmp_path):
     assert writer.written == 120 and writer.dropped == 0
     logged = warehouse.query("SELECT count(*) AS n FROM prediction_log WHERE transaction_id LIKE 'w-%'")
     assert logged["n"].iloc[0] == 121
+
+
+@pytest.mark.slow
+def test_a_service_without_a_champion_stays_up_and_says_why(tmp_path):
+    """`make serve` before `make dev`: live, not ready, and a 503 with the reason, never a crash."""
+    svc = Service(settings_for(tmp_path / "empty"), free_port())
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{svc.url}/healthz", timeout=2).status_code == 200:
+                    break
+            assert svc.proc.poll() is None, svc.read_log()
+            time.sleep(0.3)
+        ready = requests.get(f"{svc.url}/readyz", timeout=5)
+        assert ready.status_code == 503 and "make dev" in ready.json()["detail"]
+        body = {
+            "transaction_id": "t",
+            "customer_id": 1,
+            "merchant_id": 1,
+            "amount": 1.0,
+            "channel": "online",
+            "timestamp": "2026-03-07T10:00:00Z",
+        }
+        score = requests.post(f"{svc.url}/v1/score", json=body, timeout=5)
+        assert score.status_code == 503 and "not ready" in score.json()["detail"]
+        assert requests.get(f"{svc.url}/v1/models", timeout=5).json() == {"models": []}
+    finally:
+        svc.stop()

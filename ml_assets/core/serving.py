@@ -70,11 +70,13 @@ class ModelWatcher:
             self.on_swap(model)
         return True
 
-    def start(self, interval_seconds: float) -> None:
+    def start(self, interval_seconds: float, after_poll: Callable[[], None] | None = None) -> None:
         def loop():
             while not self._stop.wait(interval_seconds):
                 try:
                     self.poll()
+                    if after_poll:
+                        after_poll()
                 except Exception:  # a failed reload keeps the serving model; the next poll retries
                     log.exception(
                         "reloading the %s model failed; still serving %s",

@@ -97,7 +97,7 @@ class Models(BaseModel):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = ServiceMetrics()
-    state: dict = {"ready": False}
+    state: dict = {"ready": False, "reason": "starting"}
 
     def on_swap(model) -> None:
         metrics.reloads.labels(model.alias).inc()
@@ -107,15 +107,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.model_info.labels(model.alias, model.version).set(1)
         state.setdefault("serving", {})[model.alias] = model.version
         metrics.model_loaded.labels(model.alias).set(model.loaded_at)
-        if state.get("scorer") is not None and not state["ready"]:
-            state["scorer"].warm_up()  # ready only once a real read and prediction went through
-            state["ready"] = True
+        try_ready()
+
+    def try_ready() -> None:
+        """Ready once a champion is loaded, the feature store answers, and a warm-up read and
+        prediction went through; until then /readyz and scoring answer 503 with the reason."""
+        if state["ready"]:
+            return
+        from ml_assets.core.serving import OnlineScorer
+
+        try:
+            if state.get("scorer") is None:
+                state["scorer"] = OnlineScorer(state["repo"], state["watcher"], state["store"].model_name)
+            if state["watcher"].current is None:
+                state["reason"] = "no champion model yet: run make dev (or materialize promotion)"
+                return
+            state["scorer"].warm_up()
+        except Exception as exc:  # e.g. `feast apply` never ran: stay up, say why, retry next poll
+            state["reason"] = f"the feature store is not ready ({type(exc).__name__}: {exc}): run make dev"
+            return
+        state["ready"] = True
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         from ml_assets.core.features.store import FeatureRepo
         from ml_assets.core.model_store import ModelStore
-        from ml_assets.core.serving import ModelWatcher, OnlineScorer, PredictionLogWriter
+        from ml_assets.core.serving import ModelWatcher, PredictionLogWriter
         from ml_assets.core.warehouse import Warehouse
 
         repo = FeatureRepo(settings.feature_repo_dir, settings.data_dir)
@@ -129,10 +146,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_write=metrics.log_written.inc,
             on_drop=metrics.log_dropped.inc,
         )
-        state.update(scorer=OnlineScorer(repo, watcher, store.model_name), watcher=watcher, writer=writer)
+        state.update(repo=repo, store=store, watcher=watcher, writer=writer)
         writer.start()
-        watcher.poll()  # loads the champion (and makes the service ready) when there is one
-        watcher.start(settings.serve_reload_seconds)
+        try:
+            watcher.poll()  # loads the champion (and makes the service ready) when there is one
+        except Exception as exc:  # the registry is not there yet: stay up, say why, retry each poll
+            state["reason"] = f"loading the champion failed ({type(exc).__name__}: {exc})"
+        try_ready()
+        watcher.start(settings.serve_reload_seconds, after_poll=try_ready)
         yield
         state["ready"] = False
         watcher.stop()
@@ -152,9 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     def not_ready() -> JSONResponse:
-        return JSONResponse(
-            {"detail": "the service is starting: no champion model loaded yet"}, status_code=503
-        )
+        return JSONResponse({"detail": f"not ready: {state['reason']}"}, status_code=503)
 
     def score(transactions: list[Transaction]) -> list[dict]:
         results, rows = state["scorer"].score([t.model_dump() for t in transactions])
