@@ -177,8 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def score(transactions: list[Transaction]) -> list[dict]:
         results, rows = state["scorer"].score([t.model_dump() for t in transactions])
-        state["writer"].offer(rows)
-        metrics.queue_depth.set(state["writer"].queue.qsize())
+        state["writer"].offer(rows)  # queue depth is read at scrape time (/metrics), not per request
         out = []
         for r in results:
             metrics.predictions.labels(r.model_version, r.arm, str(r.decision).lower()).inc()

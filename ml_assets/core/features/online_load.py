@@ -103,9 +103,11 @@ def load_day(store, view_name: str, frame: pd.DataFrame, day: dt.date) -> int:
     con = sqlite3.connect(Path(config.online_store.path), timeout=60)
     try:
         with con:
+            full = _upsert_sql(table, ROWS_PER_STATEMENT)  # one statement text for every full chunk
             for start in range(0, len(records), ROWS_PER_STATEMENT):
                 chunk = records[start : start + ROWS_PER_STATEMENT]
-                con.execute(_upsert_sql(table, len(chunk)), [field for record in chunk for field in record])
+                sql = full if len(chunk) == ROWS_PER_STATEMENT else _upsert_sql(table, len(chunk))
+                con.execute(sql, [field for record in chunk for field in record])
     finally:
         con.close()
     return len(keys)
