@@ -100,6 +100,50 @@ def test_online_scores_equal_batch_scores_on_the_same_features(world, service):
 
 
 @pytest.mark.slow
+def test_the_online_reader_serves_what_feasts_get_online_features_serves(world):
+    """The service's reader (online_read.py) against the SDK's full path, value for value:
+    known, unknown and half-known entities, request fields that make the on-demand view
+    divide by missing values."""
+    from ml_assets.core.features.contract import model_matrix, online_features, txn_hour
+    from ml_assets.core.features.online_read import OnlineFeatureReader
+
+    settings, last = world
+    repo = repo_of(settings)
+    store, specs = repo.store(), repo.specs
+    sample = _day(settings, last).sample(200, random_state=2)
+    rows = [
+        {
+            "customer_id": int(r.customer_id),
+            "merchant_id": int(r.merchant_id),
+            "amount": float(r.amount),
+            "channel": str(r.channel),
+            "txn_hour": float(h),
+        }
+        for r, h in zip(sample.itertuples(), txn_hour(sample["event_timestamp"]), strict=True)
+    ]
+    rows += [
+        {**rows[0], "customer_id": 10**12},
+        {**rows[1], "merchant_id": 10**12},
+        {**rows[2], "customer_id": 10**12, "merchant_id": 10**12, "channel": "online", "txn_hour": 23.5},
+    ]
+    reader = OnlineFeatureReader(store, specs)
+    service = store.get_feature_service(specs.FEATURE_SERVICE)
+    for chunk in (rows[:1], rows[-3:], rows):  # one request, and batches
+        ours, feasts = reader.read(chunk), online_features(store, service, chunk, specs)
+        for feature in specs.model_features():
+            assert ours.values[feature] == feasts.values[feature], feature
+        for view, stamps in feasts.view_timestamps.items():
+            assert np.array_equal(ours.view_timestamps[view], stamps), view
+        assert np.array_equal(
+            model_matrix(ours.values, specs), model_matrix(feasts.values, specs), equal_nan=True
+        )
+    served = reader.read(rows).values
+    # the comparison has teeth: missing values and NaN-producing inputs are in it, and values vary
+    assert served["amount_avg_30d"][-3] is None and served["amount_to_avg_30d"][-3] is None
+    assert served["merchant_category"][-2] is None and len(set(served["txn_count_30d"])) > 10
+
+
+@pytest.mark.slow
 def test_unknown_entities_are_scored_with_missing_features_and_counted(world, service):
     settings, last = world
     row = next(_day(settings, last).itertuples())

@@ -1,5 +1,5 @@
-"""Online scoring, without any web framework: features from Feast's online store through
-the feature service, the champion's native booster, a watcher that swaps to a new champion
+"""Online scoring, without any web framework: the feature service's values from Feast's
+online store (online_read.py), the champion's native booster, a watcher that swaps to a new champion
 atomically after a warm-up, and a bounded queue that writes online predictions to the same
 prediction log as batch scoring, off the request path."""
 
@@ -16,7 +16,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.features.contract import model_matrix, online_features, raw_columns, txn_hour
+from ml_assets.core.features.contract import model_matrix, raw_columns, txn_hour
+from ml_assets.core.features.online_read import OnlineFeatureReader
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.scoring import ServingModel
@@ -99,8 +100,7 @@ class OnlineScorer:
 
     def __init__(self, repo: FeatureRepo, watcher: ModelWatcher, model_name: str):
         self.specs = repo.specs
-        self.feast = repo.store()
-        self.service = self.feast.get_feature_service(self.specs.FEATURE_SERVICE)
+        self.reader = OnlineFeatureReader(repo.store(), self.specs)
         self.features = self.specs.model_features()
         self.raw = raw_columns(self.specs)
         self.ttl = {v.name: v.ttl.total_seconds() for v in self.specs.FEATURE_VIEWS}
@@ -141,7 +141,7 @@ class OnlineScorer:
             }
             for t, h in zip(transactions, hours, strict=True)
         ]
-        served = online_features(self.feast, self.service, rows, self.specs)
+        served = self.reader.read(rows)
         matrix = model_matrix(served.values, self.specs)
         scores = model.predict(matrix)
         latency = time.perf_counter() - started

@@ -90,10 +90,18 @@ class Settings(BaseSettings):
     serve_host: str = Field("127.0.0.1", description="the service binds loopback unless told otherwise")
     serve_port: int = Field(8000, gt=0, lt=65536)
     serve_max_batch: int = Field(1000, gt=0, description="transactions one /v1/score/batch call may carry")
+    serve_model_threads: int = Field(
+        1, ge=1, description="OpenMP threads of the service's model (one: single rows gain nothing from more)"
+    )
     serve_reload_seconds: float = Field(5.0, gt=0, description="how often the service re-reads the alias")
     prediction_log_capacity: int = Field(100_000, gt=0, description="online predictions queued for the log")
     prediction_log_batch_rows: int = Field(5_000, gt=0, description="rows written to the log per transaction")
-    prediction_log_flush_seconds: float = Field(1.0, gt=0, description="longest wait before a write")
+    prediction_log_flush_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="longest wait before a write (each write opens the warehouse: ~60 ms of CPU, so fewer, "
+        "bigger writes leave more of the core to requests)",
+    )
 
     @field_validator("data_dir", "feature_repo_dir")
     @classmethod

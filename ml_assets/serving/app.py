@@ -164,6 +164,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description="Scores card transactions with the champion fraud model on Feast online features.",
         lifespan=lifespan,
+        # FastAPI's built-in OpenTelemetry hooks: off (this service exports Prometheus metrics,
+        # and nothing is sent anywhere)
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     batch_request = create_model(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -56,7 +57,7 @@ def encode_column(values: Sequence | np.ndarray | pd.Series, feature: str, specs
     categorical feature as the code of its fixed level (NaN when unseen or missing)."""
     levels = specs.CATEGORICAL_FEATURES.get(feature)
     if levels is not None:
-        index = {level: float(i) for i, level in enumerate(levels)}
+        index = _level_codes(tuple(levels))
         return np.array(
             [index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values], dtype="float64"
         )
@@ -84,9 +85,28 @@ def to_model_frame(frame: pd.DataFrame, specs: ModuleType) -> pd.DataFrame:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _level_codes(levels: tuple[str, ...]) -> dict[str, float]:
+    return {level: float(i) for i, level in enumerate(levels)}
+
+
 def model_matrix(columns: Mapping[str, Sequence], specs: ModuleType) -> np.ndarray:
-    """Model inputs (rows x features, in the model's order) from columns of served values."""
-    return np.column_stack([encode_column(columns[f], f, specs) for f in specs.model_features()])
+    """Model inputs (rows x features, in the model's order) from columns of served values,
+    each encoded as ``encode_column`` encodes it."""
+    features, categorical = specs.model_features(), specs.CATEGORICAL_FEATURES
+    placeholder = [None] * len(columns[features[0]])
+    try:
+        # all numeric columns in one conversion (None -> NaN), as encode_column converts each:
+        # per column it cost ~0.25 ms a request on the online path
+        matrix = np.array(
+            [placeholder if f in categorical else columns[f] for f in features], dtype="float64"
+        ).T
+    except (TypeError, ValueError):  # text where a number belongs: column by column
+        return np.column_stack([encode_column(columns[f], f, specs) for f in features])
+    for j, feature in enumerate(features):
+        if feature in categorical:
+            matrix[:, j] = encode_column(columns[feature], feature, specs)
+    return np.ascontiguousarray(matrix)
 
 
 def historical_features(repo: FeatureRepo, entities: pd.DataFrame) -> pd.DataFrame:
