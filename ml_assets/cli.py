@@ -4,6 +4,7 @@ roll back). Settings come from the environment (``ML_ASSETS_*``); flags override
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -38,6 +39,39 @@ def _replay(settings: Settings, args) -> None:
     if args.drift_start_day is not None:
         overrides["drift_start_day"] = args.drift_start_day
     replay(settings.model_copy(update=overrides), args.days)
+
+
+def _rollout(settings: Settings, args) -> None:
+    """Status, promote or abort by hand, in the registry: the service follows within one alias
+    poll (serve_reload_seconds), whether or not it is running now."""
+    import json
+
+    from ml_assets.core.model_store import ModelStore
+    from ml_assets.core.registry import rollout
+
+    store = ModelStore.local(settings.mlflow_dir)
+    state = rollout.read_state(store)
+    if args.action == "status":
+        print(json.dumps(dataclasses.asdict(state) | {"active": state.active}, indent=2))
+        return
+    if not state.active:
+        raise SystemExit(
+            f"no rollout in progress (challenger {state.challenger}, gate {state.gate}, "
+            f"status {state.status}): nothing to {args.action}"
+        )
+    evidence = {"by": "operator", "step": state.step}
+    if args.action == "promote":
+        before = rollout.complete(store, state.challenger, evidence, by="operator")
+        print(f"version {state.challenger} is champion (previous_champion {before})")
+    else:
+        rollout.abort(store, state.challenger, args.reason, evidence, by="operator")
+        print(f"version {state.challenger} rolled back: {args.reason}; champion stays {state.champion}")
+
+
+def _rollout_demo(settings: Settings, args) -> None:
+    from ml_assets.rollout_demo import rollout_demo
+
+    rollout_demo(settings, args.max_requests)
 
 
 def _serve(settings: Settings, args) -> None:
@@ -91,6 +125,18 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p.add_argument("--days", type=int, default=120)
     p.add_argument("--drift-start-day", type=int, default=None, help="day index where the scenario starts")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("rollout", help="the challenger's rollout in the registry: status, promote or abort")
+    p.add_argument("action", choices=["status", "promote", "abort"])
+    p.add_argument("--reason", default="manual abort", help="recorded on the version (abort)")
+    p.set_defaults(func=_rollout)
+
+    p = sub.add_parser(
+        "rollout-demo",
+        help="roll out a worse and an equal challenger through the real service (after make dev)",
+    )
+    p.add_argument("--max-requests", type=int, default=3000, help="per scenario, at most")
+    p.set_defaults(func=_rollout_demo)
 
     p = sub.add_parser("serve", help="the online scoring service (FastAPI + uvicorn, one worker)")
     p.add_argument("--host", default=None, help="default: settings.serve_host (127.0.0.1)")

@@ -65,6 +65,9 @@ class Replay:
         from ml_assets.definitions import build_definitions
         from ml_assets.defs.automation.jobs import INGEST_AND_SOURCES
 
+        # days pass here without live traffic, so there is nothing to roll out on: a challenger
+        # that wins offline becomes champion at once (the service's rollout is a live affair)
+        settings = settings.model_copy(update={"promotion_path": "direct"})
         self.s, self.instance, self.log = settings, instance, log
         self.defs = build_definitions(settings)
 

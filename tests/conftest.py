@@ -19,18 +19,7 @@ def settings_for(data_dir: Path, **overrides):
 
 def settings_env(settings) -> dict[str, str]:
     """The same settings as ML_ASSETS_* variables, for a subprocess."""
-    fields = (
-        "data_dir",
-        "rows_per_day",
-        "n_customers",
-        "n_merchants",
-        "scenario",
-        "drift_start_day",
-        "training_window_days",
-        "validation_days",
-        "label_delay_max_days",
-    )
-    return {f"ML_ASSETS_{f.upper()}": str(getattr(settings, f)) for f in fields}
+    return settings.environment()
 
 
 @pytest.fixture

@@ -104,6 +104,7 @@ class PromotionDecision:
     window: str
     challenger_metrics: Metrics | None = None
     champion_metrics: Metrics | None = None
+    awaiting_rollout: bool = False  # passed the offline gate; the scoring service rolls it out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,6 +35,16 @@ class ServingModel:
                 f"model '{store.model_name}' has no '{alias}' alias: "
                 "materialize training_set, fraud_model and promotion first"
             )
+        return cls._of(store, found, alias)
+
+    @classmethod
+    def by_version(cls, store: ModelStore, version: str, alias: str) -> ServingModel:
+        """A version that serves under ``alias`` (e.g. the challenger a rollout started with,
+        even if the alias moves while it loads)."""
+        return cls._of(store, store.client().get_model_version(store.model_name, str(version)), alias)
+
+    @classmethod
+    def _of(cls, store: ModelStore, found, alias: str) -> ServingModel:
         version = str(found.version)
         return cls(
             version,

@@ -20,6 +20,7 @@ from ml_assets.core.features.contract import model_matrix, raw_columns, txn_hour
 from ml_assets.core.features.online_read import OnlineFeatureReader
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import CHAMPION, ModelStore
+from ml_assets.core.rollout import CANARY_ARM, CHAMPION_ARM, SHADOW_ARM, RolloutController
 from ml_assets.core.scoring import ServingModel
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
@@ -36,6 +37,12 @@ class OnlineScore:
     feature_age_seconds: dict[str, float | None]  # per view; None when the entity has no row
     missing_views: list[str]  # views with no online row for this entity (scored with missing features)
     stale_views: list[str]  # views whose row is older than the view's TTL at the transaction's time
+
+
+def warm(model: ServingModel, n_features: int) -> ServingModel:
+    """``model`` after one prediction: the first call builds LightGBM's state."""
+    model.predict(np.zeros((1, n_features)))
+    return model
 
 
 class ModelWatcher:
@@ -56,9 +63,7 @@ class ModelWatcher:
         self._thread: threading.Thread | None = None
 
     def _load(self) -> ServingModel:
-        model = ServingModel.by_alias(self.store, self.alias)
-        model.predict(np.zeros((1, self.n_features)))  # warm-up: the first call builds LightGBM's state
-        return model
+        return warm(ServingModel.by_alias(self.store, self.alias), self.n_features)
 
     def poll(self) -> bool:
         """Load the aliased version if it changed; True when it swapped."""
@@ -96,15 +101,15 @@ class ModelWatcher:
 
 class OnlineScorer:
     """Scores transactions as they happen, on the same feature service and the same input
-    encoding as training and batch scoring."""
+    encoding as training and batch scoring, with the arms the rollout controller routes."""
 
-    def __init__(self, repo: FeatureRepo, watcher: ModelWatcher, model_name: str):
+    def __init__(self, repo: FeatureRepo, controller: RolloutController, model_name: str):
         self.specs = repo.specs
         self.reader = OnlineFeatureReader(repo.store(), self.specs)
         self.features = self.specs.model_features()
         self.raw = raw_columns(self.specs)
         self.ttl = {v.name: v.ttl.total_seconds() for v in self.specs.FEATURE_VIEWS}
-        self.watcher, self.model_name = watcher, model_name
+        self.controller, self.model_name = controller, model_name
 
     def warm_up(self) -> None:
         """One real read and prediction, so the first request pays no first-call costs."""
@@ -119,18 +124,19 @@ class OnlineScorer:
                     "channel": "in_store",
                     "timestamp": now,
                 }
-            ]
+            ],
+            observe=False,
         )
 
-    def score(self, transactions: list[dict]) -> tuple[list[OnlineScore], list[dict]]:
+    def score(self, transactions: list[dict], observe: bool = True) -> tuple[list[OnlineScore], list[dict]]:
         """Scores and prediction-log rows for transactions (dicts with transaction_id,
-        customer_id, merchant_id, amount, channel and an aware ``timestamp``)."""
+        customer_id, merchant_id, amount, channel and an aware ``timestamp``). During a
+        rollout the challenger scores its rows too: it answers the canary customers, and its
+        score of the others (or the champion's of the canary ones) is logged as ``shadow``."""
         started = time.perf_counter()
-        model = self.watcher.current  # one model for the whole call, even if a swap happens now
-        if model is None:
+        routing = self.controller.routing  # one routing for the whole call, whatever changes meanwhile
+        if routing is None:
             raise RuntimeError("no model loaded yet")
-        when = [t["timestamp"] for t in transactions]
-        hours = txn_hour(when)
         rows = [
             {
                 "customer_id": t["customer_id"],
@@ -139,43 +145,91 @@ class OnlineScorer:
                 "channel": t["channel"],
                 "txn_hour": float(h),
             }
-            for t, h in zip(transactions, hours, strict=True)
+            for t, h in zip(transactions, txn_hour([t["timestamp"] for t in transactions]), strict=True)
         ]
         served = self.reader.read(rows)
         matrix = model_matrix(served.values, self.specs)
-        scores = model.predict(matrix)
+        champion = routing.champion
+        tick = time.perf_counter()
+        champion_scores = champion.predict(matrix)
+        champion_seconds = time.perf_counter() - tick
+        canary = np.zeros(len(transactions), dtype=bool)
+        paired = canary
+        challenger_scores, challenger_seconds, attempted = None, None, False
+        if routing.challenger is not None:
+            canary = np.array([routing.canary(t["customer_id"]) for t in transactions])
+            paired = canary | np.array([routing.shadowed(t["transaction_id"]) for t in transactions])
+            if paired.any():
+                attempted, tick = True, time.perf_counter()
+                try:
+                    challenger_scores = routing.challenger.predict(matrix[paired])
+                    challenger_seconds = time.perf_counter() - tick
+                except Exception:  # the champion answers instead; the controller counts the error
+                    log.exception("challenger %s failed to score", routing.challenger.version)
+                    canary, paired, challenger_seconds = canary & False, paired & False, None
+            if observe and attempted:
+                self.controller.observe(
+                    routing,
+                    champion_scores[paired],
+                    challenger_scores if challenger_scores is not None else np.empty(0),
+                    int(canary.sum()),
+                    champion_seconds,
+                    challenger_seconds,
+                )
+        other = np.full(len(transactions), np.nan)
+        if challenger_scores is not None:
+            other[paired] = challenger_scores
         latency = time.perf_counter() - started
         results, log_rows = [], []
         for i, t in enumerate(transactions):
             at = t["timestamp"].timestamp()
             ages = {v: (at - ts[i] if ts[i] > 0 else None) for v, ts in served.view_timestamps.items()}
+            model, score, arm = (
+                (routing.challenger, float(other[i]), CANARY_ARM)
+                if canary[i]
+                else (champion, float(champion_scores[i]), CHAMPION_ARM)
+            )
             result = OnlineScore(
                 transaction_id=t["transaction_id"],
-                score=float(scores[i]),
-                decision=bool(scores[i] > model.threshold),
+                score=score,
+                decision=bool(score > model.threshold),
                 model_version=model.version,
-                arm="champion",
+                arm=arm,
                 feature_age_seconds=ages,
                 missing_views=[v for v, age in ages.items() if age is None],
                 stale_views=[v for v, age in ages.items() if age is not None and not 0 <= age < self.ttl[v]],
             )
             results.append(result)
-            log_rows.append(
-                {
-                    "transaction_id": t["transaction_id"],
-                    "event_timestamp": t["timestamp"],
-                    "score": result.score,
-                    "decision": result.decision,
-                    "model_name": self.model_name,
-                    "model_version": model.version,
-                    **{f: matrix[i, j] for j, f in enumerate(self.features)},
-                    **{r: served.values[r.removesuffix("_raw")][i] for r in self.raw},
-                    "partition_date": t["timestamp"].date(),
-                    "source": "online",
-                    "arm": result.arm,
-                    "latency_seconds": latency,
-                }
-            )
+            row = {
+                "transaction_id": t["transaction_id"],
+                "event_timestamp": t["timestamp"],
+                "score": result.score,
+                "decision": result.decision,
+                "model_name": self.model_name,
+                "model_version": model.version,
+                **{f: matrix[i, j] for j, f in enumerate(self.features)},
+                **{r: served.values[r.removesuffix("_raw")][i] for r in self.raw},
+                "partition_date": t["timestamp"].date(),
+                "source": "online",
+                "arm": result.arm,
+                "latency_seconds": latency,
+            }
+            log_rows.append(row)
+            if paired[i]:  # what the other arm said of the same request, unseen by the client
+                unseen, unseen_score = (
+                    (champion, float(champion_scores[i]))
+                    if canary[i]
+                    else (routing.challenger, float(other[i]))
+                )
+                log_rows.append(
+                    row
+                    | {
+                        "score": unseen_score,
+                        "decision": bool(unseen_score > unseen.threshold),
+                        "model_version": unseen.version,
+                        "arm": SHADOW_ARM,
+                    }
+                )
         return results, log_rows
 
 

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     promotion_min_pr_auc_gain: float = 0.0
     promotion_max_calibration_loss: float = 0.01
     quality_floor_auc: float = 0.75
+    promotion_path: Literal["rollout", "direct"] = Field(
+        "rollout",
+        description="rollout: a challenger that wins offline waits for the scoring service to roll it out "
+        "(shadow, canary steps, live verdicts); direct: it becomes champion at once (the replay, which has "
+        "no live traffic, uses direct)",
+    )
 
     # --- monitoring ----------------------------------------------------------------------
     drift_js_threshold: float = Field(
@@ -103,11 +109,70 @@ class Settings(BaseSettings):
         "bigger writes leave more of the core to requests)",
     )
 
+    # --- rollout (the scoring service's controller; docs/rollout.md) ------------------------
+    rollout_steps: tuple[float, ...] = Field(
+        (0.0, 0.05, 0.25, 0.5),
+        description="challenger's share of customers at each step (0 = shadow only); passing the last "
+        "step promotes it to 100%",
+    )
+    rollout_shadow_share: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="share of requests the other arm also scores, unseen by the client (one extra predict): "
+        "the paired comparison is made on these",
+    )
+    rollout_salt: str = Field("ml-assets", description="salt of the customer hash that picks the canary")
+    rollout_min_samples: int = Field(
+        100, ge=10, description="paired requests a step needs before any verdict (fewer: hold, never pass)"
+    )
+    rollout_min_step_seconds: float = Field(
+        60.0, ge=0, description="a step also lasts at least this long before it may pass (a fail is at once)"
+    )
+    rollout_min_rank_correlation: float = Field(
+        0.5,
+        description="Spearman correlation of the two arms' scores on the same requests, at least: two models "
+        "of the same target rank the same transactions alike; a broken one does not",
+    )
+    rollout_max_score_ks: float = Field(
+        0.3, gt=0, le=1, description="KS distance between the arms' score distributions on the same requests"
+    )
+    rollout_max_decision_rate_diff: float = Field(
+        0.05, gt=0, le=1, description="flag-rate difference between the arms on the same requests, absolute"
+    )
+    rollout_max_error_rate: float = Field(0.01, ge=0, le=1, description="challenger predictions that raised")
+    rollout_max_latency_ratio: float = Field(
+        3.0, gt=1, description="challenger's p99 predict time over the champion's (beyond the slack below)"
+    )
+    rollout_latency_slack_seconds: float = Field(
+        0.002, ge=0, description="p99 difference always tolerated (timer noise on a busy machine)"
+    )
+
+    @field_validator("rollout_steps")
+    @classmethod
+    def _steps(cls, steps: tuple[float, ...]) -> tuple[float, ...]:
+        if not steps or any(not 0 <= a < 1 for a in steps) or list(steps) != sorted(steps):
+            raise ValueError("must be increasing shares in [0, 1), e.g. [0, 0.05, 0.25, 0.5]")
+        return steps
+
     @field_validator("data_dir", "feature_repo_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:
         # Feast, MLflow and DuckDB resolve relative paths against each process's cwd
         return Path(path).expanduser().resolve()
+
+    def environment(self) -> dict[str, str]:
+        """These settings as ML_ASSETS_* variables, for a child process (lists as JSON, as
+        pydantic-settings reads them)."""
+        import json
+
+        out = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is not None:
+                out[f"ML_ASSETS_{name.upper()}"] = (
+                    json.dumps(value) if isinstance(value, list | dict) else str(value)
+                )
+        return out
 
     # --- derived paths -------------------------------------------------------------------
     @property

@@ -70,7 +70,7 @@ class ScoreResult(BaseModel):
     score: float = Field(description="estimated probability of fraud")
     decision: bool = Field(description="true: flag the transaction (score above the version's threshold)")
     model_version: str
-    arm: str = Field(description="which arm answered (champion)")
+    arm: str = Field(description="which arm answered: champion, or canary (the challenger, during a rollout)")
     feature_age_seconds: dict[str, float | None] = Field(
         description="per feature view: age of the online row at the transaction's time; null when missing"
     )
@@ -94,6 +94,23 @@ class Models(BaseModel):
     models: list[ServingVersion]
 
 
+class RolloutAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("manual abort", min_length=1, max_length=500, description="recorded on the version")
+
+
+class RolloutStatus(BaseModel):
+    champion: str | None
+    challenger: str | None = Field(description="the version being rolled out, if any")
+    step: int | None
+    steps: list[float] = Field(description="the challenger's share of customers at each step (0 = shadow)")
+    share: float
+    shadow_share: float
+    window_samples: int = Field(description="paired requests in the current step's window")
+    ended: dict[str, str] = Field(description="rollouts this process ended: version -> outcome")
+    verdicts: list[dict] = Field(description="the latest verdicts, with their numbers")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = ServiceMetrics()
@@ -101,13 +118,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def on_swap(model) -> None:
         metrics.reloads.labels(model.alias).inc()
+        if state.get("controller") is not None:
+            state["controller"].set_champion(model)
+        serving_info(model)
+        try_ready()
+
+    def serving_info(model) -> None:
         previous = state.get("serving", {}).get(model.alias)
         if previous is not None:
             metrics.model_info.remove(model.alias, previous)
         metrics.model_info.labels(model.alias, model.version).set(1)
         state.setdefault("serving", {})[model.alias] = model.version
         metrics.model_loaded.labels(model.alias).set(model.loaded_at)
-        try_ready()
+
+    def on_verdict(verdict) -> None:
+        metrics.rollout_verdicts.labels(verdict.outcome).inc()
+        if verdict.outcome != "hold":
+            for name, value in (
+                ("rank_correlation", verdict.rank_correlation),
+                ("score_ks", verdict.score_ks),
+            ):
+                metrics.rollout_evidence.labels(name).set(value)
+            metrics.rollout_evidence.labels("flag_rate_champion").set(verdict.flag_rate_champion)
+            metrics.rollout_evidence.labels("flag_rate_challenger").set(verdict.flag_rate_challenger)
+
+    def on_end(outcome: str, version: str) -> None:
+        from ml_assets.core.registry.rollout import PROMOTED
+
+        if outcome == PROMOTED:
+            metrics.rollout_promotions.inc()
+            # the champion moved in memory: the watcher must not load it a second time
+            state["watcher"].current = state["controller"].routing.champion
+            serving_info(state["watcher"].current)
+        else:
+            metrics.rollout_aborts.inc()
 
     def try_ready() -> None:
         """Ready once a champion is loaded, the feature store answers, and a warm-up read and
@@ -118,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         try:
             if state.get("scorer") is None:
-                state["scorer"] = OnlineScorer(state["repo"], state["watcher"], state["store"].model_name)
+                state["scorer"] = OnlineScorer(state["repo"], state["controller"], state["store"].model_name)
             if state["watcher"].current is None:
                 state["reason"] = "no champion model yet: run make dev (or materialize promotion)"
                 return
@@ -131,13 +175,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         from ml_assets.core.features.store import FeatureRepo
-        from ml_assets.core.model_store import ModelStore
-        from ml_assets.core.serving import ModelWatcher, PredictionLogWriter
+        from ml_assets.core.model_store import CHALLENGER, ModelStore
+        from ml_assets.core.rollout import RolloutController, RolloutPolicy
+        from ml_assets.core.scoring import ServingModel
+        from ml_assets.core.serving import ModelWatcher, PredictionLogWriter, warm
         from ml_assets.core.warehouse import Warehouse
 
         repo = FeatureRepo(settings.feature_repo_dir, settings.data_dir)
         store = ModelStore.local(settings.mlflow_dir)
-        watcher = ModelWatcher(store, len(repo.specs.model_features()), on_swap=on_swap)
+        n_features = len(repo.specs.model_features())
+        controller = RolloutController(
+            store,
+            RolloutPolicy.from_settings(settings),
+            load=lambda version: warm(ServingModel.by_version(store, version, CHALLENGER), n_features),
+            on_verdict=on_verdict,
+            on_end=on_end,
+        )
+        watcher = ModelWatcher(store, n_features, on_swap=on_swap)
         writer = PredictionLogWriter(
             Warehouse(settings.warehouse_path),
             settings.prediction_log_capacity,
@@ -146,17 +200,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_write=metrics.log_written.inc,
             on_drop=metrics.log_dropped.inc,
         )
-        state.update(repo=repo, store=store, watcher=watcher, writer=writer)
+        state.update(repo=repo, store=store, watcher=watcher, writer=writer, controller=controller)
         writer.start()
+
+        def after_poll() -> None:
+            controller.sync()  # start, resume or drop a challenger's rollout as the registry says
+            try_ready()
+
         try:
             watcher.poll()  # loads the champion (and makes the service ready) when there is one
+            controller.sync()
         except Exception as exc:  # the registry is not there yet: stay up, say why, retry each poll
-            state["reason"] = f"loading the champion failed ({type(exc).__name__}: {exc})"
+            state["reason"] = f"loading the models failed ({type(exc).__name__}: {exc})"
         try_ready()
-        watcher.start(settings.serve_reload_seconds, after_poll=try_ready)
+        watcher.start(settings.serve_reload_seconds, after_poll=after_poll)
         yield
         state["ready"] = False
         watcher.stop()
+        controller.close()  # pending registry moves land before the process ends
         writer.stop()  # drains: every accepted prediction reaches the log
 
     app = FastAPI(
@@ -211,8 +272,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/v1/models", response_model=Models)
     async def models():
-        current = state.get("watcher").current if state.get("watcher") else None
-        served = [current] if current is not None else []
+        routing = state["controller"].routing if state.get("controller") else None
+        served = [m for m in (routing.champion, routing.challenger) if m is not None] if routing else []
         return Models(
             models=[
                 ServingVersion(
@@ -224,6 +285,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 for m in served
             ]
         )
+
+    @app.get("/v1/rollout", response_model=RolloutStatus)
+    async def rollout_status():
+        if state.get("controller") is None:
+            return not_ready()
+        return state["controller"].status()
+
+    @app.post(
+        "/v1/rollout/abort", response_model=RolloutStatus, responses={409: {"description": "no rollout"}}
+    )
+    async def rollout_abort(action: RolloutAction):
+        """Stop the rollout now: the challenger answers and shadows nothing from this request on,
+        and is tagged rolled back (with the reason) in the registry."""
+        if state.get("controller") is None or state["controller"].abort(action.reason) is None:
+            return JSONResponse({"detail": "no rollout in progress"}, status_code=409)
+        return state["controller"].status()
+
+    @app.post(
+        "/v1/rollout/promote", response_model=RolloutStatus, responses={409: {"description": "no rollout"}}
+    )
+    async def rollout_promote():
+        """Complete the rollout now: the challenger becomes champion (previous_champion keeps the old)."""
+        if state.get("controller") is None or state["controller"].promote() is None:
+            return JSONResponse({"detail": "no rollout in progress"}, status_code=409)
+        return state["controller"].status()
 
     @app.get("/healthz")
     async def healthz():
@@ -241,6 +327,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus_metrics():
         if state.get("writer"):
             metrics.queue_depth.set(state["writer"].queue.qsize())
+        routing = state["controller"].routing if state.get("controller") else None
+        live = routing is not None and routing.challenger is not None
+        metrics.rollout_step.set(routing.step if live else -1)
+        metrics.rollout_share.labels("canary").set(routing.share if live else 0.0)
+        metrics.rollout_share.labels("shadow").set(routing.shadow_share if live else 0.0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

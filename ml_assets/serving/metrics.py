@@ -34,7 +34,17 @@ LATENCY_BUCKETS = (
     1.0,
 )
 SCORE_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
-KNOWN_PATHS = {"/v1/score", "/v1/score/batch", "/v1/models", "/healthz", "/readyz", "/metrics"}
+KNOWN_PATHS = {
+    "/v1/score",
+    "/v1/score/batch",
+    "/v1/models",
+    "/v1/rollout",
+    "/v1/rollout/abort",
+    "/v1/rollout/promote",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+}
 
 
 class ServiceMetrics:
@@ -105,6 +115,30 @@ class ServiceMetrics:
         )
         self.log_written = Counter(
             f"{PREFIX}_prediction_log_written_total", "Predictions written to the log", registry=r
+        )
+        self.rollout_step = Gauge(
+            f"{PREFIX}_rollout_step", "Step of the challenger's rollout (-1: no rollout)", registry=r
+        )
+        self.rollout_share = Gauge(
+            f"{PREFIX}_rollout_traffic_share",
+            "Challenger's share: of customers it answers (canary), of requests it scores unseen (shadow)",
+            ["mode"],
+            registry=r,
+        )
+        self.rollout_verdicts = Counter(
+            f"{PREFIX}_rollout_verdicts_total", "Rollout step verdicts by outcome", ["outcome"], registry=r
+        )
+        self.rollout_evidence = Gauge(
+            f"{PREFIX}_rollout_evidence",
+            "The paired numbers of the latest judged rollout window, by name",
+            ["name"],
+            registry=r,
+        )
+        self.rollout_aborts = Counter(
+            f"{PREFIX}_rollout_aborts_total", "Rollouts aborted (challenger rolled back)", registry=r
+        )
+        self.rollout_promotions = Counter(
+            f"{PREFIX}_rollout_promotions_total", "Rollouts completed (challenger promoted)", registry=r
         )
         self.log_dropped = Counter(
             f"{PREFIX}_prediction_log_dropped_total",

@@ -13,6 +13,7 @@ import pandas as pd
 from ml_assets.core.model import TARGET, evaluate, score
 from ml_assets.core.model_store import CHAMPION, PREVIOUS, ModelStore
 from ml_assets.core.records import Metrics, PromotionDecision, Rollback
+from ml_assets.core.registry import rollout
 from ml_assets.core.settings import Settings
 
 
@@ -138,11 +139,22 @@ def promote_or_keep(
     features: list[str],
     policy: Policy,
     dagster_run_id: str,
+    path: str = "rollout",
 ) -> PromotionDecision:
-    """Compare, record the decision on both versions, move the aliases if the challenger won."""
+    """Compare and record the decision on both versions. A winner then either waits for the
+    scoring service's rollout (``path="rollout"``: the offline gate is its entry ticket, the
+    champion does not move yet) or becomes champion at once (``"direct"``, and always for the
+    first model: there is no champion to roll out against). A loser is refused traffic."""
     decision = compare(store, challenger, holdout, features, policy)
-    if decision.challenger_metrics is not None:  # a real comparison happened
-        record(store, decision, dagster_run_id)
+    if decision.challenger_metrics is None:  # no real comparison happened
+        return decision
+    record(store, decision, dagster_run_id)
+    if not decision.promoted:
+        rollout.refuse(store, challenger, decision.reason)
+    elif path == "rollout" and decision.champion_before is not None:
+        rollout.admit(store, challenger, decision.reason)
+        return dataclasses.replace(decision, champion_after=decision.champion_before, awaiting_rollout=True)
+    else:
         apply(store, decision)
     return decision
 

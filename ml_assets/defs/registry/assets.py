@@ -31,7 +31,8 @@ def quality_floor(
     group_name="registry",
     kinds={"mlflow"},
     description="Challenger vs champion on the challenger's held-out window (labels as known at its "
-    "as-of date); promotes by the policy in settings and records the decision in MLflow.",
+    "as-of date), by the policy in settings, recorded in MLflow. A winner is the entry ticket to the "
+    "scoring service's rollout (promotion_path=rollout) or becomes champion at once (direct).",
 )
 def promotion(
     context: dg.AssetExecutionContext,
@@ -53,9 +54,12 @@ def promotion(
         feast.repo().specs.model_features(),
         Policy.from_settings(settings),
         context.run.run_id,
+        settings.promotion_path,
     )
     meta = {
-        "decision": "promoted" if decision.promoted else "kept champion",
+        "decision": "awaiting rollout"
+        if decision.awaiting_rollout
+        else ("promoted" if decision.promoted else "kept champion"),
         "reason": decision.reason,
         "challenger_version": decision.challenger,
         "previous_champion_version": decision.champion_before or "none",
