@@ -16,7 +16,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
-	serve test-tools
+	serve test-tools rollout-demo bench-rollout
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -74,6 +74,14 @@ mlflow-ui: $(STAMP)
 ## make replay: the seasonal scenario, 120 days, on the project's instance (see README)
 replay: $(STAMP) dagster-home
 	$(BIN)/ml-assets replay --scenario seasonal --days 120
+
+## make bench-rollout: the rollout controller's detection figures, appended to BENCHMARKS.md
+bench-rollout: $(STAMP)
+	$(BIN)/python -m benchmarks.rollout
+
+## make rollout-demo: a worse and an equal challenger rolled out through the real service (after make dev)
+rollout-demo: $(STAMP)
+	$(BIN)/ml-assets rollout-demo
 
 ## make serve: the online scoring service on 127.0.0.1:8000 (after make dev)
 serve: $(STAMP)

@@ -160,6 +160,7 @@ def test_no_feature_value_comes_from_after_its_row(world):
 def test_worse_challenger_is_rejected_and_better_one_promoted_then_rollback(world):
     from ml_assets.cli import main
     from ml_assets.core.model_store import CHAMPION
+    from ml_assets.core.registry import rollout
 
     settings, instance = world
     if _alias(settings, "champion") is None:
@@ -176,13 +177,32 @@ def test_worse_challenger_is_rejected_and_better_one_promoted_then_rollback(worl
     assert _alias(settings, "champion") == champion and _alias(settings, "challenger") == weak
     tags = store_of(settings).client().get_model_version("fraud_model", weak).tags
     assert tags["promotion_decision"] == "rejected" and "ROC AUC gain" in tags["promotion_reason"]
+    # refused at the offline gate: it never gets traffic
+    assert tags["offline_gate"] == "rejected" and not rollout.read_state(store_of(settings)).active
 
     # a stronger challenger beats the weak one: make the weak one champion first, then retrain
     store_of(settings).set_alias(CHAMPION, weak)
     result, out = _train(settings, instance, settings.day(DAYS))
     strong = out["fraud_model"]["model_version"]
-    assert out["promotion"]["decision"] == "promoted"
+    # the offline win is the entry ticket to a rollout: the champion does not move yet
+    assert out["promotion"]["decision"] == "awaiting rollout", out["promotion"]["reason"]
+    assert _alias(settings, "champion") == weak
+    state = rollout.read_state(store_of(settings))
+    assert state.active and (state.challenger, state.gate, state.status, state.step) == (
+        strong,
+        "passed",
+        "pending",
+        0,
+    )
+
+    # a person completes the rollout from the CLI: a registry move, re-read
+    main(["rollout", "promote"], settings=settings)
     assert _alias(settings, "champion") == strong and _alias(settings, "previous_champion") == weak
+    assert _alias(settings, "challenger") is None
+    tags = store_of(settings).client().get_model_version("fraud_model", strong).tags
+    assert tags["rollout_status"] == "promoted" and tags["rollout_promoted_by"] == "operator"
+    with pytest.raises(SystemExit, match="no rollout in progress"):
+        main(["rollout", "abort"], settings=settings)
 
     main(["rollback", "--reason", "test"], settings=settings)
     assert _alias(settings, "champion") == weak

@@ -18,6 +18,7 @@ process of its own that reads the prediction log."""
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import dataclasses
 import datetime as dt
@@ -29,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ml_assets.core.model_store import ModelStore
+from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.registry import rollout as registry
 from ml_assets.core.scoring import ServingModel
 from ml_assets.core.settings import Settings
@@ -241,7 +242,7 @@ class RolloutController:
         self.on_verdict, self.on_end = on_verdict, on_end
         self.routing: Routing | None = None
         self.window: Window | None = None
-        self.history: list[StepVerdict] = []
+        self.history: collections.deque[StepVerdict] = collections.deque(maxlen=500)
         self.ended: dict[str, str] = {}  # version -> promoted | rolled_back (this process's memory)
         self._lock = threading.RLock()
         self._writes = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-registry")
@@ -267,12 +268,16 @@ class RolloutController:
         if state.active and state.challenger not in self.ended:
             if current != state.challenger and self.routing is not None:
                 model = self.load(state.challenger)  # outside the lock: a load takes a while
-                with self._lock:
-                    self._start(model, min(state.step, len(self.policy.steps) - 1))
+                self.start(model, state.step)
         elif current is not None and (not state.active or state.challenger != current):
             with self._lock:
                 self.ended.setdefault(current, state.status or "ended elsewhere")
                 self._stop_routing()
+
+    def start(self, model: ServingModel, step: int = 0) -> None:
+        """Route to ``model`` as the challenger from ``step`` on (the registry's step on a resume)."""
+        with self._lock:
+            self._start(model, min(step, len(self.policy.steps) - 1))
 
     def _start(self, model: ServingModel, step: int) -> None:
         salt = f"{self.policy.salt}:{model.version}"  # a new rollout meets new customers
@@ -362,7 +367,7 @@ class RolloutController:
         return version
 
     def _promote(self, evidence: dict, by: str) -> str:
-        model = self.routing.challenger
+        model = dataclasses.replace(self.routing.challenger, alias=CHAMPION)
         self.ended[model.version] = registry.PROMOTED
         self.routing = Routing(champion=model)  # 100% at once; the registry follows
         self.window = None
@@ -377,14 +382,14 @@ class RolloutController:
         with self._lock:
             if self.routing is None or self.routing.challenger is None:
                 return None
-            return self._abort(reason, {"history": [v.evidence() for v in self.history[-5:]]}, by)
+            return self._abort(reason, {"history": [v.evidence() for v in list(self.history)[-5:]]}, by)
 
     def promote(self, by: str = "operator") -> str | None:
         """A person completes the rollout now: the challenger becomes champion."""
         with self._lock:
             if self.routing is None or self.routing.challenger is None:
                 return None
-            return self._promote({"history": [v.evidence() for v in self.history[-5:]]}, by)
+            return self._promote({"history": [v.evidence() for v in list(self.history)[-5:]]}, by)
 
     def _safely(self, move, *args) -> None:
         try:
@@ -411,5 +416,5 @@ class RolloutController:
                 "shadow_share": r.shadow_share if r else 0.0,
                 "window_samples": len(self.window) if self.window else 0,
                 "ended": dict(self.ended),
-                "verdicts": [v.evidence() for v in self.history[-50:]],
+                "verdicts": [v.evidence() for v in list(self.history)[-100:]],
             }

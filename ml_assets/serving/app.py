@@ -242,6 +242,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def score(transactions: list[Transaction]) -> list[dict]:
         results, rows = state["scorer"].score([t.model_dump() for t in transactions])
         state["writer"].offer(rows)  # queue depth is read at scrape time (/metrics), not per request
+        if len(rows) > len(results):  # a rollout: the unseen arm's scores, by version, beside the answers
+            for row in rows:
+                if row["arm"] == "shadow":
+                    metrics.predictions.labels(
+                        row["model_version"], "shadow", str(row["decision"]).lower()
+                    ).inc()
+                    metrics.scores.labels(row["model_version"]).observe(row["score"])
         out = []
         for r in results:
             metrics.predictions.labels(r.model_version, r.arm, str(r.decision).lower()).inc()

@@ -1,0 +1,285 @@
+"""Progressive delivery: the canary split, the verdicts, and whole rollouts through the real
+service (`ml-assets serve` on loopback, the real MLflow registry re-read after every move)."""
+
+import dataclasses
+import time
+
+import dagster as dg
+import numpy as np
+import pytest
+import requests
+from conftest import repo_of, settings_for, store_of
+from lakehelpers import build_offline
+from servicehelpers import Service, free_port, transaction
+
+from ml_assets.core import lake
+from ml_assets.core.registry import rollout as registry
+from ml_assets.core.rollout import RolloutPolicy, Routing, Window, bucket, judge
+from ml_assets.core.settings import Settings
+
+DAYS = 44
+SIZE = {
+    "rows_per_day": 2000,
+    "n_customers": 2000,
+    "n_merchants": 200,
+    "training_window_days": 10,
+    "validation_days": 3,
+}
+POLICY = RolloutPolicy.from_settings(Settings())
+
+
+# --- routing and verdicts, no service ---------------------------------------------------------
+class _Model:
+    def __init__(self, version):
+        self.version, self.threshold = version, 0.5
+
+
+def test_canary_share_within_one_point_over_20000_customers_and_sticky():
+    routing = Routing(champion=_Model("1"), challenger=_Model("2"), share=0.05, salt="s:2")
+    customers = range(20_000)
+    arms = [routing.canary(c) for c in customers]
+    assert abs(np.mean(arms) - 0.05) <= 0.01
+    # sticky: the same customer meets the same arm on every request, in any process (no hash seed)
+    again = Routing(champion=_Model("1"), challenger=_Model("2"), share=0.05, salt="s:2")
+    assert arms == [again.canary(c) for c in customers]
+    # a larger step keeps every canary customer in the canary (shares grow, customers stay)
+    wider = dataclasses.replace(routing, share=0.25)
+    assert all(wider.canary(c) for c, a in zip(customers, arms, strict=True) if a)
+    assert abs(np.mean([wider.canary(c) for c in customers]) - 0.25) <= 0.01
+    # the next rollout (another version, another salt) meets other customers: no stale routing
+    following = dataclasses.replace(routing, salt="s:3")
+    overlap = np.mean([following.canary(c) for c, a in zip(customers, arms, strict=True) if a])
+    assert overlap < 0.15
+    # no challenger, no canary and no shadow
+    alone = Routing(champion=_Model("1"))
+    assert not any(alone.canary(c) or alone.shadowed(str(c)) for c in range(1000))
+
+
+def test_bucket_is_uniform():
+    values = np.array([bucket(i, "x") for i in range(20_000)])
+    assert values.min() >= 0 and values.max() < 1
+    assert np.histogram(values, bins=10, range=(0, 1))[0].min() > 1_800
+
+
+def _window(champion, challenger, threshold=0.5, started=0.0):
+    w = Window(started)
+    w.champion, w.challenger = list(champion), list(challenger)
+    w.champion_flags = [c > threshold for c in champion]
+    w.challenger_flags = [c > threshold for c in challenger]
+    w.attempts = len(champion)
+    w.champion_seconds = w.challenger_seconds = [0.0005] * len(champion)
+    return w
+
+
+def test_verdict_holds_on_too_little_evidence_or_time_and_judges_paired_scores():
+    rng = np.random.default_rng(0)
+    policy = dataclasses.replace(POLICY, min_samples=100, min_step_seconds=60)
+    scores = rng.beta(0.5, 8, 400)
+    # fewer paired requests than the minimum: hold, never pass, even when identical
+    assert judge(_window(scores[:99], scores[:99]), policy, "2", 0, 0.0, now=1000).outcome == "hold"
+    # enough requests, identical scores, but the step is younger than its minimum: hold
+    young = judge(_window(scores, scores), policy, "2", 0, 0.0, now=10)
+    assert young.outcome == "hold" and "60 s" in young.reasons[0]
+    same = judge(_window(scores, scores), policy, "2", 0, 0.0, now=61)
+    assert same.outcome == "pass" and same.rank_correlation == pytest.approx(1) and same.score_ks == 0
+    # a model that agrees on the ranking up to noise passes
+    close = np.clip(scores * rng.normal(1, 0.1, len(scores)), 0, 1)
+    assert judge(_window(scores, close), policy, "2", 0, 0.0, now=61).outcome == "pass"
+    # a model unrelated to the champion fails, on the same requests, at once
+    unrelated = rng.permutation(scores)
+    verdict = judge(_window(scores, unrelated), policy, "2", 0, 0.0, now=1)
+    assert verdict.outcome == "fail" and any("rank correlation" in r for r in verdict.reasons)
+    # a model that flags far more transactions fails on the decision rate
+    eager = judge(_window(scores, scores, threshold=0.5), policy, "2", 0, 0.0, now=61)
+    assert eager.outcome == "pass"
+    w = _window(scores, scores)
+    w.challenger_flags = [c > 0.02 for c in scores]
+    assert any("flag rate" in r for r in judge(w, policy, "2", 0, 0.0, now=61).reasons)
+    # a challenger that keeps raising fails on errors alone (it builds no paired window)
+    broken = Window(0.0)
+    broken.attempts, broken.errors = 50, 50
+    assert judge(broken, policy, "2", 0, 0.0, now=1).outcome == "fail"
+
+
+# --- whole rollouts through the service -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """44 days of lake, a champion (v1), the online store loaded for the last day."""
+    from ml_assets.definitions import build_definitions
+
+    root = tmp_path_factory.mktemp("rollout")
+    settings = settings_for(root / "data", **SIZE)
+    build_offline(settings, DAYS)
+    repo = repo_of(settings)
+    repo.apply()
+    (root / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+        config = {"ops": {"training_set": {"config": {"as_of": str(settings.day(DAYS))}}}}
+        result = (
+            build_definitions(settings)
+            .resolve_job_def("train_and_promote")
+            .execute_in_process(instance=instance, run_config=config)
+        )
+        assert result.success
+    last = settings.day(DAYS - 1)
+    for view in repo.specs.FEATURE_VIEWS:
+        repo.load_online_day(view.name, last)
+    assert store_of(settings).alias_version("champion") == "1"
+    rows = lake.read_partition(settings.lake_dir, "raw_transactions", last)
+    return settings, [transaction(r) for r in rows.itertuples()]
+
+
+@pytest.fixture
+def service(world):
+    """A service judging steps as soon as a window is full (no minimum step time)."""
+    settings, _ = world
+    svc = Service(settings, free_port(), {"ML_ASSETS_ROLLOUT_MIN_STEP_SECONDS": "0"})
+    svc.wait_ready()
+    yield svc
+    svc.stop()
+
+
+def _wait_rollout(url, version, timeout=20):
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        status = requests.get(f"{url}/v1/rollout", timeout=10).json()
+        if status["challenger"] == version:
+            return status
+        time.sleep(0.2)
+    raise TimeoutError(f"the service did not start the rollout of {version}: {status}")
+
+
+def _post(url, tx):
+    return requests.post(f"{url}/v1/score", json=tx, timeout=10)
+
+
+def _challenger(world, shuffle, seed):
+    from ml_assets.rollout_demo import train_challenger
+
+    settings, _ = world
+    return train_challenger(settings, shuffle, seed, "test")
+
+
+@pytest.mark.slow
+def test_a_worse_challenger_is_rolled_back_in_its_first_window_and_no_request_fails(world, service):
+    from ml_assets.rollout_demo import drive
+
+    settings, txs = world
+    store = store_of(settings)
+    champion = store.alias_version("champion")
+    bad = _challenger(world, shuffle=True, seed=11)
+    _wait_rollout(service.url, bad)
+    sent, failed, status = drive(service.url, bad, txs, 1000, lambda *_: None)
+    assert failed == 0 and status["ended"].get(bad) == "rolled_back", status
+    verdicts = [v for v in status["verdicts"] if v["version"] == bad]
+    assert (
+        verdicts[-1]["outcome"] == "fail"
+        and sum(v["samples"] for v in verdicts if v["outcome"] != "hold") <= 200
+    )
+    assert sent <= 300
+    # answered by the champion throughout; the registry, re-read, says who serves and why
+    assert {_post(service.url, tx).json()["model_version"] for tx in txs[:50]} == {champion}
+    time.sleep(1)
+    tags = store.client().get_model_version("fraud_model", bad).tags
+    assert tags["rollout_status"] == "rolled_back" and "rank correlation" in tags["rollout_reason"]
+    assert store.alias_version("champion") == champion and store.alias_version("challenger") is None
+    metrics = requests.get(f"{service.url}/metrics", timeout=10).text
+    assert "ml_assets_serving_rollout_aborts_total 1.0" in metrics
+
+
+@pytest.mark.slow
+def test_shadow_never_changes_a_response_and_a_restart_resumes_the_step(world):
+    settings, txs = world
+    store = store_of(settings)
+    champion = store.alias_version("champion")
+    # a long shadow step: the window never fills, so the rollout holds at step 0
+    held = {"ML_ASSETS_ROLLOUT_MIN_SAMPLES": "100000"}
+    svc = Service(settings, free_port(), held)
+    svc.wait_ready()
+    try:
+        before = [_post(svc.url, tx).json() for tx in txs[:200]]
+        equal = _challenger(world, shuffle=False, seed=12)
+        assert _wait_rollout(svc.url, equal)["step"] == 0
+        during = [_post(svc.url, tx).json() for tx in txs[:200]]
+        assert [(r["score"], r["model_version"], r["arm"]) for r in during] == [
+            (r["score"], r["model_version"], r["arm"]) for r in before
+        ]
+        assert requests.get(f"{svc.url}/v1/rollout", timeout=10).json()["window_samples"] >= 200
+    finally:
+        svc.stop()
+    # the shadow scores reached the log, named by version and arm, beside the answers
+    from ml_assets.core.warehouse import Warehouse
+
+    arms = Warehouse(settings.warehouse_path).query(
+        "SELECT arm, model_version, count(*) AS n FROM prediction_log WHERE source = 'online' "
+        "AND transaction_id = ? GROUP BY ALL",
+        [txs[0]["transaction_id"]],
+    )
+    assert {(r.arm, r.model_version) for r in arms.itertuples()} >= {
+        ("champion", champion),
+        ("shadow", equal),
+    }
+    # the registry says step 2: a restarted service resumes there (a fresh window, same routing)
+    registry.record_step(store, equal, 2, {"test": True})
+    svc = Service(settings, free_port(), held)
+    svc.wait_ready()
+    try:
+        status = _wait_rollout(svc.url, equal)
+        assert status["step"] == 2 and status["share"] == settings.rollout_steps[2]
+        arms = {_post(svc.url, tx).json()["arm"] for tx in txs[:300]}
+        assert arms == {"champion", "canary"}
+        # a person aborts from the CLI (the registry); the service stops routing within a poll
+        from ml_assets.cli import main
+
+        main(["rollout", "abort", "--reason", "operator test"], settings=settings)
+        deadline = time.monotonic() + 10
+        while (
+            requests.get(f"{svc.url}/v1/rollout", timeout=10).json()["challenger"]
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        answers = [_post(svc.url, tx).json() for tx in txs[:300]]
+        assert {(r["arm"], r["model_version"]) for r in answers} == {("champion", champion)}
+        tags = store.client().get_model_version("fraud_model", equal).tags
+        assert tags["rollout_status"] == "rolled_back" and tags["rollout_reason"] == "operator test"
+    finally:
+        svc.stop()
+
+
+@pytest.mark.slow
+def test_back_to_back_rollouts_promote_and_leave_no_stale_routing(world, service):
+    from ml_assets.rollout_demo import drive
+
+    settings, txs = world
+    store = store_of(settings)
+    first_champion = store.alias_version("champion")
+    try:
+        good = _challenger(world, shuffle=False, seed=13)
+        _wait_rollout(service.url, good)
+        sent, failed, status = drive(service.url, good, txs, 3000, lambda *_: None)
+        assert failed == 0 and status["ended"].get(good) == "promoted", status
+        steps = [v["step"] for v in status["verdicts"] if v["version"] == good and v["outcome"] == "pass"]
+        assert steps == list(range(len(settings.rollout_steps)))
+        time.sleep(1)
+        assert (
+            store.alias_version("champion") == good
+            and store.alias_version("previous_champion") == first_champion
+        )
+        tags = store.client().get_model_version("fraud_model", good).tags
+        assert tags["rollout_status"] == "promoted" and "rank_correlation" in tags["rollout_evidence"]
+        models = requests.get(f"{service.url}/v1/models", timeout=10).json()["models"]
+        assert [(m["alias"], m["model_version"]) for m in models] == [("champion", good)]
+        # the next challenger starts over in shadow: nobody is routed by the last rollout's split
+        # (50 requests: fewer than a window, so the first step cannot have passed yet)
+        following = _challenger(world, shuffle=False, seed=14)
+        status = _wait_rollout(service.url, following)
+        assert status["step"] == 0 and status["share"] == 0.0
+        answers = [_post(service.url, tx).json() for tx in txs[:50]]
+        assert {(r["arm"], r["model_version"]) for r in answers} == {("champion", good)}
+        requests.post(
+            f"{service.url}/v1/rollout/abort", json={"reason": "test over"}, timeout=10
+        ).raise_for_status()
+        assert requests.get(f"{service.url}/v1/rollout", timeout=10).json()["challenger"] is None
+        assert requests.post(f"{service.url}/v1/rollout/promote", timeout=10).status_code == 409
+    finally:
+        store.set_alias("champion", first_champion)
