@@ -37,8 +37,9 @@ def _split(share: float) -> tuple[float, float]:
 
 
 def _false_rollbacks(s, challenger_version: str, transactions: list[dict]) -> tuple[int, int, int]:
-    """(verdicts judged, failed verdicts, requests) over REQUESTS requests through the real
-    scorer, with a controller that never completes (steps last longer than the run)."""
+    """(windows judged, failed windows, requests) over REQUESTS requests through the real
+    scorer: a 5% canary with every request paired, judged in fresh windows of
+    ``rollout_min_samples`` (as many steps as the run needs, so the rollout never completes)."""
     from ml_assets.core.features.store import FeatureRepo
     from ml_assets.core.model_store import CHALLENGER, ModelStore
     from ml_assets.core.rollout import RolloutController, RolloutPolicy
@@ -46,7 +47,7 @@ def _false_rollbacks(s, challenger_version: str, transactions: list[dict]) -> tu
     from ml_assets.core.serving import OnlineScorer
 
     store = ModelStore.local(s.mlflow_dir)
-    policy = dataclasses.replace(RolloutPolicy.from_settings(s), min_step_seconds=1e9)
+    policy = dataclasses.replace(RolloutPolicy.from_settings(s), min_step_seconds=0.0, steps=(0.05,) * 1000)
     controller = RolloutController(
         store, policy, load=lambda v: ServingModel.by_version(store, v, CHALLENGER)
     )
@@ -60,7 +61,7 @@ def _false_rollbacks(s, challenger_version: str, transactions: list[dict]) -> tu
         scorer.score([{**t, "timestamp": dt.datetime.fromisoformat(t["timestamp"])}])
         if controller.routing.challenger is None:
             break
-    judged = [v for v in controller.history if v.samples >= policy.min_samples]
+    judged = [v for v in controller.history if v.outcome != "hold"]
     controller.close()
     return len(judged), sum(v.outcome == "fail" for v in judged), i + 1
 
@@ -87,12 +88,12 @@ def run() -> None:
         ["canary share, 20,000 distinct customers (setting 5%)", f"{share:.2%}", f"stickiness {sticky:.0%}"],
         [
             f"same version on both arms, {same[2]:,} requests in process",
-            f"{same[1]} false rollbacks in {same[0]} judged windows",
+            f"{same[1]} false rollbacks in {same[0]} judged windows of {s.rollout_min_samples}",
             "",
         ],
         [
             f"equally good retrain (another seed), {equal[2]:,} requests in process",
-            f"{equal[1]} false rollbacks in {equal[0]} judged windows",
+            f"{equal[1]} false rollbacks in {equal[0]} judged windows of {s.rollout_min_samples}",
             "",
         ],
         [

@@ -283,3 +283,59 @@ def test_back_to_back_rollouts_promote_and_leave_no_stale_routing(world, service
         assert requests.post(f"{service.url}/v1/rollout/promote", timeout=10).status_code == 409
     finally:
         store.set_alias("champion", first_champion)
+
+
+def test_realized_quality_by_arm_rolls_back_a_challenger_worse_on_labelled_traffic(tmp_path):
+    """The log holds both arms' scores of the same online transactions; once the labels of
+    their days are complete, a challenger clearly worse on them is rolled back."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from ml_assets.core.model_store import ModelStore
+    from ml_assets.core.monitoring.online import realized_by_arm
+    from ml_assets.core.rollout import RolloutController
+    from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
+
+    rng = np.random.default_rng(3)
+    warehouse, lake_dir = Warehouse(tmp_path / "w.duckdb"), tmp_path / "lake"
+    day, delay = dt.date(2026, 3, 1), 3
+    fraud = rng.random(2000) < 0.05
+    ids = [f"t{i}" for i in range(2000)]
+    good = np.clip(0.5 * fraud + rng.random(2000) * 0.6, 0, 1)  # ranks the frauds first, mostly
+    bad = rng.random(2000)  # knows nothing
+    rows = pd.concat(
+        [
+            pd.DataFrame({"transaction_id": ids, "model_version": v, "score": s, "arm": a})
+            for v, s, a in (("1", good, "champion"), ("2", bad, "shadow"))
+        ]
+    ).assign(partition_date=day, source="online")
+    warehouse.append(PREDICTION_LOG, rows)
+    arrived = pd.DataFrame({"transaction_id": np.array(ids)[fraud]})
+    arrived = arrived.assign(
+        transaction_timestamp=pd.Timestamp(day, tz="UTC"),
+        is_fraud=True,
+        arrived_at=pd.Timestamp(day, tz="UTC"),
+    )
+    # labels not complete yet (the newest arrivals are from day + 1): no verdict from realized quality
+    lake.write_partition(arrived, lake_dir, "label_arrivals", day + dt.timedelta(days=1))
+    assert realized_by_arm(warehouse, lake_dir, "1", "2", delay) is None
+    lake.write_partition(arrived.head(0), lake_dir, "label_arrivals", day + dt.timedelta(days=delay))
+    found = realized_by_arm(warehouse, lake_dir, "1", "2", delay)
+    assert found.transactions == 2000 and found.positives == int(fraud.sum())
+    assert found.champion_roc_auc > 0.8 and abs(found.challenger_roc_auc - 0.5) < 0.1
+
+    store = ModelStore.local(tmp_path / "mlflow")
+    policy = dataclasses.replace(POLICY, realized_check_seconds=0.0)
+    controller = RolloutController(
+        store, policy, load=None, realized=lambda a, b: realized_by_arm(warehouse, lake_dir, a, b, delay)
+    )
+    controller.set_champion(_Model("1"))
+    controller.start(_Model("2"), step=2)
+    assert controller.check_realized() == found
+    assert controller.routing.challenger is None and controller.ended == {"2": "rolled_back"}
+    # the same challenger with the champion's own scores passes: nothing is rolled back
+    controller.start(_Model("1"), step=0)
+    again = controller.check_realized()
+    assert again.challenger_roc_auc == again.champion_roc_auc and controller.routing.challenger is not None
+    controller.close()

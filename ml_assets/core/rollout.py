@@ -31,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ml_assets.core.model_store import CHAMPION, ModelStore
+from ml_assets.core.monitoring.online import RealizedByArm
 from ml_assets.core.registry import rollout as registry
 from ml_assets.core.scoring import ServingModel
 from ml_assets.core.settings import Settings
@@ -60,6 +61,9 @@ class RolloutPolicy:
     max_error_rate: float
     max_latency_ratio: float
     latency_slack_seconds: float
+    max_auc_loss: float
+    min_labelled_positives: int
+    realized_check_seconds: float
 
     @classmethod
     def from_settings(cls, s: Settings) -> RolloutPolicy:
@@ -75,6 +79,9 @@ class RolloutPolicy:
             s.rollout_max_error_rate,
             s.rollout_max_latency_ratio,
             s.rollout_latency_slack_seconds,
+            s.rollout_max_auc_loss,
+            s.rollout_min_labelled_positives,
+            s.rollout_realized_check_seconds,
         )
 
 
@@ -236,9 +243,12 @@ class RolloutController:
         load: Callable[[str], ServingModel],
         on_verdict: Callable[[StepVerdict], None] | None = None,
         on_end: Callable[[str, str], None] | None = None,  # (outcome, version)
+        realized: Callable[[str, str], RealizedByArm | None] | None = None,  # (champion, challenger)
         clock: Callable[[], float] = time.monotonic,
     ):
         self.store, self.policy, self.load, self.clock = store, policy, load, clock
+        self.realized, self.last_realized = realized, None
+        self._next_realized = 0.0
         self.on_verdict, self.on_end = on_verdict, on_end
         self.routing: Routing | None = None
         self.window: Window | None = None
@@ -355,6 +365,37 @@ class RolloutController:
         self._start(self.routing.challenger, step)
         self._writes.submit(self._safely, registry.record_step, self.store, version, step, verdict.evidence())
 
+    def check_realized(self) -> RealizedByArm | None:
+        """Realized quality by arm, read from the prediction log and the labels every
+        ``realized_check_seconds`` (on the watcher's thread: it reads files); a challenger
+        that is clearly worse on labelled traffic is rolled back."""
+        routing = self.routing
+        if (
+            self.realized is None
+            or routing is None
+            or routing.challenger is None
+            or self.clock() < self._next_realized
+        ):
+            return None
+        self._next_realized = self.clock() + self.policy.realized_check_seconds
+        found = self.realized(routing.champion.version, routing.challenger.version)
+        self.last_realized = found
+        if (
+            found is not None
+            and found.positives >= self.policy.min_labelled_positives
+            and found.challenger_roc_auc < found.champion_roc_auc - self.policy.max_auc_loss
+        ):
+            with self._lock:
+                if self.routing is not None and self.routing.challenger is routing.challenger:
+                    self._abort(
+                        f"realized ROC AUC {found.challenger_roc_auc:.4f} vs champion "
+                        f"{found.champion_roc_auc:.4f} on {found.transactions} labelled transactions "
+                        f"({found.positives} frauds)",
+                        dataclasses.asdict(found),
+                        "controller",
+                    )
+        return found
+
     # --- registry moves ------------------------------------------------------------------------
     def _abort(self, reason: str, evidence: dict, by: str) -> str:
         version = self.routing.challenger.version
@@ -417,4 +458,5 @@ class RolloutController:
                 "window_samples": len(self.window) if self.window else 0,
                 "ended": dict(self.ended),
                 "verdicts": [v.evidence() for v in list(self.history)[-100:]],
+                "realized": dataclasses.asdict(self.last_realized) if self.last_realized else None,
             }

@@ -147,6 +147,18 @@ class Settings(BaseSettings):
     rollout_latency_slack_seconds: float = Field(
         0.002, ge=0, description="p99 difference always tolerated (timer noise on a busy machine)"
     )
+    rollout_max_auc_loss: float = Field(
+        0.02,
+        ge=0,
+        description="realized ROC AUC the challenger may lose against the champion on the same labelled "
+        "online transactions, once their labels are complete (rollouts that last that long)",
+    )
+    rollout_min_labelled_positives: int = Field(
+        20, ge=1, description="confirmed frauds among those transactions before realized quality may judge"
+    )
+    rollout_realized_check_seconds: float = Field(
+        300.0, gt=0, description="how often the service re-reads the log and the labels for realized quality"
+    )
 
     @field_validator("rollout_steps")
     @classmethod

@@ -109,6 +109,9 @@ class RolloutStatus(BaseModel):
     window_samples: int = Field(description="paired requests in the current step's window")
     ended: dict[str, str] = Field(description="rollouts this process ended: version -> outcome")
     verdicts: list[dict] = Field(description="the latest verdicts, with their numbers")
+    realized: dict | None = Field(
+        description="realized ROC AUC by arm on labelled paired traffic, once labels are in"
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -176,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         from ml_assets.core.features.store import FeatureRepo
         from ml_assets.core.model_store import CHALLENGER, ModelStore
+        from ml_assets.core.monitoring.online import realized_by_arm
         from ml_assets.core.rollout import RolloutController, RolloutPolicy
         from ml_assets.core.scoring import ServingModel
         from ml_assets.core.serving import ModelWatcher, PredictionLogWriter, warm
@@ -190,6 +194,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             load=lambda version: warm(ServingModel.by_version(store, version, CHALLENGER), n_features),
             on_verdict=on_verdict,
             on_end=on_end,
+            realized=lambda champion, challenger: realized_by_arm(
+                Warehouse(settings.warehouse_path),
+                settings.lake_dir,
+                champion,
+                challenger,
+                settings.label_delay_max_days,
+            ),
         )
         watcher = ModelWatcher(store, n_features, on_swap=on_swap)
         writer = PredictionLogWriter(
@@ -205,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def after_poll() -> None:
             controller.sync()  # start, resume or drop a challenger's rollout as the registry says
+            controller.check_realized()  # throttled: every rollout_realized_check_seconds
             try_ready()
 
         try:

@@ -1,0 +1,72 @@
+"""Realized quality of the two arms of a rollout, from the prediction log once the labels of
+the days it served had time to arrive. Paired: only transactions both versions scored (one
+answered, the other in shadow) count, so the two numbers come from the same traffic."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+
+from ml_assets.core import lake
+from ml_assets.core.monitoring.daily import labels_by
+from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
+
+
+@dataclasses.dataclass(frozen=True)
+class RealizedByArm:
+    champion_version: str
+    challenger_version: str
+    transactions: int  # labelled, scored by both versions
+    positives: int
+    champion_roc_auc: float
+    challenger_roc_auc: float
+    days: tuple[str, ...]  # transaction days whose labels are complete
+
+
+def realized_by_arm(
+    warehouse: Warehouse, lake_dir: Path, champion: str, challenger: str, label_delay_days: int
+) -> RealizedByArm | None:
+    """ROC AUC of each version on the online transactions both scored, over the days whose
+    labels are complete; None while there are none (or no fraud among them yet)."""
+    from sklearn.metrics import roc_auc_score
+
+    arrived = lake.existing_partitions(lake_dir, "label_arrivals")
+    if not arrived or not Path(warehouse.path).exists():
+        return None
+    complete_until = dt.date.fromisoformat(arrived[-1]) - dt.timedelta(days=label_delay_days)
+    scored = warehouse.query(
+        f"SELECT transaction_id, partition_date, model_version, max(score) AS score FROM {PREDICTION_LOG} "
+        "WHERE source = 'online' AND model_version IN (?, ?) AND partition_date <= ? GROUP BY ALL",
+        [champion, challenger, complete_until],
+    )
+    if scored.empty:
+        return None
+    wide = scored.pivot_table(
+        index=["transaction_id", "partition_date"], columns="model_version", values="score"
+    )
+    if champion not in wide or challenger not in wide:
+        return None
+    wide = wide.dropna(subset=[champion, challenger]).reset_index()
+    labels = np.zeros(len(wide), dtype=int)
+    for day, rows in wide.groupby("partition_date").groups.items():
+        day = dt.date.fromisoformat(str(day)[:10])
+        fraud = labels_by(
+            lake_dir, day, day + dt.timedelta(days=label_delay_days)
+        )  # as realized_day reads them
+        labels[wide.index.get_indexer(rows)] = (
+            wide.loc[rows, "transaction_id"].astype(str).isin(fraud).to_numpy()
+        )
+    if labels.sum() == 0 or labels.sum() == len(labels):
+        return None
+    return RealizedByArm(
+        champion,
+        challenger,
+        len(wide),
+        int(labels.sum()),
+        float(roc_auc_score(labels, wide[champion])),
+        float(roc_auc_score(labels, wide[challenger])),
+        tuple(sorted({str(d)[:10] for d in wide["partition_date"]})),
+    )
