@@ -1,0 +1,38 @@
+"""Which arm answers a request: a salted, stable hash of the customer picks the canary; a
+hash of the transaction picks the requests the other arm also scores in shadow."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from ml_assets.core.scoring import ServingModel
+
+CHAMPION_ARM, CANARY_ARM, SHADOW_ARM = "champion", "canary", "shadow"
+
+
+def bucket(key: int | str, salt: str) -> float:
+    """A stable number in [0, 1) for ``key`` under ``salt`` (BLAKE2b: uniform, and the same in
+    every process and Python version, unlike ``hash``)."""
+    digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclasses.dataclass(frozen=True)
+class Routing:
+    """Who serves, read once per request (replaced whole, never changed in place)."""
+
+    champion: ServingModel
+    challenger: ServingModel | None = None
+    share: float = 0.0  # of customers the challenger answers
+    shadow_share: float = 0.0  # of requests the challenger also scores unseen
+    salt: str = ""
+    step: int = 0
+
+    def canary(self, customer_id: int) -> bool:
+        return self.challenger is not None and bucket(customer_id, self.salt) < self.share
+
+    def shadowed(self, transaction_id: str) -> bool:
+        return (
+            self.challenger is not None and bucket(transaction_id, self.salt + ":shadow") < self.shadow_share
+        )

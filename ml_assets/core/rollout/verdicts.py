@@ -1,0 +1,172 @@
+"""A step's verdict from paired evidence: both arms' scores of the same requests, their
+flags, the challenger's errors and predict times. Pure functions of a window and the policy."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+
+from ml_assets.core.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutPolicy:
+    steps: tuple[float, ...]
+    shadow_share: float
+    salt: str
+    min_samples: int
+    min_step_seconds: float
+    min_rank_correlation: float
+    max_score_ks: float
+    max_decision_rate_diff: float
+    max_error_rate: float
+    max_latency_ratio: float
+    latency_slack_seconds: float
+    max_auc_loss: float
+    min_labelled_positives: int
+    realized_check_seconds: float
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> RolloutPolicy:
+        return cls(
+            s.rollout_steps,
+            s.rollout_shadow_share,
+            s.rollout_salt,
+            s.rollout_min_samples,
+            s.rollout_min_step_seconds,
+            s.rollout_min_rank_correlation,
+            s.rollout_max_score_ks,
+            s.rollout_max_decision_rate_diff,
+            s.rollout_max_error_rate,
+            s.rollout_max_latency_ratio,
+            s.rollout_latency_slack_seconds,
+            s.rollout_max_auc_loss,
+            s.rollout_min_labelled_positives,
+            s.rollout_realized_check_seconds,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class StepVerdict:
+    version: str  # the challenger judged
+    step: int
+    share: float
+    outcome: str  # hold | pass | fail
+    reasons: tuple[str, ...]
+    samples: int  # paired requests (both arms scored)
+    canary_requests: int  # answered by the challenger
+    seconds: float
+    rank_correlation: float
+    score_ks: float
+    flag_rate_champion: float
+    flag_rate_challenger: float
+    error_rate: float
+    p99_champion_seconds: float
+    p99_challenger_seconds: float
+    at: str
+
+    def evidence(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+class Window:
+    """The paired evidence of one step."""
+
+    def __init__(self, started: float):
+        self.started = started
+        self.champion, self.challenger = [], []  # scores on the same requests
+        self.champion_flags, self.challenger_flags = [], []
+        self.champion_seconds, self.challenger_seconds = [], []  # predict time per call
+        self.attempts = self.errors = self.canary_requests = 0
+
+    def __len__(self) -> int:
+        return len(self.champion)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    ranks = np.empty(len(x))
+    ranks[np.argsort(x, kind="stable")] = np.arange(len(x))
+    return ranks
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho; 0 when either arm gives every request the same score."""
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two score CDFs."""
+    a, b = np.sort(a), np.sort(b)
+    points = np.concatenate([a, b])
+    gap = np.searchsorted(a, points, side="right") / len(a) - np.searchsorted(b, points, side="right") / len(
+        b
+    )
+    return float(np.max(np.abs(gap)))
+
+
+def judge(
+    window: Window, policy: RolloutPolicy, version: str, step: int, share: float, now: float
+) -> StepVerdict:
+    """Hold (too little evidence or time), pass, or fail, with the numbers and the reasons."""
+    champion, challenger = np.asarray(window.champion), np.asarray(window.challenger)
+    n, seconds = len(champion), now - window.started
+    enough = n >= policy.min_samples
+    error_rate = window.errors / window.attempts if window.attempts else 0.0
+    # a challenger that keeps raising never builds a paired window: errors alone can fail it
+    erring = error_rate > policy.max_error_rate and window.errors > policy.max_error_rate * policy.min_samples
+    rho = rank_correlation(champion, challenger) if enough else float("nan")
+    ks = ks_distance(champion, challenger) if enough else float("nan")
+    flags = (
+        (float(np.mean(window.champion_flags)), float(np.mean(window.challenger_flags))) if n else (0.0, 0.0)
+    )
+    p99 = [
+        float(np.quantile(s, 0.99)) if s else 0.0
+        for s in (window.champion_seconds, window.challenger_seconds)
+    ]
+    reasons = []
+    if erring:
+        reasons.append(f"error rate {error_rate:.3f} > {policy.max_error_rate}")
+    if not enough and not erring:
+        reasons.append(f"{n} paired requests < {policy.min_samples}: hold")
+    elif enough:
+        if rho < policy.min_rank_correlation:
+            reasons.append(f"rank correlation {rho:.3f} < {policy.min_rank_correlation}")
+        if ks > policy.max_score_ks:
+            reasons.append(f"score KS {ks:.3f} > {policy.max_score_ks}")
+        if abs(flags[1] - flags[0]) > policy.max_decision_rate_diff:
+            reasons.append(
+                f"flag rate {flags[1]:.3f} vs champion {flags[0]:.3f} "
+                f"(> {policy.max_decision_rate_diff} apart)"
+            )
+        if p99[1] > policy.max_latency_ratio * p99[0] + policy.latency_slack_seconds:
+            reasons.append(f"p99 predict {p99[1] * 1e3:.2f} ms vs champion {p99[0] * 1e3:.2f} ms")
+    if erring:
+        outcome = "fail"
+    elif not enough:
+        outcome = "hold"
+    elif reasons:
+        outcome = "fail"
+    elif seconds < policy.min_step_seconds:
+        outcome, reasons = "hold", [f"step has run {seconds:.0f} s < {policy.min_step_seconds:.0f} s"]
+    else:
+        outcome = "pass"
+    return StepVerdict(
+        version,
+        step,
+        share,
+        outcome,
+        tuple(reasons),
+        n,
+        window.canary_requests,
+        seconds,
+        rho,
+        ks,
+        *flags,
+        error_rate,
+        *p99,
+        dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+    )
