@@ -59,19 +59,10 @@ def _world(root: Path):
 
 def _transactions(s, n: int) -> list[dict]:
     from ml_assets.core import lake
+    from ml_assets.serving.process import request_body
 
     day = lake.read_partition(s.lake_dir, "raw_transactions", s.day(DAYS - 1))
-    return [
-        {
-            "transaction_id": str(r.transaction_id),
-            "customer_id": int(r.customer_id),
-            "merchant_id": int(r.merchant_id),
-            "amount": float(r.amount),
-            "channel": str(r.channel),
-            "timestamp": r.event_timestamp.isoformat(),
-        }
-        for r in day.head(n).itertuples()
-    ]
+    return [request_body(r) for r in day.head(n).itertuples()]
 
 
 def _baseline(s, txs: list[dict]) -> dict[str, list[float]]:

@@ -85,22 +85,13 @@ def train_challenger(s: Settings, shuffle_labels: bool, seed: int, reason: str) 
 def traffic(s: Settings, n: int) -> list[dict]:
     """Up to ``n`` transactions of the newest lake day, as the service takes them."""
     from ml_assets.core import lake
+    from ml_assets.serving.process import request_body
 
     days = lake.existing_partitions(s.lake_dir, "raw_transactions")
     if not days:
         raise RuntimeError(f"no transactions in {s.lake_dir}: run `make dev` first")
     frame = lake.read_partition(s.lake_dir, "raw_transactions", days[-1]).head(n)
-    return [
-        {
-            "transaction_id": str(r.transaction_id),
-            "customer_id": int(r.customer_id),
-            "merchant_id": int(r.merchant_id),
-            "amount": float(r.amount),
-            "channel": str(r.channel),
-            "timestamp": r.event_timestamp.isoformat(),
-        }
-        for r in frame.itertuples()
-    ]
+    return [request_body(r) for r in frame.itertuples()]
 
 
 def drive(url: str, version: str, transactions: list[dict], max_requests: int, log) -> tuple[int, int, dict]:

@@ -4,9 +4,18 @@ in its own process on a free loopback port."""
 
 from __future__ import annotations
 
-from ml_assets.serving.process import ServiceProcess, free_port
+from ml_assets.serving.process import ServiceProcess, free_port, request_body
 
-__all__ = ["Service", "free_port", "transaction"]
+__all__ = ["SERVED_WORLD", "Service", "free_port", "transaction"]
+
+# the small served world of the service and rollout tests
+SERVED_WORLD = {
+    "rows_per_day": 2000,
+    "n_customers": 2000,
+    "n_merchants": 200,
+    "training_window_days": 10,
+    "validation_days": 3,
+}
 
 
 class Service(ServiceProcess):
@@ -17,12 +26,4 @@ class Service(ServiceProcess):
 
 
 def transaction(row, **overrides) -> dict:
-    return {
-        "transaction_id": str(row.transaction_id),
-        "customer_id": int(row.customer_id),
-        "merchant_id": int(row.merchant_id),
-        "amount": float(row.amount),
-        "channel": str(row.channel),
-        "timestamp": row.event_timestamp.isoformat(),
-        **overrides,
-    }
+    return request_body(row, **overrides)

@@ -10,7 +10,7 @@ import pytest
 import requests
 from conftest import repo_of, settings_for, store_of
 from lakehelpers import build_offline
-from servicehelpers import Service, free_port, transaction
+from servicehelpers import SERVED_WORLD, Service, free_port, transaction
 
 from ml_assets.core import lake
 from ml_assets.core.registry import rollout as registry
@@ -18,13 +18,7 @@ from ml_assets.core.rollout import RolloutPolicy, Routing, Window, bucket, judge
 from ml_assets.core.settings import Settings
 
 DAYS = 44
-SIZE = {
-    "rows_per_day": 2000,
-    "n_customers": 2000,
-    "n_merchants": 200,
-    "training_window_days": 10,
-    "validation_days": 3,
-}
+SIZE = SERVED_WORLD
 POLICY = RolloutPolicy.from_settings(Settings())
 
 

@@ -21,19 +21,13 @@ import requests
 from conftest import repo_of, settings_for, store_of
 from lakehelpers import build_offline
 from prometheus_client.parser import text_string_to_metric_families
-from servicehelpers import Service, free_port, transaction
+from servicehelpers import SERVED_WORLD, Service, free_port, transaction
 
 from ml_assets.core import lake
 from ml_assets.core.warehouse import Warehouse
 
 DAYS = 44
-SIZE = {
-    "rows_per_day": 2000,
-    "n_customers": 2000,
-    "n_merchants": 200,
-    "training_window_days": 10,
-    "validation_days": 3,
-}
+SIZE = SERVED_WORLD
 VIEWS = ["customer_profile", "customer_activity", "merchant_profile", "merchant_risk"]
 
 

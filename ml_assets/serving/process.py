@@ -15,6 +15,20 @@ from pathlib import Path
 from ml_assets.core.settings import Settings
 
 
+def request_body(row, **overrides) -> dict:
+    """A transaction row (lake ``raw_transactions``, as from ``itertuples``) as the service's
+    ``POST /v1/score`` takes it."""
+    return {
+        "transaction_id": str(row.transaction_id),
+        "customer_id": int(row.customer_id),
+        "merchant_id": int(row.merchant_id),
+        "amount": float(row.amount),
+        "channel": str(row.channel),
+        "timestamp": row.event_timestamp.isoformat(),
+        **overrides,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
