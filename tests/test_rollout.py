@@ -89,6 +89,13 @@ def test_verdict_holds_on_too_little_evidence_or_time_and_judges_paired_scores()
     w = _window(scores, scores)
     w.challenger_flags = [c > 0.02 for c in scores]
     assert any("flag rate" in r for r in judge(w, policy, "2", 0, 0.0, now=61).reasons)
+    # one pause in a window is not a slow model; a model slow on every request is
+    paused = _window(scores, scores)
+    paused.challenger_seconds = [0.0005] * 399 + [0.05]
+    assert judge(paused, policy, "2", 0, 0.0, now=61).outcome == "pass"
+    slow = _window(scores, scores)
+    slow.challenger_seconds = [0.005] * 400
+    assert any("predict p99" in r for r in judge(slow, policy, "2", 0, 0.0, now=61).reasons)
     # a challenger that keeps raising fails on errors alone (it builds no paired window)
     broken = Window(0.0)
     broken.attempts, broken.errors = 50, 50

@@ -142,7 +142,10 @@ class Settings(BaseSettings):
     )
     rollout_max_error_rate: float = Field(0.01, ge=0, le=1, description="challenger predictions that raised")
     rollout_max_latency_ratio: float = Field(
-        3.0, gt=1, description="challenger's p99 predict time over the champion's (beyond the slack below)"
+        3.0,
+        gt=1,
+        description="challenger's predict time over the champion's, at p99 (beyond the slack below) and at "
+        "the median both: a slow model is slow in the middle too, a pause is not",
     )
     rollout_latency_slack_seconds: float = Field(
         0.002, ge=0, description="p99 difference always tolerated (timer noise on a busy machine)"
