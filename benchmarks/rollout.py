@@ -13,7 +13,6 @@ A served world in a temp folder (as benchmarks/serving.py builds it), then:
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -36,41 +35,11 @@ def _split(share: float) -> tuple[float, float]:
     return float(np.mean(first)), float(np.mean([a == b for a, b in zip(first, again, strict=True)]))
 
 
-def _false_rollbacks(s, challenger_version: str, transactions: list[dict]) -> tuple[int, int, int]:
-    """(windows judged, failed windows, requests) over REQUESTS requests through the real
-    scorer: a 5% canary with every request paired, judged in fresh windows of
-    ``rollout_min_samples`` (as many steps as the run needs, so the rollout never completes)."""
-    from ml_assets.core.features.store import FeatureRepo
-    from ml_assets.core.model_store import CHALLENGER, ModelStore
-    from ml_assets.core.rollout import RolloutController, RolloutPolicy
-    from ml_assets.core.scoring import ServingModel
-    from ml_assets.core.serving import OnlineScorer
-
-    store = ModelStore.local(s.mlflow_dir)
-    policy = dataclasses.replace(RolloutPolicy.from_settings(s), min_step_seconds=0.0, steps=(0.05,) * 1000)
-    controller = RolloutController(
-        store, policy, load=lambda v: ServingModel.by_version(store, v, CHALLENGER)
-    )
-    controller.set_champion(ServingModel.champion(store))
-    controller.start(
-        ServingModel.by_version(store, challenger_version, CHALLENGER), step=1
-    )  # 5% canary + shadow
-    scorer = OnlineScorer(FeatureRepo(s.feature_repo_dir, s.data_dir), controller, store.model_name)
-    for i in range(REQUESTS):
-        t = transactions[i % len(transactions)]
-        scorer.score([{**t, "timestamp": dt.datetime.fromisoformat(t["timestamp"])}])
-        if controller.routing.challenger is None:
-            break
-    judged = [v for v in controller.history if v.outcome != "hold"]
-    controller.close()
-    return len(judged), sum(v.outcome == "fail" for v in judged), i + 1
-
-
 def run() -> None:
     from benchmarks.serving import _world
     from ml_assets.core.model_store import CHAMPION, ModelStore
     from ml_assets.core.registry import rollout as registry
-    from ml_assets.rollout_demo import rollout_demo, traffic, train_challenger
+    from ml_assets.rollout_demo import judge_in_process, rollout_demo, traffic, train_challenger
 
     share, sticky = _split(0.05)
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,9 +47,9 @@ def run() -> None:
         store = ModelStore.local(s.mlflow_dir)
         champion = store.alias_version(CHAMPION)
         transactions = traffic(s, 4000)
-        same = _false_rollbacks(s, champion, transactions)
+        same = judge_in_process(s, champion, transactions, REQUESTS)
         equal_version = train_challenger(s, False, 303, "benchmark: equal challenger")
-        equal = _false_rollbacks(s, equal_version, transactions)
+        equal = judge_in_process(s, equal_version, transactions, REQUESTS)
         registry.abort(store, equal_version, "benchmark over", {})  # the demo below starts clean
         results = rollout_demo(s, max_requests=3000, log=lambda *_: None)
     worse, good = results

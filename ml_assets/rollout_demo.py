@@ -94,6 +94,37 @@ def traffic(s: Settings, n: int) -> list[dict]:
     return [request_body(r) for r in frame.itertuples()]
 
 
+def judge_in_process(
+    s: Settings, challenger: str, transactions: list[dict], requests: int
+) -> tuple[int, int, int]:
+    """A dry-run rollout of ``challenger`` on ``requests`` transactions through the real reader
+    and scorer in this process, every request paired, judged in fresh windows of
+    ``rollout_min_samples`` at a 5% canary (as many steps as it takes: it never completes).
+    Returns (windows judged, windows failed, requests sent): the false-rollback measure."""
+    from ml_assets.core.features.store import FeatureRepo
+    from ml_assets.core.model_store import CHALLENGER, ModelStore
+    from ml_assets.core.rollout import RolloutController, RolloutPolicy
+    from ml_assets.core.scoring import ServingModel
+    from ml_assets.core.serving import OnlineScorer
+
+    store = ModelStore.local(s.mlflow_dir)
+    policy = dataclasses.replace(
+        RolloutPolicy.from_settings(s), min_step_seconds=0.0, steps=(0.05,) * requests
+    )
+    controller = RolloutController(store, policy, load=None, dry_run=True)
+    controller.set_champion(ServingModel.champion(store))
+    controller.start(ServingModel.by_version(store, challenger, CHALLENGER))
+    scorer = OnlineScorer(FeatureRepo(s.feature_repo_dir, s.data_dir), controller, store.model_name)
+    sent = 0
+    while sent < requests and controller.routing.challenger is not None:
+        t = transactions[sent % len(transactions)]
+        scorer.score([{**t, "timestamp": dt.datetime.fromisoformat(t["timestamp"])}])
+        sent += 1
+    judged = [v for v in controller.history if v.outcome != "hold"]
+    controller.close()
+    return len(judged), sum(v.outcome == "fail" for v in judged), sent
+
+
 def drive(url: str, version: str, transactions: list[dict], max_requests: int, log) -> tuple[int, int, dict]:
     """Post transactions until the rollout of ``version`` ends (or ``max_requests``); returns
     (requests sent, failed requests, the final rollout status)."""

@@ -189,6 +189,21 @@ def test_a_worse_challenger_is_rolled_back_in_its_first_window_and_no_request_fa
 
 
 @pytest.mark.slow
+def test_the_same_model_on_both_arms_is_never_rolled_back(world):
+    """2,000 real requests in process (reader, scorer, controller; the registry untouched),
+    judged in 20 fresh windows: identical scores must never fail a window, whatever the
+    timers say."""
+    from ml_assets.rollout_demo import judge_in_process
+
+    settings, txs = world
+    champion = store_of(settings).alias_version("champion")
+    before = store_of(settings).client().get_model_version("fraud_model", champion).tags
+    judged, failed, sent = judge_in_process(settings, champion, txs, 2000)
+    assert (judged, failed, sent) == (20, 0, 2000)
+    assert store_of(settings).client().get_model_version("fraud_model", champion).tags == before  # a dry run
+
+
+@pytest.mark.slow
 def test_shadow_never_changes_a_response_and_a_restart_resumes_the_step(world):
     settings, txs = world
     store = store_of(settings)

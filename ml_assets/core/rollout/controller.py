@@ -40,7 +40,9 @@ class RolloutController:
         on_end: Callable[[str, str], None] | None = None,  # (outcome, version)
         realized: Callable[[str, str], RealizedByArm | None] | None = None,  # (champion, challenger)
         clock: Callable[[], float] = time.monotonic,
+        dry_run: bool = False,  # judge and route in memory only: the registry is never written
     ):
+        self.dry_run = dry_run
         self.store, self.policy, self.load, self.clock = store, policy, load, clock
         self.realized, self.last_realized = realized, None
         self._next_realized = 0.0
@@ -158,7 +160,7 @@ class RolloutController:
             self._promote(verdict.evidence(), "controller")
             return
         self._start(self.routing.challenger, step)
-        self._writes.submit(self._safely, registry.record_step, self.store, version, step, verdict.evidence())
+        self._move(registry.record_step, self.store, version, step, verdict.evidence())
 
     def check_realized(self) -> RealizedByArm | None:
         """Realized quality by arm, read from the prediction log and the labels every
@@ -196,7 +198,7 @@ class RolloutController:
         version = self.routing.challenger.version
         self.ended[version] = registry.ROLLED_BACK
         self._stop_routing()  # 0% at once; the registry follows
-        self._writes.submit(self._safely, registry.abort, self.store, version, reason, evidence, by)
+        self._move(registry.abort, self.store, version, reason, evidence, by)
         log.warning("rollout of version %s aborted: %s", version, reason)
         if self.on_end:
             self.on_end(registry.ROLLED_BACK, version)
@@ -207,7 +209,7 @@ class RolloutController:
         self.ended[model.version] = registry.PROMOTED
         self.routing = Routing(champion=model)  # 100% at once; the registry follows
         self.window = None
-        self._writes.submit(self._safely, registry.complete, self.store, model.version, evidence, by)
+        self._move(registry.complete, self.store, model.version, evidence, by)
         log.info("rollout of version %s complete: champion", model.version)
         if self.on_end:
             self.on_end(registry.PROMOTED, model.version)
@@ -226,6 +228,11 @@ class RolloutController:
             if self.routing is None or self.routing.challenger is None:
                 return None
             return self._promote({"history": [v.evidence() for v in list(self.history)[-5:]]}, by)
+
+    def _move(self, move, *args) -> None:
+        """A registry move on the background thread (none in a dry run)."""
+        if not self.dry_run:
+            self._writes.submit(self._safely, move, *args)
 
     def _safely(self, move, *args) -> None:
         try:
