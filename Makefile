@@ -16,7 +16,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
-	serve test-tools rollout-demo bench-rollout
+	serve test-tools rollout-demo bench-rollout scoreboard
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -78,6 +78,10 @@ replay: $(STAMP) dagster-home
 ## make bench-rollout: the rollout controller's detection figures, appended to BENCHMARKS.md
 bench-rollout: $(STAMP)
 	$(BIN)/python -m benchmarks.rollout
+
+## make scoreboard: the three scenarios at the default size, scored (BENCHMARKS.md, docs/scoreboard/); ~30 min
+scoreboard: $(STAMP)
+	$(BIN)/ml-assets scoreboard --days 120
 
 ## make rollout-demo: a worse and an equal challenger rolled out through the real service (after make dev)
 rollout-demo: $(STAMP)

@@ -68,6 +68,17 @@ def _rollout(settings: Settings, args) -> None:
         print(f"version {state.challenger} rolled back: {args.reason}; champion stays {state.champion}")
 
 
+def _scoreboard(settings: Settings, args) -> None:
+    from ml_assets import scoreboard
+    from ml_assets.core.settings import PROJECT_ROOT
+    from ml_assets.replay import scoreboard_all
+
+    boards = scoreboard_all(settings, args.days)
+    scoreboard.append_report(
+        boards, PROJECT_ROOT / "BENCHMARKS.md", args.days, settings.seed, settings.drift_start_day
+    )
+
+
 def _rollout_demo(settings: Settings, args) -> None:
     from ml_assets.rollout_demo import rollout_demo
 
@@ -125,6 +136,12 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p.add_argument("--days", type=int, default=120)
     p.add_argument("--drift-start-day", type=int, default=None, help="day index where the scenario starts")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser(
+        "scoreboard", help="replay the three scenarios (own data and instance each) and score the recovery"
+    )
+    p.add_argument("--days", type=int, default=120)
+    p.set_defaults(func=_scoreboard)
 
     p = sub.add_parser("rollout", help="the challenger's rollout in the registry: status, promote or abort")
     p.add_argument("action", choices=["status", "promote", "abort"])

@@ -10,6 +10,7 @@ scoring and training read."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import shutil
@@ -18,7 +19,8 @@ import time
 import dagster as dg
 import pandas as pd
 
-from ml_assets.core.settings import Settings
+from ml_assets import scoreboard
+from ml_assets.core.settings import PROJECT_ROOT, Settings
 
 GENERATED = (
     "landing",
@@ -222,8 +224,15 @@ def plot(rows: list[DayRow], retrains, settings: Settings, path) -> None:
 
 
 def replay(
-    s: Settings, days: int, warm_up_days: int | None = None, fresh: bool = True, log=None
+    s: Settings,
+    days: int,
+    warm_up_days: int | None = None,
+    fresh: bool = True,
+    log=None,
+    instance: dg.DagsterInstance | None = None,
 ) -> list[DayRow]:
+    """The loop over ``days`` simulated days on ``instance`` (default: the project's), with the
+    table, the plot and the recovery scoreboard (scoreboard.py) at the end."""
     from ml_assets.simulator.landing import simulate_to_landing
 
     log = log or functools.partial(print, flush=True)
@@ -236,7 +245,7 @@ def replay(
         _wipe(s)
     started = time.monotonic()
     simulate_to_landing(s, range(days), overwrite=fresh)
-    with dg.DagsterInstance.get() as instance:
+    with contextlib.nullcontext(instance) if instance is not None else dg.DagsterInstance.get() as instance:
         r = Replay(s, instance, log)
         r.warm_up(warm)
         for i in range(warm, days):
@@ -252,7 +261,29 @@ def replay(
             )
         )
     print_table(r.rows, log)
+    board = scoreboard.score(r.rows, s.scenario, None if s.scenario == "stable" else s.day(s.drift_start_day))
+    log(scoreboard.table([board]))
+    scoreboard.save(board, s.reports_dir)
     png = s.reports_dir / f"replay_{s.scenario}.png"
     plot(r.rows, r.retrains, s, png)
     log(f"[replay] {days} days in {time.monotonic() - started:.0f}s; plot: {png}; reports: {s.reports_dir}")
     return r.rows
+
+
+def scoreboard_all(s: Settings, days: int, log=None) -> list[scoreboard.Scoreboard]:
+    """The three scenarios replayed at ``s``'s size, each in its own data folder and Dagster
+    instance under ``data/scoreboard/`` (the project's data and runs are left alone); the
+    table and the plots go to BENCHMARKS.md and docs/scoreboard/."""
+    log = log or functools.partial(print, flush=True)
+    boards = []
+    for scenario in ("stable", "seasonal", "fraud_shift"):
+        root = s.data_dir / "scoreboard" / scenario
+        settings = s.model_copy(update={"scenario": scenario, "data_dir": root / "data"})
+        (root / "dagster").mkdir(parents=True, exist_ok=True)
+        with dg.DagsterInstance.local_temp(tempdir=str(root / "dagster")) as instance:
+            replay(settings, days, log=log, instance=instance)
+        boards.append(scoreboard.load(settings.reports_dir / f"scoreboard_{scenario}.json"))
+        docs = PROJECT_ROOT / "docs" / "scoreboard"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(settings.reports_dir / f"replay_{scenario}.png", docs / f"replay_{scenario}.png")
+    return boards

@@ -149,3 +149,10 @@ def test_seasonal_replay_drops_fires_retrains_and_recovers(tmp_path_factory):
 
     assert mean(r.realized_auc for r in recovered) > mean(r.realized_auc for r in drifted) + 0.05
     assert mean(r.estimated_auc for r in recovered) > mean(r.estimated_auc for r in drifted)
+    # the scoreboard of this replay says the same
+    from ml_assets.scoreboard import score
+
+    board = score(rows, "seasonal", settings.day(drift))
+    assert board.detection_delay_days == first and board.false_triggers == 0
+    assert board.retrains_promoted == len(promoted) and board.retrains_fired == len(fired)
+    assert board.auc_lost > 0

@@ -1,0 +1,140 @@
+"""The recovery scoreboard of a replay: how fast the loop saw a drift and how fast the
+serving model was good again, from the replay's day rows.
+
+- detection delay: days from the drift's first day to the sensor's first trigger on or after it;
+- time to recover: days from the drift's first day to the first day from which the serving
+  champion's realized ROC AUC stays within ``tolerance`` of its pre-drift level for
+  ``settle_days`` observed days (realized values exist only once a day's labels are complete,
+  so the last ``label_delay_max_days`` of a replay cannot show a recovery: then it is None);
+- realized ROC AUC lost: the area (AUC x days) below the pre-drift level from the drift on;
+- retrains fired / promoted / rejected, and false triggers (fired before the drift; on the
+  stable scenario every trigger is false).
+The pre-drift level is the mean realized ROC AUC of the ``reference_days`` before the drift."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Scoreboard:
+    scenario: str
+    days: int
+    drift_start: str | None
+    pre_drift_auc: float | None
+    detection_delay_days: int | None
+    time_to_recover_days: int | None
+    auc_lost: float | None  # AUC x days below the pre-drift level
+    retrains_fired: int
+    retrains_promoted: int
+    retrains_rejected: int
+    false_triggers: int
+
+    def row(self) -> list[str]:
+        def fmt(v, spec="") -> str:
+            return "-" if v is None else format(v, spec)
+
+        return [
+            self.scenario,
+            fmt(self.drift_start),
+            fmt(self.pre_drift_auc, ".3f"),
+            fmt(self.detection_delay_days),
+            fmt(self.time_to_recover_days),
+            fmt(self.auc_lost, ".2f"),
+            f"{self.retrains_fired} / {self.retrains_promoted} / {self.retrains_rejected}",
+            str(self.false_triggers),
+        ]
+
+
+HEADER = [
+    "scenario",
+    "drift starts",
+    "pre-drift realized ROC AUC",
+    "detection delay (days)",
+    "time to recover (days)",
+    "realized ROC AUC lost (AUC x days)",
+    "retrains fired / promoted / rejected",
+    "false triggers",
+]
+
+
+def score(
+    rows,
+    scenario: str,
+    drift_start: dt.date | None,
+    reference_days: int = 14,
+    tolerance: float = 0.02,
+    settle_days: int = 3,
+) -> Scoreboard:
+    """The scoreboard of replay ``rows`` (objects with day, realized_auc, sensor, retrain)."""
+    days = [(dt.date.fromisoformat(r.day), r) for r in rows]
+    fired = [d for d, r in days if r.sensor == "FIRED"]
+    promoted = sum(r.retrain.endswith("promoted") for _, r in days)
+    rejected = sum("rejected" in r.retrain for _, r in days)
+    if drift_start is None:
+        return Scoreboard(
+            scenario, len(days), None, None, None, None, None, len(fired), promoted, rejected, len(fired)
+        )
+    before = [
+        r.realized_auc
+        for d, r in days
+        if drift_start - dt.timedelta(days=reference_days) <= d < drift_start and r.realized_auc is not None
+    ]
+    pre = sum(before) / len(before) if before else None
+    detection = next(((d - drift_start).days for d in fired if d >= drift_start), None)
+    after = [(d, r.realized_auc) for d, r in days if d >= drift_start and r.realized_auc is not None]
+    recovered, lost = None, None
+    if pre is not None:
+        lost = sum(max(0.0, pre - auc) for _, auc in after)
+        for i in range(len(after) - settle_days + 1):
+            if all(auc >= pre - tolerance for _, auc in after[i : i + settle_days]):
+                recovered = (after[i][0] - drift_start).days
+                break
+    return Scoreboard(
+        scenario,
+        len(days),
+        drift_start.isoformat(),
+        pre,
+        detection,
+        recovered,
+        lost,
+        len(fired),
+        promoted,
+        rejected,
+        sum(d < drift_start for d in fired),
+    )
+
+
+def save(board: Scoreboard, reports_dir: Path) -> Path:
+    path = Path(reports_dir) / f"scoreboard_{board.scenario}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dataclasses.asdict(board), indent=2) + "\n")
+    return path
+
+
+def table(boards: list[Scoreboard]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(b.row()) + " |" for b in boards]
+    return "\n".join(lines)
+
+
+def load(path: Path) -> Scoreboard:
+    return Scoreboard(**json.loads(Path(path).read_text()))
+
+
+def append_report(boards: list[Scoreboard], path: Path, days: int, seed: int, drift_day: int) -> None:
+    """The boards as a table appended to BENCHMARKS.md, dated, with what was run."""
+    import os
+
+    text = (
+        f"\n### Recovery scoreboard ({dt.date.today()}, {os.cpu_count()} cores)\n\n{table(boards)}\n\n"
+        f"`make scoreboard`: {days} days a scenario, seed {seed}, drift from day {drift_day}; plots in "
+        "docs/scoreboard/. Time to recover needs realized ROC AUC, which exists once a day's labels are "
+        "complete (label_delay_max_days), so the last days of a replay cannot show one.\n"
+    )
+    print(text)
+    with open(path, "a") as fh:
+        fh.write(text)

@@ -1,0 +1,59 @@
+"""The recovery scoreboard, on day rows whose answer is known by construction."""
+
+import datetime as dt
+
+import pytest
+
+from ml_assets.replay import DayRow
+from ml_assets.scoreboard import load, save, score, table
+
+START = dt.date(2026, 1, 1)
+
+
+def _rows(realized: list[float | None], fired: dict[int, str]) -> list[DayRow]:
+    rows = []
+    for i, auc in enumerate(realized):
+        retrain = fired.get(i, "")
+        rows.append(
+            DayRow(
+                (START + dt.timedelta(days=i)).isoformat(),
+                "1",
+                None,
+                auc,
+                0,
+                "FIRED" if retrain else "skip",
+                retrain,
+            )
+        )
+    return rows
+
+
+def test_a_drop_a_late_trigger_and_a_recovery_are_scored_in_days_and_auc_lost(tmp_path):
+    # 20 days at 0.94, drift on day 20 down to 0.74 for 6 days, back to 0.93 from day 26
+    realized = [0.94] * 20 + [0.74] * 6 + [0.93] * 10 + [None] * 5  # the last days have no labels yet
+    rows = _rows(realized, {3: "v2 rejected", 22: "v3 rejected", 24: "v4 promoted"})
+    board = score(rows, "seasonal", START + dt.timedelta(days=20))
+    assert board.pre_drift_auc == pytest.approx(0.94)
+    assert board.detection_delay_days == 2  # the first trigger on or after the drift
+    assert board.time_to_recover_days == 6  # day 26 and the two observed days after it are within 0.02
+    assert board.auc_lost == pytest.approx(6 * 0.20 + 10 * 0.01)
+    assert (board.retrains_fired, board.retrains_promoted, board.retrains_rejected) == (3, 1, 2)
+    assert board.false_triggers == 1  # day 3, before the drift
+    assert load(save(board, tmp_path)) == board
+    assert "| seasonal | 2026-01-21 | 0.940 | 2 | 6 |" in table([board])
+
+
+def test_no_recovery_within_the_labelled_horizon_and_no_trigger_are_none():
+    realized = [0.94] * 20 + [0.74, 0.93, 0.74, 0.93] + [None] * 10  # never 3 good days in a row
+    board = score(_rows(realized, {}), "fraud_shift", START + dt.timedelta(days=20))
+    assert board.detection_delay_days is None and board.time_to_recover_days is None
+    assert board.auc_lost == pytest.approx(0.2 * 2 + 0.01 * 2)
+
+
+def test_on_the_stable_scenario_every_trigger_is_false():
+    board = score(_rows([0.94] * 30, {10: "v2 rejected"}), "stable", None)
+    assert (
+        board.false_triggers == 1
+        and board.detection_delay_days is None
+        and board.time_to_recover_days is None
+    )
