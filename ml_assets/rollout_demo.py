@@ -83,14 +83,16 @@ def train_challenger(s: Settings, shuffle_labels: bool, seed: int, reason: str) 
 
 
 def traffic(s: Settings, n: int) -> list[dict]:
-    """Up to ``n`` transactions of the newest lake day, as the service takes them."""
+    """Up to ``n`` transactions sampled from the newest lake day, as the service takes them."""
     from ml_assets.core import lake
     from ml_assets.serving.process import request_body
 
     days = lake.existing_partitions(s.lake_dir, "raw_transactions")
     if not days:
         raise RuntimeError(f"no transactions in {s.lake_dir}: run `make dev` first")
-    frame = lake.read_partition(s.lake_dir, "raw_transactions", days[-1]).head(n)
+    day = lake.read_partition(s.lake_dir, "raw_transactions", days[-1])
+    # a sample of the whole day in time order (the first rows of a day are its riskiest hours)
+    frame = day.sample(min(n, len(day)), random_state=0).sort_values("event_timestamp")
     return [request_body(r) for r in frame.itertuples()]
 
 

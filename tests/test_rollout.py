@@ -89,6 +89,11 @@ def test_verdict_holds_on_too_little_evidence_or_time_and_judges_paired_scores()
     w = _window(scores, scores)
     w.challenger_flags = [c > 0.02 for c in scores]
     assert any("flag rate" in r for r in judge(w, policy, "2", 0, 0.0, now=61).reasons)
+    # a 7-point gap on 100 requests that split 9 to 2 on their disagreements is noise (z 2.1)
+    noisy = _window(scores[:100], scores[:100])
+    noisy.champion_flags = [True] * 47 + [False] * 53
+    noisy.challenger_flags = [True] * 38 + [False] * 9 + [True] * 2 + [False] * 51
+    assert not any("flag rate" in r for r in judge(noisy, policy, "2", 0, 0.0, now=61).reasons)
     # one pause in a window is not a slow model; a model slow on every request is
     paused = _window(scores, scores)
     paused.challenger_seconds = [0.0005] * 399 + [0.05]

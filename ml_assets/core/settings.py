@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     rollout_max_decision_rate_diff: float = Field(
         0.05, gt=0, le=1, description="flag-rate difference between the arms on the same requests, absolute"
     )
+    rollout_decision_rate_z: float = Field(
+        3.0,
+        gt=0,
+        description="...and that gap must be clear on the paired decisions: McNemar's z (requests flagged by "
+        "one arm only, one way against the other) at least this",
+    )
     rollout_max_error_rate: float = Field(0.01, ge=0, le=1, description="challenger predictions that raised")
     rollout_max_latency_ratio: float = Field(
         3.0,

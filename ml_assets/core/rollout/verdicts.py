@@ -21,6 +21,7 @@ class RolloutPolicy:
     min_rank_correlation: float
     max_score_ks: float
     max_decision_rate_diff: float
+    decision_rate_z: float
     max_error_rate: float
     max_latency_ratio: float
     latency_slack_seconds: float
@@ -39,6 +40,7 @@ class RolloutPolicy:
             s.rollout_min_rank_correlation,
             s.rollout_max_score_ks,
             s.rollout_max_decision_rate_diff,
+            s.rollout_decision_rate_z,
             s.rollout_max_error_rate,
             s.rollout_max_latency_ratio,
             s.rollout_latency_slack_seconds,
@@ -138,10 +140,19 @@ def judge(
             reasons.append(f"rank correlation {rho:.3f} < {policy.min_rank_correlation}")
         if ks > policy.max_score_ks:
             reasons.append(f"score KS {ks:.3f} > {policy.max_score_ks}")
-        if abs(flags[1] - flags[0]) > policy.max_decision_rate_diff:
+        # the flag-rate gap must be both material (the tolerance) and clear on the paired
+        # decisions (McNemar: of the requests the arms decided differently, too many one way);
+        # on 100 requests a 47% flag rate moves by 5 points from sampling alone
+        champion_only = int(np.sum(np.asarray(window.champion_flags) & ~np.asarray(window.challenger_flags)))
+        challenger_only = int(
+            np.sum(np.asarray(window.challenger_flags) & ~np.asarray(window.champion_flags))
+        )
+        discordant = champion_only + challenger_only
+        z = abs(challenger_only - champion_only) / np.sqrt(discordant) if discordant else 0.0
+        if abs(flags[1] - flags[0]) > policy.max_decision_rate_diff and z >= policy.decision_rate_z:
             reasons.append(
                 f"flag rate {flags[1]:.3f} vs champion {flags[0]:.3f} "
-                f"(> {policy.max_decision_rate_diff} apart)"
+                f"(> {policy.max_decision_rate_diff} apart, paired z {z:.1f})"
             )
         # slower at p99 *and* at the median: in a window of 100, p99 is one request, and one
         # pause (a collection, a registry write on another thread) must not roll a model back
