@@ -359,6 +359,14 @@ def prometheus(service, tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
+        deadline = time.monotonic() + 60  # ready before any test queries it, whichever runs first
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"Prometheus on {url} did not become ready")
+            time.sleep(0.2)
         yield url
     finally:
         proc.terminate()

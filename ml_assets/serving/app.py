@@ -137,13 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def on_verdict(verdict) -> None:
         metrics.rollout_verdicts.labels(verdict.outcome).inc()
         if verdict.outcome != "hold":
-            for name, value in (
-                ("rank_correlation", verdict.rank_correlation),
-                ("score_ks", verdict.score_ks),
-            ):
-                metrics.rollout_evidence.labels(name).set(value)
-            metrics.rollout_evidence.labels("flag_rate_champion").set(verdict.flag_rate_champion)
-            metrics.rollout_evidence.labels("flag_rate_challenger").set(verdict.flag_rate_challenger)
+            for name in ("rank_correlation", "score_ks", "flag_rate_champion", "flag_rate_challenger"):
+                metrics.rollout_evidence.labels(name).set(getattr(verdict, name))
 
     def on_end(outcome: str, version: str) -> None:
         from ml_assets.core.registry.rollout import PROMOTED

@@ -18,7 +18,7 @@ from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.monitoring.online import RealizedByArm
 from ml_assets.core.registry import rollout as registry
 from ml_assets.core.rollout.routing import Routing
-from ml_assets.core.rollout.verdicts import RolloutPolicy, StepVerdict, Window, judge
+from ml_assets.core.rollout.verdicts import RolloutPolicy, StepVerdict, Window, erring, judge
 from ml_assets.core.scoring import ServingModel
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,7 @@ class RolloutController:
                 window.champion_flags.extend((champion_scores > routing.champion.threshold).tolist())
                 window.challenger_flags.extend((challenger_scores > routing.challenger.threshold).tolist())
                 window.canary_requests += canary_requests
-            failing = window.errors > self.policy.max_error_rate * max(
-                window.attempts, self.policy.min_samples
-            )
-            if len(window) < self._next_judgement and not failing:
+            if len(window) < self._next_judgement and not erring(window, self.policy):
                 return None
             self._next_judgement = len(window) + max(10, self.policy.min_samples // 10)
             verdict = judge(
@@ -239,10 +236,6 @@ class RolloutController:
             move(*args)
         except Exception:  # the in-memory routing already changed; a person can redo it by CLI
             log.exception("the registry move %s failed", move.__name__)
-
-    def flush(self, timeout: float = 30) -> None:
-        """Wait for pending registry writes (tests, shutdown)."""
-        self._writes.submit(lambda: None).result(timeout=timeout)
 
     def close(self) -> None:
         self._writes.shutdown(wait=True)

@@ -112,6 +112,12 @@ def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(gap)))
 
 
+def erring(window: Window, policy: RolloutPolicy) -> bool:
+    """Too many challenger errors, judged on errors alone: a challenger that keeps raising
+    never builds a paired window (the rate over the attempts, and enough errors to mean it)."""
+    return window.errors > policy.max_error_rate * max(window.attempts, policy.min_samples)
+
+
 def judge(
     window: Window, policy: RolloutPolicy, version: str, step: int, share: float, now: float
 ) -> StepVerdict:
@@ -120,8 +126,7 @@ def judge(
     n, seconds = len(champion), now - window.started
     enough = n >= policy.min_samples
     error_rate = window.errors / window.attempts if window.attempts else 0.0
-    # a challenger that keeps raising never builds a paired window: errors alone can fail it
-    erring = error_rate > policy.max_error_rate and window.errors > policy.max_error_rate * policy.min_samples
+    failing = erring(window, policy)
     rho = rank_correlation(champion, challenger) if enough else float("nan")
     ks = ks_distance(champion, challenger) if enough else float("nan")
     flags = (
@@ -131,9 +136,9 @@ def judge(
     p99 = [float(np.quantile(s, 0.99)) if s else 0.0 for s in times]
     median = [float(np.median(s)) if s else 0.0 for s in times]
     reasons = []
-    if erring:
+    if failing:
         reasons.append(f"error rate {error_rate:.3f} > {policy.max_error_rate}")
-    if not enough and not erring:
+    if not enough and not failing:
         reasons.append(f"{n} paired requests < {policy.min_samples}: hold")
     elif enough:
         if rho < policy.min_rank_correlation:
@@ -163,7 +168,7 @@ def judge(
                 f"predict p99 {p99[1] * 1e3:.2f} ms, median {median[1] * 1e3:.2f} ms vs champion "
                 f"{p99[0] * 1e3:.2f} / {median[0] * 1e3:.2f} ms"
             )
-    if erring:
+    if failing:
         outcome = "fail"
     elif not enough:
         outcome = "hold"
