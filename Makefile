@@ -16,7 +16,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
-	serve test-tools rollout-demo bench-rollout scoreboard
+	serve test-tools rollout-demo bench-rollout scoreboard demo
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -39,6 +39,13 @@ bootstrap: $(STAMP) dagster-home
 ## make dev: install (first time), prepare demo data, serve the Dagster UI + daemon on 127.0.0.1:3000
 dev: bootstrap
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## make demo: the loop live under the daemon: the UI on 127.0.0.1:3000 with every sensor on, a simulated
+## day landing every DEMO_EVERY seconds (seasonal drift after 3 days): days arrive, monitoring, a retrain
+DEMO_EVERY ?= 60
+DEMO_DAYS ?= 30
+demo: bootstrap
+	$(BIN)/ml-assets demo --every $(DEMO_EVERY) --days $(DEMO_DAYS)
 
 ## test-tools: Debian's prometheus package (prometheus + promtool) for the monitoring tests
 test-tools:

@@ -109,6 +109,21 @@ def _serve(settings: Settings, args) -> None:
     )
 
 
+def _clock(settings: Settings, args) -> None:
+    from ml_assets.simulator.clock import run_clock
+
+    overrides = {"scenario": args.scenario}
+    if args.drift_start_day is not None:
+        overrides["drift_start_day"] = args.drift_start_day
+    run_clock(settings.model_copy(update=overrides), args.every, args.days)
+
+
+def _demo(settings: Settings, args) -> None:
+    from ml_assets.live_demo import live_demo
+
+    live_demo(settings, args.every, args.days, args.scenario, args.drift_after, args.port)
+
+
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +169,24 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     )
     p.add_argument("--max-requests", type=int, default=3000, help="per scenario, at most")
     p.set_defaults(func=_rollout_demo)
+
+    p = sub.add_parser("clock", help="land the next simulated days' exports, one every --every seconds")
+    p.add_argument("--every", type=float, default=60.0, help="seconds between days")
+    p.add_argument("--days", type=int, default=1, help="how many days to land")
+    p.add_argument("--scenario", choices=["stable", "seasonal", "fraud_shift"], default="stable")
+    p.add_argument("--drift-start-day", type=int, default=None, help="day index where the scenario starts")
+    p.set_defaults(func=_clock)
+
+    p = sub.add_parser(
+        "demo",
+        help="the loop live under the daemon: dagster dev with the sensors on, and a day landing every few s",
+    )
+    p.add_argument("--every", type=float, default=60.0, help="seconds between simulated days")
+    p.add_argument("--days", type=int, default=30, help="how many days the clock lands")
+    p.add_argument("--scenario", choices=["stable", "seasonal", "fraud_shift"], default="seasonal")
+    p.add_argument("--drift-after", type=int, default=3, help="days of the stable world before the drift")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=_demo)
 
     p = sub.add_parser("serve", help="the online scoring service (FastAPI + uvicorn, one worker)")
     p.add_argument("--host", default=None, help="default: settings.serve_host (127.0.0.1)")

@@ -44,6 +44,7 @@ class DayRow:
     drift_alerts: int = 0
     sensor: str = ""
     retrain: str = ""
+    drifting_features: str = ""  # comma-separated, from the drift check
 
 
 def _wipe(settings: Settings) -> None:
@@ -98,8 +99,14 @@ class Replay:
             c.check_name == blocked_by and not c.passed for c in result.get_asset_check_evaluations()
         )
         if not result.success and not blocked:
+            errors = [
+                f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+                for e in result.all_events
+                if e.is_step_failure and e.event_specific_data and e.event_specific_data.error
+            ]
             raise RuntimeError(
-                f"{job.name} {kwargs.get('partition_key', '')} failed: see the run in the Dagster UI"
+                f"{job.name} {kwargs.get('partition_key', '')} failed ({'; '.join(errors)[-2000:]}): "
+                f"see run {result.run_id} in the Dagster UI"
             )
         return result
 
@@ -130,6 +137,7 @@ class Replay:
             self.champion(),
             perf.get("estimated_roc_auc"),
             drift_alerts=int(drift.get("drift_alerts", 0)),
+            drifting_features=str(drift.get("drifting_features", "")),
         )
 
         context = dg.build_sensor_context(

@@ -32,6 +32,8 @@ class Scoreboard:
     retrains_promoted: int
     retrains_rejected: int
     false_triggers: int
+    # feature-drift alerts of the most alerting feature per 30 monitored days, before the drift
+    feature_alerts_per_month: float | None = None
 
     def row(self) -> list[str]:
         def fmt(v, spec="") -> str:
@@ -46,6 +48,7 @@ class Scoreboard:
             fmt(self.auc_lost, ".2f"),
             f"{self.retrains_fired} / {self.retrains_promoted} / {self.retrains_rejected}",
             str(self.false_triggers),
+            fmt(self.feature_alerts_per_month, ".1f"),
         ]
 
 
@@ -58,6 +61,7 @@ HEADER = [
     "realized ROC AUC lost (AUC x days)",
     "retrains fired / promoted / rejected",
     "false triggers",
+    "feature-drift alerts, most alerting feature (per 30 days before the drift)",
 ]
 
 
@@ -69,14 +73,27 @@ def score(
     tolerance: float = 0.02,
     settle_days: int = 3,
 ) -> Scoreboard:
-    """The scoreboard of replay ``rows`` (objects with day, realized_auc, sensor, retrain)."""
+    """The scoreboard of replay ``rows`` (objects with day, realized_auc, sensor, retrain and
+    drifting_features, a comma-separated list)."""
     days = [(dt.date.fromisoformat(r.day), r) for r in rows]
+    alerts = feature_alerts_per_month([r for d, r in days if drift_start is None or d < drift_start])
     fired = [d for d, r in days if r.sensor == "FIRED"]
     promoted = sum(r.retrain.endswith("promoted") for _, r in days)
     rejected = sum("rejected" in r.retrain for _, r in days)
     if drift_start is None:
         return Scoreboard(
-            scenario, len(days), None, None, None, None, None, len(fired), promoted, rejected, len(fired)
+            scenario,
+            len(days),
+            None,
+            None,
+            None,
+            None,
+            None,
+            len(fired),
+            promoted,
+            rejected,
+            len(fired),
+            alerts,
         )
     before = [
         r.realized_auc
@@ -105,7 +122,19 @@ def score(
         promoted,
         rejected,
         sum(d < drift_start for d in fired),
+        alerts,
     )
+
+
+def feature_alerts_per_month(rows) -> float | None:
+    """Drift alerts of the most alerting feature, per 30 of ``rows``' days."""
+    if not rows:
+        return None
+    counts: dict[str, int] = {}
+    for r in rows:
+        for feature in filter(None, (f.strip() for f in r.drifting_features.split(","))):
+            counts[feature] = counts.get(feature, 0) + 1
+    return max(counts.values(), default=0) * 30 / len(rows)
 
 
 def save(board: Scoreboard, reports_dir: Path) -> Path:

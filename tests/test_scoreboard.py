@@ -57,3 +57,13 @@ def test_on_the_stable_scenario_every_trigger_is_false():
         and board.detection_delay_days is None
         and board.time_to_recover_days is None
     )
+
+
+def test_feature_alerts_count_per_feature_per_30_days_before_the_drift():
+    rows = _rows([0.94] * 60, {})
+    for i in (2, 9, 40):
+        rows[i].drifting_features = "amount, hour"
+    rows[50].drifting_features = "amount"  # after the drift: real, not counted
+    board = score(rows, "seasonal", START + dt.timedelta(days=45))
+    assert board.feature_alerts_per_month == pytest.approx(3 * 30 / 45)  # 'amount': 3 in 45 days
+    assert score(_rows([0.94] * 30, {}), "stable", None).feature_alerts_per_month == 0

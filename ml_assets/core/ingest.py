@@ -206,3 +206,9 @@ def ingest_partition(
         return IngestOutcome(checks, len(raw), path, quarantined=False)
     path = lake.write_partition(raw, quarantine_dir, spec.name, day)
     return IngestOutcome(checks, len(raw), path, quarantined=True)
+
+
+def landed_days(landing_dir: Path) -> list[str]:
+    """Days whose exports have all landed (every table's file is there), oldest first."""
+    per_table = [set(lake.existing_partitions(landing_dir, spec.landing)) for spec in TABLES.values()]
+    return sorted(set.intersection(*per_table))

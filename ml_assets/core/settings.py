@@ -75,8 +75,13 @@ class Settings(BaseSettings):
     )
 
     # --- monitoring ----------------------------------------------------------------------
-    drift_js_threshold: float = Field(
-        0.15, description="fixed Jensen-Shannon threshold: 3 std of a week of reference days alerts on noise"
+    drift_false_alarm_rate: float = Field(
+        0.001,
+        gt=0,
+        lt=0.5,
+        description="chance that a day without drift crosses a drift threshold, per monitored column: "
+        "thresholds are one-sided prediction intervals of the statistic over the model version's reference "
+        "days. 0.001 a day is ~0.03 false alerts per column per month, well under the one a month allowed",
     )
     missing_rate_slack: float = Field(
         0.02, description="a missing-value rate fails the blocking check only this far above its threshold"
@@ -91,6 +96,11 @@ class Settings(BaseSettings):
     sensor_interval_seconds: int = Field(60, gt=0)
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
     daily_schedule_hour: int = Field(1, ge=0, le=23)
+    live_automation: bool = Field(
+        False,
+        description="start the sensors (daily cycle on landed exports, retrain, realized performance) with "
+        "the daemon instead of leaving them off until turned on in the UI (make demo sets it)",
+    )
 
     # --- serving ---------------------------------------------------------------------------
     serve_host: str = Field("127.0.0.1", description="the service binds loopback unless told otherwise")

@@ -57,30 +57,46 @@ def _performance(cbpe: pd.DataFrame) -> AssetSummary:
     )
 
 
+def describe_alert(row) -> str:
+    """What an alert is: the column (or the monitor), the statistic, the value against its
+    threshold, and the reference the threshold was learnt on."""
+    what = row.column_name or row.monitor
+    return (
+        f"{what}: {row.metric} {row.value:.4g} > {_num(row.upper_threshold):.4g} "
+        f"(model v{row.model_version}, reference {row.reference or 'unknown'})"
+    )
+
+
 def _drift(drift: pd.DataFrame) -> AssetSummary:
     uni = drift[drift["monitor"] == "univariate"]
     multi = drift[drift["monitor"] == "multivariate"]
+    score = drift.loc[drift["monitor"] == "score_drift", "value"]
     alerts = drift[drift["alert"]]
-    score = uni.loc[uni["column_name"] == "score", "value"]
+    feature_alerts = alerts[alerts["monitor"] == "univariate"]
     numbers = {
         "drift_alerts": int(len(alerts)),
+        "feature_drift_alerts": int(len(feature_alerts)),
+        "drifting_features": ", ".join(sorted(feature_alerts["column_name"])),
+        "score_drift_alert": bool(alerts["monitor"].eq("score_drift").any()),
+        "multivariate_drift_alert": bool(alerts["monitor"].eq("multivariate").any()),
         "reconstruction_error": _num(multi["value"].iloc[0]) if len(multi) else float("nan"),
         "score_jensen_shannon": _num(score.iloc[0]) if len(score) else float("nan"),
         "max_jensen_shannon": _num(uni.loc[uni["metric"] == "jensen_shannon", "value"].max()),
     }
-    top = uni.sort_values("value", ascending=False).head(10)
+    shown = drift[drift["monitor"] != "multivariate"].sort_values("value", ascending=False).head(10)
     return AssetSummary(
         "feature_drift",
         numbers,
-        top[["column_name", "metric", "value", "upper_threshold", "alert"]].to_markdown(index=False),
+        shown[["column_name", "metric", "value", "upper_threshold", "alert", "reference"]].to_markdown(
+            index=False
+        ),
         Verdict(
             "drift_alert",
             alerts.empty,
             False,
             "no drift alert"
             if alerts.empty
-            else "drifting: "
-            + ", ".join(sorted({(r.column_name or r.monitor) for r in alerts.itertuples()})),
+            else "drift: " + "; ".join(describe_alert(r) for r in alerts.itertuples()),
         ),
     )
 

@@ -16,7 +16,11 @@ from ml_assets.core.monitoring import monitors
 from ml_assets.core.settings import Settings
 from ml_assets.core.warehouse import MONITORING_TABLES, PREDICTION_LOG, Warehouse
 
-_GROUPS = {"cbpe": ["cbpe"], "drift": ["univariate", "multivariate"], "quality": ["missing", "unseen"]}
+_GROUPS = {
+    "cbpe": ["cbpe"],
+    "drift": ["univariate", "score_drift", "multivariate"],
+    "quality": ["missing", "unseen"],
+}
 
 
 def by_table(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -49,7 +53,9 @@ def monitor_day(
         fitted = monitors.load(store, str(version), settings.monitors_cache_dir)
         results_by_version[version] = monitors.run(fitted, part)
         frames.append(
-            monitors.tidy(results_by_version[version]).assign(model_version=str(version), rows=len(part))
+            monitors.tidy(results_by_version[version], fitted.references).assign(
+                model_version=str(version), rows=len(part)
+            )
         )
     tidy = by_table(pd.concat(frames, ignore_index=True))
     for key, frame in tidy.items():
@@ -58,11 +64,12 @@ def monitor_day(
     # NannyML's plots of many columns cost seconds to a minute (univariate, missing values):
     # plot the score and the columns that drift most; the tables have everything
     uni = tidy["drift"][(tidy["drift"]["monitor"] == "univariate")].sort_values("value", ascending=False)
-    shown = ["score", *[c for c in uni["column_name"] if c != "score"][: settings.report_drift_columns]]
+    shown = list(uni["column_name"].drop_duplicates()[: settings.report_drift_columns])
     plots = {
         "estimated performance (CBPE)": results["cbpe"],
+        "score drift (against the validation window)": results["score_drift"],
         "multivariate drift (PCA reconstruction error)": results["multivariate"],
-        "univariate drift: score and top drifting features": results["univariate"].filter(column_names=shown),
+        "univariate drift: top drifting features": results["univariate"].filter(column_names=shown),
     }
     monitors.write_report(plots, daily_report_path(settings, day), f"Monitoring {day} (model v{version})")
     return tidy

@@ -6,10 +6,13 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+import pandas as pd
+
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
 from ml_assets.core.records import ModelVersionRecord
 from ml_assets.core.settings import Settings
+from ml_assets.core.training.dataset import training_set_path
 from ml_assets.core.training.tracking import load_reference
 
 
@@ -18,8 +21,19 @@ def fit_and_store(
 ) -> str:
     """Fit every monitor on the version's reference and log them to its MLflow run."""
     reference = load_reference(store, version.version, settings.monitors_cache_dir)
+    lineage = version.lineage
+    training_set = training_set_path(settings, lineage.as_of, lineage.training_set_hash)
+    if not training_set.exists():
+        raise FileNotFoundError(
+            f"model version {version.version} was trained on {training_set}, which is gone: its feature "
+            "drift reference is that training window; re-materialize training_set and fraud_model"
+        )
     fitted = monitors.fit_monitors(
-        reference, version.threshold, monitors.MonitoredColumns.of(specs), settings.drift_js_threshold
+        reference,
+        version.threshold,
+        monitors.MonitoredColumns.of(specs),
+        drift_reference=pd.read_parquet(training_set),
+        false_alarm_rate=settings.drift_false_alarm_rate,
     )
     artifact = Path(monitors.MONITORS_ARTIFACT)
     with tempfile.TemporaryDirectory() as tmp:

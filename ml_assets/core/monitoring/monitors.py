@@ -19,7 +19,7 @@ from ml_assets.core.model_store import ModelStore
 
 MONITORS_ARTIFACT = "monitoring/monitors.pkl"
 SCORE, DECISION, TS = "score", "decision", "event_timestamp"
-ALL_MONITORS = ("cbpe", "univariate", "multivariate", "missing", "unseen")
+ALL_MONITORS = ("cbpe", "score_drift", "univariate", "multivariate", "missing", "unseen")
 PERFORMANCE_MONITORS = ("cbpe", "realized")  # their rows are per metric, not per column
 
 
@@ -40,6 +40,7 @@ class FittedMonitors:
     monitors: dict[str, object]
     threshold: float
     columns: MonitoredColumns
+    references: dict[str, str] = dataclasses.field(default_factory=dict)  # monitor -> its reference
 
 
 def _naive(frame: pd.DataFrame, columns: MonitoredColumns) -> pd.DataFrame:
@@ -50,16 +51,40 @@ def _naive(frame: pd.DataFrame, columns: MonitoredColumns) -> pd.DataFrame:
     return out
 
 
+def describe_reference(frame: pd.DataFrame, what: str) -> str:
+    days = pd.to_datetime(frame[TS], utc=True).dt.date
+    return f"{what} {days.min()}..{days.max()} ({days.nunique()} days)"
+
+
 def fit_monitors(
-    reference: pd.DataFrame, threshold: float, columns: MonitoredColumns, js_threshold: float
+    reference: pd.DataFrame,
+    threshold: float,
+    columns: MonitoredColumns,
+    drift_reference: pd.DataFrame,
+    false_alarm_rate: float,
 ) -> FittedMonitors:
-    """Fit every monitor on the reference (validation rows with score and label)."""
+    """Fit every monitor: performance and score drift on ``reference`` (the labelled
+    validation window with out-of-sample scores), feature drift and data quality on
+    ``drift_reference`` (the whole training window, features only: four times as many
+    reference days, so a threshold learnt from the spread of the days is not learnt from a
+    handful of points).
+
+    Every drift threshold is learnt from the same statistic on the reference's own daily
+    chunks: a day alerts above the reference days' one-sided prediction interval at
+    ``false_alarm_rate`` (thresholds.PredictionIntervalThreshold; upper side only: a distance
+    cannot drift down).
+    Jensen-Shannon distance for every feature, categorical ones too: chi2's p-value at 10k rows
+    a day flags differences far too small to matter, every day."""
     import nannyml as nml
-    from nannyml.thresholds import ConstantThreshold
+
+    from ml_assets.core.monitoring.thresholds import PredictionIntervalThreshold
 
     ref = _naive(reference, columns)
     ref[DECISION] = (ref[SCORE] > threshold).astype(int)
+    long_ref = _naive(drift_reference, columns)
     common = {"timestamp_column_name": TS, "chunk_period": "D"}
+    upper = PredictionIntervalThreshold(false_alarm_rate)
+    js = {"continuous_methods": ["jensen_shannon"], "categorical_methods": ["jensen_shannon"]}
     perf = {
         "problem_type": "classification_binary",
         "y_pred_proba": SCORE,
@@ -69,26 +94,36 @@ def fit_monitors(
         **common,
     }
     continuous, categorical = columns.continuous, columns.categorical
-    monitors = {
+    on_validation = {
         "cbpe": nml.CBPE(**perf),
         "realized": nml.PerformanceCalculator(**perf),
-        # a fixed Jensen-Shannon threshold: the default (3 std of a week of reference days)
-        # alerts on sampling noise every day
+        "score_drift": nml.UnivariateDriftCalculator(
+            column_names=[SCORE], thresholds={"jensen_shannon": upper}, **js, **common
+        ),
+    }
+    on_training_window = {
         "univariate": nml.UnivariateDriftCalculator(
-            column_names=[*continuous, *categorical, SCORE],
+            column_names=[*continuous, *categorical],
             treat_as_categorical=categorical,
-            continuous_methods=["jensen_shannon"],
-            categorical_methods=["chi2"],
-            thresholds={"jensen_shannon": ConstantThreshold(upper=js_threshold)},
+            thresholds={"jensen_shannon": upper},
+            **js,
             **common,
         ),
-        "multivariate": nml.DataReconstructionDriftCalculator(column_names=continuous, **common),
+        "multivariate": nml.DataReconstructionDriftCalculator(
+            column_names=continuous, threshold=upper, **common
+        ),
         "missing": nml.MissingValuesCalculator(column_names=[*continuous, *categorical], **common),
         "unseen": nml.UnseenValuesCalculator(column_names=categorical, **common),
     }
-    for monitor in monitors.values():
+    for monitor in on_validation.values():
         monitor.fit(ref)
-    return FittedMonitors(monitors, threshold, columns)
+    for monitor in on_training_window.values():
+        monitor.fit(long_ref)
+    references = {name: describe_reference(reference, "validation window") for name in on_validation}
+    references |= {
+        name: describe_reference(drift_reference, "training window") for name in on_training_window
+    }
+    return FittedMonitors({**on_validation, **on_training_window}, threshold, columns, references)
 
 
 def save(fitted: FittedMonitors, path: Path) -> Path:
@@ -126,9 +161,10 @@ def run(fitted: FittedMonitors, predictions: pd.DataFrame, which=ALL_MONITORS) -
     return out
 
 
-def tidy(results: dict) -> pd.DataFrame:
+def tidy(results: dict, references: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per chunk (day) x monitor x column x metric, for DuckDB and metadata, read
-    through NannyML's own accessors (``keys``, ``values``, bounds, thresholds, alerts)."""
+    through NannyML's own accessors (``keys``, ``values``, bounds, thresholds, alerts), with
+    the reference each monitor's thresholds were learnt on."""
     frames = []
     for monitor, result in results.items():
         analysis = result.filter(period="analysis")
@@ -150,6 +186,7 @@ def tidy(results: dict) -> pd.DataFrame:
                         "lower_threshold": _floats(analysis.lower_thresholds(key), len(days)),
                         "upper_threshold": _floats(analysis.upper_thresholds(key), len(days)),
                         "alert": pd.Series(analysis.alerts(key)).fillna(False).astype(bool).to_numpy(),
+                        "reference": (references or {}).get(monitor, ""),
                     }
                 )
             )

@@ -103,7 +103,7 @@ def save_training_set(
     """Write the frame as ``training_sets/as_of=<date>/<content hash>.parquet`` (temp, then
     rename) and describe it."""
     digest = content_hash(frame)
-    path = settings.training_sets_dir / f"as_of={as_of}" / f"{digest}.parquet"
+    path = training_set_path(settings, as_of, digest)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     frame.to_parquet(tmp, index=False)
@@ -123,6 +123,10 @@ def save_training_set(
         positive_rate=float(frame[TARGET].mean()),
         immature_rows=int(young.sum()),
     )
+
+
+def training_set_path(settings: Settings, as_of: dt.date, digest: str) -> Path:
+    return settings.training_sets_dir / f"as_of={as_of}" / f"{digest}.parquet"
 
 
 def load_split(record: TrainingSetRecord, split: str) -> pd.DataFrame:

@@ -1,0 +1,105 @@
+"""The loop under a real Dagster daemon (issue 10, part 6): a day lands in the landing zone,
+the daemon's ``daily_cycle_on_landing`` sensor runs its daily cycle, and the retrain sensor,
+reading the day's estimate, launches the retrain run with its tags. Everything the daemon
+launches runs in its own process, on a temporary instance made from the project's
+dagster.yaml."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from conftest import settings_for
+
+from ml_assets.core.settings import PROJECT_ROOT
+
+WARM = 30 + 14  # feature lookback + training window
+DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def _runs_by(instance: dg.DagsterInstance, sensor: str) -> list[dg.DagsterRun]:
+    return [r for r in instance.get_runs() if r.tags.get("dagster/sensor_name") == sensor]
+
+
+def _wait(instance, sensor: str, daemon: subprocess.Popen, log: Path, timeout: float) -> dg.DagsterRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert daemon.poll() is None, f"the daemon exited: {log.read_text()[-3000:]}"
+        runs = [r for r in _runs_by(instance, sensor) if r.status in DONE]
+        if runs:
+            return runs[0]
+        time.sleep(2)
+    raise AssertionError(
+        f"no finished run of {sensor} within {timeout:.0f} s; runs: "
+        f"{[(r.job_name, r.status, r.tags) for r in instance.get_runs()]}\n{log.read_text()[-3000:]}"
+    )
+
+
+@pytest.mark.slow
+def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp_path):
+    from ml_assets.replay import Replay
+    from ml_assets.simulator.clock import run_clock
+    from ml_assets.simulator.landing import simulate_to_landing
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    settings = settings_for(
+        tmp_path / "data",
+        training_window_days=14,
+        validation_days=5,
+        label_delay_max_days=10,
+        scenario="seasonal",
+        drift_start_day=WARM,  # the first day the daemon sees has drifted
+        # a policy that fires on the first estimate: this test is about who launches what
+        # (the policy itself is tested in test_sensor and by the replays)
+        retrain_auc_threshold=0.999,
+        retrain_consecutive_days=1,
+        sensor_interval_seconds=2,
+        live_automation=True,
+        promotion_path="direct",
+    )
+    env = {
+        **os.environ,
+        **settings.environment(),
+        "DAGSTER_HOME": str(home),
+        "ML_ASSETS_DAGSTER_DIR": str(home / "storage"),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(home))
+        mp.setenv("ML_ASSETS_DAGSTER_DIR", str(home / "storage"))
+        with dg.DagsterInstance.get() as instance:
+            simulate_to_landing(settings, range(WARM))
+            Replay(settings, instance, log=lambda _: None).warm_up(WARM)  # the first champion
+            champion_runs = len(instance.get_runs())
+            run_clock(settings, 0, 1)  # the world lands day WARM
+
+            log = tmp_path / "daemon.log"
+            with open(log, "w") as out:
+                daemon = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                day = settings.day(WARM).isoformat()
+                cycle = _wait(instance, "daily_cycle_on_landing", daemon, log, timeout=420)
+                assert cycle.job_name == "daily_cycle" and cycle.tags["dagster/partition"] == day
+                assert cycle.status == dg.DagsterRunStatus.SUCCESS, cycle.status
+                retrain = _wait(instance, "retrain_on_performance_drop", daemon, log, timeout=420)
+            finally:
+                daemon.terminate()
+                daemon.wait(timeout=60)
+            assert retrain.job_name == "train_and_promote"
+            assert retrain.tags["ml_assets/trigger"] == "retrain_on_performance_drop"
+            assert retrain.tags["ml_assets/alert_day"] == day
+            assert "estimated ROC AUC" in retrain.tags["ml_assets/reason"]
+            assert retrain.status == dg.DagsterRunStatus.SUCCESS, retrain.status
+            # nothing else was launched by hand: the daemon started exactly these two runs
+            assert len(instance.get_runs()) == champion_runs + 2
