@@ -20,6 +20,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets import scoreboard
+from ml_assets.core.retrain_policy import DayEvidence, SensorState
 from ml_assets.core.settings import PROJECT_ROOT, Settings
 
 GENERATED = (
@@ -45,6 +46,8 @@ class DayRow:
     sensor: str = ""
     retrain: str = ""
     drifting_features: str = ""  # comma-separated, from the drift check
+    estimate_threshold: float | None = None  # the retrain policy's CBPE threshold (version baseline)
+    label_z: float | None = None  # the early label signal
 
 
 def _wipe(settings: Settings) -> None:
@@ -100,7 +103,7 @@ class Replay:
         )
         if not result.success and not blocked:
             errors = [
-                f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+                f"{e.step_key}: {_root_cause(e.event_specific_data.error)}"
                 for e in result.all_events
                 if e.is_step_failure and e.event_specific_data and e.event_specific_data.error
             ]
@@ -132,12 +135,14 @@ class Replay:
         key = self.s.day(index).isoformat()
         result = self._run(self.day_job, partition_key=key)
         perf, drift = _meta(result, "estimated_performance"), _meta(result, "feature_drift")
+        labels = _meta(result, "early_label_signal")
         row = DayRow(
             key,
             self.champion(),
             perf.get("estimated_roc_auc"),
             drift_alerts=int(drift.get("drift_alerts", 0)),
             drifting_features=str(drift.get("drifting_features", "")),
+            label_z=labels.get("early_label_z"),
         )
 
         context = dg.build_sensor_context(
@@ -145,6 +150,9 @@ class Replay:
         )
         evaluation = self.sensor.evaluate_tick(context)
         self.cursor = evaluation.cursor
+        # the threshold the policy judged the day by (from the version's CBPE baseline)
+        judged = SensorState.from_cursor(self.cursor).evidence.get(key, DayEvidence())
+        row.estimate_threshold = judged.estimate_threshold
         if evaluation.run_requests:
             for request in evaluation.run_requests:
                 tags = {**request.tags, "dagster/sensor_name": self.sensor.name}
@@ -175,16 +183,26 @@ class Replay:
         matching[0].realized_auc = _meta(result, "realized_performance").get("realized_roc_auc")
 
 
+def _root_cause(error) -> str:
+    """The innermost error of a step failure (Dagster wraps the user's exception)."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
 def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) and v == v else "  -  "
 
 
 def print_table(rows: list[DayRow], log=print) -> None:
-    log(f"{'day':<11} {'champion':>8} {'est AUC':>8} {'real AUC':>8} {'drift':>5}  sensor  retrain")
+    log(
+        f"{'day':<11} {'champion':>8} {'est AUC':>8} {'thresh':>8} {'label z':>8} {'real AUC':>8} "
+        f"{'drift':>5}  sensor  retrain"
+    )
     for r in rows:
         log(
-            f"{r.day:<11} {'v' + r.champion:>8} {_fmt(r.estimated_auc):>8} {_fmt(r.realized_auc):>8} "
-            f"{r.drift_alerts:>5}  {r.sensor:<6}  {r.retrain}"
+            f"{r.day:<11} {'v' + r.champion:>8} {_fmt(r.estimated_auc):>8} {_fmt(r.estimate_threshold):>8} "
+            f"{_fmt(r.label_z):>8} {_fmt(r.realized_auc):>8} {r.drift_alerts:>5}  {r.sensor:<6}  {r.retrain}"
         )
 
 
@@ -206,7 +224,14 @@ def plot(rows: list[DayRow], retrains, settings: Settings, path) -> None:
         marker=".",
         lw=1,
     )
-    ax.axhline(settings.retrain_auc_threshold, color="#c44", ls=":", label="retrain threshold")
+    ax.step(
+        df["day"],
+        df["estimate_threshold"].astype(float),
+        where="mid",
+        color="#c44",
+        ls=":",
+        label="CBPE threshold (from the champion's reference)",
+    )
     if settings.scenario != "stable":
         ax.axvline(
             pd.Timestamp(settings.day(settings.drift_start_day)),
@@ -260,7 +285,9 @@ def replay(
             row = r.step(i)
             r.realize(i)
             log(
-                f"[replay] {row.day} est AUC {_fmt(row.estimated_auc)} drift {row.drift_alerts:>2} "
+                f"[replay] {row.day} est AUC {_fmt(row.estimated_auc)} "
+                f"(threshold {_fmt(row.estimate_threshold)}) label z {_fmt(row.label_z)} "
+                f"drift {row.drift_alerts:>2} "
                 f"sensor {row.sensor}{' -> ' + row.retrain if row.retrain else ''}"
             )
         r._run(

@@ -18,7 +18,6 @@ TEST_SIZES = {
     "training_window_days": 14,
     "validation_days": 5,
     "label_delay_max_days": 10,
-    "retrain_auc_threshold": 0.91,
     "retrain_consecutive_days": 3,
     "retrain_cooldown_days": 7,
 }
@@ -136,8 +135,8 @@ def test_seasonal_replay_drops_fires_retrains_and_recovers(tmp_path_factory):
     promoted = [r for r in rows if r.retrain.endswith("promoted")]
     assert promoted, [(r.day, r.retrain) for r in rows if r.retrain]
     assert by_day[rows[-1].day].champion != rows[0].champion
-    # after the first promoted retrain, performance recovers: realized clearly, the estimate
-    # too (at this small size it stays near the threshold; at the default size it clears it)
+    # after the first promoted retrain, realized performance recovers (CBPE estimates of two
+    # versions are not compared: each is calibrated on its own reference)
     shift, promo = settings.day(drift).isoformat(), promoted[0].day
     drifted = [r for r in rows if shift <= r.day <= promo]
     recovered = [r for r in rows if r.day > promo]
@@ -148,7 +147,14 @@ def test_seasonal_replay_drops_fires_retrains_and_recovers(tmp_path_factory):
         return sum(values) / len(values)
 
     assert mean(r.realized_auc for r in recovered) > mean(r.realized_auc for r in drifted) + 0.05
-    assert mean(r.estimated_auc for r in recovered) > mean(r.estimated_auc for r in drifted)
+    # the bounded retry rule: a retrain after a rejected one comes retry_days later or more, and
+    # never more than max_retries rejected retrains follow each other without a cooldown
+    import datetime as dt
+
+    tried = [(dt.date.fromisoformat(r.day), "rejected" in r.retrain) for r in rows if r.sensor == "FIRED"]
+    for (day, rejected), (later, _) in zip(tried, tried[1:], strict=False):
+        gap = (later - day).days
+        assert gap >= (settings.retrain_retry_days if rejected else settings.retrain_cooldown_days), tried
     # the scoreboard of this replay says the same
     from ml_assets.scoreboard import score
 

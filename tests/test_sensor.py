@@ -1,110 +1,185 @@
 """The retrain policy, and the sensor evaluated through Dagster on a real instance whose
-event log holds estimated-performance materializations."""
+event log holds the monitoring assets' materializations."""
 
 import json
 
 import dagster as dg
 import pytest
 
-from ml_assets.core.retrain_policy import RetrainPolicy, SensorState, decide
+from ml_assets.core.retrain_policy import Attempt, DayEvidence, RetrainPolicy, SensorState, decide
 
-POLICY = RetrainPolicy(threshold=0.9, consecutive_days=3, cooldown_days=7)
-
-
-def _days(values, start=1):
-    return {f"2026-03-{start + i:02d}": v for i, v in enumerate(values)}
+POLICY = RetrainPolicy(consecutive_days=3, cooldown_days=7, retry_days=2, max_retries=2)
+POLICY_WITH_BASELINE = RetrainPolicy(3, 7, 2, 2, baseline_days=7, false_alarm_rate=0.05)
+THRESHOLD = 0.9
 
 
-def test_fires_only_after_k_consecutive_bad_days():
-    assert not decide(_days([0.95, 0.85, 0.85]), None, POLICY).fire
-    decision = decide(_days([0.95, 0.85, 0.85, 0.85]), None, POLICY)
-    assert decision.alert_day == "2026-03-04" and "under 0.9 for 3 days" in decision.reason
+def _days(values, start=1, threshold=THRESHOLD):
+    return {f"2026-03-{start + i:02d}": DayEvidence(v, threshold) for i, v in enumerate(values)}
+
+
+def test_fires_only_after_k_consecutive_bad_days_and_says_which_signal():
+    assert not decide(_days([0.95, 0.85, 0.85]), [], POLICY).fire
+    decision = decide(_days([0.95, 0.85, 0.85, 0.85]), [], POLICY)
+    assert decision.alert_day == "2026-03-04" and decision.since == "2026-03-02"
+    assert "CBPE ROC AUC 0.850 < 0.900" in decision.reason
     assert str(decision.as_of()) == "2026-03-05"
 
 
+def _baseline(version, values, start=1):
+    return {f"2026-02-{start + i:02d}": DayEvidence(v, version=version) for i, v in enumerate(values)}
+
+
+def test_each_version_is_judged_by_its_own_first_days():
+    steady = [0.950, 0.951, 0.949, 0.950, 0.952, 0.948, 0.950]
+    noisy = [0.95, 0.90, 0.97, 0.92, 0.96, 0.91, 0.94]
+    after = {f"2026-03-0{i}": 0.935 for i in (1, 2, 3)}
+    for version, baseline, fires in (("1", steady, True), ("2", noisy, False)):
+        evidence = _baseline(version, baseline) | {
+            d: DayEvidence(v, version=version) for d, v in after.items()
+        }
+        decision = decide(evidence, [], POLICY_WITH_BASELINE)
+        assert decision.fire is fires, decision.reason
+        # the baseline days themselves are never judged; the threshold is under the baseline's mean
+        assert evidence["2026-02-07"].estimate_threshold is None
+        assert evidence["2026-03-01"].estimate_threshold < sum(baseline) / len(baseline)
+    # a version still in its baseline days says nothing through CBPE
+    young = _baseline("3", [0.95, 0.80, 0.80, 0.80])
+    assert not decide(young, [], POLICY_WITH_BASELINE).fire
+
+
+def test_a_baseline_outlives_the_days_kept_in_the_cursor():
+    state = SensorState(evidence=_baseline("1", [0.950, 0.951, 0.949, 0.950, 0.952, 0.948, 0.950]))
+    decide(state.evidence, [], POLICY_WITH_BASELINE, state.baselines)
+    state.evidence = {f"2026-04-0{i}": DayEvidence(0.90, version="1") for i in (1, 2, 3)}  # days later
+    assert decide(state.evidence, [], POLICY_WITH_BASELINE, state.baselines).fire
+    assert decide(dict(state.evidence), [], POLICY_WITH_BASELINE, {}).reason.startswith("no signal")
+
+
+def test_the_early_label_signal_alone_makes_a_day_bad():
+    days = {
+        f"2026-03-0{i}": DayEvidence(0.93, 0.90, label_z=-4.0, label_z_threshold=-3.09) for i in (1, 2, 3)
+    }
+    decision = decide(days, [], POLICY)
+    assert decision.fire and "early labels z -4.00 < -3.09" in decision.reason
+    days["2026-03-02"].label_z = -1.0  # one day without any signal breaks the streak
+    assert not decide(days, [], POLICY).fire
+
+
 def test_a_gap_in_days_does_not_count_as_consecutive():
-    estimates = {"2026-03-01": 0.8, "2026-03-02": 0.8, "2026-03-05": 0.8}
-    decision = decide(estimates, None, POLICY)
+    evidence = {d: DayEvidence(0.8, THRESHOLD) for d in ("2026-03-01", "2026-03-02", "2026-03-05")}
+    decision = decide(evidence, [], POLICY)
     assert not decision.fire and "not 3 consecutive days" in decision.reason
-    # the same three bad days without the gap fire
-    assert decide({"2026-03-03": 0.8, "2026-03-04": 0.8, "2026-03-05": 0.8}, None, POLICY).fire
 
 
-def test_cooldown_blocks_a_second_retrain():
-    estimates = _days([0.85] * 10)
-    decision = decide(estimates, "2026-03-05", POLICY)
-    assert not decision.fire and "cooldown 7" in decision.reason
-    assert decide(estimates, "2026-03-03", POLICY).alert_day == "2026-03-10"
+def test_a_promoted_retrain_cools_down_a_rejected_one_is_retried_a_bounded_number_of_times():
+    evidence = _days([0.85] * 20)
+    promoted = [Attempt("2026-03-05", "promoted")]
+    assert "cooldown 7" in decide(_days([0.85] * 10), promoted, POLICY).reason
+    assert decide(_days([0.85] * 12), promoted, POLICY).alert_day == "2026-03-12"
+    # rejected: retried 2 days later while the evidence holds
+    rejected = [Attempt("2026-03-05", "rejected")]
+    assert not decide(_days([0.85] * 6), rejected, POLICY).fire
+    assert decide(_days([0.85] * 7), rejected, POLICY).alert_day == "2026-03-07"
+    # three rejections in a row (the first try and max_retries=2 retries): a full cooldown
+    three = [Attempt(d, "rejected") for d in ("2026-03-03", "2026-03-05", "2026-03-07")]
+    blocked = decide(_days([0.85] * 13), three, POLICY)
+    assert not blocked.fire and "3 retrains in a row were rejected" in blocked.reason
+    assert decide(evidence, three, POLICY).alert_day == "2026-03-20"
+    # a retrain without an outcome yet blocks like a cooldown
+    assert "no outcome yet" in decide(_days([0.85] * 9), [Attempt("2026-03-05")], POLICY).reason
 
 
 def test_sensor_state_round_trips_and_keeps_the_newest_days():
     state = SensorState()
     for i in range(10):
-        state.add(f"2026-03-{i + 1:02d}", 0.9 + i / 100, storage_id=100 + i)
+        state.day(f"2026-03-{i + 1:02d}").estimate = 0.9 + i / 100
+    state.attempts.append(Attempt("2026-03-04", "rejected"))
+    state.storage_id = 109
     state.keep_newest(4)
     again = SensorState.from_cursor(state.to_cursor())
-    assert again == state and list(again.estimates) == [f"2026-03-{d:02d}" for d in (7, 8, 9, 10)]
-    assert again.storage_id == 109
+    assert again == state and list(again.evidence) == [f"2026-03-{d:02d}" for d in (7, 8, 9, 10)]
+    # a cursor of the previous format restarts from its position, with no evidence
+    assert SensorState.from_cursor(json.dumps({"storage_id": 5, "estimates": {}})).storage_id == 5
 
 
-def _report(instance, day, auc):
+def _report(instance, day, auc, label_z=None):
     instance.report_runless_asset_event(
         dg.AssetMaterialization(
-            asset_key="estimated_performance", partition=day, metadata={"estimated_roc_auc": auc}
+            asset_key="estimated_performance",
+            partition=day,
+            metadata={"estimated_roc_auc": auc, "model_version": "1"},
         )
     )
+    if label_z is not None:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key="early_label_signal",
+                partition=day,
+                metadata={"early_label_z": label_z, "early_label_z_threshold": -3.09},
+            )
+        )
+
+
+def _report_baseline(instance):
+    """The version's first 7 days, steady around 0.95: its CBPE threshold ends near 0.947."""
+    for i, auc in enumerate([0.950, 0.951, 0.949, 0.950, 0.952, 0.948, 0.950]):
+        _report(instance, f"2026-02-{i + 20:02d}", auc)
 
 
 @pytest.fixture
 def sensor_and_defs(instance, project):
     from ml_assets.definitions import build_definitions
 
-    settings = project.model_copy(
-        update={"retrain_auc_threshold": 0.9, "retrain_consecutive_days": 3, "retrain_cooldown_days": 7}
-    )
+    settings = project.model_copy(update={"retrain_consecutive_days": 3, "retrain_cooldown_days": 7})
     definitions = build_definitions(settings)
     return definitions.resolve_sensor_def("retrain_on_performance_drop"), definitions
 
 
+def _tick(sensor, definitions, instance, cursor):
+    return sensor.evaluate_tick(
+        dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=definitions, resources=definitions.resources
+        )
+    )
+
+
 def test_flapping_estimate_launches_at_most_one_retrain_per_cooldown(instance, sensor_and_defs):
     sensor, definitions = sensor_and_defs
-    # bad, bad, bad, good, bad, bad, bad, ...: the estimate flaps around the threshold
+    # bad, bad, bad, good, bad, bad, bad, ...: the estimate flaps around the threshold; the
+    # requested runs never report an outcome here, so each blocks for a full cooldown
     pattern = [0.85, 0.85, 0.85, 0.95] * 5
+    _report_baseline(instance)
     cursor, fired = None, []
     for i, auc in enumerate(pattern):
         day = f"2026-03-{i + 1:02d}"
         _report(instance, day, auc)
-        context = dg.build_sensor_context(
-            instance=instance, cursor=cursor, definitions=definitions, resources=definitions.resources
-        )
-        result = sensor.evaluate_tick(context)
+        result = _tick(sensor, definitions, instance, cursor)
         cursor = result.cursor
         for request in result.run_requests:
             fired.append(day)
             assert request.run_key == f"retrain-after-{day}"
-            as_of = request.run_config["ops"]["training_set"]["config"]["as_of"]
-            assert as_of == f"2026-03-{i + 2:02d}"
+            assert request.run_config["ops"]["training_set"]["config"]["as_of"] == f"2026-03-{i + 2:02d}"
             assert request.tags["ml_assets/trigger"] == "retrain_on_performance_drop"
+            assert request.tags["ml_assets/alert_day"] == day
         if not result.run_requests:
             assert result.skip_message
     assert fired == ["2026-03-03", "2026-03-11", "2026-03-19"]
-    gaps = [int(b[-2:]) - int(a[-2:]) for a, b in zip(fired, fired[1:], strict=False)]
-    assert all(g >= 7 for g in gaps)
     state = json.loads(cursor)
-    assert state["storage_id"] > 0 and state["last_retrain"] == "2026-03-19"
+    assert state["storage_id"] > 0 and [a["alert_day"] for a in state["attempts"]] == fired
 
 
-def test_sensor_reads_only_new_events_and_stays_quiet_on_good_days(instance, sensor_and_defs):
+def test_sensor_reads_both_signals_and_only_new_events(instance, sensor_and_defs):
     sensor, definitions = sensor_and_defs
+    _report_baseline(instance)
     for i in range(5):
         _report(instance, f"2026-04-{i + 1:02d}", 0.95)
-    result = sensor.evaluate_tick(
-        dg.build_sensor_context(instance=instance, definitions=definitions, resources=definitions.resources)
-    )
-    assert not result.run_requests and "not under 0.9" in result.skip_message
-    again = sensor.evaluate_tick(
-        dg.build_sensor_context(
-            instance=instance, cursor=result.cursor, definitions=definitions, resources=definitions.resources
-        )
-    )
+    result = _tick(sensor, definitions, instance, None)
+    assert not result.run_requests and "no signal on" in result.skip_message
+    again = _tick(sensor, definitions, instance, result.cursor)
     assert json.loads(again.cursor)["storage_id"] == json.loads(result.cursor)["storage_id"]
+    # CBPE stays fine; the early labels turn bad on three days: that alone fires
+    for i in range(5, 8):
+        _report(instance, f"2026-04-{i + 1:02d}", 0.95, label_z=-5.0)
+    fired = _tick(sensor, definitions, instance, again.cursor)
+    assert [r.tags["ml_assets/alert_day"] for r in fired.run_requests] == ["2026-04-08"]
+    assert "early labels" in fired.run_requests[0].tags["ml_assets/reason"]

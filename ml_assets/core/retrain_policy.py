@@ -1,5 +1,22 @@
-"""When to retrain: a plain function of the recent estimated ROC AUC per day, and the
-state a sensor keeps between ticks."""
+"""When to retrain: a plain function of the recent days' evidence and of the retrains already
+tried, and the state a sensor keeps between ticks.
+
+A day is bad when any signal says so, each against a threshold learnt from the scoring model
+version's own reference (never a constant tuned to one simulation):
+- CBPE (no labels): the estimated ROC AUC under the lower prediction interval
+  (``retrain_false_alarm_rate``) of the same estimate over the version's first
+  ``baseline_days`` monitored days. Why not its validation window: CBPE is calibrated there,
+  so its estimates on those days are in-sample and optimistic (measured 0.935 there against
+  0.922 on the stable days after, same model, same data), and that window's realized ROC AUC
+  is label noise (its chargebacks were still arriving). Until the baseline is complete the
+  version's CBPE says nothing; the early labels still do;
+- early labels: fewer arrived chargebacks caught than the reference's age-matched rates allow
+  (label_signal.py, ``label_signal_false_alarm_rate``).
+Retraining needs ``consecutive_days`` bad days in a row (flap resistance). After a retrain:
+- promoted: nothing more for ``cooldown_days`` (the new champion needs days to show itself);
+- rejected while the evidence still holds: retry after ``retry_days`` (days of new data and
+  labels), at most ``max_retries`` times in a row, then a full cooldown (no retrain storms);
+- still running, or its outcome unknown: wait, at most ``cooldown_days``."""
 
 from __future__ import annotations
 
@@ -12,19 +29,70 @@ from ml_assets.core.settings import Settings
 
 @dataclasses.dataclass(frozen=True)
 class RetrainPolicy:
-    threshold: float  # estimated ROC AUC under this is a bad day
     consecutive_days: int  # K bad days in a row fire
-    cooldown_days: int  # no new retrain within this many days of the last one
+    cooldown_days: int  # after a promoted retrain (or one whose outcome never came)
+    retry_days: int  # after a rejected retrain, while the evidence holds
+    max_retries: int  # rejected retrains in a row before a full cooldown
+    baseline_days: int = 7  # a version's first monitored days: its CBPE baseline
+    false_alarm_rate: float = 0.05  # a day of an unchanged model under the CBPE threshold
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
-        return cls(s.retrain_auc_threshold, s.retrain_consecutive_days, s.retrain_cooldown_days)
+        return cls(
+            s.retrain_consecutive_days,
+            s.retrain_cooldown_days,
+            s.retrain_retry_days,
+            s.retrain_max_retries,
+            s.retrain_baseline_days,
+            s.retrain_false_alarm_rate,
+        )
+
+    def estimate_threshold(self, baseline: list[float]) -> float | None:
+        """The lower one-sided prediction interval of one new day's estimate, from the
+        baseline days (None until the baseline is complete)."""
+        import numpy as np
+        from scipy.stats import t
+
+        if len(baseline) < max(self.baseline_days, 3):
+            return None
+        values = np.asarray(baseline[: self.baseline_days], dtype="float64")
+        n = len(values)
+        return float(
+            values.mean() - t.ppf(1 - self.false_alarm_rate, n - 1) * values.std(ddof=1) * np.sqrt(1 + 1 / n)
+        )
+
+
+@dataclasses.dataclass
+class DayEvidence:
+    """What the monitoring of one day said (None: that signal had nothing to say)."""
+
+    estimate: float | None = None  # CBPE-estimated ROC AUC
+    estimate_threshold: float | None = None  # from the version's baseline (RetrainPolicy)
+    version: str | None = None  # the model version that scored the day
+    label_z: float | None = None  # early label signal
+    label_z_threshold: float | None = None
+
+    def signals(self) -> list[str]:
+        """The signals that call this day bad, in words."""
+        out = []
+        if None not in (self.estimate, self.estimate_threshold) and self.estimate < self.estimate_threshold:
+            out.append(f"CBPE ROC AUC {self.estimate:.3f} < {self.estimate_threshold:.3f}")
+        if None not in (self.label_z, self.label_z_threshold) and self.label_z < self.label_z_threshold:
+            out.append(f"early labels z {self.label_z:+.2f} < {self.label_z_threshold:+.2f}")
+        return out
+
+
+@dataclasses.dataclass
+class Attempt:
+    alert_day: str
+    outcome: str = "pending"  # pending | promoted | rejected
 
 
 @dataclasses.dataclass(frozen=True)
 class RetrainDecision:
     alert_day: str | None  # the day that completed the evidence; None means no retrain
     reason: str
+    since: str | None = None  # first day of the bad streak: where the new regime may start
 
     @property
     def fire(self) -> bool:
@@ -35,60 +103,144 @@ class RetrainDecision:
         return dt.date.fromisoformat(self.alert_day) + dt.timedelta(days=1)
 
 
-def decide(estimates: dict[str, float], last_retrain: str | None, policy: RetrainPolicy) -> RetrainDecision:
-    """Fires when the newest K days are consecutive calendar days, all estimated under the
-    threshold, and the cooldown has passed."""
-    if not estimates:
-        return RetrainDecision(None, "no estimated performance materialized yet")
-    days = sorted(estimates)
+def _days_between(a: str, b: str) -> int:
+    return (dt.date.fromisoformat(b) - dt.date.fromisoformat(a)).days
+
+
+def _wait(attempts: list[Attempt], newest: str, policy: RetrainPolicy) -> str | None:
+    """Why the last retrain still blocks a new one on ``newest`` (None: it does not)."""
+    if not attempts:
+        return None
+    last = attempts[-1]
+    since = _days_between(last.alert_day, newest)
+    if last.outcome == "rejected":
+        rejected_in_a_row = 0
+        for a in reversed(attempts):
+            if a.outcome != "rejected":
+                break
+            rejected_in_a_row += 1
+        if rejected_in_a_row <= policy.max_retries:
+            if since < policy.retry_days:
+                return (
+                    f"the retrain of {last.alert_day} was rejected {since} day(s) ago; retry "
+                    f"{rejected_in_a_row} of {policy.max_retries} after {policy.retry_days} days"
+                )
+            return None
+        reason = f"{rejected_in_a_row} retrains in a row were rejected"
+    else:
+        reason = {
+            "promoted": "the last retrain was promoted",
+            "pending": "the last retrain has no outcome yet",
+        }[last.outcome]
+    if since < policy.cooldown_days:
+        return f"{reason} ({last.alert_day}, {since} day(s) ago), cooldown {policy.cooldown_days}"
+    return None
+
+
+def decide(
+    evidence: dict[str, DayEvidence],
+    attempts: list[Attempt],
+    policy: RetrainPolicy,
+    baselines: dict[str, dict[str, float]] | None = None,
+) -> RetrainDecision:
+    """Fires when the newest K days are consecutive calendar days, each bad by at least one
+    signal, and the last retrain no longer blocks (see the module docstring)."""
+    if not evidence:
+        return RetrainDecision(None, "no monitored day yet")
+    set_thresholds(evidence, policy, {} if baselines is None else baselines)
+    days = sorted(evidence)
     newest = days[-policy.consecutive_days :]
     if len(newest) < policy.consecutive_days:
-        return RetrainDecision(None, f"only {len(newest)} day(s) estimated, {policy.consecutive_days} needed")
-    dates = [dt.date.fromisoformat(d) for d in newest]
-    if (dates[-1] - dates[0]).days != policy.consecutive_days - 1:
+        return RetrainDecision(None, f"only {len(newest)} day(s) monitored, {policy.consecutive_days} needed")
+    if _days_between(newest[0], newest[-1]) != policy.consecutive_days - 1:
         return RetrainDecision(
-            None, f"newest estimates {newest} are not {policy.consecutive_days} consecutive days"
+            None, f"newest days {newest} are not {policy.consecutive_days} consecutive days"
         )
-    values = ", ".join(f"{d}={estimates[d]:.3f}" for d in newest)
-    if any(estimates[d] >= policy.threshold for d in newest):
+    said = {d: evidence[d].signals() for d in newest}
+    good = [d for d in newest if not said[d]]
+    if good:
         return RetrainDecision(
             None,
-            f"estimated ROC AUC not under {policy.threshold} for {policy.consecutive_days} days ({values})",
+            f"no signal on {', '.join(good)} (of the last {policy.consecutive_days} days): "
+            + _latest(evidence, newest[-1]),
         )
-    if last_retrain is not None:
-        since = (dates[-1] - dt.date.fromisoformat(last_retrain)).days
-        if since < policy.cooldown_days:
-            return RetrainDecision(
-                None,
-                (
-                    f"estimated ROC AUC under {policy.threshold} ({values}) but the last retrain "
-                    f"was {since} day(s) ago, cooldown {policy.cooldown_days}"
-                ),
-            )
-    return RetrainDecision(
-        newest[-1], f"estimated ROC AUC under {policy.threshold} for {policy.consecutive_days} days: {values}"
-    )
+    because = "; ".join(f"{d}: {', '.join(said[d])}" for d in newest)
+    blocked = _wait(attempts, newest[-1], policy)
+    if blocked:
+        return RetrainDecision(None, f"bad for {policy.consecutive_days} days ({because}) but {blocked}")
+    streak = newest[0]
+    for d in reversed(days[: -policy.consecutive_days]):  # how far back the bad streak goes
+        if not evidence[d].signals() or _days_between(d, streak) != 1:
+            break
+        streak = d
+    return RetrainDecision(newest[-1], f"bad for {policy.consecutive_days} days: {because}", since=streak)
+
+
+def set_thresholds(
+    evidence: dict[str, DayEvidence], policy: RetrainPolicy, baselines: dict[str, dict[str, float]]
+) -> None:
+    """Each day's CBPE threshold from its version's baseline: the version's first
+    ``baseline_days`` days with an estimate, kept in ``baselines`` (version -> day -> estimate)
+    for as long as the version serves; days of the baseline itself get no threshold."""
+    for day in sorted(evidence):
+        e = evidence[day]
+        if e.version is None or e.estimate is None:
+            continue
+        baseline = baselines.setdefault(e.version, {})
+        if day in baseline or len(baseline) < policy.baseline_days:
+            baseline[day] = e.estimate
+            e.estimate_threshold = None
+        else:
+            e.estimate_threshold = policy.estimate_threshold([v for _, v in sorted(baseline.items())])
+
+
+def _latest(evidence: dict[str, DayEvidence], day: str) -> str:
+    e = evidence[day]
+    parts = []
+    if e.estimate is not None:
+        parts.append(f"CBPE ROC AUC {e.estimate:.3f} (threshold {_fmt(e.estimate_threshold)})")
+    if e.label_z is not None:
+        parts.append(f"early labels z {e.label_z:+.2f} (threshold {_fmt(e.label_z_threshold)})")
+    return f"{day}: " + (", ".join(parts) or "no signal had data")
+
+
+def _fmt(v: float | None) -> str:
+    return "none" if v is None else f"{v:.3f}"
 
 
 @dataclasses.dataclass
 class SensorState:
     """What the retrain sensor remembers between ticks: the event-log position it has read
-    up to, the recent estimates per day, and the day of the last retrain it requested."""
+    up to, the recent days' evidence, and the retrains it requested with their outcomes."""
 
     storage_id: int = 0
-    estimates: dict[str, float] = dataclasses.field(default_factory=dict)
-    last_retrain: str | None = None
+    evidence: dict[str, DayEvidence] = dataclasses.field(default_factory=dict)
+    attempts: list[Attempt] = dataclasses.field(default_factory=list)
+    baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> SensorState:
-        return cls(**json.loads(cursor)) if cursor else cls()
+        if not cursor:
+            return cls()
+        raw = json.loads(cursor)
+        if "evidence" not in raw:  # a cursor written before evidence had several signals
+            return cls(storage_id=raw.get("storage_id", 0))
+        return cls(
+            raw["storage_id"],
+            {d: DayEvidence(**e) for d, e in raw["evidence"].items()},
+            [Attempt(**a) for a in raw["attempts"]],
+            raw.get("baselines", {}),
+        )
 
     def to_cursor(self) -> str:
         return json.dumps(dataclasses.asdict(self))
 
-    def add(self, day: str, estimate: float, storage_id: int) -> None:
-        self.estimates[day] = estimate
-        self.storage_id = max(self.storage_id, storage_id)
+    def day(self, day: str) -> DayEvidence:
+        return self.evidence.setdefault(day, DayEvidence())
 
-    def keep_newest(self, days: int) -> None:
-        self.estimates = dict(sorted(self.estimates.items())[-days:])
+    def keep_newest(self, days: int, versions: int = 5) -> None:
+        self.evidence = dict(sorted(self.evidence.items())[-days:])
+        self.attempts = self.attempts[-days:]
+        # the baselines of the newest versions (a version's first days never come back)
+        newest = sorted(self.baselines, key=lambda v: (len(v), v))[-versions:]
+        self.baselines = {v: self.baselines[v] for v in newest}

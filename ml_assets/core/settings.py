@@ -86,13 +86,42 @@ class Settings(BaseSettings):
     missing_rate_slack: float = Field(
         0.02, description="a missing-value rate fails the blocking check only this far above its threshold"
     )
+    label_signal_days: int = Field(
+        7, gt=0, description="the early label signal pools the scored days this far back (label ages 1..N)"
+    )
+    label_signal_false_alarm_rate: float = Field(
+        0.001,
+        gt=0,
+        lt=0.5,
+        description="a day's early label signal alerts when fewer arrived chargebacks were caught than the "
+        "reference's age-matched rates make this unlikely (one-sided binomial z)",
+    )
+    label_signal_min_arrived: int = Field(
+        20, gt=0, description="arrived chargebacks the early label signal needs before it says anything"
+    )
     report_drift_columns: int = Field(3, description="most drifting features plotted in a daily report")
     rolling_report_days: int = Field(30, gt=0)
 
     # --- automation ----------------------------------------------------------------------
-    retrain_auc_threshold: float = Field(0.91, description="CBPE-estimated ROC AUC; ~0.94 on stable data")
-    retrain_consecutive_days: int = Field(3, gt=0)
-    retrain_cooldown_days: int = Field(7, ge=0)
+    retrain_false_alarm_rate: float = Field(
+        0.05,
+        gt=0,
+        lt=0.5,
+        description="chance that a day of an unchanged model falls under its CBPE threshold (the lower "
+        "prediction interval of its first retrain_baseline_days estimates); with 3 bad days in a row "
+        "required, about 0.05^3 a day if days were independent",
+    )
+    retrain_baseline_days: int = Field(
+        7, ge=3, description="a model version's first monitored days: the baseline of its CBPE estimate"
+    )
+    retrain_consecutive_days: int = Field(3, gt=0, description="bad days in a row before a retrain")
+    retrain_cooldown_days: int = Field(7, ge=0, description="no retrain this long after a promoted one")
+    retrain_retry_days: int = Field(
+        2, ge=1, description="a rejected retrain is retried after this many days if the evidence still holds"
+    )
+    retrain_max_retries: int = Field(
+        2, ge=0, description="rejected retrains retried in a row, before a full cooldown"
+    )
     sensor_interval_seconds: int = Field(60, gt=0)
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
     daily_schedule_hour: int = Field(1, ge=0, le=23)

@@ -4,6 +4,7 @@ performance once the labels had time to arrive."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -13,8 +14,12 @@ from ml_assets.core import lake
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
+from ml_assets.core.monitoring.label_signal import ArrivalIndex, LabelSignal, label_signal
 from ml_assets.core.settings import Settings
+from ml_assets.core.training.tracking import load_reference
 from ml_assets.core.warehouse import MONITORING_TABLES, PREDICTION_LOG, Warehouse
+
+LABEL_SIGNAL_TABLE = "monitoring_label_signal"
 
 _GROUPS = {
     "cbpe": ["cbpe"],
@@ -142,3 +147,46 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
     )
     warehouse.replace_partition(MONITORING_TABLES["realized"], merged, {"partition_date": day})
     return merged
+
+
+def early_labels_day(
+    warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings
+) -> list[LabelSignal]:
+    """The early label signal as known at the end of ``day``, per model version that scored
+    the ``label_signal_days`` days before it (label_signal.py); stored in DuckDB."""
+    days = settings.label_signal_days
+    preds = predictions_of(warehouse, day - dt.timedelta(days=days), day - dt.timedelta(days=1))
+    signals = []
+    for version, part in preds.groupby("model_version", sort=False):
+        fitted = monitors.load(store, str(version), settings.monitors_cache_dir)
+        reference = load_reference(store, str(version), settings.monitors_cache_dir)
+        ref_days = pd.to_datetime(reference["event_timestamp"], utc=True).dt.date
+        index = ArrivalIndex(
+            settings.lake_dir,
+            [
+                (ref_days.min(), min(day, ref_days.max() + dt.timedelta(days=days))),
+                (day - dt.timedelta(days=days), day),
+            ],
+        )
+        signals.append(
+            label_signal(
+                part,
+                reference,
+                fitted.threshold,
+                index,
+                day,
+                days,
+                settings.label_signal_false_alarm_rate,
+                settings.label_signal_min_arrived,
+                str(version),
+                monitors.describe_reference(reference, "validation window"),
+            )
+        )
+    # the version that scored the newest day speaks last
+    signals.sort(key=lambda s: preds.loc[preds["model_version"] == s.model_version, "partition_date"].max())
+    rows = pd.DataFrame([dataclasses.asdict(s) | {"alert": s.alert} for s in signals])
+    if not rows.empty:
+        # z is None while too few chargebacks arrived: typed, or DuckDB would make the column NULL
+        rows = rows.drop(columns=["day"]).assign(partition_date=day, z=rows["z"].astype("float64"))
+        warehouse.replace_partition(LABEL_SIGNAL_TABLE, rows, {"partition_date": day})
+    return signals

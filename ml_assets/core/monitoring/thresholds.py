@@ -7,7 +7,8 @@ from nannyml.thresholds import Threshold
 
 
 class PredictionIntervalThreshold(Threshold, type="prediction_interval"):
-    """Alert when one new day's statistic lies above the one-sided prediction interval of the
+    """Alert when one new day's statistic lies above (``side="lower"``: below) the one-sided
+    prediction interval of the
     reference days' values: mean + t(1 - rate; n - 1) * s * sqrt(1 + 1/n), with n reference
     days, s their sample standard deviation and t Student's quantile. For a statistic that
     varies normally from day to day, a day without drift crosses it with probability
@@ -18,10 +19,12 @@ class PredictionIntervalThreshold(Threshold, type="prediction_interval"):
     nominal 0.13% (measured: the score 'drifted' on 20 of 41 stable days); with 28 days the
     two nearly agree (3.5 std here at a 0.1% rate)."""
 
-    def __init__(self, false_alarm_rate: float):
+    def __init__(self, false_alarm_rate: float, side: str = "upper"):
         if not 0 < false_alarm_rate < 0.5:
             raise ValueError(f"false_alarm_rate must be in (0, 0.5), got {false_alarm_rate}")
-        self.false_alarm_rate = false_alarm_rate
+        if side not in ("upper", "lower"):
+            raise ValueError(f"side must be 'upper' (drift) or 'lower' (performance), got {side!r}")
+        self.false_alarm_rate, self.side = false_alarm_rate, side
 
     def thresholds(self, data: np.ndarray, **kwargs) -> tuple[float | None, float | None]:
         from scipy.stats import t
@@ -31,5 +34,7 @@ class PredictionIntervalThreshold(Threshold, type="prediction_interval"):
         n = len(values)
         if n < 3:  # no spread to learn from: no threshold rather than a made-up one
             return None, None
-        spread = values.std(ddof=1) * np.sqrt(1 + 1 / n)
-        return None, float(values.mean() + t.ppf(1 - self.false_alarm_rate, n - 1) * spread)
+        margin = t.ppf(1 - self.false_alarm_rate, n - 1) * values.std(ddof=1) * np.sqrt(1 + 1 / n)
+        if self.side == "lower":  # a performance metric: alert when a day falls under it
+            return float(values.mean() - margin), None
+        return None, float(values.mean() + margin)

@@ -8,7 +8,9 @@ FEATURES = dg.AssetSelection.groups("ingest", "features", "feature_store") - dg.
 )
 # the daily features without the online store: what batch scoring and training need each day
 INGEST_AND_SOURCES = FEATURES - dg.AssetSelection.groups("feature_store")
-SCORING = dg.AssetSelection.assets("predictions", "estimated_performance", "feature_drift", "data_quality")
+SCORING = dg.AssetSelection.assets(
+    "predictions", "estimated_performance", "feature_drift", "data_quality", "early_label_signal"
+)
 TRAINING = dg.AssetSelection.assets("training_set", "fraud_model", "model_monitors", "promotion")
 
 daily_features_job = dg.define_asset_job(

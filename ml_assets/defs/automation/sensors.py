@@ -9,15 +9,19 @@ drives the loop."""
 import dagster as dg
 
 from ml_assets.core.ingest import landed_days
-from ml_assets.core.retrain_policy import RetrainPolicy, SensorState, decide
+from ml_assets.core.retrain_policy import Attempt, RetrainPolicy, SensorState, decide
 from ml_assets.core.settings import Settings
 from ml_assets.defs.automation.jobs import daily_cycle_job, training_job
 from ml_assets.defs.partitions import daily_partitions, shape_settings
 
-ESTIMATE = dg.AssetKey("estimated_performance")
-METRIC = "estimated_roc_auc"
+ESTIMATE, LABELS, PROMOTION = (
+    dg.AssetKey("estimated_performance"),
+    dg.AssetKey("early_label_signal"),
+    dg.AssetKey("promotion"),
+)
 SENSOR_NAME = "retrain_on_performance_drop"
 TRIGGER_TAG = "ml_assets/trigger"
+ALERT_DAY_TAG = "ml_assets/alert_day"
 LIVE = dg.DefaultSensorStatus.RUNNING if shape_settings.live_automation else dg.DefaultSensorStatus.STOPPED
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -25,6 +29,56 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
+    ESTIMATE: {"estimated_roc_auc": "estimate", "model_version": "version"},
+    LABELS: {"early_label_z": "label_z", "early_label_z_threshold": "label_z_threshold"},
+}
+
+
+def _read_evidence(instance: dg.DagsterInstance, state: SensorState) -> None:
+    """Every new materialization of the monitoring assets since the cursor, into the state."""
+    newest = state.storage_id
+    for key, fields in FIELDS.items():
+        after = state.storage_id
+        while True:
+            result = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1000, ascending=True
+            )
+            for record in result.records:
+                meta = record.asset_materialization.metadata
+                if record.partition_key:
+                    day = state.day(record.partition_key)
+                    for name, field in fields.items():
+                        value = meta[name].value if name in meta else None
+                        if isinstance(value, str):
+                            setattr(day, field, value)
+                        elif value is not None and value == value:  # NaN: nothing to say
+                            setattr(day, field, float(value))
+                after = record.storage_id
+            newest = max(newest, after)
+            if not result.has_more:
+                break
+    state.storage_id = newest
+
+
+def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
+    """The outcome of each retrain still pending: promoted (or admitted to a rollout) when its
+    run's promotion says so; rejected when it kept the champion or the quality floor stopped it."""
+    for attempt in state.attempts:
+        if attempt.outcome != "pending":
+            continue
+        runs = instance.get_runs(
+            dg.RunsFilter(tags={TRIGGER_TAG: SENSOR_NAME, ALERT_DAY_TAG: attempt.alert_day}), limit=1
+        )
+        if not runs or not runs[0].is_finished:
+            continue
+        decisions = [
+            e.asset_materialization.metadata.get("decision")
+            for e in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            if e.asset_materialization and e.asset_materialization.asset_key == PROMOTION
+        ]
+        won = any(d is not None and d.value in ("promoted", "awaiting rollout") for d in decisions)
+        attempt.outcome = "promoted" if won else "rejected"
 
 
 @dg.sensor(
@@ -32,35 +86,29 @@ IN_FLIGHT = [
     job=training_job,
     minimum_interval_seconds=shape_settings.sensor_interval_seconds,
     default_status=LIVE,
-    description="Retrains (training_set -> fraud_model -> promotion) when the estimated ROC AUC stays under "
-    "the policy threshold for K consecutive days, at most once per cooldown.",
+    description="Retrains (training_set -> fraud_model -> promotion) after K consecutive bad days, a day "
+    "being bad when CBPE or the early label signal falls under its threshold from the model's reference; "
+    "retries a rejected retrain a bounded number of times, else waits a cooldown.",
 )
 def retrain_on_performance_drop(
     context: dg.SensorEvaluationContext, settings: dg.ResourceParam[Settings]
 ) -> dg.SensorResult:
     state = SensorState.from_cursor(context.cursor)
-    result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=ESTIMATE, after_storage_id=state.storage_id),
-        limit=1000,
-        ascending=True,
-    )
-    for record in result.records:
-        meta = record.asset_materialization.metadata
-        if record.partition_key and METRIC in meta:
-            state.add(record.partition_key, float(meta[METRIC].value), record.storage_id)
-        state.storage_id = max(state.storage_id, record.storage_id)
+    _read_evidence(context.instance, state)
+    _settle_attempts(context.instance, state)
     state.keep_newest(settings.sensor_history_days)
 
-    decision = decide(state.estimates, state.last_retrain, RetrainPolicy.from_settings(settings))
+    decision = decide(state.evidence, state.attempts, RetrainPolicy.from_settings(settings), state.baselines)
     if not decision.fire:
         return dg.SensorResult(skip_reason=decision.reason, cursor=state.to_cursor())
-    state.last_retrain = decision.alert_day
+    state.attempts.append(Attempt(decision.alert_day))
     request = dg.RunRequest(
         run_key=f"retrain-after-{decision.alert_day}",
         run_config={"ops": {"training_set": {"config": {"as_of": decision.as_of().isoformat()}}}},
         tags={
             TRIGGER_TAG: SENSOR_NAME,
-            "ml_assets/alert_day": decision.alert_day,
+            ALERT_DAY_TAG: decision.alert_day,
+            "ml_assets/bad_since": decision.since or "",
             "ml_assets/reason": decision.reason[:250],
         },
     )

@@ -7,7 +7,7 @@ import dagster as dg
 from ml_assets.core.monitoring.checks import AssetSummary
 from ml_assets.core.records import ModelVersionRecord
 from ml_assets.core.settings import Settings
-from ml_assets.defs.partitions import daily_partitions, partition_day, shape_settings
+from ml_assets.defs.partitions import daily_partitions, partition_day, previous_days, shape_settings
 from ml_assets.defs.resources import FeastResource, MLflowResource, WarehouseResource
 
 GROUP, KINDS = "monitoring", {"nannyml", "duckdb"}
@@ -156,6 +156,47 @@ def realized_performance(
             meta[f"estimated_{r.metric}"] = float(r.estimated)
             meta[f"estimation_error_{r.metric}"] = float(r.estimation_error)
             meta[f"{r.metric}_within_cbpe_bounds"] = bool(r.within_bounds)
+    return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb"},
+    partitions_def=daily_partitions,
+    pool=WarehouseResource.pool,
+    deps=[
+        dg.AssetDep("predictions", partition_mapping=previous_days(shape_settings.label_signal_days)),
+        "label_arrivals",
+        "model_monitors",
+    ],
+    description="Early label signal as known at the end of the day: the share of the chargebacks arrived "
+    "so far (for the last label_signal_days scored days) that the model had flagged, against its "
+    "reference at the same label age (table monitoring_label_signal). Sees a new kind of fraud weeks "
+    "before realized performance can.",
+)
+def early_label_signal(
+    context: dg.AssetExecutionContext,
+    mlflow: MLflowResource,
+    warehouse: WarehouseResource,
+    settings: dg.ResourceParam[Settings],
+) -> dg.MaterializeResult:
+    from ml_assets.core.monitoring.daily import early_labels_day
+
+    signals = early_labels_day(warehouse.warehouse(), mlflow.store(), partition_day(context), settings)
+    if not signals:
+        return dg.MaterializeResult(metadata={"summary": "no scored days before this one"})
+    newest = signals[-1]
+    meta = {
+        "model_version": newest.model_version,
+        "chargebacks_arrived": newest.arrived,
+        "chargebacks_caught": newest.caught,
+        "chargebacks_caught_expected": newest.expected,
+        "early_label_z_threshold": newest.z_threshold,
+        "early_label_alert": newest.alert,
+        "summary": dg.MetadataValue.md("\n\n".join(f"v{s.model_version}: {s.describe()}" for s in signals)),
+    }
+    if newest.z is not None:
+        meta["early_label_z"] = newest.z
     return dg.MaterializeResult(metadata=meta)
 
 

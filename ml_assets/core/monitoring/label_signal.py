@@ -1,0 +1,182 @@
+"""The early label signal: how much of the fraud that has come to light so far the model
+had caught, against what its reference showed at the same label age.
+
+Chargebacks arrive over weeks, so a day's realized ROC AUC waits for ``label_delay_max_days``.
+But the first chargebacks of a day arrive within days, and a model that misses a new kind of
+fraud shows it there first: the share of arrived chargebacks the model had flagged (its
+decision) drops. Which chargebacks arrive early may depend on the fraud, so the comparison is
+age-matched: a transaction ``a`` days old is compared with the reference's flagged share among
+chargebacks that had arrived within ``a`` days.
+
+For the newest ``days`` scored days before ``day`` (ages 1..days): caught = flagged among the
+arrived; expected = sum over arrived chargebacks of p_ref(their age); z = (caught - expected) /
+sd, alerting below the normal quantile of ``false_alarm_rate``. The sd counts two noises:
+- chargebacks come in episodes (one compromised card, several transactions, all flagged or all
+  missed together), so the variance is the cluster-robust (sandwich) one, summed per customer;
+  a binomial variance measured 2-3x too small here and alerted on stable days;
+- p_ref is itself estimated from a few hundred reference chargebacks: its variance (also per
+  customer) is added, taking the ages as fully correlated (nested sets: the safe side)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.core import lake
+
+ARRIVALS, TRANSACTIONS = "label_arrivals", "raw_transactions"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSignal:
+    day: str  # labels as known at the end of this day
+    model_version: str
+    days_pooled: int
+    arrived: int  # chargebacks arrived so far for the pooled days
+    caught: int  # of which the model had flagged
+    expected: float  # flagged expected at the reference's age-matched rates
+    z: float | None  # None: too few arrived chargebacks to say anything
+    z_threshold: float
+    reference: str
+
+    @property
+    def alert(self) -> bool:
+        return self.z is not None and self.z < self.z_threshold
+
+    def describe(self) -> str:
+        if self.z is None:
+            return (
+                f"early labels: only {self.arrived} chargebacks arrived for the last {self.days_pooled} days"
+            )
+        return (
+            f"early labels: caught {self.caught} of {self.arrived} arrived chargebacks, "
+            f"{self.expected:.1f} expected at the reference's rates (z {self.z:+.2f}, threshold "
+            f"{self.z_threshold:+.2f}; reference {self.reference})"
+        )
+
+
+class ArrivalIndex:
+    """Arrival day of every chargeback that landed in the lake's label partitions of ``ranges``
+    (inclusive date pairs), and the customer of every transaction of those days."""
+
+    def __init__(self, lake_dir: Path, ranges: list[tuple[dt.date, dt.date]]):
+        wanted = sorted(
+            {start + dt.timedelta(days=k) for start, end in ranges for k in range((end - start).days + 1)}
+        )
+        arrivals = [
+            lake.read_partition(lake_dir, ARRIVALS, d)[["transaction_id"]].assign(arrival_day=d)
+            for d in wanted
+            if lake.partition_path(lake_dir, ARRIVALS, d).exists()
+        ]
+        arrived = pd.concat(arrivals) if arrivals else pd.DataFrame(columns=["transaction_id", "arrival_day"])
+        self.arrival_day = dict(
+            zip(arrived["transaction_id"].astype(str), arrived["arrival_day"], strict=True)
+        )
+        customers = [
+            lake.read_partition(lake_dir, TRANSACTIONS, d)[["transaction_id", "customer_id"]]
+            for d in wanted
+            if lake.partition_path(lake_dir, TRANSACTIONS, d).exists()
+        ]
+        known = pd.concat(customers) if customers else pd.DataFrame(columns=["transaction_id", "customer_id"])
+        self.customer = dict(
+            zip(known["transaction_id"].astype(str), known["customer_id"].astype(str), strict=True)
+        )
+
+    def ages(self, ids: pd.Series, days: pd.Series) -> pd.Series:
+        """Days from each transaction's day to its chargeback's arrival (NaN: none arrived)."""
+        arrived = ids.astype(str).map(self.arrival_day)
+        return pd.Series(
+            [(a - d).days if isinstance(a, dt.date) else np.nan for a, d in zip(arrived, days, strict=True)],
+            index=ids.index,
+            dtype="float64",
+        )
+
+    def customers(self, ids: pd.Series) -> np.ndarray:
+        """The customer of each transaction (its own id when unknown: a cluster of one)."""
+        ids = ids.astype(str)
+        return ids.map(self.customer).fillna(ids).to_numpy()
+
+
+def _clustered_sum_of_squares(residuals: np.ndarray, clusters: np.ndarray) -> float:
+    """Sandwich variance of a sum of residuals whose clusters are independent."""
+    if len(residuals) == 0:
+        return 0.0
+    sums = pd.Series(residuals).groupby(clusters).sum().to_numpy()
+    return float((sums**2).sum())
+
+
+def reference_rates(
+    reference: pd.DataFrame, threshold: float, index: ArrivalIndex, max_age: int, known_until: dt.date
+) -> dict[int, tuple[float, float]]:
+    """(p_ref, its variance) for ages 1..max_age: the flagged share of the reference's
+    chargebacks that arrived within ``age`` days, over the reference days at least ``age`` days
+    before ``known_until`` (younger ones cannot show a full ``age`` yet); NaN where none arrived."""
+    days = pd.to_datetime(reference["event_timestamp"], utc=True).dt.date
+    age = index.ages(reference["transaction_id"], days).to_numpy()
+    old_enough = days.map(lambda d: (known_until - d).days).to_numpy()
+    flagged = (reference["score"].to_numpy() > threshold).astype("float64")
+    customers = index.customers(reference["transaction_id"])
+    rates = {}
+    for a in range(1, max_age + 1):
+        known = (age <= a) & (old_enough >= a)
+        if not known.any():
+            rates[a] = (np.nan, np.nan)
+            continue
+        p = flagged[known].mean()
+        rates[a] = (
+            float(p),
+            _clustered_sum_of_squares(flagged[known] - p, customers[known]) / known.sum() ** 2,
+        )
+    return rates
+
+
+def label_signal(
+    predictions: pd.DataFrame,
+    reference: pd.DataFrame,
+    threshold: float,
+    index: ArrivalIndex,
+    day: dt.date,
+    days: int,
+    false_alarm_rate: float,
+    min_arrived: int,
+    model_version: str,
+    reference_label: str,
+) -> LabelSignal:
+    """The signal for the ``days`` scored days before ``day`` of one model version
+    (``predictions``: transaction_id, event_timestamp, decision)."""
+    from scipy.stats import norm
+
+    tx_days = pd.to_datetime(predictions["event_timestamp"], utc=True).dt.date
+    age_now = tx_days.map(lambda d: (day - d).days)
+    window = ((age_now >= 1) & (age_now <= days)).to_numpy()
+    preds, age_now = predictions[window], age_now[window]
+    arrival_age = index.ages(preds["transaction_id"], tx_days[window])
+    arrived = (arrival_age <= age_now).to_numpy()
+    rates = reference_rates(reference, threshold, index, days, day)
+    ages = age_now[arrived].to_numpy()
+    p = np.array([rates[a][0] for a in ages], dtype="float64")
+    usable = ~np.isnan(p)
+    flagged = preds["decision"].to_numpy()[arrived][usable].astype("float64")
+    ages, p = ages[usable], p[usable]
+    customers = index.customers(preds["transaction_id"][arrived][usable])
+    n, caught, expected = int(usable.sum()), int(flagged.sum()), float(p.sum())
+    # the analysis side, per customer; the reference side, ages taken as fully correlated
+    per_age = pd.Series(ages).value_counts()
+    reference_sd = sum(count * np.sqrt(rates[a][1]) for a, count in per_age.items())
+    variance = _clustered_sum_of_squares(flagged - p, customers) + reference_sd**2
+    z = (caught - expected) / np.sqrt(variance) if n >= min_arrived and variance > 0 else None
+    return LabelSignal(
+        day.isoformat(),
+        model_version,
+        int(pd.Series(tx_days[window]).nunique()),
+        n,
+        caught,
+        expected,
+        None if z is None else float(z),
+        float(norm.ppf(false_alarm_rate)),
+        reference_label,
+    )
