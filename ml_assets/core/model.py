@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from ml_assets.core.records import Metrics
 
 TARGET = "is_fraud"
+WEIGHT = "sample_weight"  # a training set's per-row weight (dataset.training_weights)
 
 
 class Hyperparameters(BaseModel):
@@ -47,7 +48,8 @@ def train(frame: pd.DataFrame, params: Hyperparameters, specs: ModuleType):
         verbose=-1,
     )
     categorical = [c for c in cols if c in specs.CATEGORICAL_FEATURES]
-    model.fit(frame[cols], frame[TARGET], categorical_feature=categorical)
+    weights = frame[WEIGHT] if WEIGHT in frame else None  # training sets before weights had none
+    model.fit(frame[cols], frame[TARGET], sample_weight=weights, categorical_feature=categorical)
     return model
 
 

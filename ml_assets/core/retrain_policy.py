@@ -5,11 +5,13 @@ A day is bad when any signal says so, each against a threshold learnt from the s
 version's own reference (never a constant tuned to one simulation):
 - CBPE (no labels): the estimated ROC AUC under the lower prediction interval
   (``retrain_false_alarm_rate``) of the same estimate over the version's first
-  ``baseline_days`` monitored days. Why not its validation window: CBPE is calibrated there,
-  so its estimates on those days are in-sample and optimistic (measured 0.935 there against
-  0.922 on the stable days after, same model, same data), and that window's realized ROC AUC
-  is label noise (its chargebacks were still arriving). Until the baseline is complete the
-  version's CBPE says nothing; the early labels still do;
+  ``baseline_days`` monitored days, and at least ``min_auc_drop`` under their mean (the
+  scoreboard's recovery tolerance: a smaller loss is not worth a retrain). Why not its
+  validation window: CBPE is calibrated there, so its estimates on those days are in-sample
+  and optimistic (measured 0.935 there against 0.922 on the stable days after, same model,
+  same data), and that window's realized ROC AUC is label noise (its chargebacks were still
+  arriving). Until the baseline is complete the version's CBPE says nothing; the early labels
+  still do;
 - early labels: fewer arrived chargebacks caught than the reference's age-matched rates allow
   (label_signal.py, ``label_signal_false_alarm_rate``).
 Retraining needs ``consecutive_days`` bad days in a row (flap resistance). After a retrain:
@@ -34,7 +36,8 @@ class RetrainPolicy:
     retry_days: int  # after a rejected retrain, while the evidence holds
     max_retries: int  # rejected retrains in a row before a full cooldown
     baseline_days: int = 7  # a version's first monitored days: its CBPE baseline
-    false_alarm_rate: float = 0.05  # a day of an unchanged model under the CBPE threshold
+    false_alarm_rate: float = 0.01  # a day of an unchanged model under the CBPE threshold
+    min_auc_drop: float = 0.02  # a smaller drop is not worth a retrain, however significant
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
@@ -45,21 +48,24 @@ class RetrainPolicy:
             s.retrain_max_retries,
             s.retrain_baseline_days,
             s.retrain_false_alarm_rate,
+            s.retrain_min_auc_drop,
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
         """The lower one-sided prediction interval of one new day's estimate, from the
-        baseline days (None until the baseline is complete)."""
+        baseline days, and never closer to their mean than ``min_auc_drop`` (None until the
+        baseline is complete). Days are not independent (the estimate wanders slowly over
+        weeks), so K bad days in a row do not multiply the per-day rate away: the rate itself
+        must be small, and a statistically clear but tiny drop is no reason to retrain."""
         import numpy as np
         from scipy.stats import t
 
         if len(baseline) < max(self.baseline_days, 3):
             return None
         values = np.asarray(baseline[: self.baseline_days], dtype="float64")
-        n = len(values)
-        return float(
-            values.mean() - t.ppf(1 - self.false_alarm_rate, n - 1) * values.std(ddof=1) * np.sqrt(1 + 1 / n)
-        )
+        n, mean = len(values), float(values.mean())
+        margin = t.ppf(1 - self.false_alarm_rate, n - 1) * values.std(ddof=1) * np.sqrt(1 + 1 / n)
+        return min(mean - margin, mean - self.min_auc_drop)
 
 
 @dataclasses.dataclass

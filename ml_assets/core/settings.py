@@ -104,12 +104,25 @@ class Settings(BaseSettings):
 
     # --- automation ----------------------------------------------------------------------
     retrain_false_alarm_rate: float = Field(
-        0.05,
+        0.01,
         gt=0,
         lt=0.5,
         description="chance that a day of an unchanged model falls under its CBPE threshold (the lower "
-        "prediction interval of its first retrain_baseline_days estimates); with 3 bad days in a row "
-        "required, about 0.05^3 a day if days were independent",
+        "prediction interval of its first retrain_baseline_days estimates). Per day, not per streak: the "
+        "estimate wanders slowly, so bad days come in runs (measured: 0.05 fired on a stable week)",
+    )
+    retrain_min_auc_drop: float = Field(
+        0.02,
+        ge=0,
+        description="the CBPE threshold sits at least this far under the baseline's mean: a smaller loss is "
+        "not worth a retrain (the recovery tolerance of the scoreboard)",
+    )
+    retrain_shift_weight_share: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="a retrain after a detected shift gives the days since the shift at least this share of "
+        "the training weight",
     )
     retrain_baseline_days: int = Field(
         7, ge=3, description="a model version's first monitored days: the baseline of its CBPE estimate"

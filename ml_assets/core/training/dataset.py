@@ -21,12 +21,13 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ml_assets.core import lake
 from ml_assets.core.features.contract import entity_frame, historical_features
 from ml_assets.core.features.store import FeatureRepo
-from ml_assets.core.model import TARGET
+from ml_assets.core.model import TARGET, WEIGHT
 from ml_assets.core.records import TrainingSetRecord, Window
 from ml_assets.core.settings import Settings
 
@@ -84,17 +85,69 @@ def attach_labels(entities: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def build_training_set(as_of: dt.date, settings: Settings, repo: FeatureRepo) -> tuple[pd.DataFrame, Window]:
+def build_training_set(
+    as_of: dt.date, settings: Settings, repo: FeatureRepo, shift_since: dt.date | None = None
+) -> tuple[pd.DataFrame, Window]:
     """Entity rows of the training window, labels as known at ``as_of``, features from the
-    feature service, and a time-based split: the last ``validation_days`` are validation
-    (the most recent labelled window, which promotion also evaluates on)."""
+    feature service, a time-based split (the last ``validation_days`` are validation, the most
+    recent labelled window, which promotion also evaluates on) and the training weights."""
     window = training_window(as_of, settings)
     labels = labels_known_at(as_of, settings.lake_dir, settings.start_date, settings.label_lookback_days)
     entities = attach_labels(entity_frame(settings.lake_dir, window.days()), labels)
     frame = historical_features(repo, entities)
     split_at = pd.Timestamp(window.end - dt.timedelta(days=settings.validation_days), tz="UTC")
     frame[SPLIT] = (frame["event_timestamp"] >= split_at).map({True: "validation", False: "train"})
+    cdf = arrival_cdf(labels, as_of, settings.label_delay_max_days, settings.lake_dir)
+    frame[WEIGHT] = training_weights(frame, as_of, cdf, shift_since, settings.retrain_shift_weight_share)
     return frame, window
+
+
+def arrival_cdf(labels: pd.DataFrame, as_of: dt.date, max_delay: int, lake_dir: Path) -> np.ndarray:
+    """F[a]: the share of a day's chargebacks that arrive within ``a`` days (a = 0..max_delay),
+    measured on the days whose chargebacks had all arrived by ``as_of``; all ones when no such
+    day exists yet (then nothing is corrected)."""
+    if labels.empty:
+        return np.ones(max_delay + 1)
+    arrived = labels.merge(_transaction_days(lake_dir, labels), on="transaction_id")
+    mature = arrived[arrived["day"] <= as_of - dt.timedelta(days=max_delay + 1)]
+    if mature.empty:
+        return np.ones(max_delay + 1)
+    delay = (pd.to_datetime(mature["arrived_at"], utc=True).dt.date - mature["day"]).map(lambda d: d.days)
+    return np.array([(delay <= a).mean() for a in range(max_delay + 1)])
+
+
+def _transaction_days(lake_dir: Path, labels: pd.DataFrame) -> pd.DataFrame:
+    days = pd.to_datetime(labels["arrived_at"], utc=True).dt.date.unique()
+    frames = [
+        lake.read_partition(lake_dir, "label_arrivals", d)[["transaction_id", "transaction_timestamp"]]
+        for d in days
+        if lake.partition_path(lake_dir, "label_arrivals", d).exists()
+    ]
+    out = pd.concat(frames, ignore_index=True).drop_duplicates("transaction_id")
+    out["day"] = pd.to_datetime(out["transaction_timestamp"], utc=True).dt.date
+    return out[["transaction_id", "day"]]
+
+
+def training_weights(
+    frame: pd.DataFrame, as_of: dt.date, cdf: np.ndarray, shift_since: dt.date | None, shift_share: float
+) -> np.ndarray:
+    """Sample weights for training:
+    - a row without a chargeback yet, ``a`` days old at ``as_of``, weighs F[a]: were it fraud,
+      its chargeback would have arrived with probability F[a], so a young "honest" row is mostly
+      not known to be honest yet (the usual delayed-feedback correction; it keeps the fraud rate
+      of young days as it will be once their labels are in);
+    - after a detected shift (``shift_since``), the rows from that day on carry at least
+      ``shift_share`` of the total weight, so a model retrained days after a shift learns the
+      new regime instead of being outvoted by the weeks before it."""
+    days = pd.to_datetime(frame["event_timestamp"], utc=True).dt.date
+    age = days.map(lambda d: (as_of - d).days).clip(0, len(cdf) - 1).to_numpy()
+    weight = np.where(frame[TARGET].to_numpy() == 1, 1.0, cdf[age])
+    if shift_since is not None:
+        after = (days >= shift_since).to_numpy()
+        share = weight[after].sum() / weight.sum() if after.any() else 0.0
+        if 0 < share < shift_share:
+            weight[after] *= shift_share * (1 - share) / (share * (1 - shift_share))
+    return weight
 
 
 def save_training_set(

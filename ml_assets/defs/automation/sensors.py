@@ -104,7 +104,13 @@ def retrain_on_performance_drop(
     state.attempts.append(Attempt(decision.alert_day))
     request = dg.RunRequest(
         run_key=f"retrain-after-{decision.alert_day}",
-        run_config={"ops": {"training_set": {"config": {"as_of": decision.as_of().isoformat()}}}},
+        run_config={
+            "ops": {
+                "training_set": {
+                    "config": {"as_of": decision.as_of().isoformat(), "shift_since": decision.since or ""}
+                }
+            }
+        },
         tags={
             TRIGGER_TAG: SENSOR_NAME,
             ALERT_DAY_TAG: decision.alert_day,

@@ -16,6 +16,11 @@ class TrainingSetConfig(dg.Config):
         description="cut-off date YYYY-MM-DD: labels known before it, features as of each row; "
         "empty means the day after the newest ingested day",
     )
+    shift_since: str = Field(
+        "",
+        description="first day YYYY-MM-DD of a detected shift (the retrain sensor sets it): the days since "
+        "weigh at least retrain_shift_weight_share of the training; empty: no shift",
+    )
 
 
 class HyperparametersConfig(dg.Config, Hyperparameters):
@@ -38,8 +43,16 @@ def training_set(
     from ml_assets.core.training.dataset import build_training_set, resolve_as_of, save_training_set
 
     repo = feast.repo()
+    import datetime as dt
+
     as_of = resolve_as_of(config.as_of, settings.lake_dir)
-    frame, window = build_training_set(as_of, settings, repo)
+    try:
+        shift_since = dt.date.fromisoformat(config.shift_since) if config.shift_since else None
+    except ValueError as exc:
+        raise ValueError(
+            f"shift_since={config.shift_since!r} is not a date: use YYYY-MM-DD or leave it empty"
+        ) from exc
+    frame, window = build_training_set(as_of, settings, repo, shift_since)
     record = save_training_set(frame, as_of, window, settings, repo.specs.FEATURE_SERVICE)
     context.add_output_metadata(
         {
@@ -50,6 +63,7 @@ def training_set(
             f"rows_younger_than_{settings.immature_label_days}d": record.immature_rows,
             "window": str(window),
             "as_of": str(as_of),
+            "shift_since": config.shift_since or "none",
             "feature_service": record.feature_service,
             "content_hash": record.content_hash,
             "path": dg.MetadataValue.path(record.path),
