@@ -77,21 +77,33 @@ def threshold_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float) -> float:
     return float(negatives[min(negatives.size - 1, int(np.ceil((1 - fpr) * negatives.size)))])
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int) -> float:
-    """Weighted gap between predicted and observed fraud rate, over quantile bins of score."""
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int, w: np.ndarray | None = None) -> float:
+    """Weighted gap between predicted and observed fraud rate, over quantile bins of score
+    (rows weighted by ``w`` when given)."""
+    w = np.ones_like(p, dtype="float64") if w is None else np.asarray(w, dtype="float64")
     edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)))
     idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
     gaps = [
-        abs(p[idx == b].mean() - y[idx == b].mean()) * (idx == b).mean()
-        for b in range(len(edges) - 1)
-        if (idx == b).any()
+        abs(np.average(p[m], weights=w[m]) - np.average(y[m], weights=w[m])) * w[m].sum() / w.sum()
+        for m in (idx == b for b in range(len(edges) - 1))
+        if m.any() and w[m].sum() > 0
     ]
     return float(np.sum(gaps))
 
 
 def evaluate(
-    y: np.ndarray, p: np.ndarray, fixed_fpr: float, calibration_bins: int, threshold: float | None = None
+    y: np.ndarray,
+    p: np.ndarray,
+    fixed_fpr: float,
+    calibration_bins: int,
+    threshold: float | None = None,
+    weights: np.ndarray | None = None,
 ) -> Metrics:
+    """Metrics of scores ``p`` against labels ``y``; with ``weights`` (a training set's: young
+    rows without a chargeback count for what is known of them), the ranking and calibration
+    metrics are weighted, so a window whose chargebacks are still arriving is judged on what its
+    labels can say. The decision threshold and recall stay unweighted (they concern flagged
+    rows and known fraud)."""
     from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
     y = np.asarray(y).astype(int)
@@ -99,12 +111,12 @@ def evaluate(
         raise ValueError(f"evaluation needs both classes, got only is_fraud={y[0]}: widen the window")
     threshold = threshold_at_fpr(y, p, fixed_fpr) if threshold is None else threshold
     return Metrics(
-        roc_auc=float(roc_auc_score(y, p)),
-        pr_auc=float(average_precision_score(y, p)),
+        roc_auc=float(roc_auc_score(y, p, sample_weight=weights)),
+        pr_auc=float(average_precision_score(y, p, sample_weight=weights)),
         recall_at_fixed_fpr=float((p[y == 1] > threshold).mean()),
-        log_loss=float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7))),
-        brier=float(brier_score_loss(y, p)),
-        ece=expected_calibration_error(y, p, calibration_bins),
+        log_loss=float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), sample_weight=weights)),
+        brier=float(brier_score_loss(y, p, sample_weight=weights)),
+        ece=expected_calibration_error(y, p, calibration_bins, weights),
         positives=int(y.sum()),
         rows=int(y.size),
     )

@@ -10,7 +10,7 @@ import datetime as dt
 
 import pandas as pd
 
-from ml_assets.core.model import TARGET, evaluate, score
+from ml_assets.core.model import TARGET, WEIGHT, evaluate, score
 from ml_assets.core.model_store import CHAMPION, PREVIOUS, ModelStore
 from ml_assets.core.records import Metrics, PromotionDecision, Rollback
 from ml_assets.core.registry import rollout
@@ -60,7 +60,8 @@ def evaluate_version(
 ) -> Metrics:
     """A registered version's metrics on a labelled model frame (as saved: never re-encoded)."""
     p = score(store.load_model(version), frame, features)
-    return evaluate(frame[TARGET].to_numpy(), p, policy.fixed_fpr, policy.calibration_bins)
+    weights = frame[WEIGHT].to_numpy() if WEIGHT in frame else None  # as the challenger was validated
+    return evaluate(frame[TARGET].to_numpy(), p, policy.fixed_fpr, policy.calibration_bins, weights=weights)
 
 
 def _now() -> str:

@@ -11,7 +11,7 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.model import TARGET, Hyperparameters, evaluate, score, threshold_at_fpr, train
+from ml_assets.core.model import TARGET, WEIGHT, Hyperparameters, evaluate, score, threshold_at_fpr, train
 from ml_assets.core.model_store import CHALLENGER, ModelStore
 from ml_assets.core.records import Lineage, Metrics, ModelVersionRecord, TrainingSetRecord
 from ml_assets.core.settings import Settings
@@ -34,7 +34,10 @@ def validate(trained, validation: pd.DataFrame, features: list[str], settings: S
     p = score(trained, validation, features)
     y = validation[TARGET].to_numpy()
     threshold = threshold_at_fpr(y, p, settings.fixed_fpr)
-    return Validation(p, threshold, evaluate(y, p, settings.fixed_fpr, settings.calibration_bins, threshold))
+    weights = validation[WEIGHT].to_numpy() if WEIGHT in validation else None
+    return Validation(
+        p, threshold, evaluate(y, p, settings.fixed_fpr, settings.calibration_bins, threshold, weights)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
