@@ -94,12 +94,13 @@ def test_sensor_state_round_trips_and_keeps_the_newest_days():
     for i in range(10):
         state.day(f"2026-03-{i + 1:02d}").estimate = 0.9 + i / 100
     state.attempts.append(Attempt("2026-03-04", "rejected"))
-    state.storage_id = 109
+    state.positions["estimated_performance"] = 109
     state.keep_newest(4)
     again = SensorState.from_cursor(state.to_cursor())
     assert again == state and list(again.evidence) == [f"2026-03-{d:02d}" for d in (7, 8, 9, 10)]
     # a cursor of the previous format restarts from its position, with no evidence
-    assert SensorState.from_cursor(json.dumps({"storage_id": 5, "estimates": {}})).storage_id == 5
+    old = SensorState.from_cursor(json.dumps({"storage_id": 5, "estimates": {}}))
+    assert old.positions == {"estimated_performance": 5}
 
 
 def _report(instance, day, auc, label_z=None):
@@ -165,7 +166,10 @@ def test_flapping_estimate_launches_at_most_one_retrain_per_cooldown(instance, s
             assert result.skip_message
     assert fired == ["2026-03-03", "2026-03-11", "2026-03-19"]
     state = json.loads(cursor)
-    assert state["storage_id"] > 0 and [a["alert_day"] for a in state["attempts"]] == fired
+    assert (
+        state["positions"]["estimated_performance"] > 0
+        and [a["alert_day"] for a in state["attempts"]] == fired
+    )
 
 
 def test_sensor_reads_both_signals_and_only_new_events(instance, sensor_and_defs):
@@ -176,7 +180,7 @@ def test_sensor_reads_both_signals_and_only_new_events(instance, sensor_and_defs
     result = _tick(sensor, definitions, instance, None)
     assert not result.run_requests and "no signal on" in result.skip_message
     again = _tick(sensor, definitions, instance, result.cursor)
-    assert json.loads(again.cursor)["storage_id"] == json.loads(result.cursor)["storage_id"]
+    assert json.loads(again.cursor)["positions"] == json.loads(result.cursor)["positions"]
     # CBPE stays fine; the early labels turn bad on three days: that alone fires
     for i in range(5, 8):
         _report(instance, f"2026-04-{i + 1:02d}", 0.95, label_z=-5.0)

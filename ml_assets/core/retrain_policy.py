@@ -217,9 +217,10 @@ def _fmt(v: float | None) -> str:
 @dataclasses.dataclass
 class SensorState:
     """What the retrain sensor remembers between ticks: the event-log position it has read
-    up to, the recent days' evidence, and the retrains it requested with their outcomes."""
+    up to per asset, the recent days' evidence, the versions' CBPE baselines, and the retrains
+    it requested with their outcomes."""
 
-    storage_id: int = 0
+    positions: dict[str, int] = dataclasses.field(default_factory=dict)  # asset -> storage id
     evidence: dict[str, DayEvidence] = dataclasses.field(default_factory=dict)
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
     baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
@@ -230,9 +231,9 @@ class SensorState:
             return cls()
         raw = json.loads(cursor)
         if "evidence" not in raw:  # a cursor written before evidence had several signals
-            return cls(storage_id=raw.get("storage_id", 0))
+            return cls({"estimated_performance": raw.get("storage_id", 0)})
         return cls(
-            raw["storage_id"],
+            raw["positions"],
             {d: DayEvidence(**e) for d, e in raw["evidence"].items()},
             [Attempt(**a) for a in raw["attempts"]],
             raw.get("baselines", {}),

@@ -36,29 +36,30 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
 
 
 def _read_evidence(instance: dg.DagsterInstance, state: SensorState) -> None:
-    """Every new materialization of the monitoring assets since the cursor, into the state."""
-    newest = state.storage_id
+    """Every new materialization of the monitoring assets since the cursor, into the state;
+    one position per asset (runs write while the sensor reads: one shared position could skip
+    an event of one asset written between the reads of the two)."""
     for key, fields in FIELDS.items():
-        after = state.storage_id
+        name = key.to_user_string()
         while True:
             result = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1000, ascending=True
+                dg.AssetRecordsFilter(asset_key=key, after_storage_id=state.positions.get(name, 0)),
+                limit=1000,
+                ascending=True,
             )
             for record in result.records:
                 meta = record.asset_materialization.metadata
                 if record.partition_key:
                     day = state.day(record.partition_key)
-                    for name, field in fields.items():
-                        value = meta[name].value if name in meta else None
+                    for field_name, field in fields.items():
+                        value = meta[field_name].value if field_name in meta else None
                         if isinstance(value, str):
                             setattr(day, field, value)
                         elif value is not None and value == value:  # NaN: nothing to say
                             setattr(day, field, float(value))
-                after = record.storage_id
-            newest = max(newest, after)
+                state.positions[name] = record.storage_id
             if not result.has_more:
                 break
-    state.storage_id = newest
 
 
 def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
