@@ -117,7 +117,7 @@ def test_unseen_category_fails_the_blocking_data_quality_check(stable):
 
 @pytest.mark.slow
 def test_seasonal_replay_drops_fires_retrains_and_recovers(tmp_path_factory):
-    drift = WARM + 4
+    drift = WARM + 8  # after the champion's CBPE baseline (its first 7 monitored days)
     settings, rows, runs, sensor_runs = _replay(tmp_path_factory, "seasonal", drift + 24, drift_day=drift)
     by_day = {r.day: r for r in rows}
     before = [r.estimated_auc for r in rows if r.day < settings.day(drift).isoformat()]
