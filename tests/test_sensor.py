@@ -195,3 +195,26 @@ def test_a_significant_but_small_drop_does_not_retrain():
     evidence = _baseline("1", steady) | {f"2026-03-0{i}": DayEvidence(0.945, version="1") for i in (1, 2, 3)}
     assert not decide(evidence, [], POLICY_WITH_BASELINE).fire
     assert evidence["2026-03-01"].estimate_threshold == pytest.approx(0.95 - 0.02, abs=1e-4)
+
+
+def test_a_promoted_shift_retrain_is_followed_up_when_the_new_regime_is_older():
+    policy = RetrainPolicy(3, 7, 2, 2, followup_days=(7, 14))
+    good = {f"2026-03-{d:02d}": DayEvidence(0.95, 0.90) for d in range(1, 31)}
+
+    def upto(day):
+        return {d: e for d, e in good.items() if d <= f"2026-03-{day:02d}"}
+
+    promoted = [Attempt("2026-03-04", "promoted", since="2026-03-02")]
+    assert not decide(upto(8), promoted, policy).fire  # the regime is 6 days old
+    first = decide(upto(9), promoted, policy)
+    assert first.follow_up and first.alert_day == "2026-03-09" and first.since == "2026-03-02"
+    assert "follow-up" in first.reason
+    # while it runs nothing more; once done (either way), the next one at 14 days, then none
+    assert not decide(upto(10), [*promoted, Attempt("2026-03-09", since="2026-03-02")], policy).fire
+    done = [*promoted, Attempt("2026-03-09", "rejected", since="2026-03-02")]
+    assert not decide(upto(15), done, policy).fire
+    assert decide(upto(16), done, policy).alert_day == "2026-03-16"
+    done.append(Attempt("2026-03-16", "promoted", since="2026-03-02"))
+    assert not decide(upto(30), done, policy).fire
+    # a retrain that answered no shift (no since) is never followed up
+    assert not decide(upto(30), [Attempt("2026-03-04", "promoted")], policy).fire

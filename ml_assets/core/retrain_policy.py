@@ -18,7 +18,9 @@ Retraining needs ``consecutive_days`` bad days in a row (flap resistance). After
 - promoted: nothing more for ``cooldown_days`` (the new champion needs days to show itself);
 - rejected while the evidence still holds: retry after ``retry_days`` (days of new data and
   labels), at most ``max_retries`` times in a row, then a full cooldown (no retrain storms);
-- still running, or its outcome unknown: wait, at most ``cooldown_days``."""
+- still running, or its outcome unknown: wait, at most ``cooldown_days``.
+A retrain promoted after a shift learnt from its first days only: once the new regime is
+``followup_days`` old, a follow-up retrain uses the longer window (the gate keeps the better)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class RetrainPolicy:
     baseline_days: int = 7  # a version's first monitored days: its CBPE baseline
     false_alarm_rate: float = 0.01  # a day of an unchanged model under the CBPE threshold
     min_auc_drop: float = 0.02  # a smaller drop is not worth a retrain, however significant
+    followup_days: tuple[int, ...] = ()  # after a promoted shift retrain: retrain again then
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
@@ -49,6 +52,7 @@ class RetrainPolicy:
             s.retrain_baseline_days,
             s.retrain_false_alarm_rate,
             s.retrain_min_auc_drop,
+            tuple(s.retrain_followup_days),
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
@@ -92,6 +96,7 @@ class DayEvidence:
 class Attempt:
     alert_day: str
     outcome: str = "pending"  # pending | promoted | rejected
+    since: str | None = None  # first day of the shift it answered
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +104,7 @@ class RetrainDecision:
     alert_day: str | None  # the day that completed the evidence; None means no retrain
     reason: str
     since: str | None = None  # first day of the bad streak: where the new regime may start
+    follow_up: bool = False  # a planned retrain on a longer window of the new regime
 
     @property
     def fire(self) -> bool:
@@ -155,6 +161,9 @@ def decide(
         return RetrainDecision(None, "no monitored day yet")
     set_thresholds(evidence, policy, {} if baselines is None else baselines)
     days = sorted(evidence)
+    follow_up = _follow_up(attempts, days[-1], policy)
+    if follow_up:
+        return follow_up
     newest = days[-policy.consecutive_days :]
     if len(newest) < policy.consecutive_days:
         return RetrainDecision(None, f"only {len(newest)} day(s) monitored, {policy.consecutive_days} needed")
@@ -180,6 +189,30 @@ def decide(
             break
         streak = d
     return RetrainDecision(newest[-1], f"bad for {policy.consecutive_days} days: {because}", since=streak)
+
+
+def _follow_up(attempts: list[Attempt], newest: str, policy: RetrainPolicy) -> RetrainDecision | None:
+    """A retrain promoted days after a shift learnt from those few days (and their young
+    labels): once the new regime is ``followup_days`` old, retrain on the longer window; the
+    gate keeps whichever is better. Bounded by the list; none while a retrain is pending."""
+    if not attempts or attempts[-1].outcome == "pending":
+        return None
+    answered = [a for a in attempts if a.since and a.outcome == "promoted"]
+    if not answered:
+        return None
+    since = answered[-1].since
+    for days in policy.followup_days:
+        due = (dt.date.fromisoformat(since) + dt.timedelta(days=days)).isoformat()
+        tried = any(a.since == since and a.alert_day >= due for a in attempts)
+        if newest >= due and not tried:
+            return RetrainDecision(
+                newest,
+                f"follow-up: the regime that started {since} is {_days_between(since, newest)} days old "
+                f"(follow-ups at {list(policy.followup_days)} days); the gate keeps the better model",
+                since=since,
+                follow_up=True,
+            )
+    return None
 
 
 def set_thresholds(

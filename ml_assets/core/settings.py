@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         description="a retrain after a detected shift gives the days since the shift at least this share of "
         "the training weight",
     )
+    retrain_followup_days: list[int] = Field(
+        [7, 14],
+        description="after a retrain that answered a shift was promoted, retrain again when the new regime "
+        "is this many days old (more of it to learn from, its labels older); the gate keeps the better model",
+    )
     retrain_baseline_days: int = Field(
         7, ge=3, description="a model version's first monitored days: the baseline of its CBPE estimate"
     )

@@ -102,7 +102,7 @@ def retrain_on_performance_drop(
     decision = decide(state.evidence, state.attempts, RetrainPolicy.from_settings(settings), state.baselines)
     if not decision.fire:
         return dg.SensorResult(skip_reason=decision.reason, cursor=state.to_cursor())
-    state.attempts.append(Attempt(decision.alert_day))
+    state.attempts.append(Attempt(decision.alert_day, since=decision.since))
     request = dg.RunRequest(
         run_key=f"retrain-after-{decision.alert_day}",
         run_config={
@@ -116,6 +116,7 @@ def retrain_on_performance_drop(
             TRIGGER_TAG: SENSOR_NAME,
             ALERT_DAY_TAG: decision.alert_day,
             "ml_assets/bad_since": decision.since or "",
+            "ml_assets/follow_up": str(decision.follow_up).lower(),
             "ml_assets/reason": decision.reason[:250],
         },
     )
