@@ -18,6 +18,7 @@ from conftest import settings_for
 from ml_assets.core.settings import PROJECT_ROOT
 
 WARM = 30 + 14  # feature lookback + training window
+BASELINE = 3  # the champion's first monitored days: its CBPE baseline
 DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
@@ -54,10 +55,12 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
         validation_days=5,
         label_delay_max_days=10,
         scenario="seasonal",
-        drift_start_day=WARM,  # the first day the daemon sees has drifted
+        drift_start_day=WARM + BASELINE,  # the first day the daemon sees has drifted
         # a policy that fires on the first drifted day: this test is about who launches what
         # (the policy itself is tested in test_sensor and by the replays)
+        retrain_baseline_days=BASELINE,
         retrain_false_alarm_rate=0.45,
+        retrain_min_auc_drop=0.0,
         retrain_consecutive_days=1,
         sensor_interval_seconds=2,
         live_automation=True,
@@ -74,9 +77,13 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
         mp.setenv("ML_ASSETS_DAGSTER_DIR", str(home / "storage"))
         with dg.DagsterInstance.get() as instance:
             simulate_to_landing(settings, range(WARM))
-            Replay(settings, instance, log=lambda _: None).warm_up(WARM)  # the first champion
-            champion_runs = len(instance.get_runs())
-            run_clock(settings, 0, 1)  # the world lands day WARM
+            replay = Replay(settings, instance, log=lambda _: None)
+            replay.warm_up(WARM)  # the first champion
+            for i in range(WARM, WARM + BASELINE):  # its CBPE baseline, in process
+                simulate_to_landing(settings, range(i, i + 1))
+                assert replay.step(i).sensor == "skip"
+            before = len(instance.get_runs())
+            run_clock(settings, 0, 1)  # the world lands the first drifted day
 
             log = tmp_path / "daemon.log"
             with open(log, "w") as out:
@@ -88,7 +95,7 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
                     stderr=subprocess.STDOUT,
                 )
             try:
-                day = settings.day(WARM).isoformat()
+                day = settings.day(WARM + BASELINE).isoformat()
                 cycle = _wait(instance, "daily_cycle_on_landing", daemon, log, timeout=420)
                 assert cycle.job_name == "daily_cycle" and cycle.tags["dagster/partition"] == day
                 assert cycle.status == dg.DagsterRunStatus.SUCCESS, cycle.status
@@ -102,4 +109,4 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
             assert "estimated ROC AUC" in retrain.tags["ml_assets/reason"]
             assert retrain.status == dg.DagsterRunStatus.SUCCESS, retrain.status
             # nothing else was launched by hand: the daemon started exactly these two runs
-            assert len(instance.get_runs()) == champion_runs + 2
+            assert len(instance.get_runs()) == before + 2
