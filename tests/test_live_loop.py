@@ -106,7 +106,7 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
             assert retrain.job_name == "train_and_promote"
             assert retrain.tags["ml_assets/trigger"] == "retrain_on_performance_drop"
             assert retrain.tags["ml_assets/alert_day"] == day
-            assert "estimated ROC AUC" in retrain.tags["ml_assets/reason"]
+            assert "CBPE ROC AUC" in retrain.tags["ml_assets/reason"]
             assert retrain.status == dg.DagsterRunStatus.SUCCESS, retrain.status
             # nothing else was launched by hand: the daemon started exactly these two runs
             assert len(instance.get_runs()) == before + 2
