@@ -61,14 +61,14 @@ class RetrainPolicy:
         baseline is complete). Days are not independent (the estimate wanders slowly over
         weeks), so K bad days in a row do not multiply the per-day rate away: the rate itself
         must be small, and a statistically clear but tiny drop is no reason to retrain."""
-        import numpy as np
-        from scipy.stats import t
+        from ml_assets.core.stats import prediction_interval_margin
 
-        if len(baseline) < max(self.baseline_days, 3):
+        if len(baseline) < self.baseline_days:
             return None
-        values = np.asarray(baseline[: self.baseline_days], dtype="float64")
-        n, mean = len(values), float(values.mean())
-        margin = t.ppf(1 - self.false_alarm_rate, n - 1) * values.std(ddof=1) * np.sqrt(1 + 1 / n)
+        interval = prediction_interval_margin(baseline[: self.baseline_days], self.false_alarm_rate)
+        if interval is None:
+            return None
+        mean, margin = interval
         return min(mean - margin, mean - self.min_auc_drop)
 
 
@@ -221,6 +221,7 @@ def set_thresholds(
     """Each day's CBPE threshold from its version's baseline: the version's first
     ``baseline_days`` days with an estimate, kept in ``baselines`` (version -> day -> estimate)
     for as long as the version serves; days of the baseline itself get no threshold."""
+    thresholds: dict[str, float | None] = {}  # per version, once its baseline is complete
     for day in sorted(evidence):
         e = evidence[day]
         if e.version is None or e.estimate is None:
@@ -229,8 +230,10 @@ def set_thresholds(
         if day in baseline or len(baseline) < policy.baseline_days:
             baseline[day] = e.estimate
             e.estimate_threshold = None
-        else:
-            e.estimate_threshold = policy.estimate_threshold([v for _, v in sorted(baseline.items())])
+            continue
+        if e.version not in thresholds:
+            thresholds[e.version] = policy.estimate_threshold([v for _, v in sorted(baseline.items())])
+        e.estimate_threshold = thresholds[e.version]
 
 
 def _latest(evidence: dict[str, DayEvidence], day: str) -> str:

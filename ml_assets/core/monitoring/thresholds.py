@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from nannyml.thresholds import Threshold
 
+from ml_assets.core.stats import prediction_interval_margin
+
 
 class PredictionIntervalThreshold(Threshold, type="prediction_interval"):
     """Alert when one new day's statistic lies above (``side="lower"``: below) the one-sided
@@ -27,14 +29,10 @@ class PredictionIntervalThreshold(Threshold, type="prediction_interval"):
         self.false_alarm_rate, self.side = false_alarm_rate, side
 
     def thresholds(self, data: np.ndarray, **kwargs) -> tuple[float | None, float | None]:
-        from scipy.stats import t
-
-        values = np.asarray(data, dtype="float64")
-        values = values[~np.isnan(values)]
-        n = len(values)
-        if n < 3:  # no spread to learn from: no threshold rather than a made-up one
+        interval = prediction_interval_margin(data, self.false_alarm_rate)
+        if interval is None:  # no spread to learn from: no threshold rather than a made-up one
             return None, None
-        margin = t.ppf(1 - self.false_alarm_rate, n - 1) * values.std(ddof=1) * np.sqrt(1 + 1 / n)
+        mean, margin = interval
         if self.side == "lower":  # a performance metric: alert when a day falls under it
-            return float(values.mean() - margin), None
-        return None, float(values.mean() + margin)
+            return mean - margin, None
+        return None, mean + margin

@@ -71,12 +71,17 @@ def labels_known_at(as_of: dt.date, lake_dir: Path, first_day: dt.date, lookback
         for d in days
         if d >= first_day and lake.partition_path(lake_dir, "label_arrivals", d).exists()
     ]
+    columns = ["transaction_id", "transaction_timestamp", "arrived_at"]
     if not frames:
         return pd.DataFrame(
-            {"transaction_id": pd.Series(dtype=str), "arrived_at": pd.Series(dtype="datetime64[us, UTC]")}
+            {
+                "transaction_id": pd.Series(dtype=str),
+                "transaction_timestamp": pd.Series(dtype="datetime64[us, UTC]"),
+                "arrived_at": pd.Series(dtype="datetime64[us, UTC]"),
+            }
         )
     labels = pd.concat(frames, ignore_index=True)
-    return labels.loc[labels["arrived_at"] < pd.Timestamp(as_of, tz="UTC"), ["transaction_id", "arrived_at"]]
+    return labels.loc[labels["arrived_at"] < pd.Timestamp(as_of, tz="UTC"), columns]
 
 
 def attach_labels(entities: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -97,35 +102,23 @@ def build_training_set(
     frame = historical_features(repo, entities)
     split_at = pd.Timestamp(window.end - dt.timedelta(days=settings.validation_days), tz="UTC")
     frame[SPLIT] = (frame["event_timestamp"] >= split_at).map({True: "validation", False: "train"})
-    cdf = arrival_cdf(labels, as_of, settings.label_delay_max_days, settings.lake_dir)
+    cdf = arrival_cdf(labels, as_of, settings.label_delay_max_days)
     frame[WEIGHT] = training_weights(frame, as_of, cdf, shift_since, settings.retrain_shift_weight_share)
     return frame, window
 
 
-def arrival_cdf(labels: pd.DataFrame, as_of: dt.date, max_delay: int, lake_dir: Path) -> np.ndarray:
+def arrival_cdf(labels: pd.DataFrame, as_of: dt.date, max_delay: int) -> np.ndarray:
     """F[a]: the share of a day's chargebacks that arrive within ``a`` days (a = 0..max_delay),
     measured on the days whose chargebacks had all arrived by ``as_of``; all ones when no such
     day exists yet (then nothing is corrected)."""
     if labels.empty:
         return np.ones(max_delay + 1)
-    arrived = labels.merge(_transaction_days(lake_dir, labels), on="transaction_id")
+    arrived = labels.assign(day=pd.to_datetime(labels["transaction_timestamp"], utc=True).dt.date)
     mature = arrived[arrived["day"] <= as_of - dt.timedelta(days=max_delay + 1)]
     if mature.empty:
         return np.ones(max_delay + 1)
     delay = (pd.to_datetime(mature["arrived_at"], utc=True).dt.date - mature["day"]).map(lambda d: d.days)
     return np.array([(delay <= a).mean() for a in range(max_delay + 1)])
-
-
-def _transaction_days(lake_dir: Path, labels: pd.DataFrame) -> pd.DataFrame:
-    days = pd.to_datetime(labels["arrived_at"], utc=True).dt.date.unique()
-    frames = [
-        lake.read_partition(lake_dir, "label_arrivals", d)[["transaction_id", "transaction_timestamp"]]
-        for d in days
-        if lake.partition_path(lake_dir, "label_arrivals", d).exists()
-    ]
-    out = pd.concat(frames, ignore_index=True).drop_duplicates("transaction_id")
-    out["day"] = pd.to_datetime(out["transaction_timestamp"], utc=True).dt.date
-    return out[["transaction_id", "day"]]
 
 
 def training_weights(
