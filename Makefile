@@ -16,7 +16,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
-	serve test-tools rollout-demo bench-rollout scoreboard demo
+	serve test-tools rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -67,7 +67,7 @@ bench: $(STAMP)
 ## make lock: re-resolve the pins from pyproject.toml (needs the network to PyPI)
 lock:
 	rm -rf /tmp/ml-assets-lock && $(PYTHON) -m venv /tmp/ml-assets-lock
-	/tmp/ml-assets-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/ml-assets-lock/bin/pip install --quiet -e '.[dev,cluster]'
 	/tmp/ml-assets-lock/bin/pip freeze --exclude-editable | grep -v '^ml-assets' > requirements.lock
 
 clean-data:
@@ -105,3 +105,18 @@ bench-serve: $(STAMP)
 ## make rollback: champion back to the previous champion (recorded in MLflow)
 rollback: $(STAMP)
 	$(BIN)/ml-assets rollback
+
+## The cluster profile (docs/cluster.md) on the loopback Postgres, Redis and RabbitMQ.
+## make cluster-up: databases, the Dagster instance on Postgres (data/dagster-cluster), the MLflow
+## server on 127.0.0.1:5001; prints the variables to export. make cluster-down stops the server.
+cluster-up: $(STAMP)
+	$(BIN)/ml-assets cluster up
+
+cluster-down: $(STAMP)
+	$(BIN)/ml-assets cluster down
+
+## make cluster-test: only the cluster tests; each makes its own databases (throw-away prefix),
+## starts what it needs (an MLflow server, runs in other processes) and stops it. They also run
+## in `make test`, skipping by name any service that is not running.
+cluster-test: $(STAMP)
+	$(BIN)/python -m pytest -m cluster -q

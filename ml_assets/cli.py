@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
+from pathlib import Path
 
 from ml_assets.core.settings import Settings
 
@@ -25,10 +27,10 @@ def _bootstrap(settings: Settings, args) -> None:
 
 
 def _rollback(settings: Settings, args) -> None:
-    from ml_assets.core.model_store import ModelStore
+    from ml_assets.core import engines
     from ml_assets.core.registry.promotion import rollback
 
-    out = rollback(ModelStore.local(settings.mlflow_dir), reason=args.reason)
+    out = rollback(engines.model_store(settings), reason=args.reason)
     print(f"champion is now version {out.champion} (rolled back from {out.rolled_back_from})")
 
 
@@ -46,10 +48,10 @@ def _rollout(settings: Settings, args) -> None:
     poll (serve_reload_seconds), whether or not it is running now."""
     import json
 
-    from ml_assets.core.model_store import ModelStore
+    from ml_assets.core import engines
     from ml_assets.core.registry import rollout
 
-    store = ModelStore.local(settings.mlflow_dir)
+    store = engines.model_store(settings)
     state = rollout.read_state(store)
     if args.action == "status":
         print(json.dumps(dataclasses.asdict(state) | {"active": state.active}, indent=2))
@@ -83,6 +85,22 @@ def _rollout_demo(settings: Settings, args) -> None:
     from ml_assets.rollout_demo import rollout_demo
 
     rollout_demo(settings, args.max_requests)
+
+
+def _cluster(settings: Settings, args) -> None:
+    from ml_assets import cluster_services
+
+    settings = settings.model_copy(update={"profile": "cluster"})
+    home = args.dagster_home or settings.data_dir / "dagster-cluster"
+    if args.action == "down":
+        cluster_services.cluster_down(settings)
+        return
+    env = (
+        cluster_services.cluster_up(settings, home, args.workers, args.setup_only)
+        if args.action == "up"
+        else cluster_services.cluster_environment(settings) | {"DAGSTER_HOME": str(home)}
+    )
+    print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
 
 
 def _serve(settings: Settings, args) -> None:
@@ -187,6 +205,21 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p.add_argument("--drift-after", type=int, default=3, help="days of the stable world before the drift")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser(
+        "cluster",
+        help="the cluster profile's own processes: up (databases, Dagster instance on Postgres, MLflow "
+        "server), down, env (the variables its processes need)",
+    )
+    p.add_argument("action", choices=["up", "down", "env"])
+    p.add_argument("--dagster-home", type=Path, default=None, help="default: <data_dir>/dagster-cluster")
+    p.add_argument("--workers", type=int, default=2, help="Celery workers to start (up)")
+    p.add_argument(
+        "--setup-only",
+        action="store_true",
+        help="up: only the databases and the instance (a compose setup step)",
+    )
+    p.set_defaults(func=_cluster)
 
     p = sub.add_parser("serve", help="the online scoring service (FastAPI + uvicorn, one worker)")
     p.add_argument("--host", default=None, help="default: settings.serve_host (127.0.0.1)")

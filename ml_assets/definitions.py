@@ -13,10 +13,14 @@ from ml_assets.core.settings import Settings
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """The definitions with resources for ``settings`` (default: from the environment)."""
+    from ml_assets.defs.executor import executor_for
     from ml_assets.defs.resources import resources_for
 
+    settings = settings or Settings()
     loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    return dg.Definitions.merge(loaded, dg.Definitions(resources=resources_for(settings or Settings())))
+    # the profile picks the engines (resources) and where steps run (executor); no asset changes
+    bound = dg.Definitions(resources=resources_for(settings), executor=executor_for(settings))
+    return dg.Definitions.merge(loaded, bound)
 
 
 @dg.definitions

@@ -20,6 +20,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets import scoreboard
+from ml_assets.core import engines
 from ml_assets.core.retrain_policy import DayEvidence, SensorState
 from ml_assets.core.settings import PROJECT_ROOT, Settings
 
@@ -114,9 +115,9 @@ class Replay:
         return result
 
     def champion(self) -> str:
-        from ml_assets.core.model_store import CHAMPION, ModelStore
+        from ml_assets.core.model_store import CHAMPION
 
-        return ModelStore.local(self.s.mlflow_dir).alias_version(CHAMPION) or "-"
+        return engines.model_store(self.s).alias_version(CHAMPION) or "-"
 
     def warm_up(self, days: int) -> None:
         self._run(self.defs.resolve_job_def("feast_apply_job"))

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml_assets.core import engines
 from ml_assets.core.settings import Settings
 
 
@@ -54,14 +55,12 @@ def _champion_training_set(s: Settings, store) -> Path:
 def train_challenger(s: Settings, shuffle_labels: bool, seed: int, reason: str) -> str:
     """A new registered version (alias ``challenger``) from the champion's training set,
     admitted to a rollout by the demo (the tag says so)."""
-    from ml_assets.core.features.store import FeatureRepo
     from ml_assets.core.model import TARGET, Hyperparameters, train
-    from ml_assets.core.model_store import ModelStore
     from ml_assets.core.registry import rollout
     from ml_assets.core.training.dataset import SPLIT, save_training_set, training_window
     from ml_assets.core.training.tracking import TrainedModel, log_and_register, validate
 
-    repo, store = FeatureRepo(s.feature_repo_dir, s.data_dir), ModelStore.local(s.mlflow_dir)
+    repo, store = engines.feature_repo(s), engines.model_store(s)
     specs = repo.specs
     source = _champion_training_set(s, store)
     frame = pd.read_parquet(source)
@@ -103,20 +102,19 @@ def judge_in_process(
     and scorer in this process, every request paired, judged in fresh windows of
     ``rollout_min_samples`` at a 5% canary (as many steps as it takes: it never completes).
     Returns (windows judged, windows failed, requests sent): the false-rollback measure."""
-    from ml_assets.core.features.store import FeatureRepo
-    from ml_assets.core.model_store import CHALLENGER, ModelStore
+    from ml_assets.core.model_store import CHALLENGER
     from ml_assets.core.rollout import RolloutController, RolloutPolicy
     from ml_assets.core.scoring import ServingModel
     from ml_assets.core.serving import OnlineScorer
 
-    store = ModelStore.local(s.mlflow_dir)
+    store = engines.model_store(s)
     policy = dataclasses.replace(
         RolloutPolicy.from_settings(s), min_step_seconds=0.0, steps=(0.05,) * requests
     )
     controller = RolloutController(store, policy, load=None, dry_run=True)
     controller.set_champion(ServingModel.champion(store))
     controller.start(ServingModel.by_version(store, challenger, CHALLENGER))
-    scorer = OnlineScorer(FeatureRepo(s.feature_repo_dir, s.data_dir), controller, store.model_name)
+    scorer = OnlineScorer(engines.feature_repo(s), controller, store.model_name)
     sent = 0
     while sent < requests and controller.routing.challenger is not None:
         t = transactions[sent % len(transactions)]
@@ -152,7 +150,7 @@ def drive(url: str, version: str, transactions: list[dict], max_requests: int, l
 
 
 def run_scenario(s: Settings, url: str, name: str, version: str, transactions, max_requests: int, log):
-    from ml_assets.core.model_store import CHAMPION, ModelStore
+    from ml_assets.core.model_store import CHAMPION
 
     sent, failed, status = drive(url, version, transactions, max_requests, log)
     verdicts = [v for v in status["verdicts"] if v["version"] == version]
@@ -168,7 +166,7 @@ def run_scenario(s: Settings, url: str, name: str, version: str, transactions, m
         scored,
         failed,
         verdicts,
-        ModelStore.local(s.mlflow_dir).alias_version(CHAMPION),
+        engines.model_store(s).alias_version(CHAMPION),
     )
     log(
         f"[rollout-demo] {name}: version {version} {ended} after {sent} requests "
@@ -216,11 +214,11 @@ def plot(results: list[ScenarioResult], path: Path) -> None:
 
 
 def rollout_demo(s: Settings, max_requests: int = 3000, log=None) -> list[ScenarioResult]:
-    from ml_assets.core.model_store import CHAMPION, ModelStore
+    from ml_assets.core.model_store import CHAMPION
     from ml_assets.serving.process import ServiceProcess
 
     log = log or functools.partial(print, flush=True)
-    if ModelStore.local(s.mlflow_dir).alias_version(CHAMPION) is None:
+    if engines.model_store(s).alias_version(CHAMPION) is None:
         raise RuntimeError("no champion in the registry: run `make dev` first")
     # steps judged as soon as a window is full: the demo lasts seconds, not the hour a real rollout takes
     demo = s.model_copy(update={"rollout_min_step_seconds": 0.0})

@@ -218,3 +218,7 @@ def test_a_promoted_shift_retrain_is_followed_up_when_the_new_regime_is_older():
     assert not decide(upto(30), done, policy).fire
     # a retrain that answered no shift (no since) is never followed up
     assert not decide(upto(30), [Attempt("2026-03-04", "promoted")], policy).fire
+    # a shift retrain promoted just before a follow-up is due: the follow-up waits retry_days
+    late = [Attempt("2026-03-08", "promoted", since="2026-03-02")]
+    assert not decide(upto(9), late, policy).fire
+    assert decide(upto(10), late, policy).alert_day == "2026-03-10"

@@ -17,20 +17,36 @@ def _frame(days_old: list[int], fraud: list[int]) -> pd.DataFrame:
     return pd.DataFrame({"event_timestamp": ts, TARGET: fraud})
 
 
-def test_young_rows_without_a_chargeback_weigh_what_is_known_of_them():
+def test_young_chargebacks_stand_for_the_fraud_not_reported_yet():
     cdf = np.array([0.0, 0.2, 0.5, 0.8, 1.0])  # chargebacks arrive within 4 days
-    frame = _frame([1, 2, 3, 10, 2], [0, 0, 0, 0, 1])
-    weight = training_weights(frame, AS_OF, cdf, None, 0.5)
-    # honest-looking rows weigh F(age); old rows and arrived chargebacks weigh 1
-    assert weight.tolist() == pytest.approx([0.2, 0.5, 0.8, 1.0, 1.0])
+    frame = _frame([1, 2, 3, 10, 2, 1, 10], [0, 0, 0, 0, 1, 1, 1])
+    weight = training_weights(frame, AS_OF, cdf, None, 0.5, max_positive_weight=4.0)
+    # rows without a chargeback weigh 1 at any age; an arrived chargeback weighs 1/F(age),
+    # capped (1/0.2 = 5 > 4); an old one weighs 1
+    assert weight.tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0, 2.0, 4.0, 1.0])
+
+
+def test_weighted_young_days_keep_the_mature_fraud_rate():
+    rng = np.random.default_rng(3)
+    cdf = np.array([0.0, 0.3, 0.6, 0.9, 1.0])
+    days_old = rng.integers(1, 5, 200_000).tolist()
+    fraud = rng.random(200_000) < 0.02
+    reported = fraud & (rng.random(200_000) < cdf[np.array(days_old)])
+    frame = _frame(days_old, reported.astype(int).tolist())
+    weight = training_weights(frame, AS_OF, cdf, None, 0.5, max_positive_weight=10.0)
+    weighted_rate = (weight * reported).sum() / len(frame)
+    assert weighted_rate == pytest.approx(fraud.mean(), rel=0.05)
+    assert reported.mean() < 0.8 * fraud.mean()  # without the weights the young days look safer
 
 
 def test_after_a_shift_the_new_days_carry_the_requested_share():
     cdf = np.ones(5)
     frame = _frame(list(range(30, 0, -1)), [0] * 30)  # 30 days, the last 3 after the shift
-    weight = training_weights(frame, AS_OF, cdf, AS_OF - dt.timedelta(days=3), 0.5)
+    weight = training_weights(frame, AS_OF, cdf, AS_OF - dt.timedelta(days=3), 0.5, 10.0)
     after = weight[-3:].sum() / weight.sum()
     assert after == pytest.approx(0.5)
     # already above the share: left alone; no shift: no reweighting
-    assert training_weights(frame, AS_OF, cdf, AS_OF - dt.timedelta(days=20), 0.5).tolist() == [1.0] * 30
-    assert training_weights(frame, AS_OF, cdf, None, 0.5).tolist() == [1.0] * 30
+    assert (
+        training_weights(frame, AS_OF, cdf, AS_OF - dt.timedelta(days=20), 0.5, 10.0).tolist() == [1.0] * 30
+    )
+    assert training_weights(frame, AS_OF, cdf, None, 0.5, 10.0).tolist() == [1.0] * 30

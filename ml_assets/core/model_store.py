@@ -31,6 +31,12 @@ class ModelStore:
         MLflow's default is relative to the current directory)."""
         return cls(sqlite_uri(mlflow_dir), (Path(mlflow_dir) / "artifacts").resolve().as_uri(), **names)
 
+    @classmethod
+    def server(cls, url: str, **names: str) -> ModelStore:
+        """A tracking server that proxies artifacts (``mlflow server --serve-artifacts``): the
+        client speaks HTTP only; the experiment takes the server's default artifact root."""
+        return cls(url, "", **names)
+
     def _ensure_local_dir(self) -> None:
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +52,7 @@ class ModelStore:
         found = client.get_experiment_by_name(self.experiment_name)
         if found is not None:
             return found.experiment_id
-        return client.create_experiment(self.experiment_name, artifact_location=self.artifact_root)
+        return client.create_experiment(self.experiment_name, artifact_location=self.artifact_root or None)
 
     @contextlib.contextmanager
     def start_run(self, run_name: str, tags: dict[str, str]):
@@ -82,11 +88,21 @@ class ModelStore:
 
     def load_model(self, version: str):
         """The LightGBM model of a version, loaded from its artifact location (no global URI)."""
+        import tempfile
+
+        import mlflow.artifacts
         import mlflow.lightgbm
 
-        return mlflow.lightgbm.load_model(
-            self.client().get_model_version_download_uri(self.model_name, str(version))
-        )
+        uri = self.client().get_model_version_download_uri(self.model_name, str(version))
+        if not uri.startswith("mlflow-artifacts:"):
+            return mlflow.lightgbm.load_model(uri)
+        # a server's proxied artifacts: MLflow resolves them against the process-wide tracking
+        # URI, which this store never sets; download through this store's server instead
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=tmp, tracking_uri=self.tracking_uri
+            )
+            return mlflow.lightgbm.load_model(local)
 
     def download(self, version: str, artifact_path: str, dst: Path) -> Path:
         """An artifact of a version's run, downloaded into ``dst``."""

@@ -194,8 +194,12 @@ def decide(
 def _follow_up(attempts: list[Attempt], newest: str, policy: RetrainPolicy) -> RetrainDecision | None:
     """A retrain promoted days after a shift learnt from those few days (and their young
     labels): once the new regime is ``followup_days`` old, retrain on the longer window; the
-    gate keeps whichever is better. Bounded by the list; none while a retrain is pending."""
+    gate keeps whichever is better. Bounded by the list; none while a retrain is pending, nor
+    within ``retry_days`` of the last retrain (a shift retrain promoted at regime age 6 is not
+    followed up the next day: measured in the test-size seasonal replay)."""
     if not attempts or attempts[-1].outcome == "pending":
+        return None
+    if _days_between(attempts[-1].alert_day, newest) < policy.retry_days:
         return None
     answered = [a for a in attempts if a.since and a.outcome == "promoted"]
     if not answered:

@@ -29,6 +29,29 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     feature_repo_dir: Path = PROJECT_ROOT / "feature_repo"
 
+    # --- profile: which engines hold the state (docs/cluster.md) ----------------------------
+    profile: Literal["embedded", "cluster"] = Field(
+        "embedded",
+        description="embedded: files under data_dir (SQLite, DuckDB, a local MLflow store), no services; "
+        "cluster: Postgres (Dagster, the Feast registry, MLflow, the warehouse), Redis (Feast online), "
+        "an MLflow server and Celery workers on RabbitMQ",
+    )
+    # the psycopg2 driver is named: a bare postgresql:// makes SQLAlchemy take psycopg 3, which
+    # Feast installs and Dagster's storage fails on ('syntax error at or near "$1"')
+    postgres_url: str = Field(
+        "postgresql+psycopg2://root@127.0.0.1:5432", description="the server; each system gets a database"
+    )
+    postgres_database_prefix: str = Field(
+        "ml_assets", pattern=r"^[a-z_][a-z0-9_]*$", description="databases <prefix>_dagster, _feast, ..."
+    )
+    redis_connection: str = Field(
+        "127.0.0.1:6379,db=0", description="Feast's Redis online store connection string (no TLS on loopback)"
+    )
+    celery_broker_url: str = "pyamqp://guest:guest@127.0.0.1:5672//"
+    mlflow_server_url: str = Field(
+        "http://127.0.0.1:5001", description="the MLflow tracking server (cluster)"
+    )
+
     # --- simulated world -----------------------------------------------------------------
     seed: int = 7
     start_date: dt.date = dt.date(2026, 1, 1)
@@ -61,6 +84,12 @@ class Settings(BaseSettings):
     label_maturity_days: int = Field(0, ge=0, description="gap between the training window and as_of")
     label_lookback_days: int = Field(120, description="how far back chargebacks are read for a training set")
     immature_label_days: int = Field(7, description="rows younger than this at as_of are counted as immature")
+    max_positive_weight: float = Field(
+        10.0,
+        ge=1,
+        description="cap of a young chargeback's training weight 1/F(age) (F: share of chargebacks arrived "
+        "by that age): a day-old one stands for at most this many",
+    )
     fixed_fpr: float = Field(0.01, gt=0, lt=1, description="recall and the decision threshold at this FPR")
     calibration_bins: int = Field(10, gt=1, description="quantile bins of the expected calibration error")
     promotion_min_auc_gain: float = 0.002
@@ -293,6 +322,11 @@ class Settings(BaseSettings):
     def end_date(self) -> dt.date:
         """Exclusive end of the partitioned calendar."""
         return self.start_date + dt.timedelta(days=self.horizon_days)
+
+    def database_url(self, system: str) -> str:
+        """The Postgres database of one system (dagster, feast, mlflow, warehouse) in the cluster
+        profile."""
+        return f"{self.postgres_url}/{self.postgres_database_prefix}_{system}"
 
     def day(self, index: int) -> dt.date:
         return self.start_date + dt.timedelta(days=index)

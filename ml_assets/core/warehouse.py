@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -68,8 +69,98 @@ class Warehouse:
                 raise
         return len(frame)
 
+    def exists(self) -> bool:
+        return Path(self.path).exists()
+
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         if not Path(self.path).exists():
             raise FileNotFoundError(f"{self.path} does not exist yet: materialize the predictions first")
         with self.connect(read_only=True) as con:
             return con.execute(sql, params or []).df()
+
+
+# pandas dtype kind -> Postgres type, for tables created from a frame
+_PG_TYPES = {"b": "BOOLEAN", "i": "BIGINT", "u": "BIGINT", "f": "DOUBLE PRECISION", "M": "TIMESTAMP"}
+
+
+@dataclasses.dataclass(frozen=True)
+class PostgresWarehouse:
+    """The same tables and the same three operations on Postgres (the cluster profile): a
+    DuckDB file cannot be shared between hosts. Queries are written in the SQL both engines
+    read (``?`` placeholders, no DuckDB-only clauses); rows go in through COPY."""
+
+    url: str  # SQLAlchemy form (postgresql+psycopg2://...), as in the settings
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False):
+        import psycopg2
+
+        con = psycopg2.connect(libpq_url(self.url))
+        con.set_session(readonly=read_only)
+        try:
+            with con:  # one transaction: committed on success, rolled back on an error
+                yield con
+        finally:
+            con.close()
+
+    @staticmethod
+    def _prepare(cur, table: str, frame: pd.DataFrame) -> None:
+        columns = {name: _pg_type(frame[name]) for name in frame.columns}
+        spec = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({spec})")
+        for name, kind in columns.items():
+            cur.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
+
+    @staticmethod
+    def _copy(cur, table: str, frame: pd.DataFrame) -> None:
+        import io
+
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f%z")
+        buffer.seek(0)
+        columns = ", ".join(f'"{c}"' for c in frame.columns)
+        cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+
+    def append(self, table: str, frame: pd.DataFrame) -> int:
+        with self.connect() as con, con.cursor() as cur:
+            self._prepare(cur, table, frame)
+            self._copy(cur, table, frame)
+        return len(frame)
+
+    def replace_partition(self, table: str, frame: pd.DataFrame, where: dict[str, object]) -> int:
+        clause = " AND ".join(f'"{col}" = %s' for col in where)
+        with self.connect() as con, con.cursor() as cur:
+            self._prepare(cur, table, frame)
+            cur.execute(f"DELETE FROM {table} WHERE {clause}", list(where.values()))
+            self._copy(cur, table, frame)
+        return len(frame)
+
+    def exists(self) -> bool:
+        with self.connect(read_only=True) as con, con.cursor() as cur:
+            cur.execute("SELECT 1 FROM information_schema.tables WHERE table_name = %s", [PREDICTION_LOG])
+            return cur.fetchone() is not None
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with self.connect(read_only=True) as con, con.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), params or [])
+            names = [d.name for d in cur.description]
+            frame = pd.DataFrame(cur.fetchall(), columns=names)
+        # Postgres hands back Decimal/datetime objects: give them DuckDB's dtypes
+        return frame.infer_objects()
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL (with its driver) as libpq reads it."""
+    return url.replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
+def _pg_type(column: pd.Series) -> str:
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return "TIMESTAMPTZ"
+    if (
+        column.dtype == object
+        and len(column)
+        and all(isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in column.dropna().head(5))
+    ):
+        return "DATE"
+    return _PG_TYPES.get(column.dtype.kind, "TEXT")

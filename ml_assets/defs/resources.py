@@ -10,10 +10,11 @@ from typing import ClassVar
 
 import dagster as dg
 
+from ml_assets.core import engines
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.settings import Settings
-from ml_assets.core.warehouse import Warehouse
+from ml_assets.core.warehouse import PostgresWarehouse, Warehouse
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -25,14 +26,16 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB file holding the prediction log and the monitoring tables."""
+    """The prediction log and the monitoring tables: the DuckDB file at ``path``, or the
+    Postgres database at ``url`` (cluster profile)."""
 
-    path: str
+    path: str = ""
+    url: str = ""
     # DuckDB takes one writer at a time: every writer runs in this pool (limit 1, dagster.yaml)
     pool: ClassVar[str] = "warehouse"
 
-    def warehouse(self) -> Warehouse:
-        return Warehouse(Path(self.path))
+    def warehouse(self) -> Warehouse | PostgresWarehouse:
+        return PostgresWarehouse(self.url) if self.url else Warehouse(Path(self.path))
 
 
 class FeastResource(dg.ConfigurableResource):
@@ -40,11 +43,15 @@ class FeastResource(dg.ConfigurableResource):
 
     repo_dir: str
     data_dir: str
+    registry_url: str = ""  # cluster profile: the SQL registry ...
+    redis_connection: str = ""  # ... and the Redis online store
     # Feast's registry and SQLite online store take one writer at a time
     pool: ClassVar[str] = "feast"
 
     def repo(self) -> FeatureRepo:
-        return FeatureRepo(Path(self.repo_dir), Path(self.data_dir))
+        return FeatureRepo(
+            Path(self.repo_dir), Path(self.data_dir), self.registry_url or None, self.redis_connection or None
+        )
 
 
 class MLflowResource(dg.ConfigurableResource):
@@ -62,7 +69,11 @@ class MLflowResource(dg.ConfigurableResource):
 def resources_for(settings: Settings) -> dict[str, object]:
     """Every resource the definitions use, from one Settings (which also travels as the
     ``settings`` resource: sizes, windows and thresholds)."""
-    store = ModelStore.local(settings.mlflow_dir)
+    store, repo, tables = (
+        engines.model_store(settings),
+        engines.feature_repo(settings),
+        engines.warehouse(settings),
+    )
     return {
         "settings": settings,
         "lake": LakeResource(
@@ -70,7 +81,14 @@ def resources_for(settings: Settings) -> dict[str, object]:
             landing_dir=str(settings.landing_dir),
             quarantine_dir=str(settings.quarantine_dir),
         ),
-        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
-        "feast": FeastResource(repo_dir=str(settings.feature_repo_dir), data_dir=str(settings.data_dir)),
+        "warehouse": WarehouseResource(url=tables.url)
+        if isinstance(tables, PostgresWarehouse)
+        else WarehouseResource(path=str(tables.path)),
+        "feast": FeastResource(
+            repo_dir=str(repo.repo_dir),
+            data_dir=str(repo.data_dir),
+            registry_url=repo.registry_url or "",
+            redis_connection=repo.redis_connection or "",
+        ),
         "mlflow": MLflowResource(tracking_uri=store.tracking_uri, artifact_root=store.artifact_root),
     }

@@ -172,16 +172,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        from ml_assets.core.features.store import FeatureRepo
-        from ml_assets.core.model_store import CHALLENGER, ModelStore
+        from ml_assets.core import engines
+        from ml_assets.core.model_store import CHALLENGER
         from ml_assets.core.monitoring.online import realized_by_arm
         from ml_assets.core.rollout import RolloutController, RolloutPolicy
         from ml_assets.core.scoring import ServingModel
         from ml_assets.core.serving import ModelWatcher, PredictionLogWriter, warm
-        from ml_assets.core.warehouse import Warehouse
 
-        repo = FeatureRepo(settings.feature_repo_dir, settings.data_dir)
-        store = ModelStore.local(settings.mlflow_dir)
+        repo, store, tables = (
+            engines.feature_repo(settings),
+            engines.model_store(settings),
+            engines.warehouse(settings),
+        )
         n_features = len(repo.specs.model_features())
         controller = RolloutController(
             store,
@@ -190,7 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_verdict=on_verdict,
             on_end=on_end,
             realized=lambda champion, challenger: realized_by_arm(
-                Warehouse(settings.warehouse_path),
+                tables,
                 settings.lake_dir,
                 champion,
                 challenger,
@@ -199,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         watcher = ModelWatcher(store, n_features, on_swap=on_swap)
         writer = PredictionLogWriter(
-            Warehouse(settings.warehouse_path),
+            tables,
             settings.prediction_log_capacity,
             settings.prediction_log_batch_rows,
             settings.prediction_log_flush_seconds,

@@ -58,6 +58,14 @@ def _upsert_sql(table: str, rows: int) -> str:
     )
 
 
+def newest_of_day(frame: pd.DataFrame, join_key: str, day: dt.date) -> pd.DataFrame:
+    """The rows stamped inside ``day``, the newest per entity."""
+    start = pd.Timestamp(day, tz="UTC")
+    ts = pd.to_datetime(frame["event_timestamp"], utc=True)
+    inside = frame.assign(_ts=ts)[(ts >= start) & (ts < start + pd.Timedelta(days=1))]
+    return inside.sort_values("_ts", kind="stable").drop_duplicates(join_key, keep="last").drop(columns="_ts")
+
+
 def load_day(store, view_name: str, frame: pd.DataFrame, day: dt.date) -> int:
     """Write the rows of ``frame`` stamped inside ``day`` (the newest per entity) to the
     online store of ``store`` for ``view_name``; returns the number of entities written."""
@@ -70,12 +78,10 @@ def load_day(store, view_name: str, frame: pd.DataFrame, day: dt.date) -> int:
     config = store.config
     view = store.get_feature_view(view_name)
     (join_key,) = view.join_keys
-    start = pd.Timestamp(day, tz="UTC")
-    ts = pd.to_datetime(frame["event_timestamp"], utc=True)
-    inside = frame.assign(_ts=ts)[(ts >= start) & (ts < start + pd.Timedelta(days=1))]
-    rows = inside.sort_values("_ts", kind="stable").drop_duplicates(join_key, keep="last")
+    rows = newest_of_day(frame, join_key, day)
     if rows.empty:
         return 0
+    rows = rows.assign(_ts=pd.to_datetime(rows["event_timestamp"], utc=True))
     keys = [
         serialize_entity_key(
             EntityKey(join_keys=[join_key], entity_values=[Value(int64_val=int(k))]),

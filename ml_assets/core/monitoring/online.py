@@ -34,12 +34,13 @@ def realized_by_arm(
     from sklearn.metrics import roc_auc_score
 
     arrived = lake.existing_partitions(lake_dir, "label_arrivals")
-    if not arrived or not Path(warehouse.path).exists():
+    if not arrived or not warehouse.exists():
         return None
     complete_until = dt.date.fromisoformat(arrived[-1]) - dt.timedelta(days=label_delay_days)
     scored = warehouse.query(
         f"SELECT transaction_id, partition_date, model_version, max(score) AS score FROM {PREDICTION_LOG} "
-        "WHERE source = 'online' AND model_version IN (?, ?) AND partition_date <= ? GROUP BY ALL",
+        "WHERE source = 'online' AND model_version IN (?, ?) AND partition_date <= ? "
+        "GROUP BY transaction_id, partition_date, model_version",
         [champion, challenger, complete_until],
     )
     if scored.empty:

@@ -103,7 +103,9 @@ def build_training_set(
     split_at = pd.Timestamp(window.end - dt.timedelta(days=settings.validation_days), tz="UTC")
     frame[SPLIT] = (frame["event_timestamp"] >= split_at).map({True: "validation", False: "train"})
     cdf = arrival_cdf(labels, as_of, settings.label_delay_max_days)
-    frame[WEIGHT] = training_weights(frame, as_of, cdf, shift_since, settings.retrain_shift_weight_share)
+    frame[WEIGHT] = training_weights(
+        frame, as_of, cdf, shift_since, settings.retrain_shift_weight_share, settings.max_positive_weight
+    )
     return frame, window
 
 
@@ -122,19 +124,32 @@ def arrival_cdf(labels: pd.DataFrame, as_of: dt.date, max_delay: int) -> np.ndar
 
 
 def training_weights(
-    frame: pd.DataFrame, as_of: dt.date, cdf: np.ndarray, shift_since: dt.date | None, shift_share: float
+    frame: pd.DataFrame,
+    as_of: dt.date,
+    cdf: np.ndarray,
+    shift_since: dt.date | None,
+    shift_share: float,
+    max_positive_weight: float,
 ) -> np.ndarray:
     """Sample weights for training:
-    - a row without a chargeback yet, ``a`` days old at ``as_of``, weighs F[a]: were it fraud,
-      its chargeback would have arrived with probability F[a], so a young "honest" row is mostly
-      not known to be honest yet (the usual delayed-feedback correction; it keeps the fraud rate
-      of young days as it will be once their labels are in);
+    - a chargeback that arrived for a row ``a`` days old at ``as_of`` weighs 1/F[a] (at most
+      ``max_positive_weight``): only the share F[a] of that day's fraud is known yet, so each
+      known one stands for 1/F[a] (inverse-propensity weighting of the delayed feedback; it
+      restores the young days' fraud rate as it will be once their labels are in);
+    - a row without a chargeback weighs 1. It is fraud not yet reported with probability
+      p(1 - F[a]) / (1 - pF[a]), under 1% at a ~1% fraud rate, so it is nearly always honest.
+      Weighing it F[a] instead (the first version) threw away the young honest rows, which are
+      exactly what a model must learn from after a seasonal shift (measured: its retrains
+      learnt nothing of the new regime);
     - after a detected shift (``shift_since``), the rows from that day on carry at least
       ``shift_share`` of the total weight, so a model retrained days after a shift learns the
       new regime instead of being outvoted by the weeks before it."""
     days = pd.to_datetime(frame["event_timestamp"], utc=True).dt.date
     age = days.map(lambda d: (as_of - d).days).clip(0, len(cdf) - 1).to_numpy()
-    weight = np.where(frame[TARGET].to_numpy() == 1, 1.0, cdf[age])
+    known = cdf[age]
+    # a chargeback can only be known on a day with F > 0; the guard keeps 1/0 out of the where
+    inverse = np.minimum(1.0 / np.maximum(known, 1.0 / max_positive_weight), max_positive_weight)
+    weight = np.where(frame[TARGET].to_numpy() == 1, inverse, 1.0)
     if shift_since is not None:
         after = (days >= shift_since).to_numpy()
         share = weight[after].sum() / weight.sum() if after.any() else 0.0

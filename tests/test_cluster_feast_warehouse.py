@@ -1,0 +1,159 @@
+"""Cluster profile, on the loopback services: the Feast SQL registry (Postgres) and Redis
+online store seen across processes, and the Postgres warehouse equal to the DuckDB one."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from clusterhelpers import cluster_settings, flush_redis, in_another_process, needs
+from conftest import settings_for
+from lakehelpers import build_offline
+
+from ml_assets.core import engines, lake
+from ml_assets.core.model import TARGET
+
+pytestmark = [needs("postgres", "redis"), pytest.mark.cluster]
+DAYS = 10
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    settings = cluster_settings(tmp_path / "data")
+    engines.create_databases(settings)
+    flush_redis(settings)
+    try:
+        yield settings
+    finally:
+        flush_redis(settings)
+        engines.drop_databases(settings)
+
+
+def test_apply_in_one_process_is_seen_by_another(cluster):
+    build_offline(cluster, DAYS)
+    seen = in_another_process(
+        cluster,
+        "from ml_assets.core import engines\nresult = engines.feature_repo(settings).apply()",
+    )
+    repo = engines.feature_repo(cluster)
+    specs = repo.specs
+    assert seen["FeatureView"] == sorted(v.name for v in specs.FEATURE_VIEWS)
+    # this process reads the same definitions from Postgres, not from a file of its own
+    assert repo.store().config.registry.registry_type == "sql"
+    assert not (cluster.feast_dir / "registry.db").exists()
+    assert sorted(v.name for v in repo.store().list_feature_views()) == seen["FeatureView"]
+
+
+def test_online_load_to_redis_is_read_by_another_process(cluster):
+    build_offline(cluster, DAYS)
+    repo = engines.feature_repo(cluster)
+    repo.apply()
+    last, previous = cluster.day(DAYS - 1), cluster.day(DAYS - 2)
+    written = in_another_process(
+        cluster,
+        "import datetime as dt\nfrom ml_assets.core import engines\nrepo = engines.feature_repo(settings)\n"
+        f"result = [repo.load_online_day('customer_activity', dt.date.fromisoformat('{last}')),\n"
+        # an older day after the newest: Redis keeps the newest per entity
+        f"          repo.load_online_day('customer_activity', dt.date.fromisoformat('{previous}'))]",
+    )
+    assert written[0] > 0
+    expected = lake.read_partition(cluster.lake_dir, "customer_activity_source", last).set_index(
+        "customer_id"
+    )
+    customers = expected.index[:50].tolist()
+    online = (
+        repo.store()
+        .get_online_features(
+            features=["customer_activity:amount_sum_30d", "customer_activity:txn_count_7d"],
+            entity_rows=[{"customer_id": c} for c in customers],
+        )
+        .to_df()
+        .set_index("customer_id")
+    )
+    assert repo.store().config.online_store.type == "redis"
+    for column in ("amount_sum_30d", "txn_count_7d"):
+        np.testing.assert_allclose(
+            online.loc[customers, column].astype(float), expected.loc[customers, column]
+        )
+    older = lake.read_partition(cluster.lake_dir, "customer_activity_source", previous).set_index(
+        "customer_id"
+    )
+    assert any(
+        c in older.index and older.loc[c, "amount_sum_30d"] != expected.loc[c, "amount_sum_30d"]
+        for c in customers
+    )
+
+
+def _log(day: dt.date, n: int, version: str) -> pd.DataFrame:
+    rng = np.random.default_rng(n)
+    return pd.DataFrame(
+        {
+            "transaction_id": [f"t{day}-{i}" for i in range(n)],
+            "partition_date": [day] * n,
+            "event_timestamp": pd.Timestamp(day, tz="UTC") + pd.to_timedelta(rng.integers(0, 86_400, n), "s"),
+            "model_version": version,
+            "source": "batch",
+            "score": rng.random(n),
+            "amount": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 30, n)),
+            "txn_count_7d": rng.integers(0, 20, n),
+        }
+    )
+
+
+def test_postgres_warehouse_answers_like_the_duckdb_file(cluster, tmp_path):
+    from ml_assets.core.monitoring.daily import predictions_of
+    from ml_assets.core.scoring import write_predictions
+
+    postgres = engines.warehouse(cluster)
+    duck = engines.warehouse(settings_for(tmp_path / "embedded"))
+    days = [dt.date(2026, 3, 1), dt.date(2026, 3, 2)]
+    for target in (postgres, duck):
+        for day in days:
+            write_predictions(target, _log(day, 300, "1"), day)
+        write_predictions(target, _log(days[0], 200, "2"), days[0])  # a re-run replaces the partition
+    assert postgres.exists() and type(postgres).__name__ == "PostgresWarehouse"
+    a = predictions_of(postgres, days[0], days[1]).sort_values("transaction_id").reset_index(drop=True)
+    b = predictions_of(duck, days[0], days[1]).sort_values("transaction_id").reset_index(drop=True)
+    assert len(a) == len(b) == 500  # 200 + 300: nothing duplicated
+    assert list(a.columns) == list(b.columns)
+    assert a["amount"].isna().sum() == b["amount"].isna().sum() > 0
+    for column in ("score", "amount", "txn_count_7d"):
+        np.testing.assert_allclose(a[column].astype(float), b[column].astype(float))
+    assert (
+        pd.to_datetime(a["event_timestamp"], utc=True) == pd.to_datetime(b["event_timestamp"], utc=True)
+    ).all()
+    assert (pd.to_datetime(a["partition_date"]) == pd.to_datetime(b["partition_date"])).all()
+
+
+def test_training_set_and_scores_equal_the_embedded_profile(tmp_path):
+    """Same lake, both profiles: the point-in-time training set (DuckDB offline store in both,
+    the registry on Postgres in one) and the scores of one model on it are equal."""
+    from ml_assets.core.model import Hyperparameters, score, train
+    from ml_assets.core.training.dataset import SPLIT, build_training_set
+
+    # short lookbacks: a training window after 12 simulated days
+    cluster = cluster_settings(
+        tmp_path / "data", training_window_days=7, validation_days=2, activity_lookback_days=4
+    )
+    embedded = cluster.model_copy(update={"profile": "embedded"})
+    engines.create_databases(cluster)
+    try:
+        build_offline(cluster, 12)
+        as_of = cluster.day(12)
+        frames = []
+        for settings in (embedded, cluster):
+            repo = engines.feature_repo(settings)
+            repo.apply()
+            frame, _ = build_training_set(as_of, settings, repo)
+            frames.append(frame.sort_values("transaction_id").reset_index(drop=True))
+        assert engines.feature_repo(cluster).store().config.registry.registry_type == "sql"
+        a, b = frames
+        assert len(a) == len(b) > 1000 and a[TARGET].sum() > 0
+        assert a.isna().sum().to_dict() == b.isna().sum().to_dict()
+        pd.testing.assert_frame_equal(a, b)
+        specs = engines.feature_repo(cluster).specs
+        model = train(a[a[SPLIT] == "train"], Hyperparameters(), specs)
+        features = specs.model_features()
+        np.testing.assert_array_equal(score(model, a, features), score(model, b, features))
+    finally:
+        engines.drop_databases(cluster)

@@ -1,0 +1,131 @@
+"""The production layout that cannot run here (Kubernetes, docker compose) parsed and held to
+the tested cluster profile: the same settings, the same instance config, probes and scrape
+annotations on routes the service really has."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_assets.core.settings import PROJECT_ROOT, Settings
+
+DEPLOY = PROJECT_ROOT / "deploy"
+TELEMETRY_OFF = {
+    "MLFLOW_DISABLE_TELEMETRY",
+    "DAGSTER_DISABLE_TELEMETRY",
+    "DO_NOT_TRACK",
+    "NML_DISABLE_USAGE_LOGGING",
+}
+
+
+def _load(path: Path):
+    return yaml.safe_load(path.read_text())
+
+
+def _settings_of(env: dict[str, str], tmp_path) -> Settings:
+    """Settings as a pod would read them from ``env``: every ML_ASSETS_ key must be a field."""
+    fields = {f"ML_ASSETS_{name.upper()}": name for name in Settings.model_fields}
+    own = {
+        k: v for k, v in env.items() if k.startswith("ML_ASSETS_") and k != "ML_ASSETS_DAGSTER_POSTGRES_URL"
+    }
+    unknown = set(own) - set(fields)
+    assert not unknown, f"not settings fields: {unknown}"
+    assert TELEMETRY_OFF <= set(env), "third-party telemetry must be off in every process"
+    values = {fields[k]: v for k, v in own.items() if k != "ML_ASSETS_DATA_DIR"}
+    return Settings(data_dir=tmp_path, **values)
+
+
+def test_compose_runs_the_tested_profile(tmp_path):
+    compose = _load(DEPLOY / "compose" / "docker-compose.yml")
+    services = compose["services"]
+    ours = {name: s for name, s in services.items() if "ML_ASSETS_PROFILE" in s.get("environment", {})}
+    assert {"mlflow", "dagster-webserver", "dagster-daemon", "scoring-service", "setup"} <= set(ours)
+    env = ours["dagster-daemon"]["environment"]
+    settings = _settings_of(env, tmp_path)
+    assert settings.profile == "cluster" and "+psycopg2://" in settings.postgres_url
+    assert env["ML_ASSETS_DAGSTER_POSTGRES_URL"] == settings.database_url("dagster")
+    # the instance config is the tested one, mounted where DAGSTER_HOME points
+    mount = next(v for v in ours["dagster-daemon"]["volumes"] if v.split(":")[1].endswith("dagster.yaml"))
+    assert (DEPLOY / "compose" / mount.split(":")[0]).resolve() == DEPLOY / "cluster" / "dagster.yaml"
+    assert mount.split(":")[1] == f"{env['DAGSTER_HOME']}/dagster.yaml"
+    # the MLflow server is the command cluster_services builds, on the settings' database
+    from ml_assets.cluster_services import mlflow_server_command
+
+    expected = mlflow_server_command(settings)
+    command = ours["mlflow"]["command"]
+    for flag in ("--backend-store-uri", "--serve-artifacts", "--workers"):
+        assert flag in command
+    assert (
+        command[command.index("--backend-store-uri") + 1]
+        == expected[expected.index("--backend-store-uri") + 1]
+    )
+    assert f":{command[command.index('--port') + 1]}" in settings.mlflow_server_url
+    # the workers read the executor's config: the same broker and options as the tested one
+    worker = services["celery-worker"]
+    mounted = {v.split(":")[1]: (DEPLOY / "compose" / v.split(":")[0]).resolve() for v in worker["volumes"]}
+    config_path = worker["command"][worker["command"].index("-y") + 1]
+    celery = _load(mounted[config_path])["execution"]["config"]
+    assert celery["broker"] == {"env": "ML_ASSETS_CELERY_BROKER_URL"}
+    from ml_assets.core.engines import celery_config
+
+    assert {**celery, "broker": settings.celery_broker_url} == celery_config(settings)
+    for service in services.values():  # host ports on loopback only
+        assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", []))
+
+
+def test_kubernetes_config_and_helm_values_match_the_profile(tmp_path):
+    config = _load(DEPLOY / "k8s" / "ml-assets-config.yaml")
+    settings = _settings_of(config["data"], tmp_path)
+    values = _load(DEPLOY / "k8s" / "dagster-values.yaml")
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    pg = values["postgresql"]
+    assert pg["postgresqlDatabase"] == settings.database_url("dagster").rsplit("/", 1)[1]
+    assert pg["postgresqlScheme"] == "postgresql+psycopg2"
+    instance = _load(DEPLOY / "cluster" / "dagster.yaml")
+    assert values["concurrency"]["pools"]["defaultLimit"] == instance["concurrency"]["pools"]["default_limit"]
+    assert (
+        values["concurrency"]["runs"]["maxConcurrentRuns"]
+        == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    )
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    module = deployment["dagsterApiGrpcArgs"][deployment["dagsterApiGrpcArgs"].index("--module-name") + 1]
+    assert (PROJECT_ROOT / Path(*module.split("."))).with_suffix(".py").exists()
+    assert values["telemetry"]["enabled"] is False
+
+
+@pytest.fixture
+def service_routes():
+    from ml_assets.serving.app import create_app
+
+    return {getattr(r, "path", None) for r in create_app(Settings()).routes}
+
+
+def test_scoring_deployment_probes_and_scrapes_real_routes(service_routes):
+    deployment = _load(DEPLOY / "k8s" / "scoring-service.yaml")
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    port = container["ports"][0]["containerPort"]
+    args = container["args"]
+    assert args[:2] == ["ml-assets", "serve"] and int(args[args.index("--port") + 1]) == port
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and int(annotations["prometheus.io/port"]) == port
+    for path in ("/readyz", "/healthz", annotations["prometheus.io/path"]):
+        assert path in service_routes, f"{path} is not a route of the service"
+    assert container["envFrom"] == [{"configMapRef": {"name": "ml-assets-cluster"}}]
+
+
+def test_the_profile_switches_engines_and_executor_not_assets(tmp_path):
+    from ml_assets.definitions import build_definitions
+
+    embedded = build_definitions(Settings(data_dir=tmp_path))
+    cluster = build_definitions(Settings(data_dir=tmp_path, profile="cluster"))
+    keys = lambda defs: sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())  # noqa: E731
+    assert keys(embedded) == keys(cluster) and len(keys(cluster)) > 10
+    assert embedded.executor is None and cluster.executor.name == "celery_cluster"
+    resources = cluster.resources
+    assert resources["warehouse"].url.startswith("postgresql+psycopg2://") and not resources["warehouse"].path
+    assert resources["feast"].registry_url.endswith("_feast") and resources["feast"].redis_connection
+    assert resources["mlflow"].tracking_uri.startswith("http://127.0.0.1:")
+    assert embedded.resources["mlflow"].tracking_uri.startswith("sqlite:///")

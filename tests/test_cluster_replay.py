@@ -1,0 +1,68 @@
+"""The replay (test size) end to end in the cluster profile: a Dagster instance on Postgres,
+the Feast SQL registry and Redis online store, an MLflow server, the warehouse on Postgres.
+Nothing of the embedded engines may appear under the data folder."""
+
+import os
+import socket
+
+import dagster as dg
+import pytest
+from clusterhelpers import cluster_settings, flush_redis, needs
+from test_replay import TEST_SIZES, WARM
+
+from ml_assets.core import engines
+
+pytestmark = [needs("postgres", "redis"), pytest.mark.cluster, pytest.mark.slow]
+DAYS = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
+    import redis
+
+    from ml_assets import cluster_services
+    from ml_assets.core.model_store import CHAMPION
+    from ml_assets.replay import replay
+
+    settings = cluster_settings(
+        tmp_path / "data", redis_db=12, mlflow_server_url=f"http://127.0.0.1:{_free_port()}", **TEST_SIZES
+    )
+    flush_redis(settings)
+    server = cluster_services.start_mlflow_server(settings, tmp_path / "mlflow.log")
+    home = tmp_path / "home"
+    os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"] = settings.database_url("dagster")
+    try:
+        cluster_services.render_dagster_yaml(settings, home)
+        cluster_services.init_instance(home)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            rows = replay(settings, WARM + DAYS, instance=instance)
+            runs = instance.get_runs()
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert len(rows) == DAYS and all(r.estimated_auc is not None for r in rows)
+        assert len(runs) > WARM and all(r.is_success for r in runs)
+        logged = engines.warehouse(settings).query(
+            "SELECT partition_date, count(*) AS n FROM prediction_log WHERE source = 'batch' "
+            "GROUP BY partition_date"
+        )
+        assert len(logged) == DAYS and (logged["n"] == settings.rows_per_day).all()
+        assert engines.model_store(settings).alias_version(CHAMPION) is not None
+        host, db = settings.redis_connection.split(",")
+        client = redis.Redis(host=host.split(":")[0], port=int(host.split(":")[1]), db=int(db.split("=")[1]))
+        assert client.dbsize() > 0  # the daily cycle loaded online features into Redis
+        # no embedded engine was touched
+        data = settings.data_dir
+        assert not settings.warehouse_path.exists() and not settings.mlflow_dir.exists()
+        assert (
+            not (data / "feast" / "registry.db").exists()
+            and not (data / "feast" / "online_store.db").exists()
+        )
+    finally:
+        del os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"]
+        cluster_services.stop(server)
+        flush_redis(settings)
+        engines.drop_databases(settings)
