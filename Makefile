@@ -16,7 +16,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
-	serve test-tools rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test
+	serve test-tools rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -120,3 +120,7 @@ cluster-down: $(STAMP)
 ## in `make test`, skipping by name any service that is not running.
 cluster-test: $(STAMP)
 	$(BIN)/python -m pytest -m cluster -q
+
+## make bench-cluster: the online store by profile (SQLite vs Redis), appended to BENCHMARKS.md
+bench-cluster: $(STAMP)
+	$(BIN)/python -m benchmarks.cluster
