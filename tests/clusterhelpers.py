@@ -3,6 +3,7 @@ needs them skips, naming the missing one, only when it is not running."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -66,3 +67,19 @@ def in_another_process(settings, code: str) -> object:
     assert out.returncode == 0, out.stderr[-3000:]
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT="))
     return json.loads(line.removeprefix("RESULT="))
+
+
+@contextlib.contextmanager
+def throwaway_databases(settings, dagster_url_in_environment: bool = False):
+    """The profile's databases for one test, dropped whatever happens in it (and the Dagster
+    instance's URL variable, which its dagster.yaml reads, set for the span when asked)."""
+    from ml_assets.core import engines
+
+    engines.create_databases(settings)
+    if dagster_url_in_environment:
+        os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"] = settings.database_url("dagster")
+    try:
+        yield settings
+    finally:
+        os.environ.pop("ML_ASSETS_DAGSTER_POSTGRES_URL", None)
+        engines.drop_databases(settings)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from clusterhelpers import cluster_settings, needs
+from clusterhelpers import cluster_settings, needs, throwaway_databases
 
 from ml_assets.core import engines
 
@@ -40,44 +40,42 @@ def workers(tmp_path):
         start_celery_worker,
     )
 
-    settings = cluster_settings(tmp_path / "data")
-    engines.create_databases(settings)
     home = tmp_path / "dagster_home"
-    render_dagster_yaml(settings, home)
-    env = {
-        **os.environ,
-        **settings.environment(),
-        "DAGSTER_HOME": str(home),
-        "ML_ASSETS_DAGSTER_POSTGRES_URL": settings.database_url("dagster"),
-        "PYTHONPATH": os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]),
-        "STEP_LOG": str(tmp_path / "steps.jsonl"),
-    }
-    os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"] = env["ML_ASSETS_DAGSTER_POSTGRES_URL"]
-    init_instance(home)
-    config = render_celery_yaml(settings, tmp_path / "celery.yaml")
-    app = _app(settings)
-    app.control.purge()  # nothing left on the queue by an earlier run
-    names = [f"mla-test-{os.getpid()}-{i}" for i in range(2)]
-    procs = [start_celery_worker(config, name, env, tmp_path / f"{name}.log") for name in names]
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            seen = {n.split("@")[0] for reply in app.control.ping(timeout=1.0) for n in reply}
-            if set(names) <= seen:
-                break
-        else:
-            raise TimeoutError(f"workers not up: {(tmp_path / f'{names[0]}.log').read_text()[-2000:]}")
-        yield settings, env, procs
-    finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, 15)
-            except ProcessLookupError:
-                pass
-        for p in procs:
-            p.wait(30)
-        del os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"]
-        engines.drop_databases(settings)
+    procs = []
+    with throwaway_databases(
+        cluster_settings(tmp_path / "data"), dagster_url_in_environment=True
+    ) as settings:
+        env = {
+            **os.environ,
+            **settings.environment(),
+            "DAGSTER_HOME": str(home),
+            "PYTHONPATH": os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]),
+            "STEP_LOG": str(tmp_path / "steps.jsonl"),
+        }
+        try:
+            render_dagster_yaml(settings, home)
+            init_instance(home)
+            config = render_celery_yaml(settings, tmp_path / "celery.yaml")
+            app = _app(settings)
+            app.control.purge()  # nothing left on the queue by an earlier run
+            names = [f"mla-test-{os.getpid()}-{i}" for i in range(2)]
+            procs += [start_celery_worker(config, name, env, tmp_path / f"{name}.log") for name in names]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                seen = {n.split("@")[0] for reply in app.control.ping(timeout=1.0) for n in reply}
+                if set(names) <= seen:
+                    break
+            else:
+                raise TimeoutError(f"workers not up: {(tmp_path / f'{names[0]}.log').read_text()[-2000:]}")
+            yield settings, env, procs
+        finally:
+            for p in procs:
+                try:
+                    os.killpg(p.pid, 15)
+                except ProcessLookupError:
+                    pass
+            for p in procs:
+                p.wait(30)
 
 
 def _app(settings):

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from clusterhelpers import cluster_settings, needs
+from clusterhelpers import cluster_settings, needs, throwaway_databases
 
-from ml_assets.core import engines
 from ml_assets.core.settings import PROJECT_ROOT
 
 pytestmark = [needs("postgres"), pytest.mark.cluster]
@@ -30,17 +29,13 @@ with dg.DagsterInstance.get() as instance:
 def dagster_home(tmp_path):
     from ml_assets.cluster_services import init_instance, render_dagster_yaml
 
-    settings = cluster_settings(tmp_path / "data")
-    engines.create_databases(settings)
     home = tmp_path / "dagster_home"
-    render_dagster_yaml(settings, home)
-    os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"] = settings.database_url("dagster")
-    try:
+    with throwaway_databases(
+        cluster_settings(tmp_path / "data"), dagster_url_in_environment=True
+    ) as settings:
+        render_dagster_yaml(settings, home)
         init_instance(home)  # the schema and the pools' rows once, as `cluster-up` does
         yield settings, home
-    finally:
-        del os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"]
-        engines.drop_databases(settings)
 
 
 def _two_concurrent_runs(settings, home: Path, log: Path) -> list[str]:
