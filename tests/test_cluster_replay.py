@@ -54,6 +54,16 @@ def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
         host, db = settings.redis_connection.split(",")
         client = redis.Redis(host=host.split(":")[0], port=int(host.split(":")[1]), db=int(db.split("=")[1]))
         assert client.dbsize() > 0  # the daily cycle loaded online features into Redis
+        # the online service on the same engines: Redis features, the champion from the server,
+        # its prediction log in Postgres (flushed on SIGTERM)
+        served = _score_online(settings, WARM + DAYS - 1)
+        assert served["model_version"] == engines.model_store(settings).alias_version(CHAMPION)
+        assert served["missing_views"] == []
+        online = engines.warehouse(settings).query(
+            "SELECT count(*) AS n FROM prediction_log WHERE source = 'online' AND transaction_id = ?",
+            [served["transaction_id"]],
+        )
+        assert online["n"].iloc[0] == 1
         # no embedded engine was touched
         data = settings.data_dir
         assert not settings.warehouse_path.exists() and not settings.mlflow_dir.exists()
@@ -66,3 +76,19 @@ def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
         cluster_services.stop(server)
         flush_redis(settings)
         engines.drop_databases(settings)
+
+
+def _score_online(settings, day_index: int) -> dict:
+    import requests
+
+    from ml_assets.core import lake
+    from ml_assets.serving.process import ServiceProcess, request_body
+
+    day = lake.read_partition(settings.lake_dir, "raw_transactions", settings.day(day_index))
+    # a customer and a merchant of that day: both have online rows from its daily cycle
+    body = request_body(next(day.head(1).itertuples()), transaction_id="cluster-online-1")
+    with ServiceProcess(settings) as service:
+        service.wait_ready()
+        answer = requests.post(f"{service.url}/v1/score", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+    return answer.json()
