@@ -13,15 +13,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ml_assets import TELEMETRY_OFF
 from ml_assets.core import engines
-from ml_assets.core.settings import Settings
-
-QUIET = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "DAGSTER_DISABLE_TELEMETRY": "true",
-    "NML_DISABLE_USAGE_LOGGING": "1",
-}
+from ml_assets.core.settings import PROJECT_ROOT, Settings
 
 
 def mlflow_server_command(s: Settings) -> list[str]:
@@ -47,7 +41,7 @@ def start_mlflow_server(s: Settings, log_path: Path, timeout: float = 120) -> su
             mlflow_server_command(s),
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **QUIET},
+            env={**os.environ, **TELEMETRY_OFF},
             start_new_session=True,  # its gunicorn/uvicorn children stop with the group
         )
     deadline = time.monotonic() + timeout
@@ -78,8 +72,6 @@ def render_dagster_yaml(s: Settings, dagster_home: Path) -> Path:
     """The cluster instance config (deploy/cluster/dagster.yaml) in ``dagster_home``; the
     database URL stays an environment variable (ML_ASSETS_DAGSTER_POSTGRES_URL, set from
     ``s.database_url("dagster")`` by ``cluster_environment``), so no secret lands in a file."""
-    from ml_assets.core.settings import PROJECT_ROOT
-
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"
     target.write_text((PROJECT_ROOT / "deploy" / "cluster" / "dagster.yaml").read_text())
@@ -88,9 +80,12 @@ def render_dagster_yaml(s: Settings, dagster_home: Path) -> Path:
 
 def cluster_environment(s: Settings) -> dict[str, str]:
     """What every cluster process (webserver, daemon, workers, tests) needs in its environment."""
-    names = ("profile", "postgres_url", "postgres_database_prefix", "redis_connection", "celery_broker_url")
-    chosen = {f"ML_ASSETS_{n.upper()}": str(getattr(s, n)) for n in (*names, "mlflow_server_url", "data_dir")}
-    return {**QUIET, **chosen, "ML_ASSETS_DAGSTER_POSTGRES_URL": s.database_url("dagster")}
+    names = (
+        "profile", "postgres_url", "postgres_database_prefix", "redis_connection", "celery_broker_url",
+        "mlflow_server_url", "data_dir",
+    )  # fmt: skip
+    chosen = {f"ML_ASSETS_{n.upper()}": str(getattr(s, n)) for n in names}
+    return {**TELEMETRY_OFF, **chosen, "ML_ASSETS_DAGSTER_POSTGRES_URL": s.database_url("dagster")}
 
 
 POOLS = {"warehouse": 1, "feast": 1}  # the pools the assets name (defs/resources.py), and their limits

@@ -45,12 +45,17 @@ def cluster_settings(data_dir, redis_db: int = 11, **overrides):
     )
 
 
-def flush_redis(settings) -> None:
+def redis_client(settings):
+    """A client on the settings' Redis database, the connection string read by Feast's parser."""
     import redis
+    from feast.infra.online_stores.redis import RedisOnlineStore
 
-    host, *params = settings.redis_connection.split(",")
-    db = int(dict(p.split("=") for p in params).get("db", 0))
-    redis.Redis(host=host.split(":")[0], port=int(host.split(":")[1]), db=db).flushdb()
+    (node, *_), params = RedisOnlineStore._parse_connection_string(settings.redis_connection)
+    return redis.Redis(host=node["host"], port=int(node["port"]), db=int(params.get("db", 0)))
+
+
+def flush_redis(settings) -> None:
+    redis_client(settings).flushdb()
 
 
 def in_another_process(settings, code: str) -> object:

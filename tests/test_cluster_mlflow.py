@@ -2,28 +2,21 @@
 moved by one process is seen over HTTP by another, and by the online service's watcher,
 which hot-reloads the new champion (its artifacts come through the server)."""
 
-import socket
-
 import numpy as np
 import pytest
 from clusterhelpers import cluster_settings, in_another_process, needs
 
 from ml_assets.core import engines
+from ml_assets.serving.process import free_port
 
 pytestmark = [needs("postgres"), pytest.mark.cluster]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path):
     from ml_assets.cluster_services import start_mlflow_server, stop
 
-    settings = cluster_settings(tmp_path / "data", mlflow_server_url=f"http://127.0.0.1:{_free_port()}")
+    settings = cluster_settings(tmp_path / "data", mlflow_server_url=f"http://127.0.0.1:{free_port()}")
     process = start_mlflow_server(settings, tmp_path / "mlflow-server.log")
     try:
         yield settings

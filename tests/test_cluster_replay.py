@@ -3,34 +3,27 @@ the Feast SQL registry and Redis online store, an MLflow server, the warehouse o
 Nothing of the embedded engines may appear under the data folder."""
 
 import os
-import socket
 
 import dagster as dg
 import pytest
-from clusterhelpers import cluster_settings, flush_redis, needs
+from clusterhelpers import cluster_settings, flush_redis, needs, redis_client
 from test_replay import TEST_SIZES, WARM
 
 from ml_assets.core import engines
+from ml_assets.serving.process import free_port
 
 pytestmark = [needs("postgres", "redis"), pytest.mark.cluster, pytest.mark.slow]
 DAYS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
-    import redis
 
     from ml_assets import cluster_services
     from ml_assets.core.model_store import CHAMPION
     from ml_assets.replay import replay
 
     settings = cluster_settings(
-        tmp_path / "data", redis_db=12, mlflow_server_url=f"http://127.0.0.1:{_free_port()}", **TEST_SIZES
+        tmp_path / "data", redis_db=12, mlflow_server_url=f"http://127.0.0.1:{free_port()}", **TEST_SIZES
     )
     flush_redis(settings)
     server = cluster_services.start_mlflow_server(settings, tmp_path / "mlflow.log")
@@ -51,9 +44,7 @@ def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
         )
         assert len(logged) == DAYS and (logged["n"] == settings.rows_per_day).all()
         assert engines.model_store(settings).alias_version(CHAMPION) is not None
-        host, db = settings.redis_connection.split(",")
-        client = redis.Redis(host=host.split(":")[0], port=int(host.split(":")[1]), db=int(db.split("=")[1]))
-        assert client.dbsize() > 0  # the daily cycle loaded online features into Redis
+        assert redis_client(settings).dbsize() > 0  # the daily cycle loaded online features into Redis
         # the online service on the same engines: Redis features, the champion from the server,
         # its prediction log in Postgres (flushed on SIGTERM)
         served = _score_online(settings, WARM + DAYS - 1)

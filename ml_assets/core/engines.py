@@ -10,6 +10,8 @@ warehouse, and never learns which profile it runs on.
 
 from __future__ import annotations
 
+import contextlib
+
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.settings import Settings
@@ -39,7 +41,7 @@ def warehouse(s: Settings) -> Warehouse | PostgresWarehouse:
 
 def celery_config(s: Settings) -> dict:
     """dagster-celery's executor config; the workers read the same block (``execution.config``
-    of the YAML ``ml-assets cluster worker`` writes), so both sides agree on the broker."""
+    of the YAML ``ml-assets cluster up`` writes for them), so both sides agree on the broker."""
     return {
         "broker": s.celery_broker_url,
         "backend": "rpc://",  # results travel back over the broker: no extra store to run
@@ -48,35 +50,36 @@ def celery_config(s: Settings) -> dict:
     }
 
 
-def create_databases(s: Settings) -> list[str]:
-    """Create the profile's Postgres databases that do not exist yet; returns their names."""
-    import psycopg2
-
-    con = psycopg2.connect(libpq_url(f"{s.postgres_url}/postgres"))
-    con.autocommit = True  # CREATE DATABASE cannot run in a transaction
-    created = []
-    try:
-        with con.cursor() as cur:
-            for system in DATABASES:
-                name = f"{s.postgres_database_prefix}_{system}"
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-                if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{name}"')
-                    created.append(name)
-    finally:
-        con.close()
-    return created
-
-
-def drop_databases(s: Settings) -> None:
-    """Drop the profile's databases (tests on a throw-away prefix)."""
+@contextlib.contextmanager
+def _server_cursor(s: Settings):
+    """A cursor on the server's maintenance database, outside transactions (CREATE and DROP
+    DATABASE cannot run inside one)."""
     import psycopg2
 
     con = psycopg2.connect(libpq_url(f"{s.postgres_url}/postgres"))
     con.autocommit = True
     try:
         with con.cursor() as cur:
-            for system in DATABASES:
-                cur.execute(f'DROP DATABASE IF EXISTS "{s.postgres_database_prefix}_{system}" WITH (FORCE)')
+            yield cur
     finally:
         con.close()
+
+
+def create_databases(s: Settings) -> list[str]:
+    """Create the profile's Postgres databases that do not exist yet; returns their names."""
+    created = []
+    with _server_cursor(s) as cur:
+        for system in DATABASES:
+            name = f"{s.postgres_database_prefix}_{system}"
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
+                created.append(name)
+    return created
+
+
+def drop_databases(s: Settings) -> None:
+    """Drop the profile's databases (tests on a throw-away prefix)."""
+    with _server_cursor(s) as cur:
+        for system in DATABASES:
+            cur.execute(f'DROP DATABASE IF EXISTS "{s.postgres_database_prefix}_{system}" WITH (FORCE)')

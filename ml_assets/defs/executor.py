@@ -1,6 +1,6 @@
 """The executor of every job: Dagster's default (a process per step) in the embedded profile;
-in the cluster profile, Celery workers on RabbitMQ (dagster-celery), started with
-``ml-assets cluster worker`` on any host that sees the same instance (Postgres)."""
+in the cluster profile, Celery workers on RabbitMQ (dagster-celery), started by
+``ml-assets cluster up`` or by hand on any host that sees the same instance (docs/cluster.md)."""
 
 from __future__ import annotations
 

@@ -59,11 +59,12 @@ def _upsert_sql(table: str, rows: int) -> str:
 
 
 def newest_of_day(frame: pd.DataFrame, join_key: str, day: dt.date) -> pd.DataFrame:
-    """The rows stamped inside ``day``, the newest per entity."""
+    """The rows stamped inside ``day``, the newest per entity, with ``event_timestamp`` as UTC
+    datetimes (what both online writers take)."""
     start = pd.Timestamp(day, tz="UTC")
     ts = pd.to_datetime(frame["event_timestamp"], utc=True)
-    inside = frame.assign(_ts=ts)[(ts >= start) & (ts < start + pd.Timedelta(days=1))]
-    return inside.sort_values("_ts", kind="stable").drop_duplicates(join_key, keep="last").drop(columns="_ts")
+    inside = frame.assign(event_timestamp=ts)[(ts >= start) & (ts < start + pd.Timedelta(days=1))]
+    return inside.sort_values("event_timestamp", kind="stable").drop_duplicates(join_key, keep="last")
 
 
 def load_day(store, view_name: str, frame: pd.DataFrame, day: dt.date) -> int:
@@ -81,7 +82,6 @@ def load_day(store, view_name: str, frame: pd.DataFrame, day: dt.date) -> int:
     rows = newest_of_day(frame, join_key, day)
     if rows.empty:
         return 0
-    rows = rows.assign(_ts=pd.to_datetime(rows["event_timestamp"], utc=True))
     keys = [
         serialize_entity_key(
             EntityKey(join_keys=[join_key], entity_values=[Value(int64_val=int(k))]),
@@ -91,7 +91,7 @@ def load_day(store, view_name: str, frame: pd.DataFrame, day: dt.date) -> int:
     ]
     order = sorted(range(len(keys)), key=keys.__getitem__)  # B-tree order: measurably faster upserts
     # Feast's SQLite store keeps event timestamps as whole epoch seconds (its sqlite3 adapter)
-    event_ts = rows["_ts"].dt.tz_convert(None).astype("datetime64[s]").astype("int64").tolist()
+    event_ts = rows["event_timestamp"].dt.tz_convert(None).astype("datetime64[s]").astype("int64").tolist()
     names = sorted(f.name for f in view.features)
     kinds = {f.name: f.dtype for f in view.features}
     encoded = {

@@ -121,16 +121,12 @@ class FeatureRepo:
 def _write_day_through_feast(store, view: str, frame, day: dt.date) -> int:
     """Redis: Feast's own pipelined writer, which keeps the newest row per entity by itself
     (it skips a write older than the stored timestamp); the bulk loader is SQLite's."""
-    import pandas as pd
-
     from ml_assets.core.features.online_load import newest_of_day
 
     (join_key,) = store.get_feature_view(view).join_keys
     rows = newest_of_day(frame, join_key, day)
     if not rows.empty:
-        store.write_to_online_store(
-            view, rows.assign(event_timestamp=pd.to_datetime(rows["event_timestamp"]))
-        )
+        store.write_to_online_store(view, rows)
     return len(rows)
 
 
