@@ -121,6 +121,10 @@ cluster-down: $(STAMP)
 cluster-test: $(STAMP)
 	$(BIN)/python -m pytest -m cluster -q
 
-## make bench-cluster: the online store by profile (SQLite vs Redis), appended to BENCHMARKS.md
+## make bench-cluster: the cluster profile against the embedded one, appended to BENCHMARKS.md: the
+## online store (SQLite vs Redis), the service's latency by profile, the daily cycle on two Celery
+## workers vs one (default size; ~25 min in all)
 bench-cluster: $(STAMP)
 	$(BIN)/python -m benchmarks.cluster
+	$(BIN)/python -m benchmarks.cluster_serving
+	$(BIN)/python -m benchmarks.cluster_cycle

@@ -36,14 +36,14 @@ def _split(share: float) -> tuple[float, float]:
 
 
 def run() -> None:
-    from benchmarks.serving import _world
+    from benchmarks.serving import build_world
     from ml_assets.core.model_store import CHAMPION, ModelStore
     from ml_assets.core.registry import rollout as registry
     from ml_assets.rollout_demo import judge_in_process, rollout_demo, traffic, train_challenger
 
     share, sticky = _split(0.05)
     with tempfile.TemporaryDirectory() as tmp:
-        s = _world(Path(tmp))
+        s = build_world(Path(tmp))
         store = ModelStore.local(s.mlflow_dir)
         champion = store.alias_version(CHAMPION)
         transactions = traffic(s, 4000)

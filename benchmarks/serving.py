@@ -15,9 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,20 +29,24 @@ from benchmarks.common import append_report, measure, settings_at
 DAYS, SINGLE, BATCHES, CONCURRENCY, SECONDS = 44, 2000, 200, 8, 10
 
 
-def _world(root: Path):
+def build_world(root: Path, **overrides):
+    """The served world under ``root``: the lake, Feast applied, a champion trained through the
+    code location, the online store loaded for the last day; on the engines of ``overrides``'
+    profile (the cluster profile needs its MLflow server up)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     import dagster as dg
     from lakehelpers import build_offline
 
-    from ml_assets.core.features.store import FeatureRepo
+    from ml_assets.core import engines
     from ml_assets.definitions import build_definitions
 
-    s = settings_at(root / "data", rows_per_day=4000, training_window_days=10, validation_days=3)
-    build_offline(s, DAYS)
-    repo = FeatureRepo(s.feature_repo_dir, s.data_dir)
+    s = settings_at(root / "data", rows_per_day=4000, training_window_days=10, validation_days=3, **overrides)
+    if not s.lake_dir.exists():
+        build_offline(s, DAYS)
+    repo = engines.feature_repo(s)
     repo.apply()
     config = {"ops": {"training_set": {"config": {"as_of": str(s.day(DAYS))}}}}
-    (root / "dagster").mkdir()
+    (root / "dagster").mkdir(exist_ok=True)
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         result = (
             build_definitions(s)
@@ -57,7 +59,7 @@ def _world(root: Path):
     return s
 
 
-def _transactions(s, n: int) -> list[dict]:
+def sample_transactions(s, n: int) -> list[dict]:
     from ml_assets.core import lake
     from ml_assets.serving.process import request_body
 
@@ -136,10 +138,37 @@ def _ms(values: list[float], q: float) -> str:
     return f"{np.quantile(values, q) * 1000:.2f} ms"
 
 
+def start_service(s):
+    """The real service (`ml-assets serve`, one worker) on a free loopback port, and its cold
+    start: process start to /readyz 200."""
+    from ml_assets.serving.process import ServiceProcess
+
+    service = ServiceProcess(s)
+    try:
+        return service, service.wait_ready(timeout=120)
+    except BaseException:
+        service.stop()
+        raise
+
+
+def sequential_latencies(port: int, txs: list[dict]) -> tuple[list[float], list[float]]:
+    """Seconds per request, one at a time: single transactions after a warm-up, then batches of
+    100."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for t in txs[:200]:
+        _post(conn, "/v1/score", t)  # warm-up
+    single = [_post(conn, "/v1/score", t) for t in txs[:SINGLE]]
+    batches = [
+        _post(conn, "/v1/score/batch", {"transactions": txs[i % 20 * 100 : (i % 20 + 1) * 100]})
+        for i in range(BATCHES)
+    ]
+    return single, batches
+
+
 def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        s = _world(Path(tmp))
-        txs = _transactions(s, 3000)
+        s = build_world(Path(tmp))
+        txs = sample_transactions(s, 3000)
         # in a fresh process with one OpenMP thread, as the service runs (ml_assets/cli.py)
         os.environ["OMP_NUM_THREADS"] = "1"
         try:
@@ -147,44 +176,12 @@ def run() -> None:
         finally:
             del os.environ["OMP_NUM_THREADS"]
         base = baselines["reader"]
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = {**os.environ, "ML_ASSETS_DATA_DIR": str(s.data_dir), "ML_ASSETS_SERVE_PORT": str(port)}
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("ml-assets")), "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        service, cold = start_service(s)
         try:
-            while True:
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    conn.request("GET", "/readyz")
-                    if conn.getresponse().status == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() - started > 120:
-                    raise TimeoutError("the service was not ready within 120 s")
-                time.sleep(0.1)
-            cold = time.monotonic() - started
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            for t in txs[:200]:
-                _post(conn, "/v1/score", t)  # warm-up
-            single = [_post(conn, "/v1/score", t) for t in txs[:SINGLE]]
-            batches = [
-                _post(conn, "/v1/score/batch", {"transactions": txs[i % 20 * 100 : (i % 20 + 1) * 100]})
-                for i in range(BATCHES)
-            ]
-            rps, n = _throughput(port, txs)
+            single, batches = sequential_latencies(service.port, txs)
+            rps, n = _throughput(service.port, txs)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            service.stop()
     overhead = statistics.median(single) / statistics.median(base)
     rows = [
         [

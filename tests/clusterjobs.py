@@ -63,3 +63,9 @@ def spread_job():
 def long_job():
     """One long step, for killing the worker process that runs it."""
     _sleeper(99, 120.0)()
+
+
+@dg.job(executor_def=_celery())
+def mid_job():
+    """One step long enough to kill the whole worker under it."""
+    _sleeper(50, 12.0)()

@@ -58,7 +58,7 @@ def workers(tmp_path):
             config = render_celery_yaml(settings, tmp_path / "celery.yaml")
             app = _app(settings)
             app.control.purge()  # nothing left on the queue by an earlier run
-            names = [f"mla-test-{os.getpid()}-{i}" for i in range(2)]
+            names = _worker_names()
             procs += [start_celery_worker(config, name, env, tmp_path / f"{name}.log") for name in names]
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -78,6 +78,10 @@ def workers(tmp_path):
                 p.wait(30)
 
 
+def _worker_names() -> list[str]:
+    return [f"mla-test-{os.getpid()}-{i}" for i in range(2)]
+
+
 def _app(settings):
     from celery import Celery
 
@@ -89,6 +93,16 @@ def _run(settings, env, job: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
 
 
+def _finish(run: subprocess.Popen, timeout: float) -> str:
+    """The run's output; a run still going after ``timeout`` is a hang: stopped, then failed."""
+    try:
+        return run.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        run.kill()
+        run.communicate()
+        pytest.fail(f"the run did not finish within {timeout:.0f} s: it hangs")
+
+
 def _steps(env) -> list[dict]:
     path = Path(env["STEP_LOG"])
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -97,7 +111,7 @@ def _steps(env) -> list[dict]:
 def test_two_workers_share_the_steps_of_one_run(workers):
     settings, env, _ = workers
     run = _run(settings, env, "spread_job")
-    out = run.communicate(timeout=300)[0]
+    out = _finish(run, 300)
     assert run.returncode == 0 and out.strip().splitlines()[-1].endswith("True"), out
     ended = [r for r in _steps(env) if r["what"] == "end"]
     assert sorted(r["step"] for r in ended) == [f"sleep_{i}" for i in range(6)]
@@ -116,7 +130,7 @@ def test_a_killed_worker_process_fails_the_run_visibly(workers):
         time.sleep(0.5)
     (started,) = [r for r in _steps(env) if r["what"] == "start"]
     os.kill(started["pid"], 9)  # the worker's process running the step dies mid-step
-    out = run.communicate(timeout=180)[0]  # a hang would time out here
+    out = _finish(run, 180)
     run_id, success = out.strip().splitlines()[-1].split()[1:]
     assert success == "False"
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
@@ -130,3 +144,25 @@ def test_a_killed_worker_process_fails_the_run_visibly(workers):
     # visible: the step is reported as lost and the worker's error travels with the failure
     assert "Step sleep_99 finished without success or failure event" in messages, messages[-2000:]
     assert "WorkerLostError" in errors or "exited prematurely" in errors, errors[-2000:]
+
+
+def test_a_step_on_a_lost_worker_finishes_on_the_other_one(workers):
+    """The whole worker dies (its process group killed, as when its host goes): the broker hands
+    the unacknowledged step to the surviving worker and the run finishes instead of waiting for
+    a result that would never come."""
+    settings, env, procs = workers
+    run = _run(settings, env, "mid_job")
+    deadline = time.monotonic() + 120
+    while not any(r["what"] == "start" for r in _steps(env)):
+        assert time.monotonic() < deadline and run.poll() is None, "the step never started"
+        time.sleep(0.5)
+    (first,) = [r for r in _steps(env) if r["what"] == "start"]
+    lost = next(p for p, name in zip(procs, _worker_names(), strict=True) if name == first["worker"])
+    os.killpg(lost.pid, 9)
+    out = _finish(run, 240)
+    assert out.strip().splitlines()[-1].endswith("True"), out
+    starts = [r for r in _steps(env) if r["what"] == "start"]
+    ends = [r for r in _steps(env) if r["what"] == "end"]
+    (survivor,) = set(_worker_names()) - {first["worker"]}
+    assert [r["worker"] for r in starts] == [first["worker"], survivor], starts
+    assert [r["worker"] for r in ends] == [survivor], ends  # the lost worker never finished it

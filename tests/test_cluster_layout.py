@@ -69,6 +69,7 @@ def test_compose_runs_the_tested_profile(tmp_path):
     from ml_assets.core.engines import celery_config
 
     assert {**celery, "broker": settings.celery_broker_url} == celery_config(settings)
+    assert _worker_args(worker["command"]) == _worker_args_tested(config_path)
     for service in services.values():  # host ports on loopback only
         assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", []))
 
@@ -91,6 +92,62 @@ def test_kubernetes_config_and_helm_values_match_the_profile(tmp_path):
     module = deployment["dagsterApiGrpcArgs"][deployment["dagsterApiGrpcArgs"].index("--module-name") + 1]
     assert (PROJECT_ROOT / Path(*module.split("."))).with_suffix(".py").exists()
     assert values["telemetry"]["enabled"] is False
+
+
+def _worker_args(command: list[str]) -> list[str]:
+    """A worker command without its program path and node name (a pod's default name is fine)."""
+    args = [Path(command[0]).name, *command[1:]]
+    if "-n" in args:
+        del args[args.index("-n") : args.index("-n") + 2]
+    return args
+
+
+def _worker_args_tested(config_path: str) -> list[str]:
+    from ml_assets.cluster_services import celery_worker_command
+
+    return _worker_args(celery_worker_command(Path(config_path), "any"))
+
+
+def _pod_mounts(volumes: list[dict], mounts: list[dict]) -> dict[str, str]:
+    """mount path -> the claim or config map behind it."""
+    source = {
+        v["name"]: (v.get("persistentVolumeClaim") or {}).get("claimName")
+        or v.get("configMap", {}).get("name")
+        for v in volumes
+    }
+    return {m["mountPath"]: source[m["name"]] for m in mounts}
+
+
+def test_kubernetes_workers_run_the_tested_executor_and_every_pod_shares_the_lake():
+    config = _load(DEPLOY / "k8s" / "ml-assets-config.yaml")["data"]
+    lake = config["ML_ASSETS_DATA_DIR"]
+    claim = _load(DEPLOY / "k8s" / "lake-volume.yaml")
+    assert claim["kind"] == "PersistentVolumeClaim" and claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    claim_name = claim["metadata"]["name"]
+    # the Celery workers: the tested worker command, the instance and executor config files
+    workers = _load(DEPLOY / "k8s" / "celery-workers.yaml")["spec"]["template"]["spec"]
+    (worker,) = workers["containers"]
+    config_path = worker["command"][worker["command"].index("-y") + 1]
+    assert _worker_args(worker["command"]) == _worker_args_tested(config_path)
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    mounts = _pod_mounts(workers["volumes"], worker["volumeMounts"])
+    assert mounts[env["DAGSTER_HOME"]] == "ml-assets-dagster-config"
+    assert Path(config_path).parent == Path(env["DAGSTER_HOME"])
+    assert "ML_ASSETS_DAGSTER_POSTGRES_URL" in env  # deploy/cluster/dagster.yaml reads it
+    assert worker["envFrom"] == [{"configMapRef": {"name": "ml-assets-cluster"}}]
+    # every pod that reads or writes the lake mounts the same claim where the settings point
+    values = _load(DEPLOY / "k8s" / "dagster-values.yaml")
+    (code,) = values["dagster-user-deployments"]["deployments"]
+    runs = values["runLauncher"]["config"]["k8sRunLauncher"]
+    service = _load(DEPLOY / "k8s" / "scoring-service.yaml")["spec"]["template"]["spec"]
+    pods = {
+        "celery workers": mounts,
+        "code server": _pod_mounts(code["volumes"], code["volumeMounts"]),
+        "run pods": _pod_mounts(runs["volumes"], runs["volumeMounts"]),
+        "scoring service": _pod_mounts(service["volumes"], service["containers"][0]["volumeMounts"]),
+    }
+    for pod, mounted in pods.items():
+        assert mounted.get(lake) == claim_name, f"{pod}: the lake claim is not mounted at {lake}"
 
 
 @pytest.fixture

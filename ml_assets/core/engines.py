@@ -45,8 +45,15 @@ def celery_config(s: Settings) -> dict:
     return {
         "broker": s.celery_broker_url,
         "backend": "rpc://",  # results travel back over the broker: no extra store to run
-        # one step at a time per worker process: a long step never holds a queued one hostage
-        "config_source": {"worker_prefetch_multiplier": 1},
+        "config_source": {
+            # one step at a time per worker process: a long step never holds a queued one hostage
+            "worker_prefetch_multiplier": 1,
+            # a step's message is acked when the step ends, not when it starts: if a whole worker
+            # dies (host lost, SIGKILL to its group) the broker hands the step to another worker
+            # instead of the run waiting for a result that never comes. A worker's *process* dying
+            # while its parent lives still fails the step (WorkerLostError): Celery acks it then.
+            "task_acks_late": True,
+        },
     }
 
 
