@@ -265,15 +265,12 @@ class PredictionLogWriter:
                 if self.on_drop:
                     self.on_drop(1)
 
-    def _take(self, wait: float) -> list[dict]:
+    def _take(self) -> list[dict]:
+        """Up to ``batch_rows`` queued rows, without waiting."""
         batch: list[dict] = []
-        deadline = time.monotonic() + wait
         while len(batch) < self.batch_rows:
-            remaining = deadline - time.monotonic()
             try:
-                batch.append(
-                    self.queue.get(timeout=max(remaining, 0)) if remaining > 0 else self.queue.get_nowait()
-                )
+                batch.append(self.queue.get_nowait())
             except queue.Empty:
                 break
         return batch
@@ -305,11 +302,16 @@ class PredictionLogWriter:
 
     def start(self) -> None:
         def loop():
-            while not self._stop.is_set():
-                batch = self._take(self.flush_seconds)
+            # the writer wakes on a timer and drains what queued meanwhile: waiting on the queue
+            # itself would wake this thread for every request's rows, and each wake-up takes
+            # the GIL from the request path (measured: ~10% of the service's samples)
+            full = False
+            while full or not self._stop.wait(self.flush_seconds):
+                batch = self._take()
+                full = len(batch) == self.batch_rows  # more waiting: no pause before the next
                 if batch:
                     self._write(batch)
-            while batch := self._take(0):  # drain what was accepted before the stop
+            while batch := self._take():  # drain what was accepted before the stop
                 self._write(batch)
 
         self._thread = threading.Thread(target=loop, name="prediction-log", daemon=True)

@@ -7,7 +7,10 @@ and building and converting a response proto. This reader keeps the parts that d
 values and drops that overhead, ~0.3 ms a transaction:
 
 - rows come from the configured online store's own ``online_read`` (the SDK's OnlineStore
-  interface, so any store Feast supports works: SQLite here, Redis in the cluster profile);
+  interface, so any store Feast supports works: Redis in the cluster profile), except on
+  Feast's SQLite store, where one statement reads every view's rows of a request
+  (``SqliteRows``): four ``online_read`` calls cost ~0.5 ms a transaction, ~0.13 ms each, most of
+  it per-call Python in Feast and four statements where one does;
 - request-time features come from the on-demand view's registered function, as applied
   (read back from the registry, not imported from the repo);
 - values come out as Feast returns them: missing -> None, NaN from the on-demand view ->
@@ -42,6 +45,19 @@ class OnlineFeatureReader:
             )
         self.transform = on_demand.feature_transformation.udf
         self.request_fields = list(specs.REQUEST_FIELDS)
+        self.sqlite = SqliteRows(self.online, self.config, self.views) if _is_sqlite(self.online) else None
+
+    def _rows(self, keys: dict[str, list]) -> list[list[tuple[int, dict | None]]]:
+        """Per view, per entity row: (event time in epoch seconds, 0 when missing; the
+        feature Values by name, or None)."""
+        per_view = [keys[self.specs.ENTITIES[spec.entity]] for spec, _ in self.views]
+        if self.sqlite is not None:
+            return self.sqlite.read(per_view)
+        out = []
+        for (spec, view), view_keys in zip(self.views, per_view, strict=True):
+            found = self.online.online_read(self.config, view, view_keys, list(spec.features))
+            out.append([(int(ts.timestamp()) if ts is not None else 0, row) for ts, row in found])
+        return out
 
     def read(self, entity_rows: list[dict]) -> OnlineRows:
         """The feature service's values for ``entity_rows`` (entity keys and request fields)."""
@@ -56,11 +72,8 @@ class OnlineFeatureReader:
             ]
         values: dict[str, list] = {}
         stamps: dict[str, list[int]] = {}
-        for spec, view in self.views:
-            found = self.online.online_read(
-                self.config, view, keys[self.specs.ENTITIES[spec.entity]], list(spec.features)
-            )
-            stamps[spec.name] = [int(ts.timestamp()) if ts is not None else 0 for ts, _ in found]
+        for (spec, _), found in zip(self.views, self._rows(keys), strict=True):
+            stamps[spec.name] = [ts for ts, _ in found]
             for feature in spec.features:
                 values[feature] = [_python(row.get(feature)) if row else None for _, row in found]
         for field in self.request_fields:
@@ -68,6 +81,58 @@ class OnlineFeatureReader:
         for feature, column in self.transform(values).items():
             values[feature] = [None if isinstance(v, float) and math.isnan(v) else v for v in column]
         return OnlineRows(values, {view: np.asarray(ts, dtype="float64") for view, ts in stamps.items()})
+
+
+def _is_sqlite(online) -> bool:
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+
+    return isinstance(online, SqliteOnlineStore)
+
+
+class SqliteRows:
+    """Every view's rows for a request in one statement (``UNION ALL``) on Feast's SQLite online
+    store, through Feast's own connection and table names, decoded as its ``online_read``
+    decodes them (the Value protobuf of each feature, the row's event time). This reads Feast's
+    table layout, as the bulk loader (online_load.py) writes it: pinned Feast version, and a
+    test compares this reader with ``get_online_features`` value for value."""
+
+    def __init__(self, online, config, views: list) -> None:
+        from feast.infra.online_stores.sqlite import _quote_id, _table_id
+
+        self.conn = online._get_conn(config)
+        self.key_version = config.entity_key_serialization_version
+        versioned = config.registry.enable_online_feature_view_versioning
+        self.tables = [_quote_id(_table_id(config.project, view, versioned)) for _, view in views]
+        self._statements: dict[tuple[int, ...], str] = {}
+
+    def _statement(self, counts: tuple[int, ...]) -> str:
+        if counts not in self._statements:
+            # event_ts as an expression, so sqlite3 hands back Feast's stored epoch seconds
+            # instead of running its registered "timestamp" converter on every row
+            self._statements[counts] = " UNION ALL ".join(
+                f"SELECT {i}, entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM {table} "
+                f"WHERE entity_key IN ({','.join('?' * n)})"
+                for i, (table, n) in enumerate(zip(self.tables, counts, strict=True))
+            )
+        return self._statements[counts]
+
+    def read(self, keys_per_view: list[list]) -> list[list[tuple[int, dict | None]]]:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        serialized = [
+            [serialize_entity_key(k, entity_key_serialization_version=self.key_version) for k in keys]
+            for keys in keys_per_view
+        ]
+        params = [key for keys in serialized for key in keys]
+        found: list[dict[bytes, tuple[int, dict]]] = [{} for _ in self.tables]
+        statement = self._statement(tuple(len(keys) for keys in serialized))
+        for view, key, feature, blob, event_ts in self.conn.execute(statement, params):
+            value = Value()
+            value.ParseFromString(blob)
+            _, features = found[view].setdefault(key, (int(event_ts), {}))
+            features[feature] = value
+        return [[found[i].get(key, (0, None)) for key in keys] for i, keys in enumerate(serialized)]
 
 
 def _python(value):
