@@ -187,6 +187,46 @@ def test_bad_input_gets_a_422_naming_the_field(world, service, change, field):
 
 
 @pytest.mark.slow
+def test_the_fast_path_answers_as_fastapi_answers(world, service):
+    """``application/json`` takes the service's fast path (serving/fast_path.py); a ``+json``
+    media type, which FastAPI parses the same way, takes FastAPI's route. The same bodies,
+    valid and not, lenient and borderline, must get the same status and the same answer."""
+    settings, last = world
+    row = next(_day(settings, last).itertuples())
+    valid = transaction(row)
+    bodies = [
+        valid,
+        {**valid, "customer_id": 10**12},
+        {**valid, "customer_id": str(valid["customer_id"])},
+        {**valid, "merchant_id": float(valid["merchant_id"])},
+        {**valid, "customer_id": True},
+        {**valid, "amount": str(valid["amount"])},
+        {**valid, "timestamp": 1_777_550_000},
+        {**valid, "timestamp": "2026-04-30T16:03:00+02:00"},
+        {**valid, "amount": float("nan")},
+        {**valid, "extra": 1},
+        {k: v for k, v in valid.items() if k != "channel"},
+        [valid],
+        "not a transaction",
+    ]
+    raw = [json.dumps(b) for b in bodies] + ["{", "", '{"amount": 1e400}']
+    answered = {"fast": 0, "framework": 0}
+    for i, body in enumerate(raw):
+        got = {}
+        for path, media in (("fast", "application/json"), ("framework", "application/vnd.test+json")):
+            text = body.replace(valid["transaction_id"], f"{valid['transaction_id']}-{path}-{i}")
+            response = requests.post(
+                f"{service.url}/v1/score", data=text, headers={"Content-Type": media}, timeout=10
+            )
+            assert response.status_code < 500, (body, media, response.status_code, response.text)
+            # the answers echo the transaction id (and a 422 the input): compare them without it
+            got[path] = (response.status_code, json.loads(response.text.replace(f"-{path}-{i}", "")))
+            answered[path] += response.status_code == 200
+        assert got["fast"] == got["framework"], body
+    assert answered["fast"] >= 5, answered  # the comparison holds for accepted bodies, not only errors
+
+
+@pytest.mark.slow
 def test_batch_size_is_bounded(world, service):
     settings, last = world
     rows = _day(settings, last).head(settings.serve_max_batch + 1)

@@ -3,9 +3,12 @@ metrics live in the process), bound to loopback by default (settings)."""
 
 import contextlib
 import datetime as dt
+import math
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import (
@@ -19,6 +22,7 @@ from pydantic import (
 )
 
 from ml_assets.core.settings import Settings
+from ml_assets.serving.fast_path import ScoreFastPath
 from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
 
 EXAMPLE = {
@@ -112,6 +116,17 @@ class RolloutStatus(BaseModel):
     realized: dict | None = Field(
         description="realized ROC AUC by arm on labelled paired traffic, once labels are in"
     )
+
+
+def _finite(value):
+    """``value`` with every non-finite float written as text ("nan", "inf", "-inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -238,12 +253,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # and nothing is sent anywhere)
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
+    # the fast path sits inside the metrics middleware, so its requests are counted and timed
+    app.add_middleware(
+        ScoreFastPath,
+        model=Transaction,
+        answer=lambda transaction: score([transaction])[0] if state["ready"] else None,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     batch_request = create_model(
         "BatchRequest",
         __config__=ConfigDict(extra="forbid"),
         transactions=(list[Transaction], Field(min_length=1, max_length=settings.serve_max_batch)),
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler, except that a non-finite number the client sent (JSON's NaN,
+        # Infinity) is echoed as text: as a float it cannot be written as JSON, and the 422
+        # became a 500 (found by test_the_fast_path_answers_as_fastapi_answers)
+        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
     def not_ready() -> JSONResponse:
         return JSONResponse({"detail": f"not ready: {state['reason']}"}, status_code=503)
