@@ -84,6 +84,51 @@ def test_online_load_to_redis_is_read_by_another_process(cluster):
     )
 
 
+def test_the_services_reader_on_redis_serves_what_feast_serves(cluster):
+    """The service's reader, one Redis pipeline for the four views, against the SDK's full path
+    on the same Redis store, value for value: known and unknown entities, one request and
+    batches."""
+    from ml_assets.core.features.contract import online_features, txn_hour
+    from ml_assets.core.features.online_read import OnlineFeatureReader, RedisRows
+
+    build_offline(cluster, DAYS)
+    repo = engines.feature_repo(cluster)
+    repo.apply()
+    last = cluster.day(DAYS - 1)
+    for view in repo.specs.FEATURE_VIEWS:
+        repo.load_online_day(view.name, last)
+    store, specs = repo.store(), repo.specs
+    day = lake.read_partition(cluster.lake_dir, "raw_transactions", last).sample(100, random_state=3)
+    rows = [
+        {
+            "customer_id": int(r.customer_id),
+            "merchant_id": int(r.merchant_id),
+            "amount": float(r.amount),
+            "channel": str(r.channel),
+            "txn_hour": float(h),
+        }
+        for r, h in zip(day.itertuples(), txn_hour(day["event_timestamp"]), strict=True)
+    ]
+    rows += [
+        {**rows[0], "customer_id": 10**12},
+        {**rows[1], "merchant_id": 10**12},
+        {**rows[2], "customer_id": 10**12, "merchant_id": 10**12},
+    ]
+    reader = OnlineFeatureReader(store, specs)
+    assert isinstance(reader.batched, RedisRows)
+    service = store.get_feature_service(specs.FEATURE_SERVICE)
+    for chunk in (rows[:1], rows[-3:], rows):
+        ours, feasts = reader.read(chunk), online_features(store, service, chunk, specs)
+        for feature in specs.model_features():
+            assert ours.values[feature] == feasts.values[feature], feature
+        for view, stamps in feasts.view_timestamps.items():
+            assert np.array_equal(ours.view_timestamps[view], stamps), view
+    served = reader.read(rows).values
+    # teeth: missing values are in it, and values vary
+    assert served["amount_avg_30d"][-3] is None and served["merchant_category"][-2] is None
+    assert len(set(served["txn_count_30d"])) > 10
+
+
 def _log(day: dt.date, n: int, version: str) -> pd.DataFrame:
     rng = np.random.default_rng(n)
     return pd.DataFrame(

@@ -6,11 +6,11 @@ on-demand view's generic ``transform_dict`` (~0.25 ms, copying and re-keying the
 and building and converting a response proto. This reader keeps the parts that define the
 values and drops that overhead, ~0.3 ms a transaction:
 
-- rows come from the configured online store's own ``online_read`` (the SDK's OnlineStore
-  interface, so any store Feast supports works: Redis in the cluster profile), except on
-  Feast's SQLite store, where one statement reads every view's rows of a request
-  (``SqliteRows``): four ``online_read`` calls cost ~0.5 ms a transaction, ~0.13 ms each, most of
-  it per-call Python in Feast and four statements where one does;
+- rows come in one round trip for every view of a request on the profiles' stores: one
+  statement on Feast's SQLite store (``SqliteRows``), one pipeline on its Redis store
+  (``RedisRows``). Four ``online_read`` calls, one per view, cost ~0.5 ms a transaction on
+  SQLite, most of it per-call Python in Feast and four statements where one does. Any other store
+  goes through its own ``online_read`` (the SDK's OnlineStore interface);
 - request-time features come from the on-demand view's registered function, as applied
   (read back from the registry, not imported from the repo);
 - values come out as Feast returns them: missing -> None, NaN from the on-demand view ->
@@ -45,14 +45,14 @@ class OnlineFeatureReader:
             )
         self.transform = on_demand.feature_transformation.udf
         self.request_fields = list(specs.REQUEST_FIELDS)
-        self.sqlite = SqliteRows(self.online, self.config, self.views) if _is_sqlite(self.online) else None
+        self.batched = _batched_rows(self.online, self.config, self.views)
 
     def _rows(self, keys: dict[str, list]) -> list[list[tuple[int, dict | None]]]:
         """Per view, per entity row: (event time in epoch seconds, 0 when missing; the
         feature Values by name, or None)."""
         per_view = [keys[self.specs.ENTITIES[spec.entity]] for spec, _ in self.views]
-        if self.sqlite is not None:
-            return self.sqlite.read(per_view)
+        if self.batched is not None:
+            return self.batched.read(per_view)
         out = []
         for (spec, view), view_keys in zip(self.views, per_view, strict=True):
             found = self.online.online_read(self.config, view, view_keys, list(spec.features))
@@ -83,10 +83,17 @@ class OnlineFeatureReader:
         return OnlineRows(values, {view: np.asarray(ts, dtype="float64") for view, ts in stamps.items()})
 
 
-def _is_sqlite(online) -> bool:
+def _batched_rows(online, config, views: list):
+    """A reader of every view's rows in one round trip, for the stores the profiles use; None
+    for any other store (then each view goes through its own ``online_read``)."""
+    from feast.infra.online_stores.redis import RedisOnlineStore
     from feast.infra.online_stores.sqlite import SqliteOnlineStore
 
-    return isinstance(online, SqliteOnlineStore)
+    if isinstance(online, SqliteOnlineStore):
+        return SqliteRows(online, config, views)
+    if isinstance(online, RedisOnlineStore):
+        return RedisRows(online, config, views)
+    return None
 
 
 class SqliteRows:
@@ -133,6 +140,45 @@ class SqliteRows:
             _, features = found[view].setdefault(key, (int(event_ts), {}))
             features[feature] = value
         return [[found[i].get(key, (0, None)) for key in keys] for i, keys in enumerate(serialized)]
+
+
+class RedisRows:
+    """Every view's rows for a request in one Redis pipeline. Feast's ``online_read`` sends one
+    pipeline per view (four round trips a transaction); this sends the same HMGET commands,
+    built by Feast's own key and field helpers, in one, and decodes the replies with Feast's own
+    converter. Those helpers are private: pinned Feast version, and a cluster test compares this
+    reader with ``get_online_features`` on Redis value for value."""
+
+    def __init__(self, online, config, views: list) -> None:
+        from feast.infra.online_stores.redis import _versioned_fv_name
+
+        self.online, self.config = online, config
+        self.plan = []  # per view: its name, the fields to decode (timestamp last), the hash keys
+        for spec, view in views:
+            name = _versioned_fv_name(view, config)
+            fields, hash_keys = online._generate_hset_keys_for_features(
+                view, list(spec.features), fv_name_override=name
+            )
+            self.plan.append((name, fields, hash_keys))
+
+    def read(self, keys_per_view: list[list]) -> list[list[tuple[int, dict | None]]]:
+        redis_keys = [
+            self.online._generate_redis_keys_for_entities(self.config, keys) for keys in keys_per_view
+        ]
+        commands = [
+            (key, hash_keys)
+            for (_, _, hash_keys), keys in zip(self.plan, redis_keys, strict=True)
+            for key in keys
+        ]
+        replies = self.online._read_hash_fields(self.config, commands)
+        out, start = [], 0
+        for (name, fields, _), keys in zip(self.plan, redis_keys, strict=True):
+            found = self.online._convert_redis_values_to_protobuf(
+                replies[start : start + len(keys)], name, list(fields)
+            )
+            start += len(keys)
+            out.append([(int(ts.timestamp()) if ts is not None else 0, row) for ts, row in found])
+        return out
 
 
 def _python(value):
