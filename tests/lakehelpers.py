@@ -39,3 +39,19 @@ def build_offline(settings, days: int) -> None:
             "merchant_risk_source",
             day,
         )
+
+
+def request_rows(transactions) -> list[dict]:
+    """Online reader inputs (entity keys and request fields) for a frame of raw transactions."""
+    from ml_assets.core.features.contract import txn_hour
+
+    return [
+        {
+            "customer_id": int(r.customer_id),
+            "merchant_id": int(r.merchant_id),
+            "amount": float(r.amount),
+            "channel": str(r.channel),
+            "txn_hour": float(h),
+        }
+        for r, h in zip(transactions.itertuples(), txn_hour(transactions["event_timestamp"]), strict=True)
+    ]

@@ -103,6 +103,16 @@ def _finish(run: subprocess.Popen, timeout: float) -> str:
         pytest.fail(f"the run did not finish within {timeout:.0f} s: it hangs")
 
 
+def _first_start(env, run: subprocess.Popen) -> dict:
+    """The record of the run's one step starting on a worker, once it has."""
+    deadline = time.monotonic() + 120
+    while not any(r["what"] == "start" for r in _steps(env)):
+        assert time.monotonic() < deadline and run.poll() is None, "the step never started"
+        time.sleep(0.5)
+    (started,) = [r for r in _steps(env) if r["what"] == "start"]
+    return started
+
+
 def _steps(env) -> list[dict]:
     path = Path(env["STEP_LOG"])
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -124,11 +134,7 @@ def test_two_workers_share_the_steps_of_one_run(workers):
 def test_a_killed_worker_process_fails_the_run_visibly(workers):
     settings, env, _ = workers
     run = _run(settings, env, "long_job")
-    deadline = time.monotonic() + 120
-    while not any(r["what"] == "start" for r in _steps(env)):
-        assert time.monotonic() < deadline and run.poll() is None, "the step never started"
-        time.sleep(0.5)
-    (started,) = [r for r in _steps(env) if r["what"] == "start"]
+    started = _first_start(env, run)
     os.kill(started["pid"], 9)  # the worker's process running the step dies mid-step
     out = _finish(run, 180)
     run_id, success = out.strip().splitlines()[-1].split()[1:]
@@ -152,11 +158,7 @@ def test_a_step_on_a_lost_worker_finishes_on_the_other_one(workers):
     a result that would never come."""
     settings, env, procs = workers
     run = _run(settings, env, "mid_job")
-    deadline = time.monotonic() + 120
-    while not any(r["what"] == "start" for r in _steps(env)):
-        assert time.monotonic() < deadline and run.poll() is None, "the step never started"
-        time.sleep(0.5)
-    (first,) = [r for r in _steps(env) if r["what"] == "start"]
+    first = _first_start(env, run)
     lost = next(p for p, name in zip(procs, _worker_names(), strict=True) if name == first["worker"])
     os.killpg(lost.pid, 9)
     out = _finish(run, 240)

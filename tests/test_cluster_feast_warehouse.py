@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from clusterhelpers import cluster_settings, flush_redis, in_another_process, needs
 from conftest import settings_for
-from lakehelpers import build_offline
+from lakehelpers import build_offline, request_rows
 
 from ml_assets.core import engines, lake
 from ml_assets.core.model import TARGET
@@ -88,7 +88,7 @@ def test_the_services_reader_on_redis_serves_what_feast_serves(cluster):
     """The service's reader, one Redis pipeline for the four views, against the SDK's full path
     on the same Redis store, value for value: known and unknown entities, one request and
     batches."""
-    from ml_assets.core.features.contract import online_features, txn_hour
+    from ml_assets.core.features.contract import online_features
     from ml_assets.core.features.online_read import OnlineFeatureReader, RedisRows
 
     build_offline(cluster, DAYS)
@@ -99,16 +99,7 @@ def test_the_services_reader_on_redis_serves_what_feast_serves(cluster):
         repo.load_online_day(view.name, last)
     store, specs = repo.store(), repo.specs
     day = lake.read_partition(cluster.lake_dir, "raw_transactions", last).sample(100, random_state=3)
-    rows = [
-        {
-            "customer_id": int(r.customer_id),
-            "merchant_id": int(r.merchant_id),
-            "amount": float(r.amount),
-            "channel": str(r.channel),
-            "txn_hour": float(h),
-        }
-        for r, h in zip(day.itertuples(), txn_hour(day["event_timestamp"]), strict=True)
-    ]
+    rows = request_rows(day)
     rows += [
         {**rows[0], "customer_id": 10**12},
         {**rows[1], "merchant_id": 10**12},

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import requests
 from conftest import repo_of, settings_for, store_of
-from lakehelpers import build_offline
+from lakehelpers import build_offline, request_rows
 from prometheus_client.parser import text_string_to_metric_families
 from servicehelpers import SERVED_WORLD, Service, free_port, transaction
 
@@ -100,23 +100,14 @@ def test_the_online_reader_serves_what_feasts_get_online_features_serves(world):
     """The service's reader (online_read.py) against the SDK's full path, value for value:
     known, unknown and half-known entities, request fields that make the on-demand view
     divide by missing values."""
-    from ml_assets.core.features.contract import model_matrix, online_features, txn_hour
+    from ml_assets.core.features.contract import model_matrix, online_features
     from ml_assets.core.features.online_read import OnlineFeatureReader
 
     settings, last = world
     repo = repo_of(settings)
     store, specs = repo.store(), repo.specs
     sample = _day(settings, last).sample(200, random_state=2)
-    rows = [
-        {
-            "customer_id": int(r.customer_id),
-            "merchant_id": int(r.merchant_id),
-            "amount": float(r.amount),
-            "channel": str(r.channel),
-            "txn_hour": float(h),
-        }
-        for r, h in zip(sample.itertuples(), txn_hour(sample["event_timestamp"]), strict=True)
-    ]
+    rows = request_rows(sample)
     rows += [
         {**rows[0], "customer_id": 10**12},
         {**rows[1], "merchant_id": 10**12},

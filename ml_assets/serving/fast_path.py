@@ -55,9 +55,10 @@ class ScoreFastPath:
                 break
         if complete:
             try:
-                answer = self.answer(self.model.model_validate_json(body))
+                transaction = self.model.model_validate_json(body)
             except ValidationError:
-                answer = None  # FastAPI validates again and answers 422 in its own words
+                transaction = None  # FastAPI validates again and answers 422 in its own words
+            answer = self.answer(transaction) if transaction is not None else None
             if answer is not None:
                 return await JSONResponse(answer)(scope, receive, send)
         pending = iter(messages)

@@ -55,8 +55,7 @@ class OnlineFeatureReader:
             return self.batched.read(per_view)
         out = []
         for (spec, view), view_keys in zip(self.views, per_view, strict=True):
-            found = self.online.online_read(self.config, view, view_keys, list(spec.features))
-            out.append([(int(ts.timestamp()) if ts is not None else 0, row) for ts, row in found])
+            out.append(_stamped(self.online.online_read(self.config, view, view_keys, list(spec.features))))
         return out
 
     def read(self, entity_rows: list[dict]) -> OnlineRows:
@@ -104,8 +103,11 @@ class SqliteRows:
     test compares this reader with ``get_online_features`` value for value."""
 
     def __init__(self, online, config, views: list) -> None:
+        from feast.infra.key_encoding_utils import serialize_entity_key
         from feast.infra.online_stores.sqlite import _quote_id, _table_id
+        from feast.protos.feast.types.Value_pb2 import Value
 
+        self.serialize, self.value = serialize_entity_key, Value  # resolved once, not per request
         self.conn = online._get_conn(config)
         self.key_version = config.entity_key_serialization_version
         versioned = config.registry.enable_online_feature_view_versioning
@@ -124,18 +126,15 @@ class SqliteRows:
         return self._statements[counts]
 
     def read(self, keys_per_view: list[list]) -> list[list[tuple[int, dict | None]]]:
-        from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.protos.feast.types.Value_pb2 import Value
-
         serialized = [
-            [serialize_entity_key(k, entity_key_serialization_version=self.key_version) for k in keys]
+            [self.serialize(k, entity_key_serialization_version=self.key_version) for k in keys]
             for keys in keys_per_view
         ]
         params = [key for keys in serialized for key in keys]
         found: list[dict[bytes, tuple[int, dict]]] = [{} for _ in self.tables]
         statement = self._statement(tuple(len(keys) for keys in serialized))
         for view, key, feature, blob, event_ts in self.conn.execute(statement, params):
-            value = Value()
+            value = self.value()
             value.ParseFromString(blob)
             _, features = found[view].setdefault(key, (int(event_ts), {}))
             features[feature] = value
@@ -177,8 +176,13 @@ class RedisRows:
                 replies[start : start + len(keys)], name, list(fields)
             )
             start += len(keys)
-            out.append([(int(ts.timestamp()) if ts is not None else 0, row) for ts, row in found])
+            out.append(_stamped(found))
         return out
+
+
+def _stamped(found: list) -> list[tuple[int, dict | None]]:
+    """Feast's ``online_read`` answer with event times as epoch seconds (0: no row)."""
+    return [(int(ts.timestamp()) if ts is not None else 0, row) for ts, row in found]
 
 
 def _python(value):
