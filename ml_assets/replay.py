@@ -49,6 +49,7 @@ class DayRow:
     drifting_features: str = ""  # comma-separated, from the drift check
     estimate_threshold: float | None = None  # the retrain policy's CBPE threshold (version baseline)
     label_z: float | None = None  # the early label signal
+    bad_by: str = ""  # the signals that called the day bad (cbpe, early_labels), comma-separated
 
 
 def _wipe(settings: Settings) -> None:
@@ -154,6 +155,7 @@ class Replay:
         # the threshold the policy judged the day by (from the version's CBPE baseline)
         judged = SensorState.from_cursor(self.cursor).evidence.get(key, DayEvidence())
         row.estimate_threshold = judged.estimate_threshold
+        row.bad_by = ",".join(judged.bad_signals())
         if evaluation.run_requests:
             for request in evaluation.run_requests:
                 tags = {**request.tags, "dagster/sensor_name": self.sensor.name}
@@ -198,12 +200,13 @@ def _fmt(v) -> str:
 def print_table(rows: list[DayRow], log=print) -> None:
     log(
         f"{'day':<11} {'champion':>8} {'est AUC':>8} {'thresh':>8} {'label z':>8} {'real AUC':>8} "
-        f"{'drift':>5}  sensor  retrain"
+        f"{'drift':>5}  {'bad by':<18}  sensor  retrain"
     )
     for r in rows:
         log(
             f"{r.day:<11} {'v' + r.champion:>8} {_fmt(r.estimated_auc):>8} {_fmt(r.estimate_threshold):>8} "
-            f"{_fmt(r.label_z):>8} {_fmt(r.realized_auc):>8} {r.drift_alerts:>5}  {r.sensor:<6}  {r.retrain}"
+            f"{_fmt(r.label_z):>8} {_fmt(r.realized_auc):>8} {r.drift_alerts:>5}  {r.bad_by or '-':<18}  "
+            f"{r.sensor:<6}  {r.retrain}"
         )
 
 

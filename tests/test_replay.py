@@ -166,3 +166,28 @@ def test_seasonal_replay_drops_fires_retrains_and_recovers(tmp_path_factory):
     assert board.detection_delay_days == first and board.false_triggers == 0
     assert board.retrains_promoted == len(promoted) and board.retrains_fired == len(fired)
     assert board.auc_lost > 0
+
+
+@pytest.mark.slow
+def test_fraud_shift_replay_is_seen_by_the_early_labels_retrained_and_recovers(tmp_path_factory):
+    drift = WARM + 8  # after the champion's CBPE baseline (its first 7 monitored days)
+    settings, rows, _, sensor_runs = _replay(tmp_path_factory, "fraud_shift", drift + 24, drift_day=drift)
+    shift = settings.day(drift).isoformat()
+    fired = [r.day for r in rows if r.sensor == "FIRED"]
+    assert fired and fired[0] >= shift, [(r.day, r.bad_by) for r in rows]  # nothing before the drift
+    assert sorted(r.tags["ml_assets/alert_day"] for r in sensor_runs) == fired
+    # concept drift: the inputs barely move, the early label signal sees fewer chargebacks caught
+    print(
+        [(r.day, r.estimated_auc, r.estimate_threshold, r.label_z, r.bad_by) for r in rows if r.day >= shift]
+    )
+    early = [r.day for r in rows if "early_labels" in r.bad_by]
+    cbpe = [r.day for r in rows if "cbpe" in r.bad_by]
+    assert early and early[0] >= shift
+    assert not cbpe or early[0] < cbpe[0], (early, cbpe)
+    # a promoted retrain; the champion's realized ROC AUC after it beats the drifted days'
+    promoted = [r for r in rows if r.retrain.endswith("promoted")]
+    assert promoted, [(r.day, r.retrain) for r in rows if r.retrain]
+    drifted = [r.realized_auc for r in rows if shift <= r.day <= promoted[0].day and r.realized_auc]
+    recovered = [r.realized_auc for r in rows if r.day > promoted[0].day and r.realized_auc]
+    assert drifted and recovered
+    assert sum(recovered) / len(recovered) > sum(drifted) / len(drifted) + 0.03

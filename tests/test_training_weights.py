@@ -1,4 +1,5 @@
-"""Training weights: the delayed-feedback correction of young rows and the shift share."""
+"""Training weights (the delayed-feedback correction of young rows, the shift share) and which
+rows train and which validate."""
 
 import datetime as dt
 
@@ -7,7 +8,8 @@ import pandas as pd
 import pytest
 
 from ml_assets.core.model import TARGET
-from ml_assets.core.training.dataset import training_weights
+from ml_assets.core.records import Window
+from ml_assets.core.training.dataset import split_rows, training_weights
 
 AS_OF = dt.date(2026, 3, 31)
 
@@ -50,3 +52,25 @@ def test_after_a_shift_the_new_days_carry_the_requested_share():
         training_weights(frame, AS_OF, cdf, AS_OF - dt.timedelta(days=20), 0.5, 10.0).tolist() == [1.0] * 30
     )
     assert training_weights(frame, AS_OF, cdf, None, 0.5, 10.0).tolist() == [1.0] * 30
+
+
+def test_after_a_shift_its_days_train_too_and_whole_customers_validate():
+    days = 28
+    rng = np.random.default_rng(5)
+    frame = _frame([int(a) for a in rng.integers(0, days, 40_000)], [0] * 40_000)
+    frame["customer_id"] = rng.integers(0, 5_000, len(frame))
+    window = Window(AS_OF - dt.timedelta(days=days), AS_OF)
+    recent = frame["event_timestamp"] >= pd.Timestamp(AS_OF - dt.timedelta(days=7), tz="UTC")
+    # no shift: a time split, the last 7 days validate
+    plain = split_rows(frame, window, 7, None, 0.3)
+    assert (plain == "validation").equals(recent)
+    # a shift 3 days ago: those days would have nothing to learn from under a time split
+    shifted = split_rows(frame, window, 7, AS_OF - dt.timedelta(days=3), 0.3)
+    assert not (shifted[~recent] == "validation").any()  # older days still train
+    held_out = set(frame.loc[shifted == "validation", "customer_id"])
+    trained_recent = set(frame.loc[recent & (shifted == "train"), "customer_id"])
+    assert not held_out & trained_recent  # a customer is on one side only
+    share = (shifted[recent] == "validation").mean()
+    assert share == pytest.approx(0.3, abs=0.03)
+    # the same customers for every retrain
+    assert split_rows(frame, window, 7, AS_OF - dt.timedelta(days=5), 0.3).equals(shifted)

@@ -82,14 +82,18 @@ class DayEvidence:
     label_z: float | None = None  # early label signal
     label_z_threshold: float | None = None
 
+    def bad_signals(self) -> dict[str, str]:
+        """The signals that call this day bad: name (cbpe, early_labels) -> why, in words."""
+        out = {}
+        if None not in (self.estimate, self.estimate_threshold) and self.estimate < self.estimate_threshold:
+            out["cbpe"] = f"CBPE ROC AUC {self.estimate:.3f} < {self.estimate_threshold:.3f}"
+        if None not in (self.label_z, self.label_z_threshold) and self.label_z < self.label_z_threshold:
+            out["early_labels"] = f"early labels z {self.label_z:+.2f} < {self.label_z_threshold:+.2f}"
+        return out
+
     def signals(self) -> list[str]:
         """The signals that call this day bad, in words."""
-        out = []
-        if None not in (self.estimate, self.estimate_threshold) and self.estimate < self.estimate_threshold:
-            out.append(f"CBPE ROC AUC {self.estimate:.3f} < {self.estimate_threshold:.3f}")
-        if None not in (self.label_z, self.label_z_threshold) and self.label_z < self.label_z_threshold:
-            out.append(f"early labels z {self.label_z:+.2f} < {self.label_z_threshold:+.2f}")
-        return out
+        return list(self.bad_signals().values())
 
 
 @dataclasses.dataclass

@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         description="a retrain after a detected shift gives the days since the shift at least this share of "
         "the training weight",
     )
+    retrain_holdout_share: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="after a detected shift, the share of customers whose rows of the validation days are "
+        "held out for validation (and the gate); the other customers' rows of those days train",
+    )
     retrain_followup_days: list[int] = Field(
         [7, 14],
         description="after a retrain that answered a shift was promoted, retrain again when the new regime "

@@ -100,13 +100,44 @@ def build_training_set(
     labels = labels_known_at(as_of, settings.lake_dir, settings.start_date, settings.label_lookback_days)
     entities = attach_labels(entity_frame(settings.lake_dir, window.days()), labels)
     frame = historical_features(repo, entities)
-    split_at = pd.Timestamp(window.end - dt.timedelta(days=settings.validation_days), tz="UTC")
-    frame[SPLIT] = (frame["event_timestamp"] >= split_at).map({True: "validation", False: "train"})
+    frame[SPLIT] = split_rows(
+        frame, window, settings.validation_days, shift_since, settings.retrain_holdout_share
+    )
     cdf = arrival_cdf(labels, as_of, settings.label_delay_max_days)
     frame[WEIGHT] = training_weights(
         frame, as_of, cdf, shift_since, settings.retrain_shift_weight_share, settings.max_positive_weight
     )
     return frame, window
+
+
+def split_rows(
+    frame: pd.DataFrame,
+    window: Window,
+    validation_days: int,
+    shift_since: dt.date | None,
+    holdout_share: float,
+) -> pd.Series:
+    """Which rows train and which validate (and are what promotion judges on):
+    - normally the last ``validation_days`` of the window validate (a time split: the model is
+      judged on days after the ones it learnt from);
+    - after a detected shift (``shift_since``), those days are the new regime, and a time split
+      would leave none of it to learn from (measured: retrains a few days after a shift had
+      zero post-shift training rows and learnt nothing of it). Then only a hashed
+      ``holdout_share`` of customers validates on those days; the other customers' rows of the
+      same days train. Whole customers are held out because fraud comes in per-card episodes:
+      a compromised card's rows on both sides would leak its episode into the validation."""
+    split_at = pd.Timestamp(window.end - dt.timedelta(days=validation_days), tz="UTC")
+    recent = frame["event_timestamp"] >= split_at
+    if shift_since is not None:
+        recent &= held_out_customers(frame["customer_id"], holdout_share)
+    return recent.map({True: "validation", False: "train"})
+
+
+def held_out_customers(customer_ids: pd.Series, share: float) -> pd.Series:
+    """A fixed, pseudo-random ``share`` of customers (Knuth's multiplicative hash: the same
+    customers for every retrain, independent of the simulator's own customer numbering)."""
+    hashed = (customer_ids.to_numpy("uint64") * np.uint64(2654435761)) % np.uint64(2**32)
+    return pd.Series(hashed < share * 2**32, index=customer_ids.index)
 
 
 def arrival_cdf(labels: pd.DataFrame, as_of: dt.date, max_delay: int) -> np.ndarray:
