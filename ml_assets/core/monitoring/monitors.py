@@ -27,11 +27,14 @@ PERFORMANCE_MONITORS = ("cbpe", "realized")  # their rows are per metric, not pe
 class MonitoredColumns:
     continuous: list[str]
     categorical: list[str]  # as served (strings), so unseen values stay visible
+    ages: tuple[str, ...] = ()  # judged as of a fixed day (feature_specs.AGE_FEATURES)
 
     @classmethod
     def of(cls, specs: ModuleType) -> MonitoredColumns:
         return cls(
-            [c for c in specs.model_features() if c not in specs.CATEGORICAL_FEATURES], raw_columns(specs)
+            [c for c in specs.model_features() if c not in specs.CATEGORICAL_FEATURES],
+            raw_columns(specs),
+            tuple(getattr(specs, "AGE_FEATURES", ())),
         )
 
 
@@ -46,6 +49,12 @@ class FittedMonitors:
 def _naive(frame: pd.DataFrame, columns: MonitoredColumns) -> pd.DataFrame:
     out = frame.copy()
     out[TS] = pd.to_datetime(out[TS], utc=True).dt.tz_convert(None)
+    # an age on its row's day minus that day's number: the age as of one fixed day, the same for
+    # an entity on every day (monitors pickled before ages were declared have none)
+    day_number = (out[TS].dt.floor("D") - pd.Timestamp(0)).dt.days
+    for col in getattr(columns, "ages", ()):
+        if col in out:
+            out[col] = out[col] - day_number
     for col in columns.categorical:
         out[col] = out[col].astype("object").where(out[col].notna(), None)
     return out
