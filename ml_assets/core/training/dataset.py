@@ -125,7 +125,10 @@ def split_rows(
       zero post-shift training rows and learnt nothing of it). Then only a hashed
       ``holdout_share`` of customers validates on those days; the other customers' rows of the
       same days train. Whole customers are held out because fraud comes in per-card episodes:
-      a compromised card's rows on both sides would leak its episode into the validation."""
+      a compromised card's rows on both sides would leak its episode into the validation.
+      Merchants are still shared with the training rows of the same days, so the validation
+      (and the gate, where the champion never saw those days) leans the challenger's way a
+      little; the alternative, waiting a week for a time split, leaves the old model serving."""
     split_at = pd.Timestamp(window.end - dt.timedelta(days=validation_days), tz="UTC")
     recent = frame["event_timestamp"] >= split_at
     if shift_since is not None:
