@@ -33,8 +33,8 @@ def _days(first: int, n_days: int, opened: np.ndarray, rng) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _alerts(analysis: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
-    fitted = monitors.fit_monitors(reference, 0.5, COLUMNS, reference, 0.001, 0.01)
+def _alerts(analysis: pd.DataFrame, reference: pd.DataFrame, columns=COLUMNS) -> pd.DataFrame:
+    fitted = monitors.fit_monitors(reference, 0.5, columns, reference, 0.001, 0.01)
     out = monitors.run(fitted, analysis.assign(**{monitors.DECISION: 0}), which=("univariate",))
     tidy = monitors.tidy(out)
     return tidy[tidy["column_name"] == "account_age_days"]
@@ -53,11 +53,7 @@ def test_an_unchanged_population_60_days_older_does_not_drift(world):
     assert len(later) == 7 and not later["alert"].any(), later[["value", "upper_threshold"]]
     # the raw age would have drifted: the same days, judged without the declaration
     raw = monitors.MonitoredColumns(["account_age_days", "amount"], [])
-    fitted = monitors.fit_monitors(reference, 0.5, raw, reference, 0.001, 0.01)
-    tidy = monitors.tidy(
-        monitors.run(fitted, _days(88, 7, opened, rng).assign(**{monitors.DECISION: 0}), ("univariate",))
-    )
-    assert tidy[tidy["column_name"] == "account_age_days"]["alert"].all()
+    assert _alerts(_days(88, 7, opened, rng), reference, raw)["alert"].all()
 
 
 def test_a_wave_of_new_accounts_drifts(world):

@@ -34,7 +34,7 @@ class MonitoredColumns:
         return cls(
             [c for c in specs.model_features() if c not in specs.CATEGORICAL_FEATURES],
             raw_columns(specs),
-            tuple(getattr(specs, "AGE_FEATURES", ())),
+            tuple(specs.AGE_FEATURES),
         )
 
 
@@ -51,10 +51,10 @@ def _naive(frame: pd.DataFrame, columns: MonitoredColumns) -> pd.DataFrame:
     out[TS] = pd.to_datetime(out[TS], utc=True).dt.tz_convert(None)
     # an age on its row's day minus that day's number: the age as of one fixed day, the same for
     # an entity on every day (monitors pickled before ages were declared have none)
-    day_number = (out[TS].dt.floor("D") - pd.Timestamp(0)).dt.days
-    for col in getattr(columns, "ages", ()):
-        if col in out:
-            out[col] = out[col] - day_number
+    ages = [col for col in getattr(columns, "ages", ()) if col in out]
+    if ages:
+        day_number = (out[TS].dt.floor("D") - pd.Timestamp(0)).dt.days
+        out[ages] = out[ages].sub(day_number, axis=0)
     for col in columns.categorical:
         out[col] = out[col].astype("object").where(out[col].notna(), None)
     return out
