@@ -112,6 +112,14 @@ class Settings(BaseSettings):
         "thresholds are one-sided prediction intervals of the statistic over the model version's reference "
         "days. 0.001 a day is ~0.03 false alerts per column per month, well under the one a month allowed",
     )
+    drift_threshold_folds: int = Field(
+        4,
+        ge=2,
+        description="a drift threshold is learnt from each reference day's statistic against the rest of the "
+        "reference: the reference's days are held out in this many contiguous blocks (4 blocks of a 28-day "
+        "window: a week each, so neighbouring days, which share most of a rolling window, are held out "
+        "together)",
+    )
     missing_rate_slack: float = Field(
         0.02, description="a missing-value rate fails the blocking check only this far above its threshold"
     )

@@ -81,7 +81,7 @@ def _drift(drift: pd.DataFrame) -> AssetSummary:
         "multivariate_drift_alert": bool(alerts["monitor"].eq("multivariate").any()),
         "reconstruction_error": _num(multi["value"].iloc[0]) if len(multi) else float("nan"),
         "score_jensen_shannon": _num(score.iloc[0]) if len(score) else float("nan"),
-        "max_jensen_shannon": _num(uni.loc[uni["metric"] == "jensen_shannon", "value"].max()),
+        "max_jensen_shannon": _num(uni.loc[uni["metric"].str.startswith("jensen_shannon"), "value"].max()),
     }
     shown = drift[drift["monitor"] != "multivariate"].sort_values("value", ascending=False).head(10)
     return AssetSummary(

@@ -34,6 +34,7 @@ def fit_and_store(
         monitors.MonitoredColumns.of(specs),
         drift_reference=pd.read_parquet(training_set),
         false_alarm_rate=settings.drift_false_alarm_rate,
+        folds=settings.drift_threshold_folds,
         performance_false_alarm_rate=settings.retrain_false_alarm_rate,
     )
     artifact = Path(monitors.MONITORS_ARTIFACT)

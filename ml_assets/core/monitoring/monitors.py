@@ -72,6 +72,7 @@ def fit_monitors(
     drift_reference: pd.DataFrame,
     false_alarm_rate: float,
     performance_false_alarm_rate: float,
+    folds: int = 4,
 ) -> FittedMonitors:
     """Fit every monitor: performance and score drift on ``reference`` (the labelled
     validation window with out-of-sample scores), feature drift and data quality on
@@ -79,22 +80,30 @@ def fit_monitors(
     reference days, so a threshold learnt from the spread of the days is not learnt from a
     handful of points).
 
-    Every drift threshold is learnt from the same statistic on the reference's own daily
-    chunks: a day alerts above the reference days' one-sided prediction interval at
-    ``false_alarm_rate`` (thresholds.PredictionIntervalThreshold; upper side only: a distance
-    cannot drift down).
+    Every drift threshold is learnt from the same statistic on the reference's own days, each
+    day judged against the reference *without* its block of days (``folds`` blocks;
+    thresholds.fit_out_of_sample): a day alerts above those values' one-sided prediction
+    interval at ``false_alarm_rate`` (thresholds.PredictionIntervalThreshold; upper side only: a
+    distance cannot drift down).
     Jensen-Shannon distance for every feature, categorical ones too: chi2's p-value at 10k rows
-    a day flags differences far too small to matter, every day."""
+    a day flags differences far too small to matter, every day. Continuous columns and the
+    score use it with open outer bins (drift_methods.py: a value past the reference's range is
+    not a new category)."""
     import nannyml as nml
 
-    from ml_assets.core.monitoring.thresholds import PredictionIntervalThreshold
+    from ml_assets.core.monitoring.drift_methods import OPEN_JENSEN_SHANNON
+    from ml_assets.core.monitoring.thresholds import PredictionIntervalThreshold, fit_out_of_sample
 
     ref = _naive(reference, columns)
     ref[DECISION] = (ref[SCORE] > threshold).astype(int)
     long_ref = _naive(drift_reference, columns)
     common = {"timestamp_column_name": TS, "chunk_period": "D"}
     upper = PredictionIntervalThreshold(false_alarm_rate)
-    js = {"continuous_methods": ["jensen_shannon"], "categorical_methods": ["jensen_shannon"]}
+    js = {
+        "continuous_methods": [OPEN_JENSEN_SHANNON],
+        "categorical_methods": ["jensen_shannon"],
+        "thresholds": {OPEN_JENSEN_SHANNON: upper, "jensen_shannon": upper},
+    }
     perf = {
         "problem_type": "classification_binary",
         "y_pred_proba": SCORE,
@@ -116,32 +125,37 @@ def fit_monitors(
             },
         ),
         "realized": nml.PerformanceCalculator(**perf),
-        "score_drift": nml.UnivariateDriftCalculator(
-            column_names=[SCORE], thresholds={"jensen_shannon": upper}, **js, **common
-        ),
     }
     on_training_window = {
-        "univariate": nml.UnivariateDriftCalculator(
-            column_names=[*continuous, *categorical],
-            treat_as_categorical=categorical,
-            thresholds={"jensen_shannon": upper},
-            **js,
-            **common,
-        ),
-        "multivariate": nml.DataReconstructionDriftCalculator(
-            column_names=continuous, threshold=upper, **common
-        ),
         "missing": nml.MissingValuesCalculator(column_names=[*continuous, *categorical], **common),
         "unseen": nml.UnseenValuesCalculator(column_names=categorical, **common),
+    }
+    # drift monitors: made afresh for every block of held-out days, so made by a function
+    drift_on_validation = {
+        "score_drift": lambda: nml.UnivariateDriftCalculator(column_names=[SCORE], **js, **common),
+    }
+    drift_on_training_window = {
+        "univariate": lambda: nml.UnivariateDriftCalculator(
+            column_names=[*continuous, *categorical], treat_as_categorical=categorical, **js, **common
+        ),
+        "multivariate": lambda: nml.DataReconstructionDriftCalculator(
+            column_names=continuous, threshold=upper, **common
+        ),
     }
     for monitor in on_validation.values():
         monitor.fit(ref)
     for monitor in on_training_window.values():
         monitor.fit(long_ref)
+    for name, make in drift_on_validation.items():
+        on_validation[name] = fit_out_of_sample(make, ref, TS, folds, upper)
+    for name, make in drift_on_training_window.items():
+        on_training_window[name] = fit_out_of_sample(make, long_ref, TS, folds, upper)
     references = {name: describe_reference(reference, "validation window") for name in on_validation}
     references |= {
         name: describe_reference(drift_reference, "training window") for name in on_training_window
     }
+    for name in [*drift_on_validation, *drift_on_training_window]:
+        references[name] += f"; threshold from its days held out in {folds} blocks"
     return FittedMonitors({**on_validation, **on_training_window}, threshold, columns, references)
 
 
