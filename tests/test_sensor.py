@@ -189,6 +189,40 @@ def test_sensor_reads_both_signals_and_only_new_events(instance, sensor_and_defs
     assert "early labels" in fired.run_requests[0].tags["ml_assets/reason"]
 
 
+def test_drift_is_supporting_evidence_named_in_the_reason_but_never_fires_alone(instance, sensor_and_defs):
+    sensor, definitions = sensor_and_defs
+    _report_baseline(instance)
+
+    def drift(day, score, inputs):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key="feature_drift",
+                partition=day,
+                metadata={"score_drift_alert": score, "multivariate_drift_alert": inputs},
+            )
+        )
+
+    # three days of score and input drift with CBPE fine: no retrain, and the skip says so
+    for i in range(3):
+        _report(instance, f"2026-04-{i + 1:02d}", 0.95)
+        drift(f"2026-04-{i + 1:02d}", True, True)
+    result = _tick(sensor, definitions, instance, None)
+    assert not result.run_requests
+    assert "no signal on" in result.skip_message and "with score drift and input drift" in result.skip_message
+    # then CBPE turns bad for three days, the score drifting on two of them: the reason names them
+    for i, score in zip(range(3, 6), (True, False, True), strict=True):
+        _report(instance, f"2026-04-{i + 1:02d}", 0.85)
+        drift(f"2026-04-{i + 1:02d}", score, False)
+    fired = _tick(sensor, definitions, instance, result.cursor)
+    reason = fired.run_requests[0].tags["ml_assets/reason"]
+    assert [r.tags["ml_assets/alert_day"] for r in fired.run_requests] == ["2026-04-06"]
+    assert reason.count("(with score drift)") == 2 and "input drift" not in reason, reason
+    state = SensorState.from_cursor(fired.cursor)
+    assert (
+        state.evidence["2026-04-05"].score_drift is False and state.evidence["2026-04-01"].input_drift is True
+    )
+
+
 def test_a_significant_but_small_drop_does_not_retrain():
     # a very steady baseline makes 0.945 statistically clear, but 0.005 is no reason to retrain
     steady = [0.9500, 0.9501, 0.9499, 0.9500, 0.9502, 0.9498, 0.9500]

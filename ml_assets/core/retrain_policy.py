@@ -14,6 +14,11 @@ version's own reference (never a constant tuned to one simulation):
   still do;
 - early labels: fewer arrived chargebacks caught than the reference's age-matched rates allow
   (label_signal.py, ``label_signal_false_alarm_rate``).
+Score drift and multivariate input drift (their thresholds learnt from the version's reference
+days held out, monitors.py) are supporting evidence: every decision names the streak's days they
+flagged, but they never make a day bad. Inputs move without a loss (a season's shoppers), and a
+loss comes without inputs moving (fraud_shift's new fraud looks like honest purchases), so a
+drift alone says neither that the champion fails nor that a retrain would help.
 Retraining needs ``consecutive_days`` bad days in a row (flap resistance). After a retrain:
 - promoted: nothing more for ``cooldown_days`` (the new champion needs days to show itself);
 - rejected while the evidence still holds: retry after ``retry_days`` (days of new data and
@@ -81,6 +86,8 @@ class DayEvidence:
     version: str | None = None  # the model version that scored the day
     label_z: float | None = None  # early label signal
     label_z_threshold: float | None = None
+    score_drift: bool | None = None  # supporting evidence: the score's distribution drifted
+    input_drift: bool | None = None  # supporting evidence: multivariate drift of the inputs
 
     def bad_signals(self) -> dict[str, str]:
         """The signals that call this day bad: name (cbpe, early_labels) -> why, in words."""
@@ -94,6 +101,14 @@ class DayEvidence:
     def signals(self) -> list[str]:
         """The signals that call this day bad, in words."""
         return list(self.bad_signals().values())
+
+    def supporting(self) -> list[str]:
+        """The drift monitors that alerted on this day (they never make it bad on their own)."""
+        return [
+            name
+            for name, alert in (("score drift", self.score_drift), ("input drift", self.input_drift))
+            if alert
+        ]
 
 
 @dataclasses.dataclass
@@ -183,7 +198,7 @@ def decide(
             f"no signal on {', '.join(good)} (of the last {policy.consecutive_days} days): "
             + _latest(evidence, newest[-1]),
         )
-    because = "; ".join(f"{d}: {', '.join(said[d])}" for d in newest)
+    because = "; ".join(f"{d}: {', '.join(said[d])}{_supported(evidence[d])}" for d in newest)
     blocked = _wait(attempts, newest[-1], policy)
     if blocked:
         return RetrainDecision(None, f"bad for {policy.consecutive_days} days ({because}) but {blocked}")
@@ -251,7 +266,12 @@ def _latest(evidence: dict[str, DayEvidence], day: str) -> str:
         parts.append(f"CBPE ROC AUC {e.estimate:.3f} (threshold {_fmt(e.estimate_threshold)})")
     if e.label_z is not None:
         parts.append(f"early labels z {e.label_z:+.2f} (threshold {_fmt(e.label_z_threshold)})")
-    return f"{day}: " + (", ".join(parts) or "no signal had data")
+    return f"{day}: " + (", ".join(parts) or "no signal had data") + _supported(e)
+
+
+def _supported(e: DayEvidence) -> str:
+    drifts = e.supporting()
+    return f" (with {' and '.join(drifts)})" if drifts else ""
 
 
 def _fmt(v: float | None) -> str:

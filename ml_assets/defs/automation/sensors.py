@@ -14,9 +14,10 @@ from ml_assets.core.settings import Settings
 from ml_assets.defs.automation.jobs import daily_cycle_job, training_job
 from ml_assets.defs.partitions import daily_partitions, shape_settings
 
-ESTIMATE, LABELS, PROMOTION = (
+ESTIMATE, LABELS, DRIFT, PROMOTION = (
     dg.AssetKey("estimated_performance"),
     dg.AssetKey("early_label_signal"),
+    dg.AssetKey("feature_drift"),
     dg.AssetKey("promotion"),
 )
 SENSOR_NAME = "retrain_on_performance_drop"
@@ -32,6 +33,7 @@ IN_FLIGHT = [
 FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
     ESTIMATE: {"estimated_roc_auc": "estimate", "model_version": "version"},
     LABELS: {"early_label_z": "label_z", "early_label_z_threshold": "label_z_threshold"},
+    DRIFT: {"score_drift_alert": "score_drift", "multivariate_drift_alert": "input_drift"},
 }
 
 
@@ -53,7 +55,7 @@ def _read_evidence(instance: dg.DagsterInstance, state: SensorState) -> None:
                     day = state.day(record.partition_key)
                     for field_name, field in fields.items():
                         value = meta[field_name].value if field_name in meta else None
-                        if isinstance(value, str):
+                        if isinstance(value, str | bool):
                             setattr(day, field, value)
                         elif value is not None and value == value:  # NaN: nothing to say
                             setattr(day, field, float(value))
