@@ -72,7 +72,7 @@ def fit_monitors(
     drift_reference: pd.DataFrame,
     false_alarm_rate: float,
     performance_false_alarm_rate: float,
-    folds: int = 4,
+    folds: int = 2,
 ) -> FittedMonitors:
     """Fit every monitor: performance and score drift on ``reference`` (the labelled
     validation window with out-of-sample scores), feature drift and data quality on
