@@ -72,6 +72,48 @@ def test_stable_replay_never_retrains_and_cbpe_bounds_hold(stable):
 
 
 @pytest.mark.slow
+def test_drift_thresholds_learnt_out_of_sample_alert_less_than_in_sample_ones(stable):
+    """The replay's feature-drift alerts against those of NannyML's own Jensen-Shannon with
+    thresholds learnt in-sample (each reference day against a reference holding it), fitted on
+    the same reference (the champion's training window) and run on the same scored days."""
+    import glob
+
+    import nannyml as nml
+    import pandas as pd
+
+    from ml_assets.core.monitoring import monitors
+    from ml_assets.core.monitoring.thresholds import PredictionIntervalThreshold
+
+    settings, rows, _, _ = stable
+    warehouse = Warehouse(settings.warehouse_path)
+    ours = warehouse.query(
+        "SELECT column_name, count(*) FILTER (WHERE alert) AS alerts FROM monitoring_drift "
+        "WHERE monitor = 'univariate' GROUP BY column_name"
+    ).set_index("column_name")["alerts"]
+    (training_set,) = glob.glob(str(settings.training_sets_dir / "*" / "*.parquet"))
+    fitted = monitors.load(store_of(settings), rows[0].champion, settings.monitors_cache_dir)
+    columns = fitted.columns
+    upper = PredictionIntervalThreshold(settings.drift_false_alarm_rate)
+    in_sample = nml.UnivariateDriftCalculator(
+        column_names=[*columns.continuous, *columns.categorical],
+        treat_as_categorical=columns.categorical,
+        continuous_methods=["jensen_shannon"],
+        categorical_methods=["jensen_shannon"],
+        thresholds={"jensen_shannon": upper},
+        timestamp_column_name=monitors.TS,
+        chunk_period="D",
+    ).fit(monitors._naive(pd.read_parquet(training_set), columns))
+    scored = monitors._naive(warehouse.query("SELECT * FROM prediction_log"), columns)
+    result = in_sample.calculate(scored).filter(period="analysis")
+    theirs = pd.Series(
+        {key.properties[0]: int(pd.Series(result.alerts(key)).astype(bool).sum()) for key in result.keys()}
+    )
+    assert len(ours) == len(theirs) > 20 and set(ours.index) == set(theirs.index)
+    assert ours.sum() < theirs.sum(), pd.DataFrame({"ours": ours, "in_sample": theirs})
+    assert ours.max() <= theirs.max(), pd.DataFrame({"ours": ours, "in_sample": theirs})
+
+
+@pytest.mark.slow
 def test_monitoring_tables_hold_one_row_per_partition_and_metric(stable):
     settings, rows, _, _ = stable
     for table, key in [
@@ -121,6 +163,9 @@ def test_seasonal_replay_drops_fires_retrains_and_recovers(tmp_path_factory):
     by_day = {r.day: r for r in rows}
     before = [r.estimated_auc for r in rows if r.day < settings.day(drift).isoformat()]
     assert min(before) >= 0.9
+    # the season's inputs are new: the drift monitors alert on each of its first days
+    first_days = [r for r in rows if r.day >= settings.day(drift).isoformat()][:3]
+    assert all(r.drift_alerts > 0 for r in first_days), [(r.day, r.drift_alerts) for r in first_days]
     fired = [r.day for r in rows if r.sensor == "FIRED"]
     assert fired, [(r.day, r.estimated_auc) for r in rows]
     first = (settings.day(0).__class__.fromisoformat(fired[0]) - settings.day(drift)).days
