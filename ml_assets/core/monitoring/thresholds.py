@@ -1,4 +1,4 @@
-"""Drift thresholds learnt from the reference days, sized for the number of days there are."""
+"""Drift thresholds learnt from the reference days, held out in blocks, sized for their number."""
 
 from __future__ import annotations
 
