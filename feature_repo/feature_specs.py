@@ -70,9 +70,14 @@ FEATURE_VIEWS: list[FeatureViewSpec] = [
             "merchant_chargebacks_30d": "Float64",
             "merchant_fraud_rate_30d": "Float64",
             "merchant_avg_amount_30d": "Float64",
+            "merchant_txn_count_1d": "Float64",
+            "merchant_txn_count_7d": "Float64",
+            "merchant_txn_growth_7d": "Float64",
+            "merchant_chargebacks_7d": "Float64",
         },
         ttl=dt.timedelta(days=1),
-        description="Merchant chargeback rate over 30 days, from chargebacks arrived by the start of a day.",
+        description="Merchant chargebacks (30 and 7 days, arrived by the start of a day) and sales velocity "
+        "(1, 7 and 30 days).",
     ),
 ]
 

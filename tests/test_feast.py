@@ -168,6 +168,40 @@ def test_feature_sources_are_reproducible_to_the_bit(offline):
     assert len(first[0]) > 0 and len(first[1]) > 0
 
 
+def test_merchant_velocity_and_recent_chargebacks_are_counted_from_the_lake(offline):
+    """The merchant features that react within a day (sales velocity) or a week (chargebacks
+    arrived in 7 days), recomputed from the lake's raw partitions with pandas."""
+    from ml_assets.core.features import aggregates
+
+    settings, _ = offline
+    day = settings.day(DAYS - 1)
+    start = pd.Timestamp(day, tz="UTC")
+    risk = aggregates.merchant_risk(settings.lake_dir, day, settings.start_date, 30, 60, 20.0)
+    risk = risk.set_index("merchant_id")
+    tx = _source(settings, "raw_transactions")
+    tx = tx[tx["event_timestamp"] < start]
+    labels = _source(settings, "label_arrivals")
+    labels = labels[labels["arrived_at"] < start]
+    age = (start - tx["event_timestamp"]).dt.total_seconds() / 86400
+    per_merchant = tx.assign(d1=age <= 1, d7=age <= 7).groupby("merchant_id")
+    expected_1d = per_merchant["d1"].sum().astype(float)
+    expected_7d = per_merchant["d7"].sum().astype(float)
+    fresh = labels[labels["arrived_at"] >= start - pd.Timedelta(days=7)]
+    expected_cb = fresh.merge(tx, on="transaction_id")["merchant_id"].value_counts().astype(float)
+    pd.testing.assert_series_equal(
+        risk["merchant_txn_count_1d"], expected_1d.reindex(risk.index), check_names=False
+    )
+    pd.testing.assert_series_equal(
+        risk["merchant_txn_count_7d"], expected_7d.reindex(risk.index), check_names=False
+    )
+    pd.testing.assert_series_equal(
+        risk["merchant_chargebacks_7d"], expected_cb.reindex(risk.index, fill_value=0.0), check_names=False
+    )
+    growth = (risk["merchant_txn_count_7d"] / 7) / (risk["merchant_txn_count_30d"] / 30)
+    pd.testing.assert_series_equal(risk["merchant_txn_growth_7d"], growth, check_names=False)
+    assert expected_cb.sum() > 0 and (risk["merchant_txn_count_1d"] > 0).any()
+
+
 def test_online_read_through_the_feature_service_computes_request_features(offline):
     """What serving reads: the feature service online, the on-demand view included."""
     settings, _ = offline

@@ -104,13 +104,16 @@ def merchant_risk(
         FROM {_relation(tx_files, "tx", _NO_TRANSACTIONS)} WHERE event_timestamp < $start
     ),
     cb AS (
-        SELECT tx.merchant_id, count(*) AS n
-        FROM (SELECT transaction_id FROM {labels} WHERE arrived_at < $start) l
+        SELECT tx.merchant_id, count(*) AS n,
+            count(*) FILTER (WHERE l.arrived_at >= $start - INTERVAL 7 DAY) AS n_7d
+        FROM (SELECT transaction_id, arrived_at FROM {labels} WHERE arrived_at < $start) l
         JOIN tx USING (transaction_id) GROUP BY tx.merchant_id
     ),
     recent AS (
-        SELECT merchant_id, count(*) AS n, avg(amount) AS avg_amount FROM tx
-        WHERE event_timestamp >= $window_start GROUP BY merchant_id
+        SELECT merchant_id, count(*) AS n, avg(amount) AS avg_amount,
+            count(*) FILTER (WHERE event_timestamp >= $start - INTERVAL 1 DAY) AS n_1d,
+            count(*) FILTER (WHERE event_timestamp >= $start - INTERVAL 7 DAY) AS n_7d
+        FROM tx WHERE event_timestamp >= $window_start GROUP BY merchant_id
     )
     SELECT recent.merchant_id,
         recent.n::DOUBLE AS merchant_txn_count_30d,
@@ -118,6 +121,12 @@ def merchant_risk(
         -- smoothed towards zero so a merchant with few sales is not called risky by chance
         coalesce(cb.n, 0) / (recent.n + $smoothing) AS merchant_fraud_rate_30d,
         recent.avg_amount AS merchant_avg_amount_30d,
+        -- velocity: a merchant suddenly busier than its month (fraud moving to it, a bust-out)
+        -- shows the day after, where its chargebacks take a week or more to arrive
+        recent.n_1d::DOUBLE AS merchant_txn_count_1d,
+        recent.n_7d::DOUBLE AS merchant_txn_count_7d,
+        (recent.n_7d / 7.0) / (recent.n / $window_days) AS merchant_txn_growth_7d,
+        coalesce(cb.n_7d, 0)::DOUBLE AS merchant_chargebacks_7d,
         $start AS event_timestamp
     FROM recent LEFT JOIN cb USING (merchant_id) ORDER BY merchant_id
     """
@@ -129,5 +138,6 @@ def merchant_risk(
             "start": start,
             "smoothing": float(smoothing_sales),
             "window_start": start - pd.Timedelta(days=lookback_days),
+            "window_days": float(lookback_days),
         },
     )

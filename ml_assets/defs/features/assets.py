@@ -58,8 +58,8 @@ def customer_activity_source(
         dg.AssetDep("raw_transactions", partition_mapping=previous_days(S.risk_tx_lookback_days)),
         dg.AssetDep("label_arrivals", partition_mapping=previous_days(S.risk_lookback_days)),
     ],
-    description="Per merchant, chargeback rate over 30 days from chargebacks arrived by the start of the day "
-    "(DuckDB).",
+    description="Per merchant, chargebacks over 30 and 7 days (arrived by the start of the day) and sales "
+    "velocity over 1, 7 and 30 days (DuckDB).",
 )
 def merchant_risk_source(
     context: dg.AssetExecutionContext, lake: LakeResource, settings: dg.ResourceParam[Settings]
