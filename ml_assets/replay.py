@@ -243,14 +243,17 @@ def plot(rows: list[DayRow], retrains, settings: Settings, path) -> None:
             ls="--",
             label=f"{settings.scenario} starts",
         )
-    for i, (day, promoted) in enumerate(retrains):
+    labelled = set()  # one legend entry per kind of line, not per line
+    for day, promoted in retrains:
+        kind = "retrain promoted" if promoted else "retrain rejected"
         ax.axvline(
             pd.Timestamp(day),
             color="#2a2" if promoted else "#e90",
             lw=2,
             alpha=0.7,
-            label=("retrain promoted" if promoted else "retrain rejected") if i < 2 else None,
+            label=None if kind in labelled else kind,
         )
+        labelled.add(kind)
     ax.set_ylabel("ROC AUC")
     ax.set_title(f"Replay: {settings.scenario}")
     ax.legend(loc="lower left", fontsize=8)
