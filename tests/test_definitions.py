@@ -84,6 +84,19 @@ def test_lineage_raw_to_feature_views():
         assert assets[key]["pools"] == ["warehouse"]
 
 
+def test_aggregate_sources_are_versioned_by_their_sql():
+    """A changed query makes the partitions it wrote before stale in Dagster (a new feature
+    column must not be mixed silently with partitions that lack it)."""
+    import hashlib
+
+    from ml_assets.core.features import aggregates
+
+    graph = _defs().resolve_asset_graph()
+    sql_hash = hashlib.sha256(Path(aggregates.__file__).read_bytes()).hexdigest()[:12]
+    for key in ("customer_activity_source", "merchant_risk_source"):
+        assert graph.get(dg.AssetKey(key)).code_version == sql_hash, key
+
+
 def _modules_under(package: str) -> list[str]:
     root = PROJECT_ROOT / package.replace(".", "/")
     return sorted(

@@ -2,6 +2,7 @@
 view (derived from the repo's catalogue) that loads each day into the online store."""
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +23,10 @@ S = shape_settings
 # the online store, which serving reads.
 OFFLINE_FEATURE_ASSETS = ["feast_apply", *sorted({v.source_table for v in specs.FEATURE_VIEWS})]
 
+# The aggregate sources' code version is their SQL's: when a query changes (a new column),
+# Dagster marks the partitions written by the old one as stale instead of mixing schemas silently.
+AGGREGATES_VERSION = hashlib.sha256(Path(aggregates.__file__).read_bytes()).hexdigest()[:12]
+
 
 def _written(frame: pd.DataFrame, path) -> dg.MaterializeResult:
     return dg.MaterializeResult(
@@ -37,6 +42,7 @@ def _written(frame: pd.DataFrame, path) -> dg.MaterializeResult:
     group_name="features",
     partitions_def=daily_partitions,
     kinds={"duckdb", "parquet"},
+    code_version=AGGREGATES_VERSION,
     deps=[dg.AssetDep("raw_transactions", partition_mapping=previous_days(S.activity_lookback_days))],
     description="Per customer, spending over the 1/7/30 days before the start of the day (DuckDB).",
 )
@@ -54,6 +60,7 @@ def customer_activity_source(
     group_name="features",
     partitions_def=daily_partitions,
     kinds={"duckdb", "parquet"},
+    code_version=AGGREGATES_VERSION,
     deps=[
         dg.AssetDep("raw_transactions", partition_mapping=previous_days(S.risk_tx_lookback_days)),
         dg.AssetDep("label_arrivals", partition_mapping=previous_days(S.risk_lookback_days)),
