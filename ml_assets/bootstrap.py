@@ -16,9 +16,11 @@ def is_done(instance: dg.DagsterInstance, settings: Settings, days: int) -> bool
 
 
 def bootstrap(settings: Settings, days: int) -> None:
+    from ml_assets.defs.resources import create_pool_slots
     from ml_assets.replay import replay
 
     with dg.DagsterInstance.get() as instance:
+        create_pool_slots(instance)  # before the first runs, which would race to create them
         if is_done(instance, settings, days):
             print(
                 f"[bootstrap] already done: {days} demo days are materialized (make clean-data to start over)"

@@ -88,18 +88,14 @@ def cluster_environment(s: Settings) -> dict[str, str]:
     return {**TELEMETRY_OFF, **chosen, "ML_ASSETS_DAGSTER_POSTGRES_URL": s.database_url("dagster")}
 
 
-POOLS = {"warehouse": 1, "feast": 1}  # the pools the assets name (defs/resources.py), and their limits
-
-
 def init_instance(dagster_home: Path) -> None:
-    """Create the instance's schema and the pools' slot rows once, before any run. Measured:
-    two runs that are first to use a pool both insert its row from the instance's
-    ``default_limit`` and one dies on the unique key (``concurrency_limits_concurrency_key_key``)."""
+    """Create the instance's schema and the pools' slot rows once, before any run."""
     import dagster as dg
 
+    from ml_assets.defs.resources import create_pool_slots
+
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        for pool, limit in POOLS.items():
-            instance.event_log_storage.set_concurrency_slots(pool, limit)
+        create_pool_slots(instance)
 
 
 def cluster_up(s: Settings, dagster_home: Path, workers: int = 2, setup_only: bool = False) -> dict[str, str]:

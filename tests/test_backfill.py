@@ -1,6 +1,6 @@
 """A multi-partition backfill through Dagster's CLI and default multiprocess executor, on
 an instance configured by the project's own dagster.yaml: several runs at once, Feast
-writers serialized by the pool, no lock error and no lost rows."""
+writers serialized (the pool, and the file lock under it), no lock error and no lost rows."""
 
 import os
 import shutil
@@ -15,6 +15,7 @@ from lakehelpers import build_offline
 
 from ml_assets.core import lake
 from ml_assets.core.settings import PROJECT_ROOT
+from ml_assets.defs.resources import create_pool_slots
 
 DAYS = 3
 
@@ -61,7 +62,7 @@ def test_parallel_backfill_has_no_lock_error_and_loses_no_rows(project, tmp_path
     repo_of(project).apply()
     keys = [project.day(i).isoformat() for i in range(DAYS)]
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        instance.get_runs()  # create the SQLite storage once, as `make dev` does before any backfill
+        create_pool_slots(instance)  # the storage and the pools' slots once, as `make bootstrap` does
 
     # upstream days first (a backfill orders partitions by their dependencies; done
     # in-process here to keep the test short), then every day's Feast views at once: their
@@ -77,22 +78,9 @@ def test_parallel_backfill_has_no_lock_error_and_loses_no_rows(project, tmp_path
         assert len(runs) == DAYS and all(r.is_success for r in runs)
         for view in ("customer_activity", "merchant_risk"):
             assert instance.get_materialized_partitions(dg.AssetKey(view)) == set(keys), view
-        # the pool let one Feast writer run at a time, across all runs
-        spans = []
-        for run in runs:
-            starts, ends = {}, {}
-            for record in instance.all_logs(run.run_id):
-                event = record.dagster_event
-                if event and event.event_type_value == "STEP_START":
-                    starts[event.step_key] = record.timestamp
-                elif event and event.event_type_value == "STEP_SUCCESS":
-                    ends[event.step_key] = record.timestamp
-            spans += [(starts[k], ends[k]) for k in starts]
-        spans.sort()
-        assert len(spans) == 2 * DAYS
-        assert all(prev_end <= start for (_, prev_end), (start, _) in zip(spans, spans[1:], strict=False)), (
-            spans
-        )
+        # no assertion that the steps' spans never overlap: Dagster's SQLite pool claim can grant
+        # the one slot twice (core/file_lock.py), and the file lock under it is the guarantee
+        # (tests/test_file_lock.py)
 
     for i in range(DAYS):
         assert (

@@ -1,6 +1,6 @@
-"""The project's DuckDB warehouse: prediction log and monitoring tables. One writer at a
-time (the resource's pool); each partition is replaced in one transaction, so a re-run
-never duplicates and a crash never half-writes."""
+"""The project's DuckDB warehouse: prediction log and monitoring tables. One process at a
+time (the resource's pool, and a file lock under it: core/file_lock.py); each partition is
+replaced in one transaction, so a re-run never duplicates and a crash never half-writes."""
 
 from __future__ import annotations
 
@@ -28,13 +28,18 @@ class Warehouse:
     def connect(self, read_only: bool = False):
         import duckdb
 
+        from ml_assets.core.file_lock import held
+
         if not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
-        try:
-            yield con
-        finally:
-            con.close()
+        # readers too: DuckDB refuses a read-only open while another process holds the file
+        lock = Path(f"{self.path}.lock")
+        with held(lock, f"the warehouse {self.path}"):
+            con = duckdb.connect(str(self.path), read_only=read_only)
+            try:
+                yield con
+            finally:
+                con.close()
 
     @staticmethod
     def _prepare(con, table: str, frame: pd.DataFrame) -> None:

@@ -54,6 +54,19 @@ class FeastResource(dg.ConfigurableResource):
         )
 
 
+# every pool the assets name, with its limit (dagster.yaml's default_limit, written down per pool)
+POOL_LIMITS = {WarehouseResource.pool: 1, FeastResource.pool: 1}
+
+
+def create_pool_slots(instance: dg.DagsterInstance) -> None:
+    """Write each pool's slot rows once, before any run. Left to the first runs, each run that
+    is first to use a pool creates its rows from ``default_limit`` at the same time; measured on
+    Postgres, one of them dies on the unique key (``concurrency_limits_concurrency_key_key``).
+    On SQLite the slot claim itself can still double-grant; core/file_lock.py covers that."""
+    for pool, limit in POOL_LIMITS.items():
+        instance.event_log_storage.set_concurrency_slots(pool, limit)
+
+
 class MLflowResource(dg.ConfigurableResource):
     """Where models are tracked and registered; set the URIs for a tracking server."""
 

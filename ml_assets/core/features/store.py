@@ -3,6 +3,7 @@ store under ``<data_dir>/feast``, ``feast apply`` and per-day online materializa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib.util
@@ -67,15 +68,29 @@ class FeatureRepo:
         spec.loader.exec_module(module)
         return module.build(self.data_dir)
 
+    def writing(self, what: str):
+        """Held around every write while either the registry or the online store is a file (the
+        embedded profile): each takes one writer at a time, and core/file_lock.py says why
+        Dagster's pool is not enough. The cluster profile's SQL registry and Redis need no lock."""
+        from ml_assets.core.file_lock import held
+
+        if self.registry_url and self.redis_connection:
+            return contextlib.nullcontext()
+        return held(Path(self.data_dir) / "feast" / "writer.lock", f"Feast {what} in {self.data_dir}")
+
     def apply(self) -> dict[str, list[str]]:
         """``feast apply`` through Feast's own planner: registers every object of the repo and
         deletes whatever the registry holds that the repo no longer defines (views, on-demand
         views, services, entities). Returns the names per kind."""
+        objects = self.objects()
+        with self.writing("apply"):
+            return self._apply(objects)
+
+    def _apply(self, objects) -> dict[str, list[str]]:
         from feast.feature_view import DUMMY_ENTITY
         from feast.repo_contents import RepoContents
         from feast.repo_operations import apply_total_with_repo_instance
 
-        objects = self.objects()
         store = self.store()
         before = _registered(store)
         contents = RepoContents(
@@ -107,7 +122,8 @@ class FeatureRepo:
         frame = lake.read_partition(Path(self.data_dir) / "lake", spec.source_table, day)
         if self.redis_connection:
             return _write_day_through_feast(self.store(), view, frame, day)
-        return load_day(self.store(), view, frame, day)
+        with self.writing(f"online load of {view} for {day}"):
+            return load_day(self.store(), view, frame, day)
 
     def materialize_day(self, view: str, day: dt.date) -> None:
         """Feast's own ``materialize`` of the rows stamped on ``day`` (the reference the bulk
@@ -115,7 +131,8 @@ class FeatureRepo:
         ends one microsecond before the next day."""
         start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
         end = start + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
-        self.store().materialize(start_date=start, end_date=end, feature_views=[view])
+        with self.writing(f"materialize of {view} for {day}"):
+            self.store().materialize(start_date=start, end_date=end, feature_views=[view])
 
 
 def _write_day_through_feast(store, view: str, frame, day: dt.date) -> int:
