@@ -57,3 +57,17 @@ def store_of(settings):
     from ml_assets.core.model_store import ModelStore
 
     return ModelStore.local(settings.mlflow_dir)
+
+
+# Running the suite on both cores (`make test` passes -n 2 --dist loadgroup): each test file is
+# one group, so a module's fixtures are built once, on one worker; the cluster tests share the
+# loopback Redis databases and RabbitMQ queues, so they are one group, run one after another.
+# The files with end-to-end tests go first: the longest groups start at once, the short ones
+# fill in around them.
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not any(m.name == "xdist_group" for m in item.iter_markers()):
+            group = "cluster" if item.get_closest_marker("cluster") else item.module.__name__
+            item.add_marker(pytest.mark.xdist_group(group))
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)  # stable: keeps each file's order

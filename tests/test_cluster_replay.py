@@ -7,7 +7,7 @@ import os
 import dagster as dg
 import pytest
 from clusterhelpers import cluster_settings, flush_redis, needs, redis_client
-from test_replay import TEST_SIZES, WARM
+from replayhelpers import TEST_SIZES, WARM
 
 from ml_assets.core import engines
 from ml_assets.serving.process import free_port

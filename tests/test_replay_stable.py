@@ -1,0 +1,115 @@
+"""The stable scenario replayed (replayhelpers.py): no retrain, CBPE within its bounds, drift
+alerts rarer than NannyML's in-sample thresholds give, one row per partition and metric."""
+
+import datetime as dt
+
+import pytest
+from conftest import store_of
+from replayhelpers import WARM, replay_in_temp_home
+
+from ml_assets.core.warehouse import Warehouse
+
+
+@pytest.fixture(scope="module")
+def stable(tmp_path_factory):
+    return replay_in_temp_home(tmp_path_factory, "stable", WARM + 10 + 8)
+
+
+@pytest.mark.slow
+def test_stable_replay_never_retrains_and_cbpe_bounds_hold(stable):
+    settings, rows, runs, sensor_runs = stable
+    assert all(r.sensor == "skip" for r in rows) and not sensor_runs
+    assert len({r.champion for r in rows}) == 1
+    realized = [r for r in rows if r.realized_auc is not None]
+    assert len(realized) >= 7
+    within = Warehouse(settings.warehouse_path).query(
+        "SELECT within_bounds FROM monitoring_realized_performance WHERE metric = 'roc_auc'"
+    )
+    assert within["within_bounds"].mean() >= 0.75, within
+    # every run of the replay is in the instance, and all succeeded
+    assert runs and all(r.is_success for r in runs)
+
+
+@pytest.mark.slow
+def test_drift_thresholds_learnt_out_of_sample_alert_less_than_in_sample_ones(stable):
+    """The replay's feature-drift alerts against those of NannyML's own Jensen-Shannon with
+    thresholds learnt in-sample (each reference day against a reference holding it), fitted on
+    the same reference (the champion's training window) and run on the same scored days."""
+    import glob
+
+    import nannyml as nml
+    import pandas as pd
+
+    from ml_assets.core.monitoring import monitors
+    from ml_assets.core.monitoring.thresholds import PredictionIntervalThreshold
+
+    settings, rows, _, _ = stable
+    warehouse = Warehouse(settings.warehouse_path)
+    ours = warehouse.query(
+        "SELECT column_name, count(*) FILTER (WHERE alert) AS alerts FROM monitoring_drift "
+        "WHERE monitor = 'univariate' GROUP BY column_name"
+    ).set_index("column_name")["alerts"]
+    (training_set,) = glob.glob(str(settings.training_sets_dir / "*" / "*.parquet"))
+    fitted = monitors.load(store_of(settings), rows[0].champion, settings.monitors_cache_dir)
+    columns = fitted.columns
+    upper = PredictionIntervalThreshold(settings.drift_false_alarm_rate)
+    in_sample = nml.UnivariateDriftCalculator(
+        column_names=[*columns.continuous, *columns.categorical],
+        treat_as_categorical=columns.categorical,
+        continuous_methods=["jensen_shannon"],
+        categorical_methods=["jensen_shannon"],
+        thresholds={"jensen_shannon": upper},
+        timestamp_column_name=monitors.TS,
+        chunk_period="D",
+    ).fit(monitors._naive(pd.read_parquet(training_set), columns))
+    scored = monitors._naive(warehouse.query("SELECT * FROM prediction_log"), columns)
+    result = in_sample.calculate(scored).filter(period="analysis")
+    theirs = pd.Series(
+        {key.properties[0]: int(pd.Series(result.alerts(key)).astype(bool).sum()) for key in result.keys()}
+    )
+    assert len(ours) == len(theirs) > 20 and set(ours.index) == set(theirs.index)
+    assert ours.sum() < theirs.sum(), pd.DataFrame({"ours": ours, "in_sample": theirs})
+    assert ours.max() <= theirs.max(), pd.DataFrame({"ours": ours, "in_sample": theirs})
+
+
+@pytest.mark.slow
+def test_monitoring_tables_hold_one_row_per_partition_and_metric(stable):
+    settings, rows, _, _ = stable
+    for table, key in [
+        ("monitoring_estimated_performance", "metric"),
+        ("monitoring_drift", "column_name, metric"),
+    ]:
+        dupes = Warehouse(settings.warehouse_path).query(
+            f"SELECT partition_date, {key}, count(*) n FROM {table} GROUP BY ALL HAVING n > 1"
+        )
+        assert dupes.empty, dupes
+    days = Warehouse(settings.warehouse_path).query(
+        "SELECT count(DISTINCT partition_date) n FROM monitoring_estimated_performance"
+    )
+    assert days["n"].iloc[0] == len(rows)
+    assert (settings.reports_dir / "daily" / f"{rows[-1].day}.html").exists()
+    assert (settings.reports_dir / "rolling.html").exists() and (
+        settings.reports_dir / "replay_stable.png"
+    ).exists()
+
+
+@pytest.mark.slow
+def test_unseen_category_fails_the_blocking_data_quality_check(stable):
+    from ml_assets.core.monitoring import monitors
+    from ml_assets.core.monitoring.checks import summarize
+    from ml_assets.core.monitoring.daily import by_table, predictions_of
+
+    settings, rows, _, _ = stable
+    day = dt.date.fromisoformat(rows[-1].day)
+    preds = predictions_of(Warehouse(settings.warehouse_path), day, day)
+    fitted = monitors.load(store_of(settings), rows[-1].champion, settings.monitors_cache_dir)
+
+    def verdicts(frame):
+        tidy = by_table(monitors.tidy(monitors.run(fitted, frame)).assign(model_version=rows[-1].champion))
+        return {s.asset: s.verdict for s in summarize(tidy, settings.missing_rate_slack)}
+
+    assert verdicts(preds)["data_quality"].passed  # the real day is clean
+    preds.loc[preds.index[:40], "merchant_category_raw"] = "crypto_atm"
+    bad = verdicts(preds)["data_quality"]
+    assert not bad.passed and bad.blocking
+    assert "merchant_category_raw" in bad.description
