@@ -256,3 +256,59 @@ def test_a_promoted_shift_retrain_is_followed_up_when_the_new_regime_is_older():
     late = [Attempt("2026-03-08", "promoted", since="2026-03-02")]
     assert not decide(upto(9), late, policy).fire
     assert decide(upto(10), late, policy).alert_day == "2026-03-10"
+
+
+def _complete(days, version="1", realized=0.80, floor=0.85, estimate=0.95):
+    """Days whose CBPE estimate looked fine and whose complete labels came in under its band."""
+    return {
+        d: DayEvidence(estimate, THRESHOLD, version=version, realized=realized, realized_floor=floor)
+        for d in days
+    }
+
+
+def test_complete_labels_under_the_cbpe_band_fire_while_that_version_serves():
+    recent = {f"2026-04-{d:02d}": DayEvidence(0.95, THRESHOLD, version="1") for d in range(1, 6)}
+    complete = _complete(["2026-03-10", "2026-03-11", "2026-03-12"])
+    decision = decide(complete | recent, [], POLICY)
+    assert decision.fire and decision.alert_day == "2026-04-05" and decision.since == "2026-03-10"
+    assert "v1 realized worse than estimated" in decision.reason
+    assert "2026-03-12: realized ROC AUC 0.800 < CBPE lower bound 0.850" in decision.reason
+    # inside the band on one of the days: no streak
+    one_fine = _complete(["2026-03-10", "2026-03-11", "2026-03-12"]) | _complete(
+        ["2026-03-11"], realized=0.86
+    )
+    assert not decide(one_fine | recent, [], POLICY).fire
+    # a gap between the complete days: not consecutive
+    gap = _complete(["2026-03-10", "2026-03-11", "2026-03-13"])
+    assert not decide(gap | recent, [], POLICY).fire
+    # the version that scored those days no longer serves: its realized days say nothing of v2
+    replaced = {d: DayEvidence(0.95, THRESHOLD, version="2") for d in recent}
+    assert not decide(complete | replaced, [], POLICY).fire
+    # a promoted retrain a day ago blocks it, and the reason says both why and why not
+    blocked = decide(complete | recent, [Attempt("2026-04-04", "promoted")], POLICY)
+    assert not blocked.fire and "realized worse than estimated" in blocked.reason
+    assert "cooldown 7" in blocked.reason
+
+
+def test_the_sensor_reads_realized_performance_and_fires_on_it(instance, sensor_and_defs):
+    sensor, definitions = sensor_and_defs
+    _report_baseline(instance)
+    for i in range(3):  # complete days, estimated 0.95, realized under the estimate's band
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key="realized_performance",
+                partition=f"2026-02-{i + 24:02d}",
+                metadata={
+                    "model_version": "1",
+                    "realized_roc_auc": 0.78,
+                    "estimated_roc_auc": 0.95,
+                    "roc_auc_cbpe_lower_bound": 0.86,
+                },
+            )
+        )
+    for i in range(3):
+        _report(instance, f"2026-03-{i + 20:02d}", 0.95)
+    fired = _tick(sensor, definitions, instance, None)
+    assert [r.tags["ml_assets/alert_day"] for r in fired.run_requests] == ["2026-03-22"]
+    assert "realized worse than estimated" in fired.run_requests[0].tags["ml_assets/reason"]
+    assert fired.run_requests[0].tags["ml_assets/bad_since"] == "2026-02-24"

@@ -14,6 +14,15 @@ version's own reference (never a constant tuned to one simulation):
   still do;
 - early labels: fewer arrived chargebacks caught than the reference's age-matched rates allow
   (label_signal.py, ``label_signal_false_alarm_rate``).
+Realized performance, once a day's labels are complete (``label_delay_max_days`` later), is the
+safety net under both: the champion's realized ROC AUC under the lower confidence bound of its
+own CBPE estimate for the same day (NannyML's band, estimate - 3 sampling errors, the sampling
+error from the version's reference at that day's size) on ``consecutive_days`` complete days in
+a row fires too. Such days say the estimates that judged them were too kind (a version whose
+reference undercounted fraud; measured: a seasonal follow-up estimated 0.997 on days that
+realized 0.76-0.88), so the champion was failing where CBPE looked fine. It is weeks late by
+nature, so it never makes a recent day bad; it fires only while the version that scored those
+days still serves.
 Score drift and multivariate input drift (their thresholds learnt from the version's reference
 days held out, monitors.py) are supporting evidence: every decision names the streak's days they
 flagged, but they never make a day bad. Inputs move without a loss (a season's shoppers), and a
@@ -88,6 +97,14 @@ class DayEvidence:
     label_z_threshold: float | None = None
     score_drift: bool | None = None  # supporting evidence: the score's distribution drifted
     input_drift: bool | None = None  # supporting evidence: multivariate drift of the inputs
+    realized: float | None = None  # realized ROC AUC, once the day's labels are complete
+    realized_floor: float | None = None  # the lower confidence bound of that day's CBPE estimate
+
+    def realized_below(self) -> str | None:
+        """Why the day's complete labels say its model was worse than estimated (None: they do not)."""
+        if None in (self.realized, self.realized_floor) or self.realized >= self.realized_floor:
+            return None
+        return f"realized ROC AUC {self.realized:.3f} < CBPE lower bound {self.realized_floor:.3f}"
 
     def bad_signals(self) -> dict[str, str]:
         """The signals that call this day bad: name (cbpe, early_labels) -> why, in words."""
@@ -183,6 +200,42 @@ def decide(
     follow_up = _follow_up(attempts, days[-1], policy)
     if follow_up:
         return follow_up
+    recent = _recent_streak(evidence, days, attempts, policy)
+    realized = None if recent.fire else _realized_streak(evidence, days, policy)
+    if realized is None:
+        return recent
+    blocked = _wait(attempts, days[-1], policy)
+    if blocked:
+        return RetrainDecision(None, f"{recent.reason}; {realized.reason} but {blocked}")
+    return realized
+
+
+def _realized_streak(evidence: dict[str, DayEvidence], days: list[str], policy: RetrainPolicy):
+    """The newest ``consecutive_days`` days with complete labels, scored by the version that
+    scores the newest day, each realized under its CBPE lower bound (None: no such streak)."""
+    champion = evidence[days[-1]].version
+    complete = [d for d in days if evidence[d].realized is not None and evidence[d].version == champion]
+    newest = complete[-policy.consecutive_days :]
+    if (
+        champion is None
+        or len(newest) < policy.consecutive_days
+        or _days_between(newest[0], newest[-1]) != policy.consecutive_days - 1
+        or not all(evidence[d].realized_below() for d in newest)
+    ):
+        return None
+    because = "; ".join(f"{d}: {evidence[d].realized_below()}" for d in newest)
+    return RetrainDecision(
+        days[-1],
+        f"v{champion} realized worse than estimated for {policy.consecutive_days} days with complete "
+        f"labels ({because})",
+        since=newest[0],
+    )
+
+
+def _recent_streak(
+    evidence: dict[str, DayEvidence], days: list[str], attempts: list[Attempt], policy: RetrainPolicy
+) -> RetrainDecision:
+    """The newest days' signals (CBPE, early labels): K bad days in a row fire."""
     newest = days[-policy.consecutive_days :]
     if len(newest) < policy.consecutive_days:
         return RetrainDecision(None, f"only {len(newest)} day(s) monitored, {policy.consecutive_days} needed")

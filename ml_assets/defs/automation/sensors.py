@@ -1,5 +1,5 @@
-"""Automation: the retrain sensor (driven by CBPE estimates read from the event log, never
-recomputed here), the daily cycle started by landed exports, realized performance once the
+"""Automation: the retrain sensor (driven by the monitoring assets' results read from the event
+log, never recomputed here), the daily cycle started by landed exports, realized performance once the
 labels are in, and the daily schedule.
 
 All are off until turned on in the UI, unless ``live_automation`` is set (``make demo``):
@@ -14,10 +14,11 @@ from ml_assets.core.settings import Settings
 from ml_assets.defs.automation.jobs import daily_cycle_job, training_job
 from ml_assets.defs.partitions import daily_partitions, shape_settings
 
-ESTIMATE, LABELS, DRIFT, PROMOTION = (
+ESTIMATE, LABELS, DRIFT, REALIZED, PROMOTION = (
     dg.AssetKey("estimated_performance"),
     dg.AssetKey("early_label_signal"),
     dg.AssetKey("feature_drift"),
+    dg.AssetKey("realized_performance"),
     dg.AssetKey("promotion"),
 )
 SENSOR_NAME = "retrain_on_performance_drop"
@@ -34,6 +35,7 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
     ESTIMATE: {"estimated_roc_auc": "estimate", "model_version": "version"},
     LABELS: {"early_label_z": "label_z", "early_label_z_threshold": "label_z_threshold"},
     DRIFT: {"score_drift_alert": "score_drift", "multivariate_drift_alert": "input_drift"},
+    REALIZED: {"realized_roc_auc": "realized", "roc_auc_cbpe_lower_bound": "realized_floor"},
 }
 
 
@@ -90,7 +92,8 @@ def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
     minimum_interval_seconds=shape_settings.sensor_interval_seconds,
     default_status=LIVE,
     description="Retrains (training_set -> fraud_model -> promotion) after K consecutive bad days, a day "
-    "being bad when CBPE or the early label signal falls under its threshold from the model's reference; "
+    "being bad when CBPE or the early label signal falls under its threshold from the model's reference, "
+    "or after K consecutive days whose complete labels realized under their CBPE lower bound; "
     "retries a rejected retrain a bounded number of times, else waits a cooldown.",
 )
 def retrain_on_performance_drop(

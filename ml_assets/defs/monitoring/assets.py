@@ -151,11 +151,13 @@ def realized_performance(
     rows = realized_day(warehouse.warehouse(), mlflow.store(), partition_day(context), settings)
     meta = {}
     for r in rows.itertuples():
+        meta["model_version"] = str(r.model_version)
         meta[f"realized_{r.metric}"] = float(r.value)
         if r.estimated == r.estimated:  # not NaN: the day was estimated
             meta[f"estimated_{r.metric}"] = float(r.estimated)
             meta[f"estimation_error_{r.metric}"] = float(r.estimation_error)
             meta[f"{r.metric}_within_cbpe_bounds"] = bool(r.within_bounds)
+            meta[f"{r.metric}_cbpe_lower_bound"] = float(r.estimate_lower)  # the retrain sensor's floor
     return dg.MaterializeResult(metadata=meta)
 
 
