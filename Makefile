@@ -55,10 +55,10 @@ test-tools:
 	  echo "could not install Debian's prometheus package (needs root): the Prometheus tests will skip"
 
 ## make test: the whole suite, slow end-to-end tests included, deprecation warnings shown, on
-## TEST_WORKERS processes (one test file per worker at a time: tests/conftest.py)
+## TEST_WORKERS processes (one test file per worker at a time, slow files first: tests/conftest.py)
 TEST_WORKERS ?= 2
 test: $(STAMP) test-tools
-	$(BIN)/python -m pytest -W default::DeprecationWarning -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -W default::DeprecationWarning -n $(TEST_WORKERS) --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ml_assets feature_repo tests benchmarks examples
