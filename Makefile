@@ -88,7 +88,7 @@ replay: $(STAMP) dagster-home
 bench-rollout: $(STAMP)
 	$(BIN)/python -m benchmarks.rollout
 
-## make scoreboard: the three scenarios at the default size, scored (BENCHMARKS.md, docs/scoreboard/); ~30 min
+## make scoreboard: the three scenarios at the default size, scored (BENCHMARKS.md, docs/scoreboard/); ~55 min on 2 cores
 scoreboard: $(STAMP)
 	$(BIN)/ml-assets scoreboard --days 120
 
