@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import shutil
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -312,6 +313,14 @@ def replay(
     return r.rows
 
 
+def scoreboard_instance(home: Path) -> dg.DagsterInstance:
+    """A scenario's own instance, with Dagster's telemetry off as in the project's dagster.yaml
+    (a bare local_temp instance has it on: it logged usage under its folder and printed the
+    banner)."""
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.local_temp(tempdir=str(home), overrides={"telemetry": {"enabled": False}})
+
+
 def scoreboard_all(s: Settings, days: int, log=None) -> list[scoreboard.Scoreboard]:
     """The three scenarios replayed at ``s``'s size, each in its own data folder and Dagster
     instance under ``data/scoreboard/`` (the project's data and runs are left alone); the
@@ -321,8 +330,7 @@ def scoreboard_all(s: Settings, days: int, log=None) -> list[scoreboard.Scoreboa
     for scenario in ("stable", "seasonal", "fraud_shift"):
         root = s.data_dir / "scoreboard" / scenario
         settings = s.model_copy(update={"scenario": scenario, "data_dir": root / "data"})
-        (root / "dagster").mkdir(parents=True, exist_ok=True)
-        with dg.DagsterInstance.local_temp(tempdir=str(root / "dagster")) as instance:
+        with scoreboard_instance(root / "dagster") as instance:
             replay(settings, days, log=log, instance=instance)
         boards.append(scoreboard.load(settings.reports_dir / f"scoreboard_{scenario}.json"))
         docs = PROJECT_ROOT / "docs" / "scoreboard"

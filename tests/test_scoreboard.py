@@ -67,3 +67,10 @@ def test_feature_alerts_count_per_feature_per_30_days_before_the_drift():
     board = score(rows, "seasonal", START + dt.timedelta(days=45))
     assert board.feature_alerts_per_month == pytest.approx(3 * 30 / 45)  # 'amount': 3 in 45 days
     assert score(_rows([0.94] * 30, {}), "stable", None).feature_alerts_per_month == 0
+
+
+def test_the_scoreboards_instances_keep_telemetry_off(tmp_path):
+    from ml_assets.replay import scoreboard_instance
+
+    with scoreboard_instance(tmp_path / "dagster") as instance:
+        assert instance.telemetry_enabled is False
