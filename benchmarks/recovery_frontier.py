@@ -25,8 +25,6 @@ SERVED_DAYS = 5
 def _day_frame(s, sim, specs, i: int):
     """Day ``i``'s transactions with the features known at the start of the day and their
     complete label (a chargeback will arrive)."""
-    import numpy as np
-
     from ml_assets.core import lake
     from ml_assets.core.features import aggregates
     from ml_assets.core.features.contract import to_model_frame, txn_hour
@@ -59,7 +57,7 @@ def _day_frame(s, sim, specs, i: int):
         inputs |= {c: f[c].tolist() for c in columns}
     f = f.assign(**_on_demand_udf(s.feature_repo_dir)(inputs))
     f["complete"] = f["label_arrival_date"].notna().astype("int8")
-    return to_model_frame(f, specs).assign(complete=f["complete"].to_numpy(np.int8))
+    return to_model_frame(f, specs)  # encodes the model's inputs only; "complete" stays as it is
 
 
 @functools.cache
