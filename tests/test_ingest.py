@@ -114,3 +114,75 @@ def test_bad_day_is_quarantined_and_blocks_the_features(landed, instance):
     # the last good copy is still what the lake serves; the bad export sits in quarantine
     pd.testing.assert_frame_equal(lake.read_partition(landed.lake_dir, "raw_transactions", day), good)
     assert lake.partition_path(landed.data_dir / "quarantine", "raw_transactions", day).exists()
+
+
+def _truncated(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _ten_times(path):
+    df = pd.read_parquet(path)
+    copies = [df.assign(transaction_id=df["transaction_id"] + f"-{k}") for k in range(10)]
+    pd.concat(copies, ignore_index=True).to_parquet(path, index=False)
+
+
+BAD_FILES = {
+    "truncated": (_truncated, "readable", ["not a readable Parquet file", "export the day again"]),
+    "empty": (lambda p: p.write_bytes(b""), "readable", ["empty file (0 bytes)", "export the day again"]),
+    "wrong_format": (
+        lambda p: p.write_text(pd.read_parquet(p).to_csv(index=False)),
+        "readable",
+        ["not a readable Parquet file"],
+    ),
+    "wrong_type": (
+        lambda p: pd.read_parquet(p).assign(customer_id=lambda d: d["customer_id"].astype(str)).to_parquet(p),
+        "schema",
+        ["'customer_id'", "export it as int"],
+    ),
+    "ten_times_the_rows": (_ten_times, "row_volume", ["20000 rows", "median of 2000", "land it again"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_bad_landing_file_is_quarantined_with_its_reason_and_later_days_still_run(landed, case):
+    """Issue 23: truncated, empty, wrong format, a column of the wrong type, 10x the usual rows.
+    Before, an unreadable file raised pyarrow's bare ArrowInvalid: no check, no quarantine."""
+    import json
+
+    from ml_assets.core.ingest import REASON_FILE, ingest_partition
+
+    spec = TABLES["raw_transactions"]
+    dirs = (landed.landing_dir, landed.lake_dir, landed.quarantine_dir)
+    for i in range(3):  # three good days in the lake: the usual volume, and a last good copy of day 2
+        assert not ingest_partition(spec, landed.day(i), *dirs).quarantined
+    good = lake.read_partition(landed.lake_dir, spec.name, landed.day(2))
+
+    damage, check, words = BAD_FILES[case]
+    damage(lake.partition_path(landed.landing_dir, spec.landing, landed.day(2)))
+    out = ingest_partition(spec, landed.day(2), *dirs)
+
+    failed = _failed(out.checks)
+    assert out.quarantined and check in failed, failed
+    for word in words:
+        assert word in failed[check], failed[check]
+    reasons = json.loads((out.path.parent / REASON_FILE).read_text())
+    assert reasons["failed"][check] == failed[check]
+    assert out.path.is_relative_to(landed.quarantine_dir)
+    # the lake still serves the last good copy, and the next day goes in
+    pd.testing.assert_frame_equal(lake.read_partition(landed.lake_dir, spec.name, landed.day(2)), good)
+    from ml_assets.simulator.landing import simulate_to_landing
+
+    simulate_to_landing(landed, range(3, 4))
+    assert not ingest_partition(spec, landed.day(3), *dirs).quarantined
+
+
+def test_an_unreadable_file_fails_the_checks_of_its_asset_not_the_run_with_a_bare_error(landed, instance):
+    day = landed.day(1)
+    _truncated(lake.partition_path(landed.landing_dir, "transactions", day))
+    result = _materialize(landed, instance, str(day), [dg.AssetKey("raw_transactions")])
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["readable"].passed and "export the day again" in checks["readable"].description
+    assert not result.success  # the blocking check, not an exception, stopped the run
+    assert not [e for e in result.all_events if e.is_step_failure and "ArrowInvalid" in str(e.event_specific_data)]
+    assert lake.partition_path(landed.quarantine_dir, "raw_transactions", day).exists()

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import shutil
+import statistics
 from pathlib import Path
 
 import pandas as pd
@@ -91,7 +94,20 @@ TABLES: dict[str, TableSpec] = {
     ]
 }
 
-CHECK_NAMES = ("schema", "null_keys", "unique_ids", "timestamps_in_partition")
+CHECK_NAMES = ("readable", "schema", "null_keys", "unique_ids", "timestamps_in_partition", "row_volume")
+REASON_FILE = "reason.json"  # beside every quarantined file: why it was refused
+
+
+@dataclasses.dataclass(frozen=True)
+class VolumeRule:
+    """A day's row count against the median of the lake's last ``history_days`` days of the
+    table: more than ``max_ratio`` times it, or less than its 1/``max_ratio``, is refused (a
+    re-sent month, a truncated export). Tables whose median is under ``min_rows`` are too small
+    to judge."""
+
+    max_ratio: float = 5.0
+    history_days: int = 7
+    min_rows: int = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +143,7 @@ def validate(df: pd.DataFrame, spec: TableSpec, day: dt.date) -> list[CheckOutco
     if problems:
         skipped = "not checked: fix the schema first"
         return [CheckOutcome("schema", False, "; ".join(problems))] + [
-            CheckOutcome(name, False, skipped) for name in CHECK_NAMES[1:]
+            CheckOutcome(name, False, skipped) for name in CHECK_NAMES[2:]
         ]
     out = [CheckOutcome("schema", True, f"all {len(spec.columns)} columns present with the expected types")]
 
@@ -187,6 +203,25 @@ def normalize(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     return out.sort_values([spec.timestamp, spec.unique_id], kind="stable").reset_index(drop=True)
 
 
+def check_volume(rows: int, spec: TableSpec, day: dt.date, lake_dir: Path, rule: VolumeRule) -> CheckOutcome:
+    earlier = [d for d in lake.existing_partitions(lake_dir, spec.name) if d < str(day)][-rule.history_days :]
+    if not earlier:
+        return CheckOutcome("row_volume", True, "no earlier day in the lake to compare with")
+    usual = statistics.median(lake.partition_rows(lake_dir, spec.name, d) for d in earlier)
+    if usual < rule.min_rows:
+        return CheckOutcome("row_volume", True, f"{rows} rows; the usual {usual:.0f} is too few to judge")
+    if rows > rule.max_ratio * usual or rows < usual / rule.max_ratio:
+        return CheckOutcome(
+            "row_volume",
+            False,
+            f"{spec.landing}/date={day} has {rows} rows, the last {len(earlier)} days a median of "
+            f"{usual:.0f} (more than {rule.max_ratio:g}x apart): check the export for a re-sent or cut-off "
+            "period, then land it again (or raise ML_ASSETS_INGEST_VOLUME_MAX_RATIO if the volume really moved)",
+            rows,
+        )
+    return CheckOutcome("row_volume", True, f"{rows} rows, the usual {usual:.0f}")
+
+
 @dataclasses.dataclass(frozen=True)
 class IngestOutcome:
     checks: list[CheckOutcome]
@@ -195,17 +230,55 @@ class IngestOutcome:
     quarantined: bool
 
 
+def _unreadable(spec: TableSpec, day: dt.date, source: Path, error: Exception) -> list[CheckOutcome]:
+    size = source.stat().st_size
+    what = "an empty file (0 bytes)" if size == 0 else f"not a readable Parquet file ({type(error).__name__}: {error})"
+    message = (
+        f"{spec.landing}/date={day} ({source}) is {what}: export the day again as Parquet "
+        "(pandas: df.to_parquet) and land it in place of this one"
+    )
+    return [CheckOutcome("readable", False, message)] + [
+        CheckOutcome(name, False, "not checked: the file could not be read") for name in CHECK_NAMES[1:]
+    ]
+
+
+def _quarantine(source: Path, checks: list[CheckOutcome], quarantine_dir: Path, spec: TableSpec, day) -> Path:
+    """The landing file as it came (bytes copied: it may not even be Parquet), beside the reasons;
+    written to a temp name and renamed, like the lake."""
+    target = lake.partition_path(quarantine_dir, spec.name, day)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    reasons = {c.name: c.message for c in checks if not c.passed}
+    (target.parent / REASON_FILE).write_text(json.dumps({"day": str(day), "failed": reasons}, indent=2))
+    return target
+
+
 def ingest_partition(
-    spec: TableSpec, day: dt.date, landing_dir: Path, lake_dir: Path, quarantine_dir: Path
+    spec: TableSpec,
+    day: dt.date,
+    landing_dir: Path,
+    lake_dir: Path,
+    quarantine_dir: Path,
+    volume: VolumeRule | None = None,
 ) -> IngestOutcome:
-    """Validate one landing partition and move it into the lake, or into quarantine."""
-    raw = lake.read_partition(landing_dir, spec.landing, day)
-    checks = validate(raw, spec, day)
+    """Validate one landing partition and move it into the lake, or into quarantine with its
+    reasons; the lake keeps its last good copy of a refused day."""
+    source = lake.partition_path(landing_dir, spec.landing, day)
+    try:
+        raw = lake.read_partition(landing_dir, spec.landing, day)
+    except FileNotFoundError:
+        raise  # nothing landed: the day is not there yet, which is no bad file
+    except Exception as exc:  # truncated, empty or not Parquet at all: pyarrow's errors vary by case
+        checks = _unreadable(spec, day, source, exc)
+        return IngestOutcome(checks, 0, _quarantine(source, checks, quarantine_dir, spec, day), quarantined=True)
+    checks = [CheckOutcome("readable", True, "a readable Parquet file")] + validate(raw, spec, day)
+    checks.append(check_volume(len(raw), spec, day, lake_dir, volume or VolumeRule()))
     if all(c.passed for c in checks):
         path = lake.write_partition(normalize(raw, spec), lake_dir, spec.name, day)
         return IngestOutcome(checks, len(raw), path, quarantined=False)
-    path = lake.write_partition(raw, quarantine_dir, spec.name, day)
-    return IngestOutcome(checks, len(raw), path, quarantined=True)
+    return IngestOutcome(checks, len(raw), _quarantine(source, checks, quarantine_dir, spec, day), quarantined=True)
 
 
 def landed_days(landing_dir: Path) -> list[str]:

@@ -48,6 +48,13 @@ def read_partition(root: Path, table: str, day: dt.date | str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def partition_rows(root: Path, table: str, day: dt.date | str) -> int:
+    """Row count from the Parquet footer, without reading the data."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(partition_path(root, table, day)).metadata.num_rows
+
+
 def existing_partitions(root: Path, table: str) -> list[str]:
     folder = Path(root) / table
     if not folder.exists():

@@ -12,6 +12,7 @@ import dagster as dg
 
 from ml_assets.core import engines
 from ml_assets.core.features.store import FeatureRepo
+from ml_assets.core.ingest import VolumeRule
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.settings import Settings
 from ml_assets.core.warehouse import PostgresWarehouse, Warehouse
@@ -23,6 +24,12 @@ class LakeResource(dg.ConfigurableResource):
     lake_dir: str
     landing_dir: str
     quarantine_dir: str
+    volume_max_ratio: float = 5.0
+    volume_history_days: int = 7
+    volume_min_rows: int = 50
+
+    def volume_rule(self) -> VolumeRule:
+        return VolumeRule(self.volume_max_ratio, self.volume_history_days, self.volume_min_rows)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -93,6 +100,9 @@ def resources_for(settings: Settings) -> dict[str, object]:
             lake_dir=str(settings.lake_dir),
             landing_dir=str(settings.landing_dir),
             quarantine_dir=str(settings.quarantine_dir),
+            volume_max_ratio=settings.ingest_volume_max_ratio,
+            volume_history_days=settings.ingest_volume_history_days,
+            volume_min_rows=settings.ingest_volume_min_rows,
         ),
         "warehouse": WarehouseResource(url=tables.url)
         if isinstance(tables, PostgresWarehouse)

@@ -30,6 +30,7 @@ def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
             Path(lake.landing_dir),
             Path(lake.lake_dir),
             Path(lake.quarantine_dir),
+            lake.volume_rule(),
         )
         yield dg.MaterializeResult(
             metadata={
