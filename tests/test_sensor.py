@@ -312,3 +312,53 @@ def test_the_sensor_reads_realized_performance_and_fires_on_it(instance, sensor_
     assert [r.tags["ml_assets/alert_day"] for r in fired.run_requests] == ["2026-03-22"]
     assert "realized worse than estimated" in fired.run_requests[0].tags["ml_assets/reason"]
     assert fired.run_requests[0].tags["ml_assets/bad_since"] == "2026-02-24"
+
+
+def _cycle_run(instance, day: str, status, reason: str | None = None, will_retry: str | None = None):
+    """A daily_cycle run of ``day`` ended with ``status``, tagged as Dagster tags its failures."""
+    import uuid
+
+    tags = {"dagster/partition": day}
+    if reason:
+        tags["dagster/failure_reason"] = reason
+    if will_retry:
+        tags["dagster/will_retry"] = will_retry
+    instance.add_run(dg.DagsterRun(job_name="daily_cycle", run_id=str(uuid.uuid4()), status=status, tags=tags))
+
+
+def test_the_daily_cycle_never_moves_past_a_day_whose_run_crashed(instance, project):
+    """Issue 23: a crashed day is run again (Dagster's run retries) before the next day; once its
+    retries are spent the sensor holds and says how to go on. A day whose own checks failed (a
+    quarantined export) does not hold the days after it. Before, the sensor moved on at once."""
+    from ml_assets.definitions import build_definitions
+    from ml_assets.simulator.landing import simulate_to_landing
+
+    settings = project.model_copy(update={"live_automation": True})
+    simulate_to_landing(settings, range(3))
+    definitions = build_definitions(settings)
+    sensor = definitions.resolve_sensor_def("daily_cycle_on_landing")
+    day0, day1 = settings.day(0).isoformat(), settings.day(1).isoformat()
+
+    def tick(cursor):
+        return sensor.evaluate_tick(
+            dg.build_sensor_context(
+                instance=instance, cursor=cursor, definitions=definitions, resources=definitions.resources
+            )
+        )
+
+    first = tick(None)
+    assert [r.partition_key for r in first.run_requests] == [day0] and first.cursor == day0
+
+    _cycle_run(instance, day0, dg.DagsterRunStatus.FAILURE, "UNEXPECTED_TERMINATION", will_retry="true")
+    waiting = tick(day0)
+    assert not waiting.run_requests and "Dagster runs it again" in waiting.skip_message
+
+    _cycle_run(instance, day0, dg.DagsterRunStatus.FAILURE, "UNEXPECTED_TERMINATION", will_retry="false")
+    spent = tick(day0)
+    assert not spent.run_requests and "Re-execute from failure" in spent.skip_message
+
+    _cycle_run(instance, day0, dg.DagsterRunStatus.SUCCESS)  # re-executed by hand
+    assert [r.partition_key for r in tick(day0).run_requests] == [day1]
+
+    _cycle_run(instance, day1, dg.DagsterRunStatus.FAILURE, "STEP_FAILURE", will_retry="false")
+    assert [r.partition_key for r in tick(day1).run_requests] == [settings.day(2).isoformat()]

@@ -129,13 +129,33 @@ def retrain_on_performance_drop(
     return dg.SensorResult(run_requests=[request], cursor=state.to_cursor())
 
 
+def _crashed_day(instance: dg.DagsterInstance, day: str) -> str | None:
+    """Why the cycle must not move past ``day``, if its newest run crashed (its worker died,
+    it never started): later days read its features, so they wait for it. A day whose own
+    assets or checks failed (a quarantined export) is not held: its failure is on the day."""
+    runs = instance.get_runs(
+        dg.RunsFilter(job_name=daily_cycle_job.name, tags={"dagster/partition": day}), limit=1
+    )
+    if not runs or runs[0].status != dg.DagsterRunStatus.FAILURE:
+        return None
+    run = runs[0]
+    if run.tags.get("dagster/failure_reason") == "STEP_FAILURE":
+        return None
+    if run.tags.get("dagster/will_retry") == "true":
+        return f"the run of {day} ({run.run_id[:8]}) crashed; Dagster runs it again before the next day"
+    return (
+        f"the run of {day} ({run.run_id[:8]}) crashed and its retries are spent: re-execute it from the "
+        "UI (Runs -> Re-execute from failure); later days wait for it, their features read it"
+    )
+
+
 @dg.sensor(
     name="daily_cycle_on_landing",
     job=daily_cycle_job,
     minimum_interval_seconds=shape_settings.sensor_interval_seconds,
     default_status=LIVE,
     description="Runs the daily cycle of the next day whose exports have all landed, one day at a time, "
-    "in order (the lake's features of a day read the days before it).",
+    "in order (the lake's features of a day read the days before it); never past a day whose run crashed.",
 )
 def daily_cycle_on_landing(
     context: dg.SensorEvaluationContext, settings: dg.ResourceParam[Settings]
@@ -148,6 +168,8 @@ def daily_cycle_on_landing(
     done = context.cursor or max(
         context.instance.get_materialized_partitions(dg.AssetKey("raw_transactions")), default=""
     )
+    if done and (held := _crashed_day(context.instance, done)):
+        return dg.SkipReason(held)
     pending = [d for d in landed_days(settings.landing_dir) if d > done]
     if not pending:
         return dg.SkipReason(f"no day landed after {done or 'the start'}")
