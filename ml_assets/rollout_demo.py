@@ -56,6 +56,7 @@ def train_challenger(s: Settings, shuffle_labels: bool, seed: int, reason: str) 
     """A new registered version (alias ``challenger``) from the champion's training set,
     admitted to a rollout by the demo (the tag says so)."""
     from ml_assets.core.model import TARGET, Hyperparameters, train
+    from ml_assets.core.monitoring.fitting import fit_and_store
     from ml_assets.core.registry import rollout
     from ml_assets.core.training.dataset import SPLIT, save_training_set, training_window
     from ml_assets.core.training.tracking import TrainedModel, log_and_register, validate
@@ -75,7 +76,11 @@ def train_challenger(s: Settings, shuffle_labels: bool, seed: int, reason: str) 
     fitted = TrainedModel(
         model, frame, validate(model, frame[frame[SPLIT] == "validation"], specs.model_features(), s)
     )
-    version = log_and_register(store, fitted, params, record, "rollout-demo", specs).version
+    registered = log_and_register(store, fitted, params, record, "rollout-demo", specs)
+    # its monitors at registration, as train_and_promote fits them: a rolled-out version may become
+    # champion, and the next daily cycle monitors the days it scores
+    fit_and_store(store, registered, specs, s)
+    version = registered.version
     rollout.admit(store, version, f"rollout demo: {reason} (admitted past the offline gate on purpose)")
     store.tag_version(version, {"rollout_demo": reason})
     return version

@@ -26,7 +26,11 @@ BIN = Path(sys.executable).parent
 def _launch(job: str, env: dict, cwd: Path) -> None:
     subprocess.run(
         [str(BIN / "dagster"), "job", "launch", "-f", JOBS, "-j", job],
-        cwd=cwd, env=env, check=True, capture_output=True, timeout=120,
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
 
 
@@ -65,7 +69,10 @@ def test_a_killed_run_frees_its_pool_slot_and_runs_again_and_a_failing_step_does
         with dg.DagsterInstance.get() as instance, open(log, "w") as out:
             daemon = subprocess.Popen(
                 [str(BIN / "dagster-daemon"), "run", "-f", JOBS],
-                cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT,
+                cwd=HERE,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
             step = None
             try:
@@ -77,7 +84,9 @@ def test_a_killed_run_frees_its_pool_slot_and_runs_again_and_a_failing_step_does
                     lambda: [
                         r for r in instance.get_runs(dg.RunsFilter(job_name="failing_job")) if r.is_finished
                     ],
-                    120, log, daemon,
+                    120,
+                    log,
+                    daemon,
                 )[0]
                 assert failing.status == dg.DagsterRunStatus.FAILURE
                 _until("its slot is freed", lambda: not _claimed(instance, "feast"), 60, log, daemon)
@@ -95,19 +104,26 @@ def test_a_killed_run_frees_its_pool_slot_and_runs_again_and_a_failing_step_does
                 failed = _until(
                     "the killed run is failed",
                     lambda: instance.get_run_by_id(first.run_id).status == dg.DagsterRunStatus.FAILURE,
-                    60, log, daemon,
+                    60,
+                    log,
+                    daemon,
                 )
                 assert failed
-                _until("the dead run's slot is freed", lambda: not _claimed(instance, "feast"), 60, log, daemon)
+                _until(
+                    "the dead run's slot is freed", lambda: not _claimed(instance, "feast"), 60, log, daemon
+                )
                 print(f"slot freed {time.monotonic() - killed_at:.0f} s after the kill")  # RELIABILITY.md
 
                 retried = _until(
                     "the killed run is run again and succeeds",
                     lambda: [
-                        r for r in instance.get_runs(dg.RunsFilter(job_name="crashing_job"))
+                        r
+                        for r in instance.get_runs(dg.RunsFilter(job_name="crashing_job"))
                         if r.tags.get("dagster/parent_run_id") == first.run_id and r.is_success
                     ],
-                    180, log, daemon,
+                    180,
+                    log,
+                    daemon,
                 )
                 assert len(retried) == 1
                 failing = instance.get_run_by_id(failing.run_id)

@@ -184,5 +184,7 @@ def test_an_unreadable_file_fails_the_checks_of_its_asset_not_the_run_with_a_bar
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not checks["readable"].passed and "export the day again" in checks["readable"].description
     assert not result.success  # the blocking check, not an exception, stopped the run
-    assert not [e for e in result.all_events if e.is_step_failure and "ArrowInvalid" in str(e.event_specific_data)]
+    assert not [
+        e for e in result.all_events if e.is_step_failure and "ArrowInvalid" in str(e.event_specific_data)
+    ]
     assert lake.partition_path(landed.quarantine_dir, "raw_transactions", day).exists()

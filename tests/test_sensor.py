@@ -323,7 +323,9 @@ def _cycle_run(instance, day: str, status, reason: str | None = None, will_retry
         tags["dagster/failure_reason"] = reason
     if will_retry:
         tags["dagster/will_retry"] = will_retry
-    instance.add_run(dg.DagsterRun(job_name="daily_cycle", run_id=str(uuid.uuid4()), status=status, tags=tags))
+    instance.add_run(
+        dg.DagsterRun(job_name="daily_cycle", run_id=str(uuid.uuid4()), status=status, tags=tags)
+    )
 
 
 def test_the_daily_cycle_never_moves_past_a_day_whose_run_crashed(instance, project):

@@ -243,3 +243,47 @@ def test_rescoring_a_day_replaces_its_rows(world):
     # the same champion on the same features gives the same scores
     again = log.sort_values("transaction_id")["score"].to_numpy()
     np.testing.assert_allclose(again, scores["score"].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_a_champion_registered_without_monitors_is_monitored_all_the_same(world):
+    """Issue 23: after `make rollout-demo`, a version that became champion through the service had
+    no monitors and the next daily cycle failed in monitoring. Any version may become champion:
+    its monitors are fitted and stored on first need."""
+    from ml_assets.core.model_store import CHAMPION
+    from ml_assets.core.monitoring import monitors
+
+    settings, instance = world
+    selection = {dg.AssetKey("training_set"), dg.AssetKey("fraud_model")}  # registered, no model_monitors
+    result = (
+        _defs(settings)
+        .resolve_job_def("train_and_promote")
+        .get_subset(asset_selection=selection)
+        .execute_in_process(
+            instance=instance,
+            run_config={"ops": {"training_set": {"config": {"as_of": str(settings.day(DAYS))}}}},
+        )
+    )
+    version = next(
+        e.materialization.metadata["model_version"].value
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("fraud_model")
+    )
+    store = store_of(settings)
+    with pytest.raises(FileNotFoundError, match="has no monitoring/monitors.pkl"):
+        monitors.load(store, version, settings.monitors_cache_dir)
+    store.set_alias(CHAMPION, version)
+
+    day = str(settings.day(DAYS - 1))
+    scored = (
+        _defs(settings).resolve_job_def("score_day").execute_in_process(instance=instance, partition_key=day)
+    )
+    assert scored.success
+    estimate = next(
+        e.materialization.metadata
+        for e in scored.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("estimated_performance")
+    )
+    assert estimate["model_version"].value == version
+    assert 0.5 < estimate["estimated_roc_auc"].value <= 1.0
+    fitted = monitors.load(store, version, settings.monitors_cache_dir)  # stored with the version now
+    assert set(monitors.ALL_MONITORS) <= set(fitted.monitors)

@@ -215,8 +215,9 @@ def check_volume(rows: int, spec: TableSpec, day: dt.date, lake_dir: Path, rule:
             "row_volume",
             False,
             f"{spec.landing}/date={day} has {rows} rows, the last {len(earlier)} days a median of "
-            f"{usual:.0f} (more than {rule.max_ratio:g}x apart): check the export for a re-sent or cut-off "
-            "period, then land it again (or raise ML_ASSETS_INGEST_VOLUME_MAX_RATIO if the volume really moved)",
+            f"{usual:.0f} (more than {rule.max_ratio:g}x apart): check the export for a re-sent or "
+            "cut-off period, then land it again (or raise ML_ASSETS_INGEST_VOLUME_MAX_RATIO if the "
+            "volume really moved)",
             rows,
         )
     return CheckOutcome("row_volume", True, f"{rows} rows, the usual {usual:.0f}")
@@ -232,7 +233,11 @@ class IngestOutcome:
 
 def _unreadable(spec: TableSpec, day: dt.date, source: Path, error: Exception) -> list[CheckOutcome]:
     size = source.stat().st_size
-    what = "an empty file (0 bytes)" if size == 0 else f"not a readable Parquet file ({type(error).__name__}: {error})"
+    what = (
+        "an empty file (0 bytes)"
+        if size == 0
+        else f"not a readable Parquet file ({type(error).__name__}: {error})"
+    )
     message = (
         f"{spec.landing}/date={day} ({source}) is {what}: export the day again as Parquet "
         "(pandas: df.to_parquet) and land it in place of this one"
@@ -272,13 +277,17 @@ def ingest_partition(
         raise  # nothing landed: the day is not there yet, which is no bad file
     except Exception as exc:  # truncated, empty or not Parquet at all: pyarrow's errors vary by case
         checks = _unreadable(spec, day, source, exc)
-        return IngestOutcome(checks, 0, _quarantine(source, checks, quarantine_dir, spec, day), quarantined=True)
+        return IngestOutcome(
+            checks, 0, _quarantine(source, checks, quarantine_dir, spec, day), quarantined=True
+        )
     checks = [CheckOutcome("readable", True, "a readable Parquet file")] + validate(raw, spec, day)
     checks.append(check_volume(len(raw), spec, day, lake_dir, volume or VolumeRule()))
     if all(c.passed for c in checks):
         path = lake.write_partition(normalize(raw, spec), lake_dir, spec.name, day)
         return IngestOutcome(checks, len(raw), path, quarantined=False)
-    return IngestOutcome(checks, len(raw), _quarantine(source, checks, quarantine_dir, spec, day), quarantined=True)
+    return IngestOutcome(
+        checks, len(raw), _quarantine(source, checks, quarantine_dir, spec, day), quarantined=True
+    )
 
 
 def landed_days(landing_dir: Path) -> list[str]:

@@ -67,10 +67,14 @@ class Settings(BaseSettings):
 
     # --- ingest ----------------------------------------------------------------------------
     ingest_volume_max_ratio: float = Field(
-        5.0, gt=1, description="a landing day with more than this times (or under 1/this of) the usual rows "
+        5.0,
+        gt=1,
+        description="a landing day with more than this times (or under 1/this of) the usual rows "
         "is quarantined (a re-sent period, a cut-off export)",
     )
-    ingest_volume_history_days: int = Field(7, gt=0, description="earlier lake days the usual row count is taken from")
+    ingest_volume_history_days: int = Field(
+        7, gt=0, description="earlier lake days the usual row count is taken from"
+    )
     ingest_volume_min_rows: int = Field(
         50, ge=0, description="tables whose usual day has fewer rows are too small for the volume check"
     )
