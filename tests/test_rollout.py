@@ -2,6 +2,7 @@
 service (`ml-assets serve` on loopback, the real MLflow registry re-read after every move)."""
 
 import dataclasses
+import json
 import time
 
 import dagster as dg
@@ -139,10 +140,17 @@ def world(tmp_path_factory):
 def service(world):
     """A service judging steps as soon as a window is full (no minimum step time)."""
     settings, _ = world
-    svc = Service(settings, free_port(), {"ML_ASSETS_ROLLOUT_MIN_STEP_SECONDS": "0"})
+    svc = Service(
+        settings,
+        free_port(),
+        {"ML_ASSETS_ROLLOUT_MIN_STEP_SECONDS": "0", "ML_ASSETS_SERVE_ADMIN_TOKENS": json.dumps(ADMIN)},
+    )
     svc.wait_ready()
     yield svc
     svc.stop()
+
+
+ADMIN = {"release-bot": "rb-" + "5" * 40}  # the admin endpoints' token of this module's service
 
 
 def _wait_rollout(url, version, timeout=20):
@@ -297,11 +305,20 @@ def test_back_to_back_rollouts_promote_and_leave_no_stale_routing(world, service
         assert status["step"] == 0 and status["share"] == 0.0
         answers = [_post(service.url, tx).json() for tx in txs[:50]]
         assert {(r["arm"], r["model_version"]) for r in answers} == {("champion", good)}
+        admin = {"Authorization": f"Bearer {ADMIN['release-bot']}"}
+        no_token = requests.post(f"{service.url}/v1/rollout/abort", json={"reason": "test over"}, timeout=10)
+        assert no_token.status_code == 401
+        assert requests.get(f"{service.url}/v1/rollout", timeout=10).json()["challenger"] == following
         requests.post(
-            f"{service.url}/v1/rollout/abort", json={"reason": "test over"}, timeout=10
+            f"{service.url}/v1/rollout/abort", json={"reason": "test over"}, headers=admin, timeout=10
         ).raise_for_status()
         assert requests.get(f"{service.url}/v1/rollout", timeout=10).json()["challenger"] is None
-        assert requests.post(f"{service.url}/v1/rollout/promote", timeout=10).status_code == 409
+        tags = store.client().get_model_version("fraud_model", following).tags
+        assert tags["rollout_rolled_back_by"] == "operator:release-bot"  # who acted; the token nowhere
+        assert ADMIN["release-bot"] not in json.dumps(tags)
+        assert (
+            requests.post(f"{service.url}/v1/rollout/promote", headers=admin, timeout=10).status_code == 409
+        )
     finally:
         store.set_alias("champion", first_champion)
 

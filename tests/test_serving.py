@@ -226,6 +226,78 @@ def test_batch_size_is_bounded(world, service):
     assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "transactions"
 
 
+def test_a_body_over_the_limit_gets_a_413_not_a_5xx(service):
+    too_big = b'{"transactions": [' + b" " * (2 << 20) + b"]}"
+    for path in ("/v1/score", "/v1/score/batch"):  # the fast path's route, and FastAPI's
+        response = requests.post(
+            f"{service.url}{path}", data=too_big, headers={"content-type": "application/json"}, timeout=30
+        )
+        assert response.status_code == 413, (path, response.status_code)
+
+
+def test_admin_endpoints_are_off_without_a_configured_token(service):
+    """Issue 23: anyone who reached the service could promote or abort a rollout."""
+    for path in ("/v1/rollout/promote", "/v1/rollout/abort"):
+        response = requests.post(f"{service.url}{path}", json={"reason": "x"}, timeout=10)
+        assert response.status_code == 403, (path, response.status_code)
+        assert "ML_ASSETS_SERVE_ADMIN_TOKENS" in response.json()["detail"]
+
+
+ADMIN_TOKEN, SCORE_TOKEN = "adm-" + "7" * 40, "scr-" + "3" * 40
+
+
+@pytest.fixture(scope="module")
+def guarded(world):
+    """A service with an admin token (name: ci) and a scoring token."""
+    settings, _ = world
+    from pydantic import SecretStr
+
+    guarded = settings.model_copy(  # model_copy does not validate: the secrets as the settings hold them
+        update={
+            "serve_admin_tokens": {"ci": SecretStr(ADMIN_TOKEN)},
+            "serve_score_token": SecretStr(SCORE_TOKEN),
+        }
+    )
+    svc = Service(guarded, free_port())
+    svc.wait_ready()
+    yield svc
+    svc.stop()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer " + ADMIN_TOKEN[:-1] + "8"}, 401),
+        ({"Authorization": "Basic " + ADMIN_TOKEN}, 401),
+        ({"Authorization": "Bearer " + SCORE_TOKEN}, 401),  # the scoring token is no admin token
+        ({"Authorization": "Bearer " + ADMIN_TOKEN}, 409),  # accepted: no rollout in progress
+    ],
+)
+def test_admin_endpoints_need_the_admin_token(guarded, headers, status):
+    for path in ("/v1/rollout/promote", "/v1/rollout/abort"):
+        response = requests.post(f"{guarded.url}{path}", json={"reason": "x"}, headers=headers, timeout=10)
+        assert response.status_code == status, (path, response.text)
+        if status == 401:
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_scoring_takes_its_token_when_one_is_set_on_both_paths_and_no_token_is_echoed(world, guarded):
+    settings, last = world
+    tx = transaction(next(_day(settings, last).head(1).itertuples()))
+    bearer = {"Authorization": "Bearer " + SCORE_TOKEN}
+    assert requests.post(f"{guarded.url}/v1/score", json=tx, timeout=10).status_code == 401
+    assert requests.post(f"{guarded.url}/v1/score", json=tx, headers=bearer, timeout=10).status_code == 200
+    batch = {"transactions": [tx]}
+    assert requests.post(f"{guarded.url}/v1/score/batch", json=batch, timeout=10).status_code == 401
+    assert (
+        requests.post(f"{guarded.url}/v1/score/batch", json=batch, headers=bearer, timeout=10).status_code
+        == 200
+    )
+    exposed = requests.get(f"{guarded.url}/metrics", timeout=10).text + guarded.read_log()
+    assert ADMIN_TOKEN not in exposed and SCORE_TOKEN not in exposed
+
+
 def _metrics(service) -> dict:
     text = requests.get(f"{service.url}/metrics", timeout=10).text
     out = {}

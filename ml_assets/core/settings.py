@@ -14,7 +14,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -216,6 +216,18 @@ class Settings(BaseSettings):
         1, ge=1, description="OpenMP threads of the service's model (one: single rows gain nothing from more)"
     )
     serve_reload_seconds: float = Field(5.0, gt=0, description="how often the service re-reads the alias")
+    serve_admin_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="who may move a rollout (POST /v1/rollout/*): name -> bearer token, e.g. "
+        '\'{"ops": "<a long random string>"}\'; the name is recorded in the registry, the token nowhere. '
+        "None: those endpoints answer 403 and say how to turn them on",
+    )
+    serve_score_token: SecretStr | None = Field(
+        None, description="when set, scoring requires it as a bearer token (401 without)"
+    )
+    serve_max_body_bytes: int = Field(
+        1 << 20, gt=0, description="request bodies above this get a 413 (a full batch is ~0.2 MB)"
+    )
     prediction_log_capacity: int = Field(100_000, gt=0, description="online predictions queued for the log")
     prediction_log_batch_rows: int = Field(5_000, gt=0, description="rows written to the log per transaction")
     prediction_log_flush_seconds: float = Field(
@@ -304,7 +316,15 @@ class Settings(BaseSettings):
         import json
 
         out = {}
-        for name, value in self.model_dump(mode="json").items():
+        # secrets travel to a child process in full (a child's environment is no log); dumped as
+        # JSON they would read "**********"
+        dumped = self.model_dump(mode="json") | {
+            "serve_admin_tokens": {k: v.get_secret_value() for k, v in self.serve_admin_tokens.items()},
+            "serve_score_token": self.serve_score_token.get_secret_value()
+            if self.serve_score_token
+            else None,
+        }
+        for name, value in dumped.items():
             if value is not None:
                 out[f"ML_ASSETS_{name.upper()}"] = (
                     json.dumps(value) if isinstance(value, list | dict) else str(value)

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from ml_assets.core.settings import Settings
+from ml_assets.serving import auth
 from ml_assets.serving.fast_path import ScoreFastPath
 from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
 
@@ -252,12 +253,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's built-in OpenTelemetry hooks: off (this service exports Prometheus metrics,
         # and nothing is sent anywhere)
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        # a 413 above it; applied outside every middleware, the fast path's requests included
+        max_body_size=settings.serve_max_body_bytes,
     )
+    require_admin = auth.admin(settings.serve_admin_tokens)
+    scoring_auth = [Depends(auth.scoring(settings.serve_score_token))]
+    admin_answers = {
+        401: {"description": "no valid admin token"},
+        403: {"description": "admin endpoints off"},
+    }
     # the fast path sits inside the metrics middleware, so its requests are counted and timed
     app.add_middleware(
         ScoreFastPath,
         model=Transaction,
         answer=lambda transaction: score([transaction])[0] if state["ready"] else None,
+        authorized=lambda scope: auth.scope_authorized(scope, settings.serve_score_token),
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     batch_request = create_model(
@@ -302,13 +312,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             out.append({**r.__dict__, "unknown_entity": bool(r.missing_views)})
         return out
 
-    @app.post("/v1/score", response_model=ScoreResult, responses={503: {"description": "not ready"}})
+    @app.post(
+        "/v1/score",
+        response_model=ScoreResult,
+        responses={503: {"description": "not ready"}},
+        dependencies=scoring_auth,
+    )
     async def score_one(transaction: Transaction):
         if not state["ready"]:
             return not_ready()
         return JSONResponse(score([transaction])[0])
 
-    @app.post("/v1/score/batch", response_model=BatchResult, responses={503: {"description": "not ready"}})
+    @app.post(
+        "/v1/score/batch",
+        response_model=BatchResult,
+        responses={503: {"description": "not ready"}},
+        dependencies=scoring_auth,
+    )
     async def score_batch(request: batch_request):  # type: ignore[valid-type]
         if not state["ready"]:
             return not_ready()
@@ -337,21 +357,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return state["controller"].status()
 
     @app.post(
-        "/v1/rollout/abort", response_model=RolloutStatus, responses={409: {"description": "no rollout"}}
+        "/v1/rollout/abort",
+        response_model=RolloutStatus,
+        responses={409: {"description": "no rollout"}, **admin_answers},
     )
-    async def rollout_abort(action: RolloutAction):
+    async def rollout_abort(action: RolloutAction, actor: Annotated[str, Depends(require_admin)]):
         """Stop the rollout now: the challenger answers and shadows nothing from this request on,
-        and is tagged rolled back (with the reason) in the registry."""
-        if state.get("controller") is None or state["controller"].abort(action.reason) is None:
+        and is tagged rolled back (with the reason and who) in the registry. Needs an admin token."""
+        if (
+            state.get("controller") is None
+            or state["controller"].abort(action.reason, by=f"operator:{actor}") is None
+        ):
             return JSONResponse({"detail": "no rollout in progress"}, status_code=409)
         return state["controller"].status()
 
     @app.post(
-        "/v1/rollout/promote", response_model=RolloutStatus, responses={409: {"description": "no rollout"}}
+        "/v1/rollout/promote",
+        response_model=RolloutStatus,
+        responses={409: {"description": "no rollout"}, **admin_answers},
     )
-    async def rollout_promote():
-        """Complete the rollout now: the challenger becomes champion (previous_champion keeps the old)."""
-        if state.get("controller") is None or state["controller"].promote() is None:
+    async def rollout_promote(actor: Annotated[str, Depends(require_admin)]):
+        """Complete the rollout now: the challenger becomes champion (previous_champion keeps the
+        old); who did it is recorded on the version. Needs an admin token."""
+        if state.get("controller") is None or state["controller"].promote(by=f"operator:{actor}") is None:
             return JSONResponse({"detail": "no rollout in progress"}, status_code=409)
         return state["controller"].status()
 

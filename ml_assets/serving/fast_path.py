@@ -32,8 +32,14 @@ class ScoreFastPath:
     """ASGI middleware: answers ``POST /v1/score`` itself when ``answer(model)`` returns a body,
     and passes everything else on to ``app``."""
 
-    def __init__(self, app, model: type[BaseModel], answer: Callable[[BaseModel], dict | None]):
-        self.app, self.model, self.answer = app, model, answer
+    def __init__(
+        self,
+        app,
+        model: type[BaseModel],
+        answer: Callable[[BaseModel], dict | None],
+        authorized: Callable[[dict], bool] = lambda scope: True,
+    ):
+        self.app, self.model, self.answer, self.authorized = app, model, answer, authorized
 
     async def __call__(self, scope, receive, send):
         if not (
@@ -41,6 +47,7 @@ class ScoreFastPath:
             and scope["path"] == PATH
             and scope["method"] == "POST"
             and _json_content(scope)
+            and self.authorized(scope)  # else FastAPI answers 401 in its own words
         ):
             return await self.app(scope, receive, send)
         messages, body, complete = [], b"", False
