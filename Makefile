@@ -16,7 +16,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
-	serve test-tools rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
+	serve test-tools faults rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -58,7 +58,13 @@ test-tools:
 ## TEST_WORKERS processes (one test file per worker at a time, slow files first: tests/conftest.py)
 TEST_WORKERS ?= 2
 test: $(STAMP) test-tools
-	$(BIN)/python -m pytest -W default::DeprecationWarning -n $(TEST_WORKERS) --no-loadscope-reorder $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -W default::DeprecationWarning -n $(TEST_WORKERS) --no-loadscope-reorder -m "not faults" $(PYTEST_ARGS)
+
+## make faults: the fault matrix (tests/test_faults.py): each fault injected for real under a daemon,
+## asserted, and its figures written into RELIABILITY.md (~30 min on 2 cores)
+faults: $(STAMP) dagster-home
+	$(BIN)/python -m pytest -m faults -q tests/test_faults.py $(PYTEST_ARGS); status=$$?; \
+	  $(BIN)/python -m benchmarks.fault_table && exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check ml_assets feature_repo tests benchmarks examples

@@ -153,6 +153,16 @@ def service(world):
 ADMIN = {"release-bot": "rb-" + "5" * 40}  # the admin endpoints' token of this module's service
 
 
+def _tags_once(store, version, tag, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tags = store.client().get_model_version("fraud_model", version).tags
+        if tag in tags:
+            return tags
+        time.sleep(0.2)
+    raise TimeoutError(f"version {version} has no tag {tag} after {timeout} s: {tags}")
+
+
 def _wait_rollout(url, version, timeout=20):
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -313,7 +323,7 @@ def test_back_to_back_rollouts_promote_and_leave_no_stale_routing(world, service
             f"{service.url}/v1/rollout/abort", json={"reason": "test over"}, headers=admin, timeout=10
         ).raise_for_status()
         assert requests.get(f"{service.url}/v1/rollout", timeout=10).json()["challenger"] is None
-        tags = store.client().get_model_version("fraud_model", following).tags
+        tags = _tags_once(store, following, "rollout_rolled_back_by")  # the move lands on its own thread
         assert tags["rollout_rolled_back_by"] == "operator:release-bot"  # who acted; the token nowhere
         assert ADMIN["release-bot"] not in json.dumps(tags)
         assert (

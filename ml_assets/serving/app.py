@@ -257,7 +257,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.serve_max_body_bytes,
     )
     require_admin = auth.admin(settings.serve_admin_tokens)
-    scoring_auth = [Depends(auth.scoring(settings.serve_score_token))]
+    # declared only when a token is set: the OpenAPI schema then says scoring needs one
+    scoring_auth = [Depends(auth.scoring(settings.serve_score_token))] if settings.serve_score_token else []
     admin_answers = {
         401: {"description": "no valid admin token"},
         403: {"description": "admin endpoints off"},
