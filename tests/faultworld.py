@@ -162,9 +162,12 @@ class FaultWorld:
                 stray,
             )
         warehouse = Warehouse(self.s.warehouse_path)
-        for table in WAREHOUSE_TABLES:
-            out["warehouse"][table] = warehouse.query(
-                f"SELECT * FROM {table} WHERE partition_date = ?", [day]
+        tables = set(warehouse.query("SELECT table_name FROM information_schema.tables")["table_name"])
+        for table in WAREHOUSE_TABLES:  # a table a day did not write yet (the label signal's first day)
+            out["warehouse"][table] = (
+                warehouse.query(f"SELECT * FROM {table} WHERE partition_date = ?", [day])
+                if table in tables
+                else pd.DataFrame({"transaction_id": []})
             )
         customers = lake.read_partition(self.s.lake_dir, "raw_transactions", day)["customer_id"].unique()
         from conftest import repo_of
