@@ -71,3 +71,53 @@ def test_alias_moved_by_one_process_is_seen_over_http_and_hot_reloaded(server):
     # the artifacts went through the server: nothing was written to a local MLflow store
     assert not server.mlflow_dir.exists()
     assert any((server.data_dir / "mlflow-server-artifacts").rglob("MLmodel"))
+
+
+def test_the_watcher_keeps_serving_while_the_server_is_down_and_reloads_once_it_is_back(
+    tmp_path, monkeypatch, caplog
+):
+    """Issue 23, cluster faults: the MLflow server stopped during the service's reload poll. Each
+    failed poll is logged and the champion it holds keeps answering; once the server is back, the
+    next alias move is picked up without a restart."""
+    import logging
+    import time
+
+    from ml_assets.cluster_services import start_mlflow_server, stop
+    from ml_assets.core.model_store import CHAMPION
+    from ml_assets.core.serving import ModelWatcher
+
+    # one attempt per call, as the service would see it with a short retry budget (MLflow's default
+    # retries a refused connection with backoff for minutes, on the watcher's own thread)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    settings = cluster_settings(tmp_path / "data", mlflow_server_url=f"http://127.0.0.1:{free_port()}")
+    log = tmp_path / "mlflow-server.log"
+    process = start_mlflow_server(settings, log)
+    try:
+        store = engines.model_store(settings)
+        first, second = _register(store, 1), _register(store, 2)
+        store.set_alias(CHAMPION, first)
+        watcher = ModelWatcher(store, n_features=4)
+        assert watcher.poll() and watcher.current.version == first
+        x = np.random.default_rng(0).normal(size=(3, 4))
+        expected = watcher.current.predict(x)
+
+        watcher.start(0.2)
+        stop(process)
+        with caplog.at_level(logging.ERROR):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "still serving" not in caplog.text:
+                np.testing.assert_array_equal(watcher.current.predict(x), expected)  # answers all along
+                time.sleep(0.1)
+        assert f"still serving {first}" in caplog.text and watcher.current.version == first
+
+        process = start_mlflow_server(settings, log)  # the same URL: the watcher's next poll reaches it
+        store.set_alias(CHAMPION, second)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and watcher.current.version != second:
+            time.sleep(0.2)
+        assert watcher.current.version == second
+        watcher.stop()
+    finally:
+        stop(process)
+        engines.drop_databases(settings)

@@ -76,8 +76,13 @@ class ModelStore:
 
         try:
             return self.client().get_model_version_by_alias(self.model_name, alias)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            # only "no such alias / model" means None: an unreachable or failing server must not
+            # read as an empty registry (a first champion promoted without a comparison, a rollout
+            # dropped as if a person had aborted it)
+            if exc.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+                return None
+            raise
 
     def alias_version(self, alias: str) -> str | None:
         found = self.version_by_alias(alias)
