@@ -99,6 +99,24 @@ class ModelWatcher:
             self._thread.join(timeout=10)
 
 
+class FeaturesUnavailable(RuntimeError):
+    """The online store did not answer (down, restarting, unreachable): no request's fault, and
+    no bug; the service answers 503 and its readiness says so until a read succeeds again."""
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    errors: tuple[type[BaseException], ...] = (OSError, sqlite3.OperationalError)
+    try:
+        import redis
+
+        errors += (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    except ImportError:  # the embedded profile needs no Redis client
+        pass
+    return errors
+
+
 class OnlineScorer:
     """Scores transactions as they happen, on the same feature service and the same input
     encoding as training and batch scoring, with the arms the rollout controller routes."""
@@ -110,6 +128,22 @@ class OnlineScorer:
         self.raw = raw_columns(self.specs)
         self.ttl = {v.name: v.ttl.total_seconds() for v in self.specs.FEATURE_VIEWS}
         self.controller, self.model_name = controller, model_name
+        self._unreachable = _unreachable_errors()
+
+    def read(self, rows: list[dict]):
+        try:
+            return self.reader.read(rows)
+        except self._unreachable as exc:
+            raise FeaturesUnavailable(
+                f"the online feature store is unreachable ({type(exc).__name__}: {exc}); answers resume "
+                "by themselves once it is back"
+            ) from exc
+
+    def probe(self) -> None:
+        """One read of an entity no one has: raises FeaturesUnavailable while the store is down."""
+        self.read(
+            [{"customer_id": -1, "merchant_id": -1, "amount": 1.0, "channel": "in_store", "txn_hour": 0.0}]
+        )
 
     def warm_up(self) -> None:
         """One real read and prediction, so the first request pays no first-call costs."""
@@ -147,7 +181,7 @@ class OnlineScorer:
             }
             for t, h in zip(transactions, txn_hour([t["timestamp"] for t in transactions]), strict=True)
         ]
-        served = self.reader.read(rows)
+        served = self.read(rows)
         matrix = model_matrix(served.values, self.specs)
         champion = routing.champion
         tick = time.perf_counter()

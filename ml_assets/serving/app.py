@@ -263,11 +263,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         401: {"description": "no valid admin token"},
         403: {"description": "admin endpoints off"},
     }
+
+    def fast_answer(transaction: Transaction) -> dict | None:
+        from ml_assets.core.serving import FeaturesUnavailable
+
+        if not state["ready"]:
+            return None
+        try:
+            return score([transaction])[0]
+        except FeaturesUnavailable:
+            return None  # FastAPI's route meets the same and answers 503 in its own words
+
     # the fast path sits inside the metrics middleware, so its requests are counted and timed
     app.add_middleware(
         ScoreFastPath,
         model=Transaction,
-        answer=lambda transaction: score([transaction])[0] if state["ready"] else None,
+        answer=fast_answer,
         authorized=lambda scope: auth.scope_authorized(scope, settings.serve_score_token),
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -283,6 +294,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Infinity) is echoed as text: as a float it cannot be written as JSON, and the 422
         # became a 500 (found by test_the_fast_path_answers_as_fastapi_answers)
         return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+    from ml_assets.core.serving import FeaturesUnavailable
+
+    @app.exception_handler(FeaturesUnavailable)
+    async def features_unavailable(request, exc: FeaturesUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     def not_ready() -> JSONResponse:
         return JSONResponse({"detail": f"not ready: {state['reason']}"}, status_code=503)
@@ -388,9 +405,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz():
         return {"live": True}
 
-    @app.get("/readyz", responses={503: {"description": "not ready"}})
-    async def readyz():
-        return {"ready": True} if state["ready"] else not_ready()
+    @app.get("/readyz", responses={503: {"description": "not ready, or the online store unreachable"}})
+    def readyz():  # a plain def: the store probe blocks, so it runs on the thread pool
+        if not state["ready"]:
+            return not_ready()
+        state["scorer"].probe()  # FeaturesUnavailable -> 503 with the reason
+        return {"ready": True}
 
     @app.get(
         "/metrics",
