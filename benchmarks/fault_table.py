@@ -30,7 +30,13 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     if not RESULTS.exists():
         sys.exit(f"no results at {RESULTS}: run `make faults` first")
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    # the newest result of each fault (a fault re-run by hand appends)
+    newest = {}
+    for line in RESULTS.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            newest[row["fault"]] = row
+    rows = list(newest.values())
     page = PAGE.read_text()
     if BEGIN not in page or END not in page:
         sys.exit(f"{PAGE} lacks the markers {BEGIN} ... {END}")
