@@ -37,4 +37,21 @@ def failing_job():
     fail_in_step()
 
 
-defs = dg.Definitions(jobs=[crashing_job, failing_job])
+@dg.op
+def first_step() -> int:
+    (Path(os.environ["CRASH_DIR"]) / "first_step.started").write_text(str(os.getpid()))
+    time.sleep(float(os.environ.get("FIRST_STEP_SECONDS", "6")))  # the test restarts Postgres meanwhile
+    return 1
+
+
+@dg.op
+def second_step(value: int) -> int:
+    return value + 1
+
+
+@dg.job
+def two_step_job():
+    second_step(first_step())
+
+
+defs = dg.Definitions(jobs=[crashing_job, failing_job, two_step_job])
