@@ -1,8 +1,11 @@
-"""Cluster faults (issue 23): Redis, the online store, stopped and restarted under the running
-service. Decided behaviour: while it is down, scoring answers 503 naming the online store (no
+"""Cluster faults (issue 23) under the running service: Redis, the online store, stopped and
+restarted; then the MLflow server stopped during a training run and the service's reload polls.
+Redis: Decided behaviour: while it is down, scoring answers 503 naming the online store (no
 request's fault, and no 500), /readyz answers 503 (a balancer routes elsewhere), /healthz stays
 200 (the process is fine: no restart wanted); once Redis is back the same process answers again,
-with the same scores. A Redis of the test's own on a free port, so stopping it disturbs no one."""
+with the same scores. MLflow: the training run fails visibly, naming the server; the service keeps
+serving its champion and stays ready. A Redis of the test's own on a free port, so stopping it
+disturbs no one."""
 
 import subprocess
 import time
@@ -103,6 +106,23 @@ def test_the_service_answers_503_while_redis_is_down_and_recovers_without_a_rest
         after = requests.post(f"{service.url}/v1/score", json=tx, timeout=10)
         assert after.status_code == 200 and after.json()["score"] == before.json()["score"]
         assert service.proc.poll() is None  # the same process, never restarted
+
+        stop(server)  # the MLflow server goes away: a training run, and the service's polls, meet it
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail in seconds, not after minutes of backoff
+            with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+                failed = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+        assert not failed.success
+        errors = " ".join(str(e.event_specific_data.error) for e in failed.all_events if e.is_step_failure)
+        assert settings.mlflow_server_url.removeprefix("http://") in errors, errors[-2000:]
+        time.sleep(2)  # several of the service's alias polls (every 0.5 s here) meet the dead server
+        still = requests.post(f"{service.url}/v1/score", json=tx, timeout=10)
+        assert still.status_code == 200
+        assert (still.json()["score"], still.json()["model_version"]) == (
+            after.json()["score"],
+            after.json()["model_version"],
+        )
+        assert requests.get(f"{service.url}/readyz", timeout=30).status_code == 200
     finally:
         if service is not None:
             service.stop()
