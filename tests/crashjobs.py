@@ -11,6 +11,11 @@ from pathlib import Path
 
 import dagster as dg
 
+# a run worker that hangs while loading the code (an import that never returns): its run never
+# leaves STARTING. The code server loaded this module before the marker was written.
+if (Path(os.environ.get("CRASH_DIR", "/nonexistent")) / "hang_on_import").exists():
+    time.sleep(90)
+
 
 @dg.op(pool="feast")
 def hold_feast_pool(context: dg.OpExecutionContext) -> None:

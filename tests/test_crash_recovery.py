@@ -5,7 +5,6 @@ made from the project's dagster.yaml: on the dagster.yaml before run monitoring,
 claimed by the dead run and every later writer of the pool waited for good."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -53,7 +52,13 @@ def _claimed(instance: dg.DagsterInstance, pool: str) -> list:
 def test_a_killed_run_frees_its_pool_slot_and_runs_again_and_a_failing_step_does_not(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    # the project's instance config, with the start timeout shortened so a stuck start fails in
+    # seconds here (180 s in dagster.yaml)
+    config = (PROJECT_ROOT / "dagster.yaml").read_text()
+    assert "start_timeout_seconds: 180" in config
+    (home / "dagster.yaml").write_text(
+        config.replace("start_timeout_seconds: 180", "start_timeout_seconds: 15")
+    )
     crash_dir = tmp_path / "crash"
     crash_dir.mkdir()
     env = {
@@ -130,6 +135,21 @@ def test_a_killed_run_frees_its_pool_slot_and_runs_again_and_a_failing_step_does
                 assert failing.tags.get("dagster/will_retry") == "false"
                 assert len(instance.get_runs(dg.RunsFilter(job_name="failing_job"))) == 1
 
+                # a run whose worker never gets going (stuck loading the code) is failed after the
+                # start timeout, and run again once the cause is gone
+                hang = crash_dir / "hang_on_import"
+                hang.write_text("")
+                _launch("failing_job", env, HERE)  # any job: its worker hangs before it runs a step
+                stuck = instance.get_runs(dg.RunsFilter(job_name="failing_job"), limit=1)[0]
+                _until(
+                    "the stuck run is failed",
+                    lambda: instance.get_run_by_id(stuck.run_id).status == dg.DagsterRunStatus.FAILURE,
+                    90, log, daemon,
+                )  # fmt: skip
+                assert (
+                    instance.get_run_by_id(stuck.run_id).tags.get("dagster/failure_reason") == "START_TIMEOUT"
+                )
+                hang.unlink()
             finally:
                 if step is not None and step.is_running():
                     step.kill()  # the orphaned step of the killed worker sleeps on
