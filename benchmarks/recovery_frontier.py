@@ -77,7 +77,7 @@ def frontier(scenario: str, seed: int, drift_day: int, ages: list[int], root: Pa
     from sklearn.metrics import roc_auc_score
 
     from ml_assets.core.features.catalogue import load_specs
-    from ml_assets.core.ingest import TABLES, ingest_partition
+    from ml_assets.core.ingest import TABLES, VolumeRule, ingest_partition
     from ml_assets.core.model import TARGET, WEIGHT, Hyperparameters, score, train
     from ml_assets.core.settings import Settings
     from ml_assets.core.training import dataset
@@ -89,7 +89,7 @@ def frontier(scenario: str, seed: int, drift_day: int, ages: list[int], root: Pa
     simulate_to_landing(s, range(last))
     for i in range(last):
         for spec in TABLES.values():
-            ingest_partition(spec, s.day(i), s.landing_dir, s.lake_dir, s.quarantine_dir)
+            ingest_partition(spec, s.day(i), s.landing_dir, s.lake_dir, s.quarantine_dir, VolumeRule.of(s))
     sim, specs = Simulator(SimulatorConfig.from_settings(s)), load_specs(s.feature_repo_dir)
     first = drift_day - s.training_window_days
     frames = {i: _day_frame(s, sim, specs, i) for i in range(first, last)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ml_assets.core import lake
 from ml_assets.core.features import aggregates
-from ml_assets.core.ingest import TABLES, ingest_partition
+from ml_assets.core.ingest import TABLES, VolumeRule, ingest_partition
 from ml_assets.simulator.landing import simulate_to_landing
 
 
@@ -15,7 +15,12 @@ def build_offline(settings, days: int) -> None:
         day = settings.day(i)
         for spec in TABLES.values():
             out = ingest_partition(
-                spec, day, settings.landing_dir, settings.lake_dir, settings.quarantine_dir
+                spec,
+                day,
+                settings.landing_dir,
+                settings.lake_dir,
+                settings.quarantine_dir,
+                VolumeRule.of(settings),
             )
             assert not out.quarantined, [c.message for c in out.checks if not c.passed]
         lake.write_partition(

@@ -150,10 +150,10 @@ def test_a_bad_landing_file_is_quarantined_with_its_reason_and_later_days_still_
     Before, an unreadable file raised pyarrow's bare ArrowInvalid: no check, no quarantine."""
     import json
 
-    from ml_assets.core.ingest import REASON_FILE, ingest_partition
+    from ml_assets.core.ingest import REASON_FILE, VolumeRule, ingest_partition
 
     spec = TABLES["raw_transactions"]
-    dirs = (landed.landing_dir, landed.lake_dir, landed.quarantine_dir)
+    dirs = (landed.landing_dir, landed.lake_dir, landed.quarantine_dir, VolumeRule.of(landed))
     for i in range(3):  # three good days in the lake: the usual volume, and a last good copy of day 2
         assert not ingest_partition(spec, landed.day(i), *dirs).quarantined
     good = lake.read_partition(landed.lake_dir, spec.name, landed.day(2))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml_assets.core import lake
+from ml_assets.core.settings import Settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,9 +106,17 @@ class VolumeRule:
     re-sent month, a truncated export). Tables whose median is under ``min_rows`` are too small
     to judge."""
 
-    max_ratio: float = 5.0
-    history_days: int = 7
-    min_rows: int = 50
+    max_ratio: float
+    history_days: int
+    min_rows: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> VolumeRule:
+        return cls(
+            settings.ingest_volume_max_ratio,
+            settings.ingest_volume_history_days,
+            settings.ingest_volume_min_rows,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,7 +275,7 @@ def ingest_partition(
     landing_dir: Path,
     lake_dir: Path,
     quarantine_dir: Path,
-    volume: VolumeRule | None = None,
+    volume: VolumeRule,
 ) -> IngestOutcome:
     """Validate one landing partition and move it into the lake, or into quarantine with its
     reasons; the lake keeps its last good copy of a refused day."""
@@ -281,7 +290,7 @@ def ingest_partition(
             checks, 0, _quarantine(source, checks, quarantine_dir, spec, day), quarantined=True
         )
     checks = [CheckOutcome("readable", True, "a readable Parquet file")] + validate(raw, spec, day)
-    checks.append(check_volume(len(raw), spec, day, lake_dir, volume or VolumeRule()))
+    checks.append(check_volume(len(raw), spec, day, lake_dir, volume))
     if all(c.passed for c in checks):
         path = lake.write_partition(normalize(raw, spec), lake_dir, spec.name, day)
         return IngestOutcome(checks, len(raw), path, quarantined=False)

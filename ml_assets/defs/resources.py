@@ -24,9 +24,9 @@ class LakeResource(dg.ConfigurableResource):
     lake_dir: str
     landing_dir: str
     quarantine_dir: str
-    volume_max_ratio: float = 5.0
-    volume_history_days: int = 7
-    volume_min_rows: int = 50
+    volume_max_ratio: float
+    volume_history_days: int
+    volume_min_rows: int
 
     def volume_rule(self) -> VolumeRule:
         return VolumeRule(self.volume_max_ratio, self.volume_history_days, self.volume_min_rows)
