@@ -264,6 +264,8 @@ def test_a_30_partition_backfill_two_runs_at_a_time_writes_each_day_exactly_once
 
     # no public API launches an asset backfill outside the UI's GraphQL: the daemon runs what
     # this writes to the instance exactly as it runs one made in the UI
+    from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+    from dagster._core.definitions.events import AssetKeyPartitionKey
     from dagster._core.execution.backfill import PartitionBackfill
 
     from ml_assets.core import lake
@@ -279,16 +281,17 @@ def test_a_30_partition_backfill_two_runs_at_a_time_writes_each_day_exactly_once
     graph = build_definitions(fw.s).resolve_asset_graph()
     backfill_id = uuid.uuid4().hex[:8]
     started = time.time()
+    # exactly these days of each asset: "these partitions of these assets" would also take in every
+    # later day whose aggregates read them (30 and 60 days on, past the landed data: measured, 80
+    # failed partitions)
+    targets = {AssetKeyPartitionKey(key, d.isoformat()) for key in FEATURES.resolve(graph) for d in days}
     instance.add_backfill(
-        PartitionBackfill.from_asset_partitions(
+        PartitionBackfill.from_asset_graph_subset(
             backfill_id=backfill_id,
-            asset_graph=graph,
-            partition_names=[d.isoformat() for d in days],
-            asset_selection=list(FEATURES.resolve(graph)),
             backfill_timestamp=started,
             tags={},
             dynamic_partitions_store=instance,
-            all_partitions=False,
+            asset_graph_subset=AssetGraphSubset.from_asset_partition_set(targets, graph),
             title="fault matrix: 30 days",
             description=None,
             run_config=None,
