@@ -29,6 +29,8 @@ DAILY_STEPS = [
     ("raw_transactions", "ingest"),
     ("customer_activity_source", "aggregates"),
     ("customer_profile", "online load (Feast)"),
+    ("customer_activity", "online load (Feast)"),
+    ("merchant_profile", "online load (Feast)"),
     ("merchant_risk", "online load (Feast)"),
     ("predictions", "batch scoring"),
     ("daily_monitoring", "monitoring (NannyML)"),
