@@ -63,6 +63,7 @@ class FaultWorld:
             "ML_ASSETS_DAGSTER_DIR": str(home / "storage"),
         }
         self.daemon: subprocess.Popen | None = None
+        self.offline_features = None  # the job that ingests a day and computes its feature sources
 
     # --- the daemon and runs ---------------------------------------------------------------
     def start_daemon(self) -> None:
