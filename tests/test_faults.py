@@ -120,9 +120,10 @@ def test_a_daily_cycle_killed_at_a_step_recovers_to_exactly_a_clean_runs_partiti
     fw, instance = world
     for i in range(WARM, WARM + index):  # the days a day's features read (when run on its own: -k)
         if not lake.partition_path(fw.s.lake_dir, "raw_transactions", fw.s.day(i)).exists():
-            assert fw.offline_features.execute_in_process(
+            ingested = fw.offline_features.execute_in_process(
                 instance=instance, partition_key=fw.s.day(i).isoformat()
             )
+            assert ingested.success
     day = fw.s.day(WARM + index)
     tags = {"dagster/partition": day.isoformat()}
     run, times = _crash(fw, instance, "daily_cycle", step, tags=tags)
