@@ -58,6 +58,21 @@ def test_a_lock_held_too_long_names_the_file_and_the_fix(tmp_path):
         pass
 
 
+def test_a_holder_killed_with_sigkill_leaks_no_lock(tmp_path):
+    """Issue 23: a run's step killed while writing (an out-of-memory kill) must not leave the
+    single-writer files locked for the next run."""
+    ctx = mp.get_context("spawn")
+    holding, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_until_released, args=(str(tmp_path / "w.lock"), holding, release))
+    holder.start()
+    assert holding.wait(timeout=60)
+    holder.kill()  # SIGKILL: no finally, no release
+    holder.join(timeout=60)
+    assert holder.exitcode == -9
+    with held(tmp_path / "w.lock", "the next writer", timeout_s=2):  # the OS released it with its holder
+        pass
+
+
 def _write_slowly(path: str, started) -> None:
     warehouse = Warehouse(Path(path))
     with warehouse.connect() as con:
