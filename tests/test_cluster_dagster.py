@@ -95,3 +95,10 @@ def test_the_rendered_instance_is_the_repo_template(dagster_home):
     rendered = yaml.safe_load((home / "dagster.yaml").read_text())
     template = yaml.safe_load((PROJECT_ROOT / "deploy" / "cluster" / "dagster.yaml").read_text())
     assert rendered == template
+    # crashed runs never stall the cluster either (issue 23): its instance frees a dead run's
+    # slots and retries crashed workers, not failing assets
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] <= 30
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert not instance.run_retries_retry_on_asset_or_op_failure
