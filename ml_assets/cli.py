@@ -227,6 +227,10 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p.set_defaults(func=_serve)
 
     args = parser.parse_args(argv)
+    if args.func in (_bootstrap, _replay, _scoreboard, _demo):
+        from ml_assets.quiet import quiet_libraries
+
+        quiet_libraries()
     settings = settings or Settings()
     if args.func is _simulate and args.days is None:
         args.days = settings.demo_days
