@@ -22,6 +22,11 @@ LOGGERS = {"feast.infra.offline_stores.file_source": logging.ERROR, "mlflow.stor
 
 
 def quiet_libraries() -> None:
+    # Feast puts "once" filters for deprecations in front of the list when its modules are
+    # imported (feature_view.py and others): import them first, so these filters go in front of
+    # theirs (measured: filters set before those imports were overridden)
+    import feast  # noqa: F401
+
     for message, category in NOTICES:
         warnings.filterwarnings("ignore", message=message, category=category)
     for name, level in LOGGERS.items():
