@@ -89,7 +89,9 @@ def frontier(scenario: str, seed: int, drift_day: int, ages: list[int], root: Pa
     simulate_to_landing(s, range(last))
     for i in range(last):
         for spec in TABLES.values():
-            ingest_partition(spec, s.day(i), s.landing_dir, s.lake_dir, s.quarantine_dir, VolumeRule.of(s))
+            ingest_partition(
+                spec, s.day(i), s.landing_dir, s.lake_dir, s.quarantine_dir, VolumeRule.from_settings(s)
+            )
     sim, specs = Simulator(SimulatorConfig.from_settings(s)), load_specs(s.feature_repo_dir)
     first = drift_day - s.training_window_days
     frames = {i: _day_frame(s, sim, specs, i) for i in range(first, last)}

@@ -20,7 +20,7 @@ def build_offline(settings, days: int) -> None:
                 settings.landing_dir,
                 settings.lake_dir,
                 settings.quarantine_dir,
-                VolumeRule.of(settings),
+                VolumeRule.from_settings(settings),
             )
             assert not out.quarantined, [c.message for c in out.checks if not c.passed]
         lake.write_partition(

@@ -153,7 +153,7 @@ def test_a_bad_landing_file_is_quarantined_with_its_reason_and_later_days_still_
     from ml_assets.core.ingest import REASON_FILE, VolumeRule, ingest_partition
 
     spec = TABLES["raw_transactions"]
-    dirs = (landed.landing_dir, landed.lake_dir, landed.quarantine_dir, VolumeRule.of(landed))
+    dirs = (landed.landing_dir, landed.lake_dir, landed.quarantine_dir, VolumeRule.from_settings(landed))
     for i in range(3):  # three good days in the lake: the usual volume, and a last good copy of day 2
         assert not ingest_partition(spec, landed.day(i), *dirs).quarantined
     good = lake.read_partition(landed.lake_dir, spec.name, landed.day(2))

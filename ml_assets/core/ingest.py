@@ -111,7 +111,7 @@ class VolumeRule:
     min_rows: int
 
     @classmethod
-    def of(cls, settings: Settings) -> VolumeRule:
+    def from_settings(cls, settings: Settings) -> VolumeRule:
         return cls(
             settings.ingest_volume_max_ratio,
             settings.ingest_volume_history_days,
