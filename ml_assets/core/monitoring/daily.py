@@ -45,12 +45,6 @@ def predictions_of(warehouse: Warehouse, start: dt.date, end: dt.date) -> pd.Dat
     )
 
 
-def _specs(settings: Settings):
-    from ml_assets.core import engines
-
-    return engines.feature_repo(settings).specs
-
-
 def monitor_day(
     warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings
 ) -> dict[str, pd.DataFrame]:
@@ -62,7 +56,7 @@ def monitor_day(
         )
     frames, results_by_version = [], {}
     for version, part in preds.groupby("model_version"):
-        fitted = monitors_of(store, str(version), _specs(settings), settings)
+        fitted = monitors_of(store, str(version), settings)
         results_by_version[version] = monitors.run(fitted, part)
         frames.append(
             monitors.tidy(results_by_version[version], fitted.references).assign(
@@ -100,7 +94,7 @@ def rolling_report(warehouse: Warehouse, store: ModelStore, settings: Settings) 
     day = pd.Timestamp(newest).date()
     preds = predictions_of(warehouse, day - dt.timedelta(days=days - 1), day)
     version = str(preds["model_version"].iloc[-1])
-    fitted = monitors_of(store, version, _specs(settings), settings)
+    fitted = monitors_of(store, version, settings)
     results = monitors.run(fitted, preds, which=("cbpe", "multivariate"))
     path = monitors.write_report(
         results, settings.reports_dir / "rolling.html", f"Last {days} days up to {day} (model v{version})"
@@ -135,7 +129,7 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
     )
     frames = []
     for version, part in preds.groupby("model_version"):
-        fitted = monitors_of(store, str(version), _specs(settings), settings)
+        fitted = monitors_of(store, str(version), settings)
         frames.append(
             monitors.tidy(monitors.run(fitted, part, which=("realized",))).assign(model_version=str(version))
         )
@@ -165,7 +159,7 @@ def early_labels_day(
     preds = predictions_of(warehouse, day - dt.timedelta(days=days), day - dt.timedelta(days=1))
     signals = []
     for version, part in preds.groupby("model_version", sort=False):
-        fitted = monitors_of(store, str(version), _specs(settings), settings)
+        fitted = monitors_of(store, str(version), settings)
         reference = load_reference(store, str(version), settings.monitors_cache_dir)
         ref_days = pd.to_datetime(reference["event_timestamp"], utc=True).dt.date
         index = ArrivalIndex(

@@ -34,9 +34,7 @@ def fit_and_store(
     )
 
 
-def monitors_of(
-    store: ModelStore, version: str, specs: ModuleType, settings: Settings
-) -> monitors.FittedMonitors:
+def monitors_of(store: ModelStore, version: str, settings: Settings) -> monitors.FittedMonitors:
     """A version's monitors, fitted and stored on first need when it has none: any version may
     become champion (a rollout promotes what the service was given, a person moves an alias),
     and the day it serves must still be monitored."""
@@ -52,6 +50,9 @@ def monitors_of(
             f"model version {version} has no {monitors.MONITORS_ARTIFACT} and no {', '.join(missing)} tag to "
             "fit them from: register it through train_and_promote (or log_and_register)"
         )
+    from ml_assets.core import engines
+
+    specs = engines.feature_repo(settings).specs  # read only when there is something to fit
     _fit_and_store(
         store,
         version,
