@@ -9,7 +9,7 @@ import pytest
 
 from ml_assets.core.model import TARGET
 from ml_assets.core.records import Window
-from ml_assets.core.training.dataset import split_rows, training_weights
+from ml_assets.core.training.dataset import arrival_cdf, split_rows, training_weights
 
 AS_OF = dt.date(2026, 3, 31)
 
@@ -74,3 +74,29 @@ def test_after_a_shift_its_days_train_too_and_whole_customers_validate():
     assert share == pytest.approx(0.3, abs=0.03)
     # the same customers for every retrain
     assert split_rows(frame, window, 7, AS_OF - dt.timedelta(days=5), 0.3).equals(shifted)
+
+
+def test_the_arrival_cdf_is_the_share_known_at_each_age():
+    """F[a] must be what a training set at ``as_of`` sees of an ``a``-day-old day: chargebacks
+    arriving on ``as_of`` itself are not known yet (labels_known_at reads arrived_at < as_of)."""
+    rng = np.random.default_rng(11)
+    max_delay, per_day = 21, 20_000
+    rows = []
+    for age in range(1, 60):
+        day = AS_OF - dt.timedelta(days=age)
+        delay = np.minimum(1 + rng.gamma(1.5, 3.0, per_day).astype(int), max_delay)
+        tx = pd.Timestamp(day, tz="UTC") + pd.to_timedelta(rng.integers(0, 86_400, per_day), unit="s")
+        arrived = (
+            pd.Timestamp(day, tz="UTC")
+            + pd.to_timedelta(delay, unit="D")
+            + pd.to_timedelta(rng.integers(0, 86_400, per_day), unit="s")
+        )
+        rows.append(pd.DataFrame({"age": age, "transaction_timestamp": tx, "arrived_at": arrived}))
+    every = pd.concat(rows, ignore_index=True)
+    known = every[every["arrived_at"] < pd.Timestamp(AS_OF, tz="UTC")]
+    cdf = arrival_cdf(known, AS_OF, max_delay)
+    for age in range(1, max_delay + 2):
+        share_known = (known["age"] == age).sum() / per_day
+        assert cdf[age] == pytest.approx(share_known, abs=0.02), age
+    assert cdf[1] == 0.0  # yesterday's transactions: nothing can have arrived
+    assert cdf[max_delay + 1] == 1.0
