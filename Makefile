@@ -37,8 +37,10 @@ bootstrap: $(STAMP) dagster-home
 	$(BIN)/ml-assets bootstrap
 
 ## make dev: install (first time), prepare demo data, serve the Dagster UI + daemon on 127.0.0.1:3000
+## (through Dagster's `dg` CLI: pyproject.toml's [tool.dg] names the code location)
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 dev: bootstrap
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(DG) dev -h 127.0.0.1 -p 3000
 
 ## make demo: the loop live under the daemon: the UI on 127.0.0.1:3000 with every sensor on, a simulated
 ## day landing every DEMO_EVERY seconds (seasonal drift after 3 days): days arrive, monitoring, a retrain
@@ -47,12 +49,14 @@ DEMO_DAYS ?= 30
 demo: bootstrap
 	$(BIN)/ml-assets demo --every $(DEMO_EVERY) --days $(DEMO_DAYS)
 
-## test-tools: Debian's prometheus package (prometheus + promtool) for the monitoring tests
+## test-tools: Debian's prometheus package (prometheus + promtool) for the monitoring tests, and its
+## chromium for the browser test of the UI (tests/test_ui_browser.py); each test skips, naming the
+## missing package, where it cannot be installed
 test-tools:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v chromium >/dev/null || \
 	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
-	  echo "could not install Debian's prometheus package (needs root): the Prometheus tests will skip"
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus chromium >/dev/null; } || \
+	  echo "could not install Debian's prometheus and chromium packages (needs root): their tests will skip"
 
 ## make test: the whole suite, slow end-to-end tests included, deprecation warnings shown, on
 ## TEST_WORKERS processes (one test file per worker at a time, slow files first: tests/conftest.py)
@@ -72,8 +76,10 @@ faults: $(STAMP)
 	$(BIN)/python -m pytest -m faults -q tests/test_faults.py $(PYTEST_ARGS); status=$$?; \
 	  $(BIN)/python -m benchmarks.fault_table && exit $$status
 
-lint: $(STAMP)
+## make lint: ruff, and `dg check defs` (the code location loads and its definitions validate)
+lint: $(STAMP) dagster-home
 	$(BIN)/ruff check ml_assets feature_repo tests benchmarks examples
+	$(DG) check defs
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -1,4 +1,4 @@
-"""``ml-assets demo``: the loop live under the Dagster daemon. ``dagster dev`` runs with
+"""``ml-assets demo``: the loop live under the Dagster daemon. ``dg dev`` runs with
 every sensor on (``live_automation``) while the simulated world's clock lands a day every
 few seconds, drifting after a few days, so the UI shows days arriving, monitoring, the
 retrain sensor's trigger and the retrain, and realized performance as labels land."""
@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from ml_assets.core.settings import PROJECT_ROOT, Settings
 from ml_assets.simulator.clock import next_day_index, run_clock
@@ -37,9 +38,10 @@ def live_demo(
         flush=True,
     )
     ui = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        # Dagster's dg CLI, which reads the code location from pyproject.toml's [tool.dg]
+        [str(Path(sys.executable).with_name("dg")), "dev", "-h", "127.0.0.1", "-p", str(port)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)},
     )
     try:
         run_clock(world, every_seconds, days, log=lambda line: print(line, flush=True))

@@ -131,6 +131,26 @@ def _finite(value):
     return value
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """The interactive API docs at /docs with Swagger UI's own files, packaged on PyPI
+    (swagger-ui-bundle-v2), so the page renders with no network."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - docs",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = ServiceMetrics()
@@ -256,7 +276,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         # a 413 above it; applied outside every middleware, the fast path's requests included
         max_body_size=settings.serve_max_body_bytes,
+        # /docs and /redoc are served below from a packaged Swagger UI: FastAPI's default pages
+        # load their scripts from a CDN, and rendered blank on a machine without one
+        docs_url=None,
+        redoc_url=None,
     )
+    _offline_docs(app)
     require_admin = auth.admin(settings.serve_admin_tokens)
     # declared only when a token is set: the OpenAPI schema then says scoring needs one
     scoring_auth = [Depends(auth.scoring(settings.serve_score_token))] if settings.serve_score_token else []

@@ -1,0 +1,196 @@
+"""The Dagster UI and the service's API docs in a real browser (Playwright driving Debian's
+chromium, installed by `make test-tools`): the global lineage shows every stage's group; one
+partition materialized from the asset's page launches a run that succeeds, and the page shows
+the asset's blocking checks and their results; the scoring service's /docs renders its
+operations with no network. `dg dev` serves the UI on a temporary instance made from the
+project's dagster.yaml; a failing test leaves a screenshot in its temp folder."""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import requests
+from conftest import settings_for
+
+from ml_assets.core.ingest import CHECK_NAMES
+from ml_assets.core.settings import PROJECT_ROOT
+
+CHROMIUM = shutil.which("chromium")
+GROUPS = ("ingest", "features", "feature_store", "training", "registry", "scoring", "monitoring")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test-tools installs it)"),
+]
+
+
+def _free_port() -> int:
+    from ml_assets.serving.process import free_port
+
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """`dg dev` (UI + daemon) on a temp instance, over a world with two landed days."""
+    from ml_assets.simulator.landing import simulate_to_landing
+
+    root = tmp_path_factory.mktemp("ui")
+    home = root / "home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    settings = settings_for(root / "data", rows_per_day=500, n_customers=500, n_merchants=50)
+    simulate_to_landing(settings, range(2))
+    port = _free_port()
+    env = {
+        **os.environ,
+        **settings.environment(),
+        "DAGSTER_HOME": str(home),
+        "ML_ASSETS_DAGSTER_DIR": str(home),
+        "VIRTUAL_ENV": str(Path(sys.executable).parent.parent),
+    }
+    log = root / "dg-dev.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dg")), "dev", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # dg dev starts the webserver and the daemon: stopped as a group
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, f"dg dev exited: {log.read_text()[-3000:]}"
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{url}/server_info", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, f"the UI did not come up: {log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DAGSTER_HOME", str(home))
+            mp.setenv("ML_ASSETS_DAGSTER_DIR", str(home))
+            with dg.DagsterInstance.get() as instance:
+                yield url, settings, instance, log
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        # Debian's chromium, not a browser Playwright downloads: nothing is fetched at run time
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page in its own browser context."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    opened = context.new_page()
+    opened.set_default_timeout(30_000)
+    yield opened
+    context.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, tmp_path: Path, name: str):
+    try:
+        yield
+    except BaseException:
+        shot = tmp_path / f"{name}.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot: {shot}")
+        raise
+
+
+def _dismiss_welcome(page) -> None:
+    """The UI's one-time community dialog (it covers the page on a new instance)."""
+    skip = page.get_by_role("button", name="Skip")
+    with contextlib.suppress(Exception):
+        skip.click(timeout=3000)
+
+
+def test_the_global_lineage_shows_every_stage(ui, page, tmp_path):
+    url, *_ = ui
+    with screenshot_on_failure(page, tmp_path, "lineage"):
+        page.goto(f"{url}/asset-groups")
+        _dismiss_welcome(page)
+        page.get_by_text("Global asset lineage").wait_for()
+        for group in GROUPS:  # each group is listed, and drawn in the graph
+            page.get_by_text(group, exact=True).first.wait_for()
+            assert page.get_by_text(group, exact=True).count() >= 2, group
+
+
+def test_one_partition_materialized_from_the_asset_page_runs_and_its_checks_show(ui, page, tmp_path):
+    url, settings, instance, log = ui
+    day = settings.day(0).isoformat()
+    with screenshot_on_failure(page, tmp_path, "materialize"):
+        page.goto(f"{url}/assets/raw_transactions")
+        _dismiss_welcome(page)
+        page.get_by_role("button", name="Materialize…").click()
+        dialog = page.get_by_role("dialog")
+        partitions = dialog.get_by_placeholder("ex: ", exact=False)
+        partitions.fill(day)
+        partitions.press("Enter")
+        dialog.get_by_role("button", name="Launch 1 run").click()
+
+        deadline = time.monotonic() + 180
+        while True:
+            runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": day}))
+            if runs and runs[0].is_finished:
+                break
+            assert time.monotonic() < deadline, f"no finished run of {day}: {log.read_text()[-3000:]}"
+            time.sleep(1)
+        (run,) = runs
+        assert run.status == dg.DagsterRunStatus.SUCCESS, run.status
+        assert dg.AssetKey("raw_transactions") in run.asset_selection
+
+        page.goto(f"{url}/assets/raw_transactions?view=checks")
+        page.get_by_text(f"Checks ({len(CHECK_NAMES)})").wait_for()
+        for name in CHECK_NAMES:
+            page.get_by_text(name, exact=True).first.wait_for()
+        assert page.get_by_text("Succeeded", exact=True).count() == len(CHECK_NAMES)
+        page.get_by_text("This is a blocking asset check.").wait_for()
+
+
+def test_the_service_api_docs_render_without_a_network(tmp_path, page):
+    from ml_assets.serving.process import ServiceProcess
+
+    settings = settings_for(tmp_path / "data")
+    # no champion and no feature store yet: the service is up (not ready) and documents its API
+    with ServiceProcess(settings) as service, screenshot_on_failure(page, tmp_path, "docs"):
+        deadline = time.monotonic() + 90
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{service.url}/healthz", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, service.read_log()
+            time.sleep(0.3)
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(f"{service.url}/docs")
+        # rendered by Swagger UI's script: the operations of the OpenAPI schema
+        page.locator(".opblock-summary-path", has_text="/v1/score/batch").first.wait_for()
+        page.get_by_text("ml-assets scoring service").first.wait_for()
+        assert all(u.startswith(service.url) for u in requested), [
+            u for u in requested if not u.startswith(service.url)
+        ]
