@@ -26,7 +26,9 @@ CHROMIUM = shutil.which("chromium")
 GROUPS = ("ingest", "features", "feature_store", "training", "registry", "scoring", "monitoring")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test-tools installs it)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Debian's chromium is not installed (make test-tools installs it)"
+    ),
 ]
 
 
