@@ -21,9 +21,26 @@ def bootstrap(settings: Settings, days: int) -> None:
 
     with dg.DagsterInstance.get() as instance:
         create_pool_slots(instance)  # before the first runs, which would race to create them
-        if is_done(instance, settings, days):
-            print(
-                f"[bootstrap] already done: {days} demo days are materialized (make clean-data to start over)"
-            )
-            return
-    replay(settings, days, fresh=False)
+        done = is_done(instance, settings, days)
+    if done:
+        print(f"[bootstrap] already done: {days} demo days are materialized (make clean-data to start over)")
+    else:
+        replay(settings, days, fresh=False)
+    print(summary(settings), flush=True)
+
+
+def summary(settings: Settings, ui_port: int = 3000) -> str:
+    """Where to look next, once the demo world is there."""
+    reports = settings.reports_dir
+    return "\n".join(
+        [
+            "",
+            "[bootstrap] ready:",
+            f"  Dagster UI          http://127.0.0.1:{ui_port} (starting now: asset lineage, runs, checks)",
+            f"  scoring service     make serve -> http://{settings.serve_host}:{settings.serve_port}/docs",
+            "  MLflow registry     make mlflow-ui -> http://127.0.0.1:5000",
+            f"  monitoring reports  {reports / 'rolling.html'} and {reports / 'daily'}/",
+            f"  replay plot         {reports / f'replay_{settings.scenario}.png'}",
+            "",
+        ]
+    )

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -121,10 +121,12 @@ class Replay:
 
         return engines.model_store(self.s).alias_version(CHAMPION) or "-"
 
-    def warm_up(self, days: int) -> None:
+    def warm_up(self, days: int, on_day: Callable[[str], None] | None = None) -> None:
         self._run(self.defs.resolve_job_def("feast_apply_job"))
         for i in range(days):
             self._run(self.offline_features_job, partition_key=self.s.day(i).isoformat())
+            if on_day is not None:
+                on_day(self.s.day(i).isoformat())
         result = self._run(
             self.training_job,
             run_config={"ops": {"training_set": {"config": {"as_of": self.s.day(days).isoformat()}}}},
@@ -273,10 +275,14 @@ def replay(
     instance: dg.DagsterInstance | None = None,
 ) -> list[DayRow]:
     """The loop over ``days`` simulated days on ``instance`` (default: the project's), with the
-    table, the plot and the recovery scoreboard (scoreboard.py) at the end."""
+    table, the plot and the recovery scoreboard (scoreboard.py) at the end. Without ``log``, a
+    person is watching: a progress bar over the days and a line per retrain instead of one per
+    day (the table at the end has every day)."""
+    from ml_assets.progress import DayProgress
     from ml_assets.simulator.landing import simulate_to_landing
 
-    log = log or functools.partial(print, flush=True)
+    progress = DayProgress(days, f"[replay] {s.scenario}") if log is None else None
+    log = progress.event if progress is not None else log
     warm = warm_up_days if warm_up_days is not None else s.activity_lookback_days + s.training_window_days
     if days <= warm:
         raise ValueError(
@@ -288,21 +294,28 @@ def replay(
     simulate_to_landing(s, range(days), overwrite=fresh)
     with contextlib.nullcontext(instance) if instance is not None else dg.DagsterInstance.get() as instance:
         r = Replay(s, instance, log)
-        r.warm_up(warm)
+        r.warm_up(warm, on_day=progress.advance if progress is not None else None)
         for i in range(warm, days):
             row = r.step(i)
             r.realize(i)
-            log(
-                f"[replay] {row.day} est AUC {_fmt(row.estimated_auc)} "
-                f"(threshold {_fmt(row.estimate_threshold)}) label z {_fmt(row.label_z)} "
-                f"drift {row.drift_alerts:>2} "
-                f"sensor {row.sensor}{' -> ' + row.retrain if row.retrain else ''}"
-            )
+            if progress is None:
+                log(
+                    f"[replay] {row.day} est AUC {_fmt(row.estimated_auc)} "
+                    f"(threshold {_fmt(row.estimate_threshold)}) label z {_fmt(row.label_z)} "
+                    f"drift {row.drift_alerts:>2} "
+                    f"sensor {row.sensor}{' -> ' + row.retrain if row.retrain else ''}"
+                )
+                continue
+            progress.advance(row.day)
+            if row.sensor == "FIRED":
+                log(f"[replay] {row.day}: retrain fired ({row.bad_by or 'policy'}) -> {row.retrain}")
         r._run(
             r.defs.resolve_implicit_global_asset_job_def().get_subset(
                 asset_selection={dg.AssetKey("monitoring_report")}
             )
         )
+    if progress is not None:
+        progress.close()
     print_table(r.rows, log)
     board = scoreboard.score(r.rows, s.scenario, None if s.scenario == "stable" else s.day(s.drift_start_day))
     log(scoreboard.table([board]))
@@ -325,7 +338,6 @@ def scoreboard_all(s: Settings, days: int, log=None) -> list[scoreboard.Scoreboa
     """The three scenarios replayed at ``s``'s size, each in its own data folder and Dagster
     instance under ``data/scoreboard/`` (the project's data and runs are left alone); the
     table and the plots go to BENCHMARKS.md and docs/scoreboard/."""
-    log = log or functools.partial(print, flush=True)
     boards = []
     for scenario in ("stable", "seasonal", "fraud_shift"):
         root = s.data_dir / "scoreboard" / scenario
