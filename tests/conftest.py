@@ -40,6 +40,17 @@ def instance(tmp_path):
         yield inst
 
 
+def project_home(parent: Path) -> Path:
+    """A Dagster home under ``parent`` holding the project's own dagster.yaml (its storage goes
+    where ML_ASSETS_DAGSTER_DIR points, as in a checkout)."""
+    from ml_assets.core.settings import PROJECT_ROOT
+
+    home = parent / "home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
 def copy_feature_repo(dest: Path) -> Path:
     from ml_assets.core.settings import PROJECT_ROOT
 

@@ -3,13 +3,10 @@ dagster.yaml in a temp DAGSTER_HOME), with real Feast, MLflow and NannyML, for t
 tests (one file per scenario, so they run side by side). Small sizes and short windows keep
 each to a few minutes; the defaults run the same code at 10k rows/day."""
 
-import shutil
 
 import dagster as dg
 import pytest
-from conftest import settings_for
-
-from ml_assets.core.settings import PROJECT_ROOT
+from conftest import project_home, settings_for
 
 TEST_SIZES = {
     "rows_per_day": 3000,
@@ -28,9 +25,7 @@ def replay_in_temp_home(tmp_path_factory, scenario, days, drift_day=None):
     from ml_assets.replay import replay
 
     root = tmp_path_factory.mktemp(scenario)
-    home = root / "home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = project_home(root)
     settings = settings_for(
         root / "data",
         scenario=scenario,

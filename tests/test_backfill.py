@@ -3,18 +3,16 @@ an instance configured by the project's own dagster.yaml: several runs at once, 
 writers serialized (the pool, and the file lock under it), no lock error and no lost rows."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import repo_of, settings_env
+from conftest import project_home, repo_of, settings_env
 from lakehelpers import build_offline
 
 from ml_assets.core import lake
-from ml_assets.core.settings import PROJECT_ROOT
 from ml_assets.defs.resources import create_pool_slots
 
 DAYS = 3
@@ -55,10 +53,8 @@ def _materialize_parallel(settings, home: Path, select: str, keys: list[str]) ->
 
 @pytest.mark.slow
 def test_parallel_backfill_has_no_lock_error_and_loses_no_rows(project, tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
+    home = project_home(tmp_path)
     monkeypatch.setenv("ML_ASSETS_DAGSTER_DIR", str(home / "storage"))  # read by dagster.yaml
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     repo_of(project).apply()
     keys = [project.day(i).isoformat() for i in range(DAYS)]
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 
 import dagster as dg
 import pytest
-from conftest import settings_for, store_of
+from conftest import project_home, settings_for, store_of
 from faultworld import FaultOutcome, FaultWorld, compare
 
 from ml_assets.core.settings import PROJECT_ROOT
@@ -50,9 +49,7 @@ def world(tmp_path_factory):
     from ml_assets.simulator.landing import simulate_to_landing
 
     root = tmp_path_factory.mktemp("faults")
-    home = root / "home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = project_home(root)
     settings = settings_for(
         root / "data",
         training_window_days=14,

@@ -5,7 +5,6 @@ launches runs in its own process, on a temporary instance made from the project'
 dagster.yaml."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import settings_for
+from conftest import project_home, settings_for
 
 from ml_assets.core.settings import PROJECT_ROOT
 
@@ -50,9 +49,7 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
     from ml_assets.simulator.clock import run_clock
     from ml_assets.simulator.landing import simulate_to_landing
 
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = project_home(tmp_path)
     settings = settings_for(
         tmp_path / "data",
         training_window_days=14,

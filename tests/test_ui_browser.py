@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import requests
-from conftest import settings_for
+from conftest import project_home, settings_for
 
 from ml_assets.core.ingest import CHECK_NAMES
 from ml_assets.core.settings import PROJECT_ROOT
@@ -44,9 +44,7 @@ def ui(tmp_path_factory):
     from ml_assets.simulator.landing import simulate_to_landing
 
     root = tmp_path_factory.mktemp("ui")
-    home = root / "home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = project_home(root)
     settings = settings_for(root / "data", rows_per_day=500, n_customers=500, n_merchants=50)
     simulate_to_landing(settings, range(2))
     port = _free_port()
