@@ -16,7 +16,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
-	serve test-tools faults rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
+	serve test-tools faults scenarios rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -60,14 +60,22 @@ test-tools:
 
 ## make test: the whole suite, slow end-to-end tests included, deprecation warnings shown, on
 ## TEST_WORKERS processes (one test file per worker at a time, slow files first: tests/conftest.py)
-TEST_WORKERS ?= 2
+## Three processes on two cores: the end-to-end tests spend most of their time waiting on daemons,
+## servers and polls (measured: the suite kept 1.26 of the 2 cores busy with two processes)
+TEST_WORKERS ?= 3
 ## The tests' temp folders (their Dagster instances, lakes, MLflow stores) go on RAM where the machine
 ## has it: Dagster's SQLite storage syncs every event to disk, and on disk the suite waited on that
 ## (measured: 12 warm-up days 55 s on disk, 14 s on /dev/shm; BENCHMARKS.md). Only a failed test's
 ## folders are kept (pyproject: tmp_path_retention_policy).
 TEST_TMPDIR ?= $(shell test -d /dev/shm -a -w /dev/shm && echo /dev/shm || echo $${TMPDIR:-/tmp})
 test: $(STAMP) test-tools
-	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest -W default::DeprecationWarning -n $(TEST_WORKERS) --no-loadscope-reorder -m "not faults" $(PYTEST_ARGS)
+	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest -W default::DeprecationWarning -n $(TEST_WORKERS) --no-loadscope-reorder -m "not faults and not scenario" $(PYTEST_ARGS)
+
+## make scenarios: the seasonal and fraud_shift scenarios replayed end to end at test size, each
+## asserted (detected, retrained, recovered); ~5 min each on 2 cores
+scenarios: $(STAMP) dagster-home
+	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest -W default::DeprecationWarning -n 2 -m scenario \
+	  tests/test_replay_seasonal.py tests/test_replay_fraud_shift.py $(PYTEST_ARGS)
 
 ## make faults: the fault matrix (tests/test_faults.py): each fault injected for real under a daemon,
 ## asserted, and its figures written into RELIABILITY.md (~30 min on 2 cores)

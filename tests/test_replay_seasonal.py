@@ -7,7 +7,7 @@ import pytest
 from replayhelpers import WARM, replay_in_temp_home
 
 
-@pytest.mark.slow
+@pytest.mark.scenario
 def test_seasonal_replay_drops_fires_retrains_and_recovers(tmp_path_factory):
     drift = WARM + 8  # after the champion's CBPE baseline (its first 7 monitored days)
     settings, rows, runs, sensor_runs = replay_in_temp_home(
