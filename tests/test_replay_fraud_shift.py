@@ -8,8 +8,9 @@ from replayhelpers import WARM, replay_in_temp_home
 @pytest.mark.scenario
 def test_fraud_shift_replay_is_seen_by_the_early_labels_retrained_and_recovers(tmp_path_factory):
     drift = WARM + 8  # after the champion's CBPE baseline (its first 7 monitored days)
+    # 30 drifted days: a retrain promoted two weeks in still has labelled days after it
     settings, rows, _, sensor_runs = replay_in_temp_home(
-        tmp_path_factory, "fraud_shift", drift + 24, drift_day=drift
+        tmp_path_factory, "fraud_shift", drift + 30, drift_day=drift
     )
     shift = settings.day(drift).isoformat()
     fired = [r.day for r in rows if r.sensor == "FIRED"]
