@@ -70,22 +70,27 @@ def store_of(settings):
     return ModelStore.local(settings.mlflow_dir)
 
 
-# Running the suite on both cores (`make test` passes -n 2): each test file is one unit of work,
-# so a module's fixtures are built once, on one worker; the cluster tests share the loopback
-# Redis databases and RabbitMQ's queues (a Celery worker of one test would take another's steps),
-# so all their files are one unit, run one after another. xdist's own `--dist loadgroup` cannot
-# say this with pytest 9 (it renames node ids through an attribute pytest 9 no longer reads:
-# measured, its groups were split across workers).
+# Running the suite on several processes (`make test` passes -n 3): each test file is one unit of
+# work, so a module's fixtures are built once, on one worker. The cluster tests that share the
+# loopback RabbitMQ's queues or Redis database 11 (a Celery worker of one test would take another's
+# steps; one test's flush would empty another's online store) are one unit, run one after
+# another; the other cluster files bring their own server (Redis, Postgres, MLflow) or Redis
+# database and run beside the rest. xdist's own `--dist loadgroup` cannot say this with pytest 9
+# (it renames node ids through an attribute pytest 9 no longer reads: measured, its groups were
+# split across workers).
+SHARED_LOOPBACK = {"test_cluster_celery.py", "test_cluster_feast_warehouse.py", "test_cluster_dagster.py"}
+
+
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    class ByFileClusterTogether(LoadScopeScheduling):
+    class ByFileSharedLoopbackTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return "cluster" if Path(path).name.startswith("test_cluster_") else path
+            return "shared-loopback" if Path(path).name in SHARED_LOOPBACK else path
 
-    return ByFileClusterTogether(config, log)
+    return ByFileSharedLoopbackTogether(config, log)
 
 
 # The files with end-to-end tests go first (with --no-loadscope-reorder, units start in this

@@ -83,8 +83,8 @@ def ui(tmp_path_factory):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
+        try:  # a throw-away UI: it gets a few seconds to stop (once, under load, it took over 60)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
