@@ -7,8 +7,13 @@ serving model was good again, from the replay's day rows.
   ``settle_days`` observed days (realized values exist only once a day's labels are complete,
   so the last ``label_delay_max_days`` of a replay cannot show a recovery: then it is None);
 - realized ROC AUC lost: the area (AUC x days) below the pre-drift level from the drift on;
-- retrains fired / promoted / rejected, and false triggers (fired before the drift; on the
-  stable scenario every trigger is false).
+- retrains fired / promoted / rejected;
+- unneeded retrains: fired on a streak whose realized ROC AUC, once known, was within
+  ``tolerance`` of the serving champion's own level (the mean of its first ``reference_days``
+  realized days, before the drift when it served before it); a streak without realized values
+  yet is not judged;
+- false triggers over the whole run: every trigger before the drift (on the stable scenario,
+  every trigger), and the unneeded ones after it.
 The pre-drift level is the mean realized ROC AUC of the ``reference_days`` before the drift."""
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Scoreboard:
     false_triggers: int
     # feature-drift alerts of the most alerting feature per 30 monitored days, before the drift
     feature_alerts_per_month: float | None = None
+    retrains_unneeded: int = 0
 
     def row(self) -> list[str]:
         def fmt(v, spec="") -> str:
@@ -47,6 +53,7 @@ class Scoreboard:
             fmt(self.time_to_recover_days),
             fmt(self.auc_lost, ".2f"),
             f"{self.retrains_fired} / {self.retrains_promoted} / {self.retrains_rejected}",
+            str(self.retrains_unneeded),
             str(self.false_triggers),
             fmt(self.feature_alerts_per_month, ".1f"),
         ]
@@ -60,7 +67,8 @@ HEADER = [
     "time to recover (days)",
     "realized ROC AUC lost (AUC x days)",
     "retrains fired / promoted / rejected",
-    "false triggers",
+    "unneeded retrains",
+    "false triggers (whole run)",
     "feature-drift alerts, most alerting feature (per 30 days before the drift)",
 ]
 
@@ -78,6 +86,7 @@ def score(
     days = [(dt.date.fromisoformat(r.day), r) for r in rows]
     alerts = feature_alerts_per_month([r for d, r in days if drift_start is None or d < drift_start])
     fired = [d for d, r in days if r.sensor == "FIRED"]
+    unneeded = unneeded_retrains(days, drift_start, reference_days, tolerance)
     promoted = sum(r.retrain.endswith("promoted") for _, r in days)
     rejected = sum("rejected" in r.retrain for _, r in days)
     if drift_start is None:
@@ -94,6 +103,7 @@ def score(
             rejected,
             len(fired),
             alerts,
+            len(unneeded),
         )
     before = [
         r.realized_auc
@@ -121,9 +131,40 @@ def score(
         len(fired),
         promoted,
         rejected,
-        sum(d < drift_start for d in fired),
+        sum(d < drift_start for d in fired) + sum(d >= drift_start for d in unneeded),
         alerts,
+        len(unneeded),
     )
+
+
+def unneeded_retrains(days, drift_start: dt.date | None, reference_days: int, tolerance: float) -> list:
+    """The trigger days whose streak (the trigger day and the bad days in a row before it) was,
+    by its realized ROC AUC, within ``tolerance`` of the serving champion's own level."""
+    first_served: dict[str, dt.date] = {}
+    for d, r in days:
+        first_served.setdefault(r.champion, d)
+    levels: dict[str, list[float]] = {}  # each version's first realized days
+    for d, r in days:
+        served_before_drift = drift_start is not None and first_served[r.champion] < drift_start
+        if r.realized_auc is None or (served_before_drift and d >= drift_start):
+            continue
+        values = levels.setdefault(r.champion, [])
+        if len(values) < reference_days:
+            values.append(r.realized_auc)
+    out = []
+    for i, (d, r) in enumerate(days):
+        if r.sensor != "FIRED" or not levels.get(r.champion):
+            continue
+        streak = [r]
+        for _, earlier in reversed(days[:i]):
+            if not earlier.bad_by:
+                break
+            streak.append(earlier)
+        realized = [x.realized_auc for x in streak if x.realized_auc is not None]
+        level = sum(levels[r.champion]) / len(levels[r.champion])
+        if realized and sum(realized) / len(realized) >= level - tolerance:
+            out.append(d)
+    return out
 
 
 def feature_alerts_per_month(rows) -> float | None:

@@ -74,3 +74,30 @@ def test_the_scoreboards_instances_keep_telemetry_off(tmp_path):
 
     with scoreboard_instance(tmp_path / "dagster") as instance:
         assert instance.telemetry_enabled is False
+
+
+def test_a_retrain_on_a_streak_whose_labels_held_the_champions_level_is_unneeded():
+    # v1 at 0.94 before the drift; the drift takes it to 0.74 (a needed retrain on day 22, v3
+    # promoted); v3 then holds 0.93, yet a streak of bad days triggers again on day 34 (the early
+    # labels' kind of alarm): its realized ROC AUC, once known, is v3's own level: unneeded. A
+    # trigger on days without labels yet (day 38) is not judged.
+    realized = [0.94] * 20 + [0.74] * 4 + [0.93] * 12 + [None] * 7
+    rows = _rows(realized, {3: "v2 rejected", 22: "v3 promoted", 34: "v4 rejected", 38: "v5 rejected"})
+    for row in rows[24:]:
+        row.champion = "3"
+    for i in (32, 33, 34, 36, 37, 38):
+        rows[i].bad_by = "early_labels"
+    board = score(rows, "fraud_shift", START + dt.timedelta(days=20))
+    assert board.retrains_fired == 4
+    assert board.retrains_unneeded == 2  # day 3 (v1 at its own level) and day 34 (v3 at its own)
+    assert board.false_triggers == 2  # day 3, before the drift, and day 34, unneeded after it
+    assert "| 4 / 1 / 3 | 2 | 2 |" in table([board])
+
+
+def test_a_retrain_on_a_real_drop_is_needed():
+    realized = [0.94] * 20 + [0.80] * 10
+    rows = _rows(realized, {24: "v2 promoted"})
+    for i in (22, 23, 24):
+        rows[i].bad_by = "cbpe"
+    board = score(rows, "seasonal", START + dt.timedelta(days=20))
+    assert board.retrains_unneeded == 0 and board.false_triggers == 0
