@@ -21,7 +21,7 @@ TEST_SIZES = {
 WARM = 30 + 14  # feature lookback + training window
 
 
-def replay_in_temp_home(tmp_path_factory, scenario, days, drift_day=None):
+def replay_in_temp_home(tmp_path_factory, scenario, days, drift_day=None, **overrides):
     from ml_assets.replay import replay
 
     root = tmp_path_factory.mktemp(scenario)
@@ -31,6 +31,7 @@ def replay_in_temp_home(tmp_path_factory, scenario, days, drift_day=None):
         scenario=scenario,
         **TEST_SIZES,
         **({"drift_start_day": drift_day} if drift_day is not None else {}),
+        **overrides,
     )
     # the instance is Dagster's: found through DAGSTER_HOME, as the CLI finds it
     with pytest.MonkeyPatch.context() as mp:

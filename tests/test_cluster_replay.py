@@ -7,13 +7,16 @@ import os
 import dagster as dg
 import pytest
 from clusterhelpers import cluster_settings, flush_redis, needs, redis_client
-from replayhelpers import TEST_SIZES, WARM
+from replayhelpers import TEST_SIZES
 
 from ml_assets.core import engines
 from ml_assets.serving.process import free_port
 
 pytestmark = [needs("postgres", "redis"), pytest.mark.cluster, pytest.mark.slow]
 DAYS = 3
+# a short feature lookback: this test is about the engines, and the warm-up days are most of it
+LOOKBACK = 7
+WARM = LOOKBACK + TEST_SIZES["training_window_days"]
 
 
 def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
@@ -23,7 +26,11 @@ def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
     from ml_assets.replay import replay
 
     settings = cluster_settings(
-        tmp_path / "data", redis_db=12, mlflow_server_url=f"http://127.0.0.1:{free_port()}", **TEST_SIZES
+        tmp_path / "data",
+        redis_db=12,
+        mlflow_server_url=f"http://127.0.0.1:{free_port()}",
+        activity_lookback_days=LOOKBACK,
+        **TEST_SIZES,
     )
     flush_redis(settings)
     server = cluster_services.start_mlflow_server(settings, tmp_path / "mlflow.log")

@@ -5,14 +5,17 @@ import datetime as dt
 
 import pytest
 from conftest import store_of
-from replayhelpers import WARM, replay_in_temp_home
+from replayhelpers import TEST_SIZES, replay_in_temp_home
 
 from ml_assets.core.warehouse import Warehouse
+
+LOOKBACK = 14  # the warm-up (feature lookback + training window) is most of the replay
+WARM = LOOKBACK + TEST_SIZES["training_window_days"]
 
 
 @pytest.fixture(scope="module")
 def stable(tmp_path_factory):
-    return replay_in_temp_home(tmp_path_factory, "stable", WARM + 10 + 8)
+    return replay_in_temp_home(tmp_path_factory, "stable", WARM + 10 + 8, activity_lookback_days=LOOKBACK)
 
 
 @pytest.mark.slow
