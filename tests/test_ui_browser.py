@@ -21,6 +21,7 @@ from conftest import project_home, settings_for
 
 from ml_assets.core.ingest import CHECK_NAMES
 from ml_assets.core.settings import PROJECT_ROOT
+from ml_assets.serving.process import ServiceProcess, free_port
 
 CHROMIUM = shutil.which("chromium")
 GROUPS = ("ingest", "features", "feature_store", "training", "registry", "scoring", "monitoring")
@@ -32,12 +33,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    from ml_assets.serving.process import free_port
-
-    return free_port()
-
-
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
     """`dg dev` (UI + daemon) on a temp instance, over a world with two landed days."""
@@ -47,7 +42,7 @@ def ui(tmp_path_factory):
     home = project_home(root)
     settings = settings_for(root / "data", rows_per_day=500, n_customers=500, n_merchants=50)
     simulate_to_landing(settings, range(2))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **settings.environment(),
@@ -173,8 +168,6 @@ def test_one_partition_materialized_from_the_asset_page_runs_and_its_checks_show
 
 
 def test_the_service_api_docs_render_without_a_network(tmp_path, page):
-    from ml_assets.serving.process import ServiceProcess
-
     settings = settings_for(tmp_path / "data")
     # no champion and no feature store yet: the service is up (not ready) and documents its API
     with ServiceProcess(settings) as service, screenshot_on_failure(page, tmp_path, "docs"):

@@ -216,15 +216,13 @@ class OnlineScorer:
         latency = time.perf_counter() - started
         # one conversion per column, then plain Python per row: indexing numpy per value and
         # per row cost more than the read and the prediction of a batch (measured: bench-serve)
-        n = len(transactions)
         features = [dict(zip(self.features, values, strict=True)) for values in matrix.tolist()]
         raw = {r: served.values[r.removesuffix("_raw")] for r in self.raw}
         stamps = {v: ts.tolist() for v, ts in served.view_timestamps.items()}
         champion_list, other_list = champion_scores.tolist(), other.tolist()
         canary_list, paired_list = canary.tolist(), paired.tolist()
         results, log_rows = [], []
-        for i in range(n):
-            t = transactions[i]
+        for i, t in enumerate(transactions):
             at = t["timestamp"].timestamp()
             ages = {v: (at - ts[i] if ts[i] > 0 else None) for v, ts in stamps.items()}
             model, score, arm = (

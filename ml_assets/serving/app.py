@@ -339,15 +339,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         missing: collections.Counter = collections.Counter()
         stale: collections.Counter = collections.Counter()
         ages: dict[str, float] = {}
+        histograms: dict[str, object] = {}  # each version's score histogram, looked up once
+
+        def observe(version: str, score: float) -> None:
+            if version not in histograms:
+                histograms[version] = metrics.scores.labels(version)
+            histograms[version].observe(score)
+
         if len(rows) > len(results):  # a rollout: the unseen arm's scores, by version, beside the answers
             for row in rows:
                 if row["arm"] == "shadow":
                     predicted[row["model_version"], "shadow", str(row["decision"]).lower()] += 1
-                    metrics.scores.labels(row["model_version"]).observe(row["score"])
+                    observe(row["model_version"], row["score"])
         out = []
         for r in results:
             predicted[r.model_version, r.arm, str(r.decision).lower()] += 1
-            metrics.scores.labels(r.model_version).observe(r.score)
+            observe(r.model_version, r.score)
             for view, age in r.feature_age_seconds.items():
                 if age is None:
                     missing[view] += 1
