@@ -51,7 +51,7 @@ class OnlineFeatureReader:
 
     def _rows(self, keys: dict[str, list]) -> list[list[tuple[int, dict | None]]]:
         """Per view, per entity row: (event time in epoch seconds, 0 when missing; the
-        feature Values by name, or None)."""
+        feature values by name as Python values, or None)."""
         per_view = [keys[self.specs.ENTITIES[spec.entity]] for spec, _ in self.views]
         if self.batched is not None:
             return self.batched.read(per_view)
@@ -76,7 +76,7 @@ class OnlineFeatureReader:
         for (spec, _), found in zip(self.views, self._rows(keys), strict=True):
             stamps[spec.name] = [ts for ts, _ in found]
             for feature in spec.features:
-                values[feature] = [_python(row.get(feature)) if row else None for _, row in found]
+                values[feature] = [row.get(feature) if row else None for _, row in found]
         for field in self.request_fields:
             values[field] = [row[field] for row in entity_rows]
         for feature, column in self.transform(values).items():
@@ -109,7 +109,7 @@ class SqliteRows:
         from feast.infra.online_stores.sqlite import _quote_id, _table_id
         from feast.protos.feast.types.Value_pb2 import Value
 
-        self.serialize, self.value = serialize_entity_key, Value  # resolved once, not per request
+        self.serialize, self.parse = serialize_entity_key, Value.FromString  # resolved once
         self.conn = online._get_conn(config)
         self.key_version = config.entity_key_serialization_version
         versioned = config.registry.enable_online_feature_view_versioning
@@ -144,11 +144,15 @@ class SqliteRows:
         params = [key for keys in serialized for key in keys]
         found: list[dict[bytes, tuple[int, dict]]] = [{} for _ in self.tables]
         statement = self._statement(tuple(len(keys) for keys in serialized))
+        parse = self.parse
         for view, key, feature, blob, event_ts in self.conn.execute(statement, params):
-            value = self.value()
-            value.ParseFromString(blob)
-            _, features = found[view].setdefault(key, (int(event_ts), {}))
-            features[feature] = value
+            rows = found[view]
+            entry = rows.get(key)
+            if entry is None:
+                entry = rows[key] = (event_ts, {})
+            value = parse(blob)
+            kind = value.WhichOneof("val")
+            entry[1][feature] = None if kind is None else getattr(value, kind)  # as _python, inlined
         return [[found[i].get(key, (0, None)) for key in keys] for i, keys in enumerate(serialized)]
 
 
@@ -192,8 +196,15 @@ class RedisRows:
 
 
 def _stamped(found: list) -> list[tuple[int, dict | None]]:
-    """Feast's ``online_read`` answer with event times as epoch seconds (0: no row)."""
-    return [(int(ts.timestamp()) if ts is not None else 0, row) for ts, row in found]
+    """Feast's ``online_read`` answer with event times as epoch seconds (0: no row) and its
+    Values as Python values."""
+    return [
+        (
+            int(ts.timestamp()) if ts is not None else 0,
+            {name: _python(v) for name, v in row.items()} if row is not None else None,
+        )
+        for ts, row in found
+    ]
 
 
 def _python(value):
