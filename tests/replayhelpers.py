@@ -3,7 +3,6 @@ dagster.yaml in a temp DAGSTER_HOME), with real Feast, MLflow and NannyML, for t
 tests (one file per scenario, so they run side by side). Small sizes and short windows keep
 each to a few minutes; the defaults run the same code at 10k rows/day."""
 
-
 import dagster as dg
 import pytest
 from conftest import project_home, settings_for
