@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback replay dagster-home \
+.PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback rollback-threshold replay dagster-home \
 	serve test-tools faults scenarios rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
@@ -133,6 +133,10 @@ bench-serve: $(STAMP)
 ## make rollback: champion back to the previous champion (recorded in MLflow)
 rollback: $(STAMP)
 	$(BIN)/ml-assets rollback
+
+## make rollback-threshold: the champion's decision threshold back to before its newest re-fit
+rollback-threshold: $(STAMP)
+	$(BIN)/ml-assets rollback-threshold
 
 ## The cluster profile (docs/cluster.md) on the loopback Postgres, Redis and RabbitMQ.
 ## make cluster-up: databases, the Dagster instance on Postgres (data/dagster-cluster), the MLflow

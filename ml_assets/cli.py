@@ -34,6 +34,24 @@ def _rollback(settings: Settings, args) -> None:
     print(f"champion is now version {out.champion} (rolled back from {out.rolled_back_from})")
 
 
+def _rollback_threshold(settings: Settings, args) -> None:
+    from ml_assets.core import engines
+    from ml_assets.core.model_store import CHAMPION
+    from ml_assets.core.registry.operating_point import rollback
+
+    store = engines.model_store(settings)
+    version = args.version or store.alias_version(CHAMPION)
+    if version is None:
+        raise SystemExit(f"model '{store.model_name}' has no champion: pass --version")
+    try:
+        event = rollback(store, version, reason=args.reason)
+    except RuntimeError as exc:  # nothing to undo: say so, without a traceback
+        raise SystemExit(str(exc)) from None
+    print(
+        f"version {version} decision threshold {event.previous:.6g} -> {event.threshold:.6g} ({event.reason})"
+    )
+
+
 def _replay(settings: Settings, args) -> None:
     from ml_assets.replay import replay
 
@@ -161,6 +179,14 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p = sub.add_parser("rollback", help="move the champion alias back to the previous champion")
     p.add_argument("--reason", default="manual rollback", help="recorded as an MLflow tag on both versions")
     p.set_defaults(func=_rollback)
+
+    p = sub.add_parser(
+        "rollback-threshold",
+        help="undo the newest re-fit of a version's decision threshold (default: champion)",
+    )
+    p.add_argument("--version", default=None, help="the model version (default: the champion)")
+    p.add_argument("--reason", default="manual rollback", help="recorded in the version's threshold history")
+    p.set_defaults(func=_rollback_threshold)
 
     p = sub.add_parser(
         "replay", help="replay the production loop day by day (wipes generated data, keeps run history)"

@@ -51,6 +51,9 @@ class DayRow:
     estimate_threshold: float | None = None  # the retrain policy's CBPE threshold (version baseline)
     label_z: float | None = None  # the early label signal
     bad_by: str = ""  # the signals that called the day bad (cbpe, early_labels), comma-separated
+    flag_rate: float | None = None  # share of the day's transactions flagged (batch)
+    threshold: float | None = None  # the decision threshold the day was scored at
+    realized_recall: float | None = None  # recall at the served decisions, once labels are complete
 
 
 def _wipe(settings: Settings) -> None:
@@ -87,6 +90,7 @@ class Replay:
             asset_selection=INGEST_AND_SOURCES.resolve(graph)
         )
         self.training_job = self.defs.resolve_job_def("train_and_promote")
+        self.threshold_job = self.defs.resolve_job_def("refit_threshold")
         self.realized_job = self.defs.resolve_job_def("realized_performance_job")
         self.sensor = self.defs.resolve_sensor_def("retrain_on_performance_drop")
         self.cursor: str | None = None
@@ -140,7 +144,7 @@ class Replay:
         key = self.s.day(index).isoformat()
         result = self._run(self.day_job, partition_key=key)
         perf, drift = _meta(result, "estimated_performance"), _meta(result, "feature_drift")
-        labels = _meta(result, "early_label_signal")
+        labels, scored = _meta(result, "early_label_signal"), _meta(result, "predictions")
         row = DayRow(
             key,
             self.champion(),
@@ -148,6 +152,8 @@ class Replay:
             drift_alerts=int(drift.get("drift_alerts", 0)),
             drifting_features=str(drift.get("drifting_features", "")),
             label_z=labels.get("early_label_z"),
+            flag_rate=scored.get("flagged_share"),
+            threshold=scored.get("decision_threshold"),
         )
 
         context = dg.build_sensor_context(
@@ -164,6 +170,18 @@ class Replay:
                 tags = {**request.tags, "dagster/sensor_name": self.sensor.name}
                 if request.run_key:
                     tags["dagster/run_key"] = request.run_key
+                if request.job_name == self.threshold_job.name:
+                    refit = _meta(
+                        self._run(self.threshold_job, run_config=request.run_config, tags=tags),
+                        "decision_threshold",
+                    )
+                    row.sensor = "REFIT"
+                    row.retrain = (
+                        f"threshold {refit['previous_threshold']:.4f} -> {refit['decision_threshold']:.4f}"
+                        if refit.get("outcome") == "applied"
+                        else f"threshold {refit.get('outcome')}"
+                    )
+                    continue
                 run = self._run(
                     self.training_job, run_config=request.run_config, tags=tags, blocked_by="quality_floor"
                 )
@@ -185,8 +203,9 @@ class Replay:
         matching = [r for r in self.rows if r.day == target]
         if not matching:
             return
-        result = self._run(self.realized_job, partition_key=target)
-        matching[0].realized_auc = _meta(result, "realized_performance").get("realized_roc_auc")
+        realized = _meta(self._run(self.realized_job, partition_key=target), "realized_performance")
+        matching[0].realized_auc = realized.get("realized_roc_auc")
+        matching[0].realized_recall = realized.get("realized_recall")
 
 
 def _root_cause(error) -> str:
@@ -203,12 +222,13 @@ def _fmt(v) -> str:
 def print_table(rows: list[DayRow], log=print) -> None:
     log(
         f"{'day':<11} {'champion':>8} {'est AUC':>8} {'thresh':>8} {'label z':>8} {'real AUC':>8} "
-        f"{'drift':>5}  {'bad by':<18}  sensor  retrain"
+        f"{'flagged':>8} {'recall':>8} {'drift':>5}  {'bad by':<18}  sensor  retrain"
     )
     for r in rows:
         log(
             f"{r.day:<11} {'v' + r.champion:>8} {_fmt(r.estimated_auc):>8} {_fmt(r.estimate_threshold):>8} "
-            f"{_fmt(r.label_z):>8} {_fmt(r.realized_auc):>8} {r.drift_alerts:>5}  {r.bad_by or '-':<18}  "
+            f"{_fmt(r.label_z):>8} {_fmt(r.realized_auc):>8} {_fmt(r.flag_rate):>8} "
+            f"{_fmt(r.realized_recall):>8} {r.drift_alerts:>5}  {r.bad_by or '-':<18}  "
             f"{r.sensor:<6}  {r.retrain}"
         )
 
@@ -309,6 +329,8 @@ def replay(
             progress.advance(row.day)
             if row.sensor == "FIRED":
                 log(f"[replay] {row.day}: retrain fired ({row.bad_by or 'policy'}) -> {row.retrain}")
+            elif row.sensor == "REFIT":
+                log(f"[replay] {row.day}: operating point moved -> {row.retrain}")
         r._run(
             r.defs.resolve_implicit_global_asset_job_def().get_subset(
                 asset_selection={dg.AssetKey("monitoring_report")}

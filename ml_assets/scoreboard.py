@@ -13,8 +13,11 @@ serving model was good again, from the replay's day rows.
   realized days, before the drift when it served before it); a streak without realized values
   yet is not judged;
 - false triggers over the whole run: every trigger before the drift (on the stable scenario,
-  every trigger), and the unneeded ones after it.
-The pre-drift level is the mean realized ROC AUC of the ``reference_days`` before the drift."""
+  every trigger), and the unneeded ones after it;
+- threshold re-fits (the operating-point response), and the operating point's loss: recall at
+  the served decisions, on complete labels, below its pre-drift level (recall x days).
+The pre-drift levels are the mean realized ROC AUC and recall of the ``reference_days`` before
+the drift."""
 
 from __future__ import annotations
 
@@ -40,6 +43,9 @@ class Scoreboard:
     # feature-drift alerts of the most alerting feature per 30 monitored days, before the drift
     feature_alerts_per_month: float | None = None
     retrains_unneeded: int = 0
+    threshold_refits: int = 0
+    pre_drift_recall: float | None = None
+    recall_lost: float | None = None  # recall x days below the pre-drift level
 
     def row(self) -> list[str]:
         def fmt(v, spec="") -> str:
@@ -55,6 +61,9 @@ class Scoreboard:
             f"{self.retrains_fired} / {self.retrains_promoted} / {self.retrains_rejected}",
             str(self.retrains_unneeded),
             str(self.false_triggers),
+            str(self.threshold_refits),
+            fmt(self.pre_drift_recall, ".3f"),
+            fmt(self.recall_lost, ".2f"),
             fmt(self.feature_alerts_per_month, ".1f"),
         ]
 
@@ -69,6 +78,9 @@ HEADER = [
     "retrains fired / promoted / rejected",
     "unneeded retrains",
     "false triggers (whole run)",
+    "threshold re-fits",
+    "pre-drift recall at the threshold",
+    "recall lost (recall x days)",
     "feature-drift alerts, most alerting feature (per 30 days before the drift)",
 ]
 
@@ -81,12 +93,13 @@ def score(
     tolerance: float = 0.02,
     settle_days: int = 3,
 ) -> Scoreboard:
-    """The scoreboard of replay ``rows`` (objects with day, realized_auc, sensor, retrain and
-    drifting_features, a comma-separated list)."""
+    """The scoreboard of replay ``rows`` (objects with day, realized_auc, realized_recall, sensor,
+    retrain and drifting_features, a comma-separated list)."""
     days = [(dt.date.fromisoformat(r.day), r) for r in rows]
     alerts = feature_alerts_per_month([r for d, r in days if drift_start is None or d < drift_start])
     fired = [d for d, r in days if r.sensor == "FIRED"]
     unneeded = unneeded_retrains(days, drift_start, reference_days, tolerance)
+    refits = sum(r.sensor == "REFIT" for _, r in days)
     promoted = sum(r.retrain.endswith("promoted") for _, r in days)
     rejected = sum("rejected" in r.retrain for _, r in days)
     if drift_start is None:
@@ -104,6 +117,7 @@ def score(
             len(fired),
             alerts,
             len(unneeded),
+            refits,
         )
     before = [
         r.realized_auc
@@ -111,6 +125,7 @@ def score(
         if drift_start - dt.timedelta(days=reference_days) <= d < drift_start and r.realized_auc is not None
     ]
     pre = sum(before) / len(before) if before else None
+    pre_recall, recall_lost = _recall_loss(days, drift_start, reference_days)
     detection = next(((d - drift_start).days for d in fired if d >= drift_start), None)
     after = [(d, r.realized_auc) for d, r in days if d >= drift_start and r.realized_auc is not None]
     recovered, lost = None, None
@@ -134,7 +149,25 @@ def score(
         sum(d < drift_start for d in fired) + sum(d >= drift_start for d in unneeded),
         alerts,
         len(unneeded),
+        refits,
+        pre_recall,
+        recall_lost,
     )
+
+
+def _recall_loss(days, drift_start: dt.date, reference_days: int) -> tuple[float | None, float | None]:
+    """The pre-drift recall at the served decisions (mean of the ``reference_days`` before the
+    drift with complete labels) and the recall x days below it from the drift on."""
+    recall = [(d, getattr(r, "realized_recall", None)) for d, r in days]
+    before = [
+        v
+        for d, v in recall
+        if v is not None and drift_start - dt.timedelta(days=reference_days) <= d < drift_start
+    ]
+    if not before:
+        return None, None
+    pre = sum(before) / len(before)
+    return pre, sum(max(0.0, pre - v) for d, v in recall if v is not None and d >= drift_start)
 
 
 def unneeded_retrains(days, drift_start: dt.date | None, reference_days: int, tolerance: float) -> list:

@@ -101,3 +101,22 @@ def test_a_retrain_on_a_real_drop_is_needed():
         rows[i].bad_by = "cbpe"
     board = score(rows, "seasonal", START + dt.timedelta(days=20))
     assert board.retrains_unneeded == 0 and board.false_triggers == 0
+
+
+def test_recall_lost_at_the_threshold_and_re_fits_are_counted():
+    # ROC AUC holds at 0.94 throughout; recall at the threshold 0.50 for 20 days, 0.30 for 4 days
+    # after the drift, a re-fit on day 23, back to 0.49 after; the last days have no labels yet
+    rows = _rows([0.94] * 40, {})
+    recall = [0.50] * 20 + [0.30] * 4 + [0.49] * 10 + [None] * 6
+    for row, value in zip(rows, recall, strict=True):
+        row.realized_recall = value
+    rows[23].sensor, rows[23].retrain = "REFIT", "threshold 0.4100 -> 0.3300"
+    board = score(rows, "fraud_shift", START + dt.timedelta(days=20))
+    assert board.pre_drift_recall == pytest.approx(0.50)
+    assert board.recall_lost == pytest.approx(4 * 0.20 + 10 * 0.01)
+    assert board.threshold_refits == 1 and board.retrains_fired == 0 and board.auc_lost == 0
+    assert "| 0 | 1 | 0.500 | 0.90 |" in table([board])
+    # without recall (a replay before it was recorded), the loss is unknown, not zero
+    for row in rows:
+        row.realized_recall = None
+    assert score(rows, "fraud_shift", START + dt.timedelta(days=20)).recall_lost is None

@@ -364,3 +364,120 @@ def test_the_daily_cycle_never_moves_past_a_day_whose_run_crashed(instance, proj
 
     _cycle_run(instance, day1, dg.DagsterRunStatus.FAILURE, "STEP_FAILURE", will_retry="false")
     assert [r.partition_key for r in tick(day1).run_requests] == [settings.day(2).isoformat()]
+
+
+# --- issue 25: two diagnoses, two responses ------------------------------------------------------
+
+OP_POLICY = RetrainPolicy(3, 7, 2, 2, baseline_days=7, false_alarm_rate=0.01, label_window_days=7)
+SERVED = [0.0100, 0.0104, 0.0097, 0.0101, 0.0099, 0.0103, 0.0096]  # v1's first days: ~1.0% flagged
+
+
+def _served(flag_rates, start, estimate=0.95, label_z=None, month=3):
+    """Days of v1 with CBPE fine (unless ``estimate`` says otherwise) and these flag rates."""
+    return {
+        f"2026-{month:02d}-{start + i:02d}": DayEvidence(
+            estimate, version="1", label_z=label_z, label_z_threshold=-3.09, flag_rate=rate
+        )
+        for i, rate in enumerate(flag_rates)
+    }
+
+
+def _v1_baseline():
+    return _served(SERVED, 1, month=2)
+
+
+def test_a_flag_rate_that_fell_with_fewer_frauds_caught_re_fits_the_threshold_not_the_model():
+    evidence = _v1_baseline() | _served([0.0068, 0.0071, 0.0065], 1, label_z=-4.5)
+    decision = decide(evidence, [], OP_POLICY)
+    assert decision.fire and decision.action == "threshold" and decision.diagnosis == "operating point"
+    move = decision.refit
+    assert (move.version, move.first_day, move.last_day) == ("1", "2026-03-01", "2026-03-03")
+    assert move.target == pytest.approx(sum(SERVED) / 7) and move.down
+    assert "moved down" in decision.reason and "not the model" in decision.reason
+
+
+def test_fewer_frauds_caught_at_a_flag_rate_that_held_is_a_ranking_loss():
+    evidence = _v1_baseline() | _served([0.0101, 0.0098, 0.0102], 1, label_z=-4.5)
+    decision = decide(evidence, [], OP_POLICY)
+    assert decision.fire and decision.action == "retrain" and decision.diagnosis == "ranking"
+    assert "flag rate that did not fall" in decision.reason
+
+
+def test_cbpe_down_retrains_whatever_the_flag_rate_did():
+    # CBPE's baseline is v1's steady 0.95; 0.85 is far under it
+    evidence = _v1_baseline() | _served([0.0068, 0.0071, 0.0065], 1, estimate=0.85)
+    decision = decide(evidence, [], OP_POLICY)
+    assert decision.action == "retrain" and decision.diagnosis == "ranking" and "CBPE fell" in decision.reason
+
+
+def test_a_flag_rate_that_rose_alone_re_fits_and_a_small_move_does_nothing():
+    risen = decide(_v1_baseline() | _served([0.0150, 0.0160, 0.0145], 1), [], OP_POLICY)
+    assert risen.action == "threshold" and "moved up" in risen.reason and not risen.refit.down
+    small = decide(_v1_baseline() | _served([0.0112, 0.0115, 0.0113], 1), [], OP_POLICY)
+    assert not small.fire, small.reason  # out of the chance band, but under min_flag_rate_change
+    # two days down and one up is no streak on one side
+    mixed = decide(_v1_baseline() | _served([0.0060, 0.0150, 0.0060], 1), [], OP_POLICY)
+    assert not mixed.fire
+
+
+def test_after_a_re_fit_the_labels_of_older_threshold_days_do_not_retrain():
+    refit = [Attempt("2026-03-03", "applied", kind="threshold")]
+    # the same streak ticked again: no second re-fit, and no retrain either
+    evidence = _v1_baseline() | _served([0.0068, 0.0071, 0.0065], 1, label_z=-4.5)
+    again = decide(evidence, refit, OP_POLICY)
+    assert not again.fire, again.reason
+    # the days after the re-fit: flag rate back on target, early labels still pooling old days
+    evidence |= _served([0.0101, 0.0099, 0.0100, 0.0102, 0.0098, 0.0100, 0.0101], 4, label_z=-4.0)
+    assert not decide(dict(evidence), refit, OP_POLICY).fire
+    assert evidence["2026-03-10"].labels_mixed and "early_labels" not in evidence["2026-03-10"].bad_signals()
+    # once the window holds new-threshold days only, fewer frauds caught at the target rate: ranking
+    evidence |= _served([0.0100, 0.0099, 0.0101], 11, label_z=-4.0)
+    late = decide(evidence, refit, OP_POLICY)
+    assert late.fire and late.action == "retrain" and late.alert_day == "2026-03-13", late.reason
+
+
+def test_a_skipped_re_fit_does_not_hide_the_labels():
+    skipped = [Attempt("2026-03-03", "skipped", kind="threshold")]
+    evidence = _v1_baseline() | _served([0.0101, 0.0099, 0.0100], 4, label_z=-4.0)
+    assert decide(evidence, skipped, OP_POLICY).action == "retrain"
+
+
+def test_the_cursor_keeps_flag_baselines_and_response_kinds():
+    state = SensorState(evidence=_v1_baseline() | _served([0.0068, 0.0071, 0.0065], 1, label_z=-4.5))
+    decision = decide(state.evidence, state.attempts, OP_POLICY, state.baselines, state.flag_baselines)
+    state.attempts.append(Attempt(decision.alert_day, kind=decision.action))
+    again = SensorState.from_cursor(state.to_cursor())
+    assert again == state and again.attempts[0].kind == "threshold" and len(again.flag_baselines["1"]) == 7
+    # an older cursor's attempts were retrains
+    old = json.loads(state.to_cursor())
+    old["attempts"][0].pop("kind")
+    assert SensorState.from_cursor(json.dumps(old)).attempts[0].kind == "retrain"
+
+
+def _report_served(instance, day, flag_rate, label_z=None):
+    _report(instance, day, 0.95, label_z)
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key="predictions",
+            partition=day,
+            metadata={"flagged_share": flag_rate, "decision_threshold": 0.5, "model_version": "1"},
+        )
+    )
+
+
+def test_the_sensor_asks_for_a_threshold_re_fit_with_its_evidence(instance, sensor_and_defs):
+    sensor, definitions = sensor_and_defs
+    for i, rate in enumerate(SERVED):
+        _report_served(instance, f"2026-02-{i + 20:02d}", rate)
+    for i, rate in enumerate([0.0068, 0.0071, 0.0065]):
+        _report_served(instance, f"2026-04-{i + 1:02d}", rate, label_z=-4.5)
+    fired = _tick(sensor, definitions, instance, None)
+    (request,) = fired.run_requests
+    assert request.job_name == "refit_threshold"
+    assert request.tags["ml_assets/response"] == "threshold"
+    assert request.tags["ml_assets/diagnosis"] == "operating point"
+    config = request.run_config["ops"]["decision_threshold"]["config"]
+    assert (config["version"], config["first_day"], config["last_day"]) == ("1", "2026-04-01", "2026-04-03")
+    assert config["target_flag_rate"] == pytest.approx(sum(SERVED) / 7)
+    # the next tick with the same evidence asks for nothing more (the re-fit is pending)
+    assert not _tick(sensor, definitions, instance, fired.cursor).run_requests

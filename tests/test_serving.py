@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from conftest import repo_of, settings_for, store_of
+from conftest import repo_of, settings_env, settings_for, store_of
 from lakehelpers import build_offline, request_rows
 from prometheus_client.parser import text_string_to_metric_families
 from servicehelpers import SERVED_WORLD, Service, free_port, transaction
@@ -636,3 +636,95 @@ def test_a_service_without_a_champion_stays_up_and_says_why(tmp_path):
         assert requests.get(f"{svc.url}/v1/models", timeout=5).json() == {"models": []}
     finally:
         svc.stop()
+
+
+def _served_threshold(service) -> float:
+    return requests.get(f"{service.url}/v1/models", timeout=10).json()["models"][0]["threshold"]
+
+
+def _wait_for_threshold(service, expected: float, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _served_threshold(service) == pytest.approx(expected, abs=1e-12):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the service still serves threshold {_served_threshold(service)}, not {expected}")
+
+
+@pytest.mark.slow
+def test_a_threshold_re_fit_is_served_by_batch_and_online_and_rolls_back(world, service):
+    """Issue 25: the champion's threshold re-fitted by the real job (decision_threshold) on three
+    scored days, to a flag rate twice the one it serves (as the policy asks when the served rate
+    halved): batch scoring of a later day and the online service both flag at the new rate; the
+    CLI's rollback restores the trained threshold everywhere."""
+    from ml_assets.core.registry.operating_point import history
+    from ml_assets.core.scoring import score_day, write_predictions
+    from ml_assets.definitions import build_definitions
+
+    settings, last = world
+    store, repo, warehouse = store_of(settings), repo_of(settings), Warehouse(settings.warehouse_path)
+    window = [last - pd.Timedelta(days=k).to_pytimedelta() for k in (3, 2, 1)]
+    for day in window:
+        write_predictions(warehouse, score_day(day, settings, repo, store), day)
+    trained = float(store.version_by_alias("champion").tags["decision_threshold"])
+    before = score_day(last, settings, repo, store)
+    target = 2 * float(before["decision"].mean())
+    config = {
+        "version": "1",
+        "first_day": str(window[0]),
+        "last_day": str(window[-1]),
+        "target_flag_rate": target,
+        "reason": "test: served flag rate halved",
+    }
+    job = build_definitions(settings).resolve_job_def("refit_threshold")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance, run_config={"ops": {"decision_threshold": {"config": config}}}
+        )
+    assert result.success
+    meta = result.asset_materializations_for_node("decision_threshold")[0].metadata
+    refitted = meta["decision_threshold"].value
+    assert meta["outcome"].value == "applied" and refitted < trained
+    assert meta["flag_rate_after"].value == pytest.approx(target, abs=2e-3)  # on the window itself
+    try:
+        # batch: a day outside the re-fit window flags at the target, within sampling noise
+        after = score_day(last, settings, repo, store)
+        rate, n = float(after["decision"].mean()), len(after)
+        assert abs(rate - target) <= 4 * (target * (1 - target) / n) ** 0.5 + 1 / n, (rate, target)
+        assert (after["score"].to_numpy() == before["score"].to_numpy()).all()  # same model, same scores
+        # online: the service takes the new threshold with the booster it has, and decides as batch does
+        _wait_for_threshold(service, refitted)
+        rows = _day(settings, last).head(settings.serve_max_batch)
+        response = requests.post(
+            f"{service.url}/v1/score/batch",
+            json={"transactions": [transaction(r) for r in rows.itertuples()]},
+            timeout=30,
+        )
+        online = {r["transaction_id"]: r["decision"] for r in response.json()["results"]}
+        expected = after.set_index("transaction_id")["decision"]
+        assert all(online[t] == bool(expected[t]) for t in online)
+        assert sum(online.values()) > sum(
+            bool(before.set_index("transaction_id")["decision"][t]) for t in online
+        )
+    finally:
+        cli = subprocess.run(
+            [str(Path(sys.executable).parent / "ml-assets"), "rollback-threshold", "--reason", "test over"],
+            env={**settings_env(settings), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert float(store.version_by_alias("champion").tags["decision_threshold"]) == trained
+    assert [e.kind for e in history(store, "1")] == ["refit", "rollback"]
+    _wait_for_threshold(service, trained)
+    # nothing left to undo: a clear error, and the threshold stays
+    again = subprocess.run(
+        [str(Path(sys.executable).parent / "ml-assets"), "rollback-threshold"],
+        env={**settings_env(settings), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode != 0 and "no threshold re-fit to roll back" in again.stderr
+    assert float(store.version_by_alias("champion").tags["decision_threshold"]) == trained

@@ -34,7 +34,17 @@ Retraining needs ``consecutive_days`` bad days in a row (flap resistance). After
   labels), at most ``max_retries`` times in a row, then a full cooldown (no retrain storms);
 - still running, or its outcome unknown: wait, at most ``cooldown_days``.
 A retrain promoted after a shift learnt from its first days only: once the new regime is
-``followup_days`` old, a follow-up retrain uses the longer window (the gate keeps the better)."""
+``followup_days`` old, a follow-up retrain uses the longer window (the gate keeps the better).
+
+Two diagnoses, two responses. The ranking fell (CBPE down, complete labels under the band, or
+fewer frauds caught at an unchanged flag rate): retrain. The operating point moved while the
+ranking held (the flag rate at the threshold left the band of the version's first
+``baseline_days`` served days for ``consecutive_days`` days in a row, with or without fewer
+frauds caught, and CBPE not down): re-fit the threshold to that flag rate
+(registry/operating_point.py), not the model. Measured why: a score scale that drifted down with
+the ranking intact fired retrains the gate kept refusing (BENCHMARKS.md, issue 25). After a
+re-fit, the early label signal pools days scored at the old threshold for ``label_window_days``
+more days: it is not read as a ranking loss until its window holds new-threshold days only."""
 
 from __future__ import annotations
 
@@ -55,6 +65,8 @@ class RetrainPolicy:
     false_alarm_rate: float = 0.01  # a day of an unchanged model under the CBPE threshold
     min_auc_drop: float = 0.02  # a smaller drop is not worth a retrain, however significant
     followup_days: tuple[int, ...] = ()  # after a promoted shift retrain: retrain again then
+    min_flag_rate_change: float = 0.2  # relative: a smaller move of the flag rate is no reason to act
+    label_window_days: int = 7  # days the early label signal pools (label_signal_days)
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
@@ -67,6 +79,8 @@ class RetrainPolicy:
             s.retrain_false_alarm_rate,
             s.retrain_min_auc_drop,
             tuple(s.retrain_followup_days),
+            s.threshold_min_flag_rate_change,
+            s.label_signal_days,
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
@@ -99,6 +113,10 @@ class DayEvidence:
     input_drift: bool | None = None  # supporting evidence: multivariate drift of the inputs
     realized: float | None = None  # realized ROC AUC, once the day's labels are complete
     realized_floor: float | None = None  # the lower confidence bound of that day's CBPE estimate
+    flag_rate: float | None = None  # share of the day's scored transactions flagged
+    threshold: float | None = None  # the decision threshold the day was scored at
+    flag_target: float | None = None  # the version's served flag rate (its baseline days' mean)
+    labels_mixed: bool = False  # the early label window still pools days of an older threshold
 
     def realized_below(self) -> str | None:
         """Why the day's complete labels say its model was worse than estimated (None: they do not)."""
@@ -111,7 +129,11 @@ class DayEvidence:
         out = {}
         if None not in (self.estimate, self.estimate_threshold) and self.estimate < self.estimate_threshold:
             out["cbpe"] = f"CBPE ROC AUC {self.estimate:.3f} < {self.estimate_threshold:.3f}"
-        if None not in (self.label_z, self.label_z_threshold) and self.label_z < self.label_z_threshold:
+        if (
+            None not in (self.label_z, self.label_z_threshold)
+            and self.label_z < self.label_z_threshold
+            and not self.labels_mixed
+        ):
             out["early_labels"] = f"early labels z {self.label_z:+.2f} < {self.label_z_threshold:+.2f}"
         return out
 
@@ -128,11 +150,16 @@ class DayEvidence:
         ]
 
 
+RETRAIN, THRESHOLD = "retrain", "threshold"  # the two responses
+RANKING, OPERATING_POINT = "ranking", "operating point"  # the two diagnoses
+
+
 @dataclasses.dataclass
 class Attempt:
     alert_day: str
-    outcome: str = "pending"  # pending | promoted | rejected
+    outcome: str = "pending"  # pending | promoted | rejected (retrain); applied | skipped (threshold)
     since: str | None = None  # first day of the shift it answered
+    kind: str = RETRAIN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +168,9 @@ class RetrainDecision:
     reason: str
     since: str | None = None  # first day of the bad streak: where the new regime may start
     follow_up: bool = False  # a planned retrain on a longer window of the new regime
+    action: str = RETRAIN  # retrain | threshold (what firing asks for)
+    diagnosis: str = ""  # ranking | operating point ("" when it did not fire)
+    refit: FlagRateMove | None = None  # with action threshold: what to re-fit, on which days
 
     @property
     def fire(self) -> bool:
@@ -185,29 +215,142 @@ def _wait(attempts: list[Attempt], newest: str, policy: RetrainPolicy) -> str | 
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class FlagRateMove:
+    """The newest days' flag rate out of the band of the version's first served days: what a
+    threshold re-fit answers, and on which days."""
+
+    version: str
+    first_day: str
+    last_day: str
+    flag_rate: float  # the mean of the days' flag rates
+    target: float  # the version's served flag rate: its baseline days' mean
+    margin: float  # how far the mean may stray (the larger of chance and min_flag_rate_change)
+
+    @property
+    def down(self) -> bool:
+        return self.flag_rate < self.target
+
+    def describe(self) -> str:
+        return (
+            f"v{self.version}'s flag rate {self.flag_rate:.3%} on {self.first_day}..{self.last_day} moved "
+            f"{'down' if self.down else 'up'} from its served {self.target:.3%} (band +-{self.margin:.3%})"
+        )
+
+
 def decide(
     evidence: dict[str, DayEvidence],
     attempts: list[Attempt],
     policy: RetrainPolicy,
     baselines: dict[str, dict[str, float]] | None = None,
+    flag_baselines: dict[str, dict[str, float]] | None = None,
 ) -> RetrainDecision:
     """Fires when the newest K days are consecutive calendar days, each bad by at least one
-    signal, and the last retrain no longer blocks (see the module docstring)."""
+    signal, and the last retrain no longer blocks; or re-fits the threshold when the flag rate
+    moved while the ranking held (see the module docstring)."""
     if not evidence:
         return RetrainDecision(None, "no monitored day yet")
     set_thresholds(evidence, policy, {} if baselines is None else baselines)
+    flag_baselines = {} if flag_baselines is None else flag_baselines
+    set_flag_targets(evidence, policy, flag_baselines)
+    mark_mixed_labels(evidence, attempts, policy)
     days = sorted(evidence)
-    follow_up = _follow_up(attempts, days[-1], policy)
+    retrains = [a for a in attempts if a.kind == RETRAIN]
+    follow_up = _follow_up(retrains, days[-1], policy)
     if follow_up:
-        return follow_up
-    recent = _recent_streak(evidence, days, attempts, policy)
-    realized = None if recent.fire else _realized_streak(evidence, days, policy)
+        return dataclasses.replace(follow_up, diagnosis=RANKING)
+    move = _flag_rate_move(evidence, days, attempts, policy, flag_baselines)
+    recent = _recent_streak(evidence, days, retrains, policy)
+    streak = days[-policy.consecutive_days :]
+    bad = {d: evidence[d].bad_signals() for d in streak}
+    bad_streak = len(streak) == policy.consecutive_days and all(bad.values())
+    labels_only = bad_streak and not any("cbpe" in signals for signals in bad.values())
+    if move is not None and (not bad_streak or (labels_only and move.down)):
+        caught = "; fewer frauds caught, as a lower flag rate catches fewer" if bad_streak else ""
+        return RetrainDecision(
+            streak[-1],
+            f"operating point: {move.describe()}{caught}; the ranking held "
+            f"({_latest(evidence, streak[-1])}): re-fit the threshold to {move.target:.3%}, not the model",
+            action=THRESHOLD,
+            diagnosis=OPERATING_POINT,
+            refit=move,
+        )
+    if recent.fire:
+        why = "CBPE fell" if not labels_only else "fewer frauds caught at a flag rate that did not fall"
+        return dataclasses.replace(recent, diagnosis=RANKING, reason=f"ranking: {why}; {recent.reason}")
+    realized = _realized_streak(evidence, days, policy)
     if realized is None:
         return recent
-    blocked = _wait(attempts, days[-1], policy)
+    blocked = _wait(retrains, days[-1], policy)
     if blocked:
         return RetrainDecision(None, f"{recent.reason}; {realized.reason} but {blocked}")
-    return realized
+    return dataclasses.replace(realized, diagnosis=RANKING, reason=f"ranking: {realized.reason}")
+
+
+def set_flag_targets(
+    evidence: dict[str, DayEvidence], policy: RetrainPolicy, flag_baselines: dict[str, dict[str, float]]
+) -> None:
+    """Each day's flag-rate target: the mean flag rate of its version's first ``baseline_days``
+    served days, kept in ``flag_baselines`` (version -> day -> flag rate); the baseline days get
+    none."""
+    for day in sorted(evidence):
+        e = evidence[day]
+        if e.version is None or e.flag_rate is None:
+            continue
+        baseline = flag_baselines.setdefault(e.version, {})
+        if day in baseline or len(baseline) < policy.baseline_days:
+            baseline[day] = e.flag_rate
+            e.flag_target = None
+            continue
+        values = list(baseline.values())[: policy.baseline_days]
+        e.flag_target = sum(values) / len(values)
+
+
+def mark_mixed_labels(
+    evidence: dict[str, DayEvidence], attempts: list[Attempt], policy: RetrainPolicy
+) -> None:
+    """Days whose early label signal a threshold re-fit answered: the streak that called for it,
+    and the days after it whose label window still pools days scored at the older threshold."""
+    refits = [a.alert_day for a in attempts if a.kind == THRESHOLD and a.outcome != "skipped"]
+    answered = range(-policy.consecutive_days + 1, policy.label_window_days + 1)
+    for day, e in evidence.items():
+        e.labels_mixed = any(_days_between(r, day) in answered for r in refits)
+
+
+def _flag_rate_move(
+    evidence: dict[str, DayEvidence],
+    days: list[str],
+    attempts: list[Attempt],
+    policy: RetrainPolicy,
+    flag_baselines: dict[str, dict[str, float]],
+) -> FlagRateMove | None:
+    """The newest K consecutive days of one version, all scored after its last re-fit, each on the
+    same side of its served flag rate, their mean outside the band (None: no such move)."""
+    from ml_assets.core.stats import prediction_interval_margin
+
+    k = policy.consecutive_days
+    newest = days[-k:]
+    if len(newest) < k or _days_between(newest[0], newest[-1]) != k - 1:
+        return None
+    version = evidence[newest[-1]].version
+    rates = [evidence[d].flag_rate for d in newest]
+    target = evidence[newest[-1]].flag_target
+    if target is None or None in rates or any(evidence[d].version != version for d in newest):
+        return None
+    refits = [a.alert_day for a in attempts if a.kind == THRESHOLD]
+    if refits and newest[0] <= max(refits):
+        return None  # the days must all be served at the newest threshold
+    baseline = list(flag_baselines[version].values())[: policy.baseline_days]
+    # two-sided: the flag rate may leave its band either way
+    interval = prediction_interval_margin(baseline, policy.false_alarm_rate / 2, new_values=k)
+    if interval is None:
+        return None
+    margin = max(interval[1], policy.min_flag_rate_change * target)
+    mean = sum(rates) / k
+    same_side = all(r < target for r in rates) or all(r > target for r in rates)
+    if not same_side or abs(mean - target) <= margin:
+        return None
+    return FlagRateMove(str(version), newest[0], newest[-1], mean, target, margin)
 
 
 def _realized_streak(evidence: dict[str, DayEvidence], days: list[str], policy: RetrainPolicy):
@@ -341,6 +484,7 @@ class SensorState:
     evidence: dict[str, DayEvidence] = dataclasses.field(default_factory=dict)
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
     baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    flag_baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> SensorState:
@@ -354,6 +498,7 @@ class SensorState:
             {d: DayEvidence(**e) for d, e in raw["evidence"].items()},
             [Attempt(**a) for a in raw["attempts"]],
             raw.get("baselines", {}),
+            raw.get("flag_baselines", {}),
         )
 
     def to_cursor(self) -> str:
@@ -366,5 +511,7 @@ class SensorState:
         self.evidence = dict(sorted(self.evidence.items())[-days:])
         self.attempts = self.attempts[-days:]
         # the baselines of the newest versions (a version's first days never come back)
-        newest = sorted(self.baselines, key=lambda v: (len(v), v))[-versions:]
-        self.baselines = {v: self.baselines[v] for v in newest}
+        for field in ("baselines", "flag_baselines"):
+            kept = getattr(self, field)
+            newest = sorted(kept, key=lambda v: (len(v), v))[-versions:]
+            setattr(self, field, {v: kept[v] for v in newest})

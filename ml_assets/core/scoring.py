@@ -13,6 +13,7 @@ from ml_assets.core.features.contract import entity_frame, historical_features, 
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model import booster, score, score_matrix
 from ml_assets.core.model_store import CHAMPION, ModelStore
+from ml_assets.core.registry.operating_point import THRESHOLD_TAG
 from ml_assets.core.settings import Settings
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
@@ -48,7 +49,7 @@ class ServingModel:
         version = str(found.version)
         return cls(
             version,
-            float(found.tags["decision_threshold"]),
+            float(found.tags[THRESHOLD_TAG]),
             booster(store.load_model(version)),
             alias,
             time.time(),
@@ -75,10 +76,12 @@ def score_frame(
     return log
 
 
-def score_day(day: dt.date, settings: Settings, repo: FeatureRepo, store: ModelStore) -> pd.DataFrame:
-    """Score every transaction of ``day`` with the champion; features from Feast as of each
-    transaction."""
-    model = ServingModel.champion(store)
+def score_day(
+    day: dt.date, settings: Settings, repo: FeatureRepo, store: ModelStore, model: ServingModel | None = None
+) -> pd.DataFrame:
+    """Score every transaction of ``day`` with ``model`` (default: the champion, as registered
+    now); features from Feast as of each transaction."""
+    model = model or ServingModel.champion(store)
     frame = historical_features(repo, entity_frame(settings.lake_dir, [day]))
     log = score_frame(model, frame, repo.specs.model_features(), raw_columns(repo.specs), store.model_name)
     log["partition_date"] = day

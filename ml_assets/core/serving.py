@@ -20,6 +20,7 @@ from ml_assets.core.features.contract import model_matrix, raw_columns, txn_hour
 from ml_assets.core.features.online_read import OnlineFeatureReader
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import CHAMPION, ModelStore
+from ml_assets.core.registry.operating_point import THRESHOLD_TAG
 from ml_assets.core.rollout import CANARY_ARM, CHAMPION_ARM, SHADOW_ARM, RolloutController
 from ml_assets.core.scoring import ServingModel
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
@@ -66,11 +67,20 @@ class ModelWatcher:
         return warm(ServingModel.by_alias(self.store, self.alias), self.n_features)
 
     def poll(self) -> bool:
-        """Load the aliased version if it changed; True when it swapped."""
-        version = self.store.alias_version(self.alias)
-        if version is None or (self.current is not None and version == self.current.version):
+        """Load the aliased version if it changed, or take its new decision threshold (a re-fit
+        or its rollback, registry/operating_point.py) with the booster already loaded; True when
+        it swapped."""
+        found = self.store.version_by_alias(self.alias)
+        if found is None:
             return False
-        model = self._load()
+        current = self.current
+        if current is not None and str(found.version) == current.version:
+            threshold = float(found.tags[THRESHOLD_TAG])
+            if threshold == current.threshold:
+                return False
+            model = dataclasses.replace(current, threshold=threshold)
+        else:
+            model = self._load()
         self.current = model
         if self.on_swap:
             self.on_swap(model)

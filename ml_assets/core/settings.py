@@ -199,6 +199,13 @@ class Settings(BaseSettings):
     retrain_max_retries: int = Field(
         2, ge=0, description="rejected retrains retried in a row, before a full cooldown"
     )
+    threshold_min_flag_rate_change: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="the flag rate must move at least this share of the version's served flag rate (and past "
+        "chance) on retrain_consecutive_days days in a row before the threshold is re-fitted",
+    )
     sensor_interval_seconds: int = Field(60, gt=0)
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
     daily_schedule_hour: int = Field(1, ge=0, le=23)

@@ -4,11 +4,14 @@ imported when called, so the code location does not pay for them at load)."""
 from __future__ import annotations
 
 
-def prediction_interval_margin(values, false_alarm_rate: float) -> tuple[float, float] | None:
-    """(mean, margin) of a one-sided prediction interval for ONE new value from ``values``:
-    mean +- t(1 - rate; n - 1) * s * sqrt(1 + 1/n), s the sample std. For normally varying
-    values a new one falls beyond it with probability ``false_alarm_rate``, whatever n is.
-    None with fewer than 3 values (no spread to learn from). NaNs are ignored."""
+def prediction_interval_margin(
+    values, false_alarm_rate: float, new_values: int = 1
+) -> tuple[float, float] | None:
+    """(mean, margin) of a one-sided prediction interval for the mean of ``new_values`` new
+    values from ``values``: mean +- t(1 - rate; n - 1) * s * sqrt(1/new_values + 1/n), s the
+    sample std. For normally varying values the new mean falls beyond it with probability
+    ``false_alarm_rate``, whatever n is. None with fewer than 3 values (no spread to learn
+    from). NaNs are ignored."""
     import numpy as np
     from scipy.stats import t
 
@@ -17,4 +20,5 @@ def prediction_interval_margin(values, false_alarm_rate: float) -> tuple[float, 
     n = len(x)
     if n < 3:
         return None
-    return float(x.mean()), float(t.ppf(1 - false_alarm_rate, n - 1) * x.std(ddof=1) * np.sqrt(1 + 1 / n))
+    spread = x.std(ddof=1) * np.sqrt(1 / new_values + 1 / n)
+    return float(x.mean()), float(t.ppf(1 - false_alarm_rate, n - 1) * spread)

@@ -124,7 +124,9 @@ def fit_monitors(
                 for m in ("roc_auc", "f1")
             },
         ),
-        "realized": nml.PerformanceCalculator(**perf),
+        # recall at the served decision (the log's decision column): the operating point's
+        # loss, which ROC AUC cannot show (a threshold re-fit answers it, not a retrain)
+        "realized": nml.PerformanceCalculator(**{**perf, "metrics": [*perf["metrics"], "recall"]}),
     }
     on_training_window = {
         "missing": nml.MissingValuesCalculator(column_names=[*continuous, *categorical], **common),

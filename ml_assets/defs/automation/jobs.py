@@ -45,3 +45,9 @@ feature_repo_job = dg.define_asset_job(
     dg.AssetSelection.assets("feast_apply"),
     description="Register the Feast repo (run after editing feature_repo/).",
 )
+threshold_job = dg.define_asset_job(
+    "refit_threshold",
+    dg.AssetSelection.assets("decision_threshold"),
+    description="Re-fit the champion's decision threshold to its served flag rate on recent scored days "
+    "(the retrain sensor's answer when the operating point moved while the ranking held).",
+)

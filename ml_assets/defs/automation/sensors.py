@@ -9,21 +9,33 @@ drives the loop."""
 import dagster as dg
 
 from ml_assets.core.ingest import landed_days
-from ml_assets.core.retrain_policy import Attempt, RetrainPolicy, SensorState, decide
+from ml_assets.core.retrain_policy import (
+    RETRAIN,
+    THRESHOLD,
+    Attempt,
+    RetrainDecision,
+    RetrainPolicy,
+    SensorState,
+    decide,
+)
 from ml_assets.core.settings import Settings
-from ml_assets.defs.automation.jobs import daily_cycle_job, training_job
+from ml_assets.defs.automation.assets import REFIT_OUTCOME
+from ml_assets.defs.automation.jobs import daily_cycle_job, threshold_job, training_job
 from ml_assets.defs.partitions import daily_partitions, shape_settings
 
-ESTIMATE, LABELS, DRIFT, REALIZED, PROMOTION = (
+ESTIMATE, LABELS, DRIFT, REALIZED, PROMOTION, PREDICTIONS, THRESHOLD_ASSET = (
     dg.AssetKey("estimated_performance"),
     dg.AssetKey("early_label_signal"),
     dg.AssetKey("feature_drift"),
     dg.AssetKey("realized_performance"),
     dg.AssetKey("promotion"),
+    dg.AssetKey("predictions"),
+    dg.AssetKey("decision_threshold"),
 )
 SENSOR_NAME = "retrain_on_performance_drop"
 TRIGGER_TAG = "ml_assets/trigger"
 ALERT_DAY_TAG = "ml_assets/alert_day"
+KIND_TAG = "ml_assets/response"  # retrain | threshold
 LIVE = dg.DefaultSensorStatus.RUNNING if shape_settings.live_automation else dg.DefaultSensorStatus.STOPPED
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -36,6 +48,7 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
     LABELS: {"early_label_z": "label_z", "early_label_z_threshold": "label_z_threshold"},
     DRIFT: {"score_drift_alert": "score_drift", "multivariate_drift_alert": "input_drift"},
     REALIZED: {"realized_roc_auc": "realized", "roc_auc_cbpe_lower_bound": "realized_floor"},
+    PREDICTIONS: {"flagged_share": "flag_rate", "decision_threshold": "threshold"},
 }
 
 
@@ -67,34 +80,49 @@ def _read_evidence(instance: dg.DagsterInstance, state: SensorState) -> None:
 
 
 def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
-    """The outcome of each retrain still pending: promoted (or admitted to a rollout) when its
-    run's promotion says so; rejected when it kept the champion or the quality floor stopped it."""
+    """The outcome of each request still pending. A retrain: promoted (or admitted to a rollout)
+    when its run's promotion says so; rejected when it kept the champion or the quality floor
+    stopped it. A threshold re-fit: applied when its run moved the threshold, else skipped."""
     for attempt in state.attempts:
         if attempt.outcome != "pending":
             continue
-        runs = instance.get_runs(
-            dg.RunsFilter(tags={TRIGGER_TAG: SENSOR_NAME, ALERT_DAY_TAG: attempt.alert_day}), limit=1
-        )
+        runs = [  # runs requested before responses had kinds are retrains
+            run
+            for run in instance.get_runs(
+                dg.RunsFilter(tags={TRIGGER_TAG: SENSOR_NAME, ALERT_DAY_TAG: attempt.alert_day}), limit=5
+            )
+            if run.tags.get(KIND_TAG, RETRAIN) == attempt.kind
+        ]
         if not runs or not runs[0].is_finished:
             continue
-        decisions = [
-            e.asset_materialization.metadata.get("decision")
+        asset, field = (
+            (THRESHOLD_ASSET, REFIT_OUTCOME) if attempt.kind == THRESHOLD else (PROMOTION, "decision")
+        )
+        said = [
+            e.asset_materialization.metadata.get(field)
             for e in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-            if e.asset_materialization and e.asset_materialization.asset_key == PROMOTION
+            if e.asset_materialization and e.asset_materialization.asset_key == asset
         ]
-        won = any(d is not None and d.value in ("promoted", "awaiting rollout") for d in decisions)
-        attempt.outcome = "promoted" if won else "rejected"
+        if attempt.kind == THRESHOLD:
+            attempt.outcome = (
+                "applied" if any(s is not None and s.value == "applied" for s in said) else "skipped"
+            )
+        else:
+            won = any(s is not None and s.value in ("promoted", "awaiting rollout") for s in said)
+            attempt.outcome = "promoted" if won else "rejected"
 
 
 @dg.sensor(
     name=SENSOR_NAME,
-    job=training_job,
+    jobs=[training_job, threshold_job],
     minimum_interval_seconds=shape_settings.sensor_interval_seconds,
     default_status=LIVE,
-    description="Retrains (training_set -> fraud_model -> promotion) after K consecutive bad days, a day "
-    "being bad when CBPE or the early label signal falls under its threshold from the model's reference, "
-    "or after K consecutive days whose complete labels realized under their CBPE lower bound; "
-    "retries a rejected retrain a bounded number of times, else waits a cooldown.",
+    description="Answers a loss with what can fix it. The ranking fell (CBPE or the early label signal under "
+    "its threshold from the model's reference on K consecutive days, or K consecutive days whose complete "
+    "labels realized under their CBPE lower bound): retrain (training_set -> fraud_model -> promotion), "
+    "retrying a rejected retrain a bounded number of times, else waiting a cooldown. The operating point "
+    "moved while the ranking held (the flag rate out of the version's band on K days): re-fit the "
+    "decision threshold (decision_threshold).",
 )
 def retrain_on_performance_drop(
     context: dg.SensorEvaluationContext, settings: dg.ResourceParam[Settings]
@@ -104,12 +132,30 @@ def retrain_on_performance_drop(
     _settle_attempts(context.instance, state)
     state.keep_newest(settings.sensor_history_days)
 
-    decision = decide(state.evidence, state.attempts, RetrainPolicy.from_settings(settings), state.baselines)
+    policy = RetrainPolicy.from_settings(settings)
+    decision = decide(state.evidence, state.attempts, policy, state.baselines, state.flag_baselines)
     if not decision.fire:
         return dg.SensorResult(skip_reason=decision.reason, cursor=state.to_cursor())
-    state.attempts.append(Attempt(decision.alert_day, since=decision.since))
-    request = dg.RunRequest(
+    state.attempts.append(Attempt(decision.alert_day, since=decision.since, kind=decision.action))
+    request = _threshold_request(decision) if decision.action == THRESHOLD else _retrain_request(decision)
+    context.log.info(f"{decision.action} requested: {decision.reason}")
+    return dg.SensorResult(run_requests=[request], cursor=state.to_cursor())
+
+
+def _tags(decision: RetrainDecision) -> dict[str, str]:
+    return {
+        TRIGGER_TAG: SENSOR_NAME,
+        ALERT_DAY_TAG: decision.alert_day,
+        KIND_TAG: decision.action,
+        "ml_assets/diagnosis": decision.diagnosis,
+        "ml_assets/reason": decision.reason[:250],
+    }
+
+
+def _retrain_request(decision: RetrainDecision) -> dg.RunRequest:
+    return dg.RunRequest(
         run_key=f"retrain-after-{decision.alert_day}",
+        job_name=training_job.name,
         run_config={
             "ops": {
                 "training_set": {
@@ -117,16 +163,29 @@ def retrain_on_performance_drop(
                 }
             }
         },
-        tags={
-            TRIGGER_TAG: SENSOR_NAME,
-            ALERT_DAY_TAG: decision.alert_day,
+        tags=_tags(decision)
+        | {
             "ml_assets/bad_since": decision.since or "",
             "ml_assets/follow_up": str(decision.follow_up).lower(),
-            "ml_assets/reason": decision.reason[:250],
         },
     )
-    context.log.info(f"retrain requested: {decision.reason}")
-    return dg.SensorResult(run_requests=[request], cursor=state.to_cursor())
+
+
+def _threshold_request(decision: RetrainDecision) -> dg.RunRequest:
+    move = decision.refit
+    config = {
+        "version": move.version,
+        "first_day": move.first_day,
+        "last_day": move.last_day,
+        "target_flag_rate": move.target,
+        "reason": decision.reason,
+    }
+    return dg.RunRequest(
+        run_key=f"threshold-after-{decision.alert_day}",
+        job_name=threshold_job.name,
+        run_config={"ops": {"decision_threshold": {"config": config}}},
+        tags=_tags(decision),
+    )
 
 
 def _crashed_day(instance: dg.DagsterInstance, day: str) -> str | None:

@@ -24,10 +24,11 @@ def predictions(
     warehouse: WarehouseResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
-    from ml_assets.core.scoring import score_day, write_predictions
+    from ml_assets.core.scoring import ServingModel, score_day, write_predictions
 
     day = partition_day(context)
-    log = score_day(day, settings, feast.repo(), mlflow.store())
+    champion = ServingModel.champion(mlflow.store())
+    log = score_day(day, settings, feast.repo(), mlflow.store(), champion)
     write_predictions(warehouse.warehouse(), log, day)
     return dg.MaterializeResult(
         metadata={
@@ -35,5 +36,6 @@ def predictions(
             "model_version": str(log["model_version"].iloc[0]) if len(log) else "none",
             "flagged_share": float(log["decision"].mean()) if len(log) else 0.0,
             "mean_score": float(log["score"].mean()) if len(log) else 0.0,
+            "decision_threshold": champion.threshold,
         }
     )

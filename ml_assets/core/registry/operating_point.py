@@ -1,0 +1,173 @@
+"""The decision threshold of a registered version as a registry event: re-fitted on recent
+scored days when the operating point moved while the ranking held, and rolled back like a model.
+
+A version's threshold is set at training (the validation window's score at ``fixed_fpr``).
+When the scores' scale drifts while their order holds, a retrain is the wrong answer (the gate
+refuses challengers that rank no better); moving the threshold back to the flag rate the version
+served at is the right one. Label-free: nearly every transaction is legitimate, so the flag rate
+on recent scored days estimates the false-positive rate the threshold was chosen for.
+
+The event lives on the version in MLflow: the tag ``decision_threshold`` (what batch scoring and
+the online service read), and ``decision_threshold_history``, the events that moved it (JSON,
+newest last), so a rollback knows what to restore and the registry UI shows why it moved."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import numpy as np
+
+from ml_assets.core.model_store import CHAMPION, ModelStore
+from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
+
+THRESHOLD_TAG, HISTORY_TAG = "decision_threshold", "decision_threshold_history"
+HISTORY_KEPT = 50  # events kept on the version (older ones drop off the front)
+REFIT, ROLLBACK = "refit", "rollback"
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdEvent:
+    version: str
+    at: str  # ISO time of the move
+    kind: str  # refit | rollback
+    previous: float
+    threshold: float
+    reason: str
+    window: str = ""  # the scored days a re-fit read, "start..end"
+    rows: int = 0  # transactions in the window
+    target_flag_rate: float | None = None
+    flag_rate_before: float | None = None  # on the window, at the previous threshold
+    flag_rate_after: float | None = None  # on the window, at the new threshold
+
+
+def threshold_for_flag_rate(scores: np.ndarray, target_flag_rate: float) -> float:
+    """The threshold above which ``target_flag_rate`` of ``scores`` lie (decision: score > it)."""
+    if not 0 < target_flag_rate < 1:
+        raise ValueError(f"target_flag_rate must be in (0, 1), got {target_flag_rate}")
+    if len(scores) == 0:
+        raise ValueError("no scores to re-fit the threshold on: score the window's days first")
+    return float(np.quantile(np.asarray(scores, dtype="float64"), 1 - target_flag_rate))
+
+
+def history(store: ModelStore, version: str) -> list[ThresholdEvent]:
+    tags = store.client().get_model_version(store.model_name, str(version)).tags
+    return [ThresholdEvent(**e) for e in json.loads(tags.get(HISTORY_TAG, "[]"))]
+
+
+def current_threshold(store: ModelStore, version: str) -> float:
+    tags = store.client().get_model_version(store.model_name, str(version)).tags
+    return float(tags[THRESHOLD_TAG])
+
+
+def _record(store: ModelStore, event: ThresholdEvent) -> ThresholdEvent:
+    events = [*history(store, event.version), event][-HISTORY_KEPT:]
+    # the history first: a crash between the two writes leaves the served threshold unchanged
+    # and a history whose last event says what was meant (a re-run writes both again)
+    store.tag_version(
+        event.version,
+        {HISTORY_TAG: json.dumps([dataclasses.asdict(e) for e in events])},
+    )
+    store.tag_version(event.version, {THRESHOLD_TAG: repr(event.threshold)})
+    return event
+
+
+def refit(
+    store: ModelStore,
+    version: str,
+    scores: np.ndarray,
+    target_flag_rate: float,
+    window: str,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> ThresholdEvent:
+    """Move ``version``'s threshold so that ``target_flag_rate`` of ``scores`` (the window's
+    scored transactions, as that version scored them) would be flagged; recorded in the registry."""
+    scores = np.asarray(scores, dtype="float64")
+    previous = current_threshold(store, version)
+    threshold = threshold_for_flag_rate(scores, target_flag_rate)
+    return _record(
+        store,
+        ThresholdEvent(
+            version=str(version),
+            at=(now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+            kind=REFIT,
+            previous=previous,
+            threshold=threshold,
+            reason=reason,
+            window=window,
+            rows=len(scores),
+            target_flag_rate=target_flag_rate,
+            flag_rate_before=float((scores > previous).mean()),
+            flag_rate_after=float((scores > threshold).mean()),
+        ),
+    )
+
+
+def rollback(store: ModelStore, version: str, reason: str = "manual rollback") -> ThresholdEvent:
+    """Undo ``version``'s newest re-fit that is not undone yet: its threshold back to what it was."""
+    events = history(store, version)
+    undone, standing = 0, None
+    for event in reversed(events):  # a rollback undoes the newest re-fit not already undone
+        if event.kind == ROLLBACK:
+            undone += 1
+        elif undone:
+            undone -= 1
+        else:
+            standing = event
+            break
+    if standing is None:
+        raise RuntimeError(
+            f"version {version} of '{store.model_name}' has no threshold re-fit to roll back: it serves "
+            "the threshold it was trained with"
+        )
+    return _record(
+        store,
+        ThresholdEvent(
+            version=str(version),
+            at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            kind=ROLLBACK,
+            previous=current_threshold(store, version),
+            threshold=standing.previous,
+            reason=f"{reason} (undoes the re-fit of {standing.at})",
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RefitRequest:
+    """A re-fit the retrain policy asked for (or a person, from the UI's launchpad)."""
+
+    version: str
+    first_day: dt.date
+    last_day: dt.date
+    target_flag_rate: float
+    reason: str
+
+
+def window_scores(warehouse: Warehouse, version: str, first: dt.date, last: dt.date) -> np.ndarray:
+    """The batch scores ``version`` gave the transactions of ``[first, last]``."""
+    frame = warehouse.query(
+        f"SELECT score FROM {PREDICTION_LOG} WHERE source = 'batch' AND model_version = ? "
+        "AND partition_date BETWEEN ? AND ?",
+        [str(version), first, last],
+    )
+    return frame["score"].to_numpy(dtype="float64")
+
+
+def refit_champion(store: ModelStore, warehouse: Warehouse, request: RefitRequest) -> ThresholdEvent | str:
+    """The re-fit of ``request`` when its version still serves as champion; else why not (a
+    retrain promoted since the diagnosis: the new champion has its own operating point)."""
+    champion = store.alias_version(CHAMPION)
+    if champion != str(request.version):
+        return f"skipped: the champion is now v{champion}, not v{request.version} the diagnosis was about"
+    scores = window_scores(warehouse, request.version, request.first_day, request.last_day)
+    return refit(
+        store,
+        request.version,
+        scores,
+        request.target_flag_rate,
+        f"{request.first_day}..{request.last_day}",
+        request.reason,
+    )

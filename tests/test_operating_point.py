@@ -1,0 +1,109 @@
+"""The decision threshold as a registry event (core/registry/operating_point.py), on a real
+MLflow registry (SQLite, temp dir) and a real DuckDB prediction log."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_assets.core.model_store import ModelStore
+from ml_assets.core.registry import operating_point as op
+from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A registered model with two versions; v1 is champion at its trained threshold 0.5."""
+    store = ModelStore.local(tmp_path / "mlflow")
+    client = store.client()
+    client.create_registered_model(store.model_name)
+    for _ in range(2):
+        version = client.create_model_version(store.model_name, source=str(tmp_path / "artifact")).version
+        store.tag_version(version, {op.THRESHOLD_TAG: 0.5})
+    store.set_alias("champion", "1")
+    return store
+
+
+def _world(rng, n, scale=1.0):
+    """Scores of a fixed-quality model: 1% fraud scoring higher than the legitimate; ``scale``
+    moves every score the same monotone way (s ** scale), which keeps their order."""
+    fraud = rng.random(n) < 0.01
+    score = np.where(fraud, rng.beta(5, 2, n), rng.beta(2, 8, n))
+    return score**scale, fraud
+
+
+def _rates(score, fraud, threshold):
+    flagged = score > threshold
+    return flagged.mean(), flagged[fraud].mean()
+
+
+def test_a_re_fit_restores_flag_rate_and_recall_when_the_scale_moves_and_the_ranking_holds(store):
+    rng = np.random.default_rng(5)
+    score, fraud = _world(rng, 200_000)
+    trained = float(np.quantile(score[~fraud], 0.99))  # the threshold at 1% FPR
+    store.tag_version("1", {op.THRESHOLD_TAG: trained})
+    served_rate, served_recall = _rates(score, fraud, trained)
+    moved, moved_fraud = _world(rng, 30_000, scale=1.8)  # three days of the moved scale
+    low_rate, low_recall = _rates(moved, moved_fraud, trained)
+    assert low_rate < 0.7 * served_rate and low_recall < served_recall - 0.1  # the loss is real
+    event = op.refit(store, "1", moved, served_rate, "2026-03-01..2026-03-03", "test")
+    assert event.threshold < trained and event.flag_rate_before == pytest.approx(low_rate)
+    later, later_fraud = _world(rng, 100_000, scale=1.8)  # days after the re-fit
+    rate, recall = _rates(later, later_fraud, op.current_threshold(store, "1"))
+    assert abs(rate - served_rate) < 0.1 * served_rate
+    assert recall >= served_recall - 0.05, (recall, served_recall)
+
+
+def test_rollback_undoes_re_fits_newest_first_and_says_when_there_is_nothing_left(store):
+    scores = np.linspace(0, 1, 10_001)
+    first = op.refit(store, "1", scores, 0.02, "w1", "first")
+    second = op.refit(store, "1", scores, 0.04, "w2", "second")
+    assert (first.previous, second.previous) == (0.5, first.threshold)
+    assert op.current_threshold(store, "1") == second.threshold
+    assert op.rollback(store, "1").threshold == first.threshold
+    assert op.rollback(store, "1").threshold == 0.5
+    with pytest.raises(RuntimeError, match="no threshold re-fit to roll back"):
+        op.rollback(store, "1")
+    assert op.current_threshold(store, "1") == 0.5
+    assert [e.kind for e in op.history(store, "1")] == ["refit", "refit", "rollback", "rollback"]
+    assert op.current_threshold(store, "2") == 0.5  # another version is untouched
+
+
+def test_a_bad_target_or_an_empty_window_is_refused_and_nothing_moves(store):
+    for target in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="target_flag_rate must be in"):
+            op.refit(store, "1", np.linspace(0, 1, 100), target, "w", "bad")
+    with pytest.raises(ValueError, match="score the window's days first"):
+        op.refit(store, "1", np.array([]), 0.01, "w", "empty")
+    assert op.current_threshold(store, "1") == 0.5 and op.history(store, "1") == []
+
+
+def _log(tmp_path, rows):
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    warehouse.append(PREDICTION_LOG, pd.DataFrame(rows))
+    return warehouse
+
+
+def test_the_champion_is_re_fitted_on_its_own_batch_scores_of_the_window(store, tmp_path):
+    day = dt.date(2026, 3, 1)
+    rows = [
+        {"model_version": v, "source": s, "partition_date": d, "score": x}
+        for v, s, d, x in [
+            ("1", "batch", day, 0.1),
+            ("1", "batch", day + dt.timedelta(days=1), 0.3),
+            ("1", "online", day, 0.99),  # online rows are not the batch log's days
+            ("2", "batch", day, 0.98),  # another version's scale
+            ("1", "batch", day + dt.timedelta(days=2), 0.97),  # outside the window
+        ]
+    ]
+    warehouse = _log(tmp_path, rows)
+    assert sorted(op.window_scores(warehouse, "1", day, day + dt.timedelta(days=1))) == [0.1, 0.3]
+    request = op.RefitRequest("1", day, day + dt.timedelta(days=1), 0.5, "test")
+    event = op.refit_champion(store, warehouse, request)
+    assert event.rows == 2 and 0.1 <= event.threshold <= 0.3
+    # a retrain promoted since the diagnosis: the re-fit is skipped, and says why
+    store.set_alias("champion", "2")
+    skipped = op.refit_champion(store, warehouse, request)
+    assert isinstance(skipped, str) and "the champion is now v2" in skipped
+    assert op.current_threshold(store, "2") == 0.5
