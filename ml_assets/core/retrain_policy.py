@@ -293,17 +293,8 @@ def set_flag_targets(
     """Each day's flag-rate target: the mean flag rate of its version's first ``baseline_days``
     served days, kept in ``flag_baselines`` (version -> day -> flag rate); the baseline days get
     none."""
-    for day in sorted(evidence):
-        e = evidence[day]
-        if e.version is None or e.flag_rate is None:
-            continue
-        baseline = flag_baselines.setdefault(e.version, {})
-        if day in baseline or len(baseline) < policy.baseline_days:
-            baseline[day] = e.flag_rate
-            e.flag_target = None
-            continue
-        values = list(baseline.values())[: policy.baseline_days]
-        e.flag_target = sum(values) / len(values)
+    for e, baseline in _after_baseline(evidence, "flag_rate", flag_baselines, policy.baseline_days):
+        e.flag_target = None if baseline is None else sum(baseline) / len(baseline)
 
 
 def mark_mixed_labels(
@@ -340,7 +331,7 @@ def _flag_rate_move(
     refits = [a.alert_day for a in attempts if a.kind == THRESHOLD]
     if refits and newest[0] <= max(refits):
         return None  # the days must all be served at the newest threshold
-    baseline = list(flag_baselines[version].values())[: policy.baseline_days]
+    baseline = [v for _, v in sorted(flag_baselines[version].items())][: policy.baseline_days]
     # two-sided: the flag rate may leave its band either way
     interval = prediction_interval_margin(baseline, policy.false_alarm_rate / 2, new_values=k)
     if interval is None:
@@ -441,18 +432,30 @@ def set_thresholds(
     ``baseline_days`` days with an estimate, kept in ``baselines`` (version -> day -> estimate)
     for as long as the version serves; days of the baseline itself get no threshold."""
     thresholds: dict[str, float | None] = {}  # per version, once its baseline is complete
+    for e, baseline in _after_baseline(evidence, "estimate", baselines, policy.baseline_days):
+        if baseline is not None and e.version not in thresholds:
+            thresholds[e.version] = policy.estimate_threshold(baseline)
+        e.estimate_threshold = None if baseline is None else thresholds[e.version]
+
+
+def _after_baseline(
+    evidence: dict[str, DayEvidence], field: str, baselines: dict[str, dict[str, float]], days: int
+):
+    """(a day's evidence, its version's baseline values) per day with a version and a ``field``
+    value, in day order. A version's first ``days`` such days are its baseline, kept in
+    ``baselines`` (version -> day -> value; it outlives the days kept in the cursor); they come
+    with None."""
     for day in sorted(evidence):
         e = evidence[day]
-        if e.version is None or e.estimate is None:
+        value = getattr(e, field)
+        if e.version is None or value is None:
             continue
         baseline = baselines.setdefault(e.version, {})
-        if day in baseline or len(baseline) < policy.baseline_days:
-            baseline[day] = e.estimate
-            e.estimate_threshold = None
-            continue
-        if e.version not in thresholds:
-            thresholds[e.version] = policy.estimate_threshold([v for _, v in sorted(baseline.items())])
-        e.estimate_threshold = thresholds[e.version]
+        if day in baseline or len(baseline) < days:
+            baseline[day] = value
+            yield e, None
+        else:
+            yield e, [v for _, v in sorted(baseline.items())][:days]
 
 
 def _latest(evidence: dict[str, DayEvidence], day: str) -> str:
