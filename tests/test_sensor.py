@@ -400,7 +400,7 @@ def test_fewer_frauds_caught_at_a_flag_rate_that_held_is_a_ranking_loss():
     evidence = _v1_baseline() | _served([0.0101, 0.0098, 0.0102], 1, label_z=-4.5)
     decision = decide(evidence, [], OP_POLICY)
     assert decision.fire and decision.action == "retrain" and decision.diagnosis == "ranking"
-    assert "flag rate that did not fall" in decision.reason
+    assert "the flag rate not down out of its band" in decision.reason
 
 
 def test_cbpe_down_retrains_whatever_the_flag_rate_did():
@@ -481,3 +481,28 @@ def test_the_sensor_asks_for_a_threshold_re_fit_with_its_evidence(instance, sens
     assert config["target_flag_rate"] == pytest.approx(sum(SERVED) / 7)
     # the next tick with the same evidence asks for nothing more (the re-fit is pending)
     assert not _tick(sensor, definitions, instance, fired.cursor).run_requests
+
+
+def test_a_version_is_held_to_the_flag_rate_its_threshold_was_chosen_for_from_its_first_day():
+    """A new champion whose served flag rate sits under its validation window's from day one: no
+    baseline of served days to wait for (the early labels would retrain meanwhile)."""
+
+    def days(scored):
+        return {
+            f"2026-03-0{i + 1}": DayEvidence(
+                0.95,
+                version="5",
+                label_z=-4.0,
+                label_z_threshold=-3.09,
+                flag_rate=rate,
+                scored=scored,
+                reference_flag_rate=0.017,
+            )
+            for i, rate in enumerate([0.0110, 0.0112, 0.0108])
+        }
+
+    decision = decide(days(10_000), [], OP_POLICY)
+    assert decision.action == "threshold" and decision.refit.target == 0.017, decision.reason
+    # on 500 transactions a day the same rates are within chance: fewer caught reads as ranking
+    few = decide(days(500), [], OP_POLICY)
+    assert few.action == "retrain" and "not down out of its band" in few.reason, few.reason

@@ -114,8 +114,10 @@ class DayEvidence:
     realized: float | None = None  # realized ROC AUC, once the day's labels are complete
     realized_floor: float | None = None  # the lower confidence bound of that day's CBPE estimate
     flag_rate: float | None = None  # share of the day's scored transactions flagged
+    scored: float | None = None  # transactions scored that day
     threshold: float | None = None  # the decision threshold the day was scored at
-    flag_target: float | None = None  # the version's served flag rate (its baseline days' mean)
+    reference_flag_rate: float | None = None  # the flag rate the version's threshold was chosen for
+    flag_target: float | None = None  # what the flag rate is held to (set by the policy)
     labels_mixed: bool = False  # the early label window still pools days of an older threshold
 
     def realized_below(self) -> str | None:
@@ -276,7 +278,9 @@ def decide(
             refit=move,
         )
     if recent.fire:
-        why = "CBPE fell" if not labels_only else "fewer frauds caught at a flag rate that did not fall"
+        why = (
+            "CBPE fell" if not labels_only else "fewer frauds caught, the flag rate not down out of its band"
+        )
         return dataclasses.replace(recent, diagnosis=RANKING, reason=f"ranking: {why}; {recent.reason}")
     realized = _realized_streak(evidence, days, policy)
     if realized is None:
@@ -290,11 +294,15 @@ def decide(
 def set_flag_targets(
     evidence: dict[str, DayEvidence], policy: RetrainPolicy, flag_baselines: dict[str, dict[str, float]]
 ) -> None:
-    """Each day's flag-rate target: the mean flag rate of its version's first ``baseline_days``
-    served days, kept in ``flag_baselines`` (version -> day -> flag rate); the baseline days get
-    none."""
+    """Each day's flag-rate target: the flag rate its version's threshold was chosen for (its
+    validation window's), known from its first served day. A version registered without it is
+    held to the mean flag rate of its first ``baseline_days`` served days, kept in
+    ``flag_baselines`` (version -> day -> flag rate); its baseline days get none."""
     for e, baseline in _after_baseline(evidence, "flag_rate", flag_baselines, policy.baseline_days):
-        e.flag_target = None if baseline is None else sum(baseline) / len(baseline)
+        if e.reference_flag_rate is not None:
+            e.flag_target = e.reference_flag_rate
+        else:
+            e.flag_target = None if baseline is None else sum(baseline) / len(baseline)
 
 
 def mark_mixed_labels(
@@ -316,32 +324,50 @@ def _flag_rate_move(
     flag_baselines: dict[str, dict[str, float]],
 ) -> FlagRateMove | None:
     """The newest K consecutive days of one version, all scored after its last re-fit, each on the
-    same side of its served flag rate, their mean outside the band (None: no such move)."""
-    from ml_assets.core.stats import prediction_interval_margin
-
+    same side of its target, their flag rate off it by more than chance and by at least
+    ``min_flag_rate_change`` of it (None: no such move). Chance: binomial on the days' scored
+    transactions when the target is the version's reference rate; else the spread of the served
+    baseline days (two-sided prediction interval for the mean of K new days)."""
     k = policy.consecutive_days
     newest = days[-k:]
     if len(newest) < k or _days_between(newest[0], newest[-1]) != k - 1:
         return None
     version = evidence[newest[-1]].version
-    rates = [evidence[d].flag_rate for d in newest]
-    target = evidence[newest[-1]].flag_target
-    if target is None or None in rates or any(evidence[d].version != version for d in newest):
+    found = [evidence[d] for d in newest]
+    target = found[-1].flag_target
+    if target is None or any(e.flag_rate is None or e.version != version for e in found):
         return None
     refits = [a.alert_day for a in attempts if a.kind == THRESHOLD]
     if refits and newest[0] <= max(refits):
         return None  # the days must all be served at the newest threshold
-    baseline = [v for _, v in sorted(flag_baselines[version].items())][: policy.baseline_days]
-    # two-sided: the flag rate may leave its band either way
-    interval = prediction_interval_margin(baseline, policy.false_alarm_rate / 2, new_values=k)
-    if interval is None:
+    chance = _chance_margin(found, target, policy, flag_baselines.get(str(version), {}))
+    if chance is None:
         return None
-    margin = max(interval[1], policy.min_flag_rate_change * target)
-    mean = sum(rates) / k
-    same_side = all(r < target for r in rates) or all(r > target for r in rates)
-    if not same_side or abs(mean - target) <= margin:
+    scored = [e.scored for e in found]
+    if None in scored:
+        rate = sum(e.flag_rate for e in found) / k
+    else:
+        rate = sum(e.flag_rate * n for e, n in zip(found, scored, strict=True)) / sum(scored)
+    margin = max(chance, policy.min_flag_rate_change * target)
+    same_side = all(e.flag_rate < target for e in found) or all(e.flag_rate > target for e in found)
+    if not same_side or abs(rate - target) <= margin:
         return None
-    return FlagRateMove(str(version), newest[0], newest[-1], mean, target, margin)
+    return FlagRateMove(str(version), newest[0], newest[-1], rate, target, margin)
+
+
+def _chance_margin(
+    found: list[DayEvidence], target: float, policy: RetrainPolicy, baseline: dict[str, float]
+) -> float | None:
+    """How far the days' flag rate may stray from ``target`` by chance, two-sided at the
+    policy's false-alarm rate (None: nothing to judge chance by yet)."""
+    from ml_assets.core.stats import binomial_margin, prediction_interval_margin
+
+    scored = [e.scored for e in found]
+    if found[-1].reference_flag_rate is not None and None not in scored:
+        return binomial_margin(target, sum(scored), policy.false_alarm_rate / 2)
+    values = [v for _, v in sorted(baseline.items())][: policy.baseline_days]
+    interval = prediction_interval_margin(values, policy.false_alarm_rate / 2, new_values=len(found))
+    return None if interval is None else interval[1]
 
 
 def _realized_streak(evidence: dict[str, DayEvidence], days: list[str], policy: RetrainPolicy):

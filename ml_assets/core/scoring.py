@@ -15,6 +15,7 @@ from ml_assets.core.model import booster, score, score_matrix
 from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.registry.operating_point import THRESHOLD_TAG
 from ml_assets.core.settings import Settings
+from ml_assets.core.training.tracking import REFERENCE_FLAG_RATE_TAG
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 
@@ -27,6 +28,7 @@ class ServingModel:
     model: object
     alias: str = CHAMPION
     loaded_at: float = 0.0  # epoch seconds
+    reference_flag_rate: float | None = None  # flagged share of its validation window (None: not tagged)
 
     @classmethod
     def by_alias(cls, store: ModelStore, alias: str = CHAMPION) -> ServingModel:
@@ -47,12 +49,14 @@ class ServingModel:
     @classmethod
     def _of(cls, store: ModelStore, found, alias: str) -> ServingModel:
         version = str(found.version)
+        flag_rate = found.tags.get(REFERENCE_FLAG_RATE_TAG)
         return cls(
             version,
             float(found.tags[THRESHOLD_TAG]),
             booster(store.load_model(version)),
             alias,
             time.time(),
+            float(flag_rate) if flag_rate is not None else None,
         )
 
     @classmethod

@@ -22,3 +22,13 @@ def prediction_interval_margin(
         return None
     spread = x.std(ddof=1) * np.sqrt(1 / new_values + 1 / n)
     return float(x.mean()), float(t.ppf(1 - false_alarm_rate, n - 1) * spread)
+
+
+def binomial_margin(rate: float, n: float, false_alarm_rate: float) -> float:
+    """How far the share of ``n`` draws at ``rate`` strays from it with probability
+    ``false_alarm_rate`` on one side (normal approximation)."""
+    import math
+
+    from scipy.stats import norm
+
+    return float(norm.ppf(1 - false_alarm_rate) * math.sqrt(rate * (1 - rate) / n))

@@ -20,6 +20,7 @@ from ml_assets.core.training.dataset import SPLIT
 # the labelled validation window with the model's scores: the version's reference data,
 # which monitoring fits its NannyML monitors on
 REFERENCE_ARTIFACT = "reference/validation_scores.parquet"
+REFERENCE_FLAG_RATE_TAG = "reference_flag_rate"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +137,12 @@ def log_and_register(
         run_id = run.info.run_id
     version = str(info.registered_model_version)
     store.set_alias(CHALLENGER, version)
-    store.tag_version(version, {**tags, "decision_threshold": validation.threshold})
+    # the share of the validation window flagged at the threshold: the flag rate the threshold was
+    # chosen for, which the operating-point diagnosis holds the served days to (retrain_policy.py)
+    flag_rate = float((validation.scores > validation.threshold).mean())
+    store.tag_version(
+        version, {**tags, "decision_threshold": validation.threshold, REFERENCE_FLAG_RATE_TAG: flag_rate}
+    )
     return ModelVersionRecord(
         name=store.model_name,
         version=version,

@@ -48,7 +48,12 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
     LABELS: {"early_label_z": "label_z", "early_label_z_threshold": "label_z_threshold"},
     DRIFT: {"score_drift_alert": "score_drift", "multivariate_drift_alert": "input_drift"},
     REALIZED: {"realized_roc_auc": "realized", "roc_auc_cbpe_lower_bound": "realized_floor"},
-    PREDICTIONS: {"flagged_share": "flag_rate", "decision_threshold": "threshold"},
+    PREDICTIONS: {
+        "flagged_share": "flag_rate",
+        "rows": "scored",
+        "decision_threshold": "threshold",
+        "reference_flag_rate": "reference_flag_rate",
+    },
 }
 
 

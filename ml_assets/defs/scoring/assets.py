@@ -37,5 +37,11 @@ def predictions(
             "flagged_share": float(log["decision"].mean()) if len(log) else 0.0,
             "mean_score": float(log["score"].mean()) if len(log) else 0.0,
             "decision_threshold": champion.threshold,
+            # the flag rate its threshold was chosen for (absent for versions registered before it)
+            **(
+                {"reference_flag_rate": champion.reference_flag_rate}
+                if champion.reference_flag_rate is not None
+                else {}
+            ),
         }
     )
