@@ -37,10 +37,10 @@ A retrain promoted after a shift learnt from its first days only: once the new r
 ``followup_days`` old, a follow-up retrain uses the longer window (the gate keeps the better).
 
 Two diagnoses, two responses. The ranking fell (CBPE down, complete labels under the band, or
-fewer frauds caught at an unchanged flag rate): retrain. The operating point moved while the
-ranking held (the flag rate at the threshold left the band of the version's first
-``baseline_days`` served days for ``consecutive_days`` days in a row, with or without fewer
-frauds caught, and CBPE not down): re-fit the threshold to that flag rate
+fewer frauds caught with the flag rate in its band): retrain. The operating point moved while the
+ranking held (for ``consecutive_days`` days in a row the flag rate left the band around the rate
+the version's threshold was chosen for, and the median score moved the same way, with or without
+fewer frauds caught, CBPE not down): re-fit the threshold to that flag rate
 (registry/operating_point.py), not the model. Measured why: a score scale that drifted down with
 the ranking intact fired retrains the gate kept refusing (BENCHMARKS.md, issue 25). After a
 re-fit, the early label signal pools days scored at the old threshold for ``label_window_days``
@@ -67,6 +67,7 @@ class RetrainPolicy:
     followup_days: tuple[int, ...] = ()  # after a promoted shift retrain: retrain again then
     min_flag_rate_change: float = 0.2  # relative: a smaller move of the flag rate is no reason to act
     label_window_days: int = 7  # days the early label signal pools (label_signal_days)
+    min_scale_change: float = 0.08  # relative move of the median score that says the scale moved
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
@@ -81,6 +82,7 @@ class RetrainPolicy:
             tuple(s.retrain_followup_days),
             s.threshold_min_flag_rate_change,
             s.label_signal_days,
+            s.threshold_min_scale_change,
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
@@ -117,6 +119,8 @@ class DayEvidence:
     scored: float | None = None  # transactions scored that day
     threshold: float | None = None  # the decision threshold the day was scored at
     reference_flag_rate: float | None = None  # the flag rate the version's threshold was chosen for
+    median_score: float | None = None  # where the bulk of the day's scores sits
+    reference_median_score: float | None = None  # where it sat on the version's validation window
     flag_target: float | None = None  # what the flag rate is held to (set by the policy)
     labels_mixed: bool = False  # the early label window still pools days of an older threshold
 
@@ -228,6 +232,7 @@ class FlagRateMove:
     flag_rate: float  # the mean of the days' flag rates
     target: float  # the version's served flag rate: its baseline days' mean
     margin: float  # how far the mean may stray (the larger of chance and min_flag_rate_change)
+    median_change: float | None = None  # relative move of the median score (None: no reference)
 
     @property
     def down(self) -> bool:
@@ -236,7 +241,8 @@ class FlagRateMove:
     def describe(self) -> str:
         return (
             f"v{self.version}'s flag rate {self.flag_rate:.3%} on {self.first_day}..{self.last_day} moved "
-            f"{'down' if self.down else 'up'} from its served {self.target:.3%} (band +-{self.margin:.3%})"
+            f"{'down' if self.down else 'up'} from its {self.target:.3%} (band +-{self.margin:.3%})"
+            + ("" if self.median_change is None else f", its median score {self.median_change:+.0%}")
         )
 
 
@@ -352,7 +358,23 @@ def _flag_rate_move(
     same_side = all(e.flag_rate < target for e in found) or all(e.flag_rate > target for e in found)
     if not same_side or abs(rate - target) <= margin:
         return None
-    return FlagRateMove(str(version), newest[0], newest[-1], rate, target, margin)
+    scale = _median_change(found)
+    # the bulk of the scores must have moved the same way: when only the top moved, the model
+    # stopped flagging fraud it used to flag (measured on fraud_shift: flag rate 1.3% -> 0.5%, median
+    # score unchanged), and a lower threshold would answer a ranking loss with false positives
+    if scale is not None and not (abs(scale) >= policy.min_scale_change and (scale < 0) == (rate < target)):
+        return None
+    return FlagRateMove(str(version), newest[0], newest[-1], rate, target, margin, scale)
+
+
+def _median_change(found: list[DayEvidence]) -> float | None:
+    """The days' median score against the version's validation window's, relative (None: either
+    unknown)."""
+    medians = [e.median_score for e in found]
+    reference = found[-1].reference_median_score
+    if reference is None or None in medians or reference <= 0:
+        return None
+    return sum(medians) / len(medians) / reference - 1
 
 
 def _chance_margin(

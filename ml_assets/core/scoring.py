@@ -15,7 +15,7 @@ from ml_assets.core.model import booster, score, score_matrix
 from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.registry.operating_point import THRESHOLD_TAG
 from ml_assets.core.settings import Settings
-from ml_assets.core.training.tracking import REFERENCE_FLAG_RATE_TAG
+from ml_assets.core.training.tracking import REFERENCE_FLAG_RATE_TAG, REFERENCE_MEDIAN_TAG
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 
@@ -29,6 +29,7 @@ class ServingModel:
     alias: str = CHAMPION
     loaded_at: float = 0.0  # epoch seconds
     reference_flag_rate: float | None = None  # flagged share of its validation window (None: not tagged)
+    reference_median_score: float | None = None  # median score of its validation window
 
     @classmethod
     def by_alias(cls, store: ModelStore, alias: str = CHAMPION) -> ServingModel:
@@ -49,7 +50,7 @@ class ServingModel:
     @classmethod
     def _of(cls, store: ModelStore, found, alias: str) -> ServingModel:
         version = str(found.version)
-        flag_rate = found.tags.get(REFERENCE_FLAG_RATE_TAG)
+        flag_rate, median = (found.tags.get(t) for t in (REFERENCE_FLAG_RATE_TAG, REFERENCE_MEDIAN_TAG))
         return cls(
             version,
             float(found.tags[THRESHOLD_TAG]),
@@ -57,6 +58,7 @@ class ServingModel:
             alias,
             time.time(),
             float(flag_rate) if flag_rate is not None else None,
+            float(median) if median is not None else None,
         )
 
     @classmethod

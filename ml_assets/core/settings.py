@@ -206,6 +206,14 @@ class Settings(BaseSettings):
         description="the flag rate must move at least this share of the version's served flag rate (and past "
         "chance) on retrain_consecutive_days days in a row before the threshold is re-fitted",
     )
+    threshold_min_scale_change: float = Field(
+        0.08,
+        gt=0,
+        lt=1,
+        description="and the median score (the bulk of honest transactions) must have moved at least this "
+        "share of the version's validation median the same way: a flag rate that fell with the median in "
+        "place is fraud no longer flagged (a ranking loss), not a moved scale",
+    )
     sensor_interval_seconds: int = Field(60, gt=0)
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
     daily_schedule_hour: int = Field(1, ge=0, le=23)

@@ -20,7 +20,7 @@ from ml_assets.core.training.dataset import SPLIT
 # the labelled validation window with the model's scores: the version's reference data,
 # which monitoring fits its NannyML monitors on
 REFERENCE_ARTIFACT = "reference/validation_scores.parquet"
-REFERENCE_FLAG_RATE_TAG = "reference_flag_rate"
+REFERENCE_FLAG_RATE_TAG, REFERENCE_MEDIAN_TAG = "reference_flag_rate", "reference_median_score"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,9 +139,16 @@ def log_and_register(
     store.set_alias(CHALLENGER, version)
     # the share of the validation window flagged at the threshold: the flag rate the threshold was
     # chosen for, which the operating-point diagnosis holds the served days to (retrain_policy.py)
-    flag_rate = float((validation.scores > validation.threshold).mean())
+    # and the median score: where the bulk of (honest) transactions sits, which tells a moved score
+    # scale (the bulk moves) from fraud the model stopped flagging (only the top moves)
     store.tag_version(
-        version, {**tags, "decision_threshold": validation.threshold, REFERENCE_FLAG_RATE_TAG: flag_rate}
+        version,
+        {
+            **tags,
+            "decision_threshold": validation.threshold,
+            REFERENCE_FLAG_RATE_TAG: float((validation.scores > validation.threshold).mean()),
+            REFERENCE_MEDIAN_TAG: float(np.median(validation.scores)),
+        },
     )
     return ModelVersionRecord(
         name=store.model_name,

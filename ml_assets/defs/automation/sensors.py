@@ -53,6 +53,8 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
         "rows": "scored",
         "decision_threshold": "threshold",
         "reference_flag_rate": "reference_flag_rate",
+        "median_score": "median_score",
+        "reference_median_score": "reference_median_score",
     },
 }
 

@@ -36,12 +36,17 @@ def predictions(
             "model_version": str(log["model_version"].iloc[0]) if len(log) else "none",
             "flagged_share": float(log["decision"].mean()) if len(log) else 0.0,
             "mean_score": float(log["score"].mean()) if len(log) else 0.0,
+            "median_score": float(log["score"].median()) if len(log) else 0.0,
             "decision_threshold": champion.threshold,
-            # the flag rate its threshold was chosen for (absent for versions registered before it)
-            **(
-                {"reference_flag_rate": champion.reference_flag_rate}
-                if champion.reference_flag_rate is not None
-                else {}
-            ),
+            # the flag rate its threshold was chosen for and its median score on the same days
+            # (absent for versions registered before they were tagged)
+            **{
+                name: value
+                for name, value in (
+                    ("reference_flag_rate", champion.reference_flag_rate),
+                    ("reference_median_score", champion.reference_median_score),
+                )
+                if value is not None
+            },
         }
     )
