@@ -5,6 +5,7 @@ launches runs in its own process, on a temporary instance made from the project'
 dagster.yaml."""
 
 import contextlib
+import copy
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import dagster as dg
 import pytest
 from conftest import project_home, settings_for
 
+from ml_assets.core.retrain_policy import RetrainPolicy, decide
 from ml_assets.core.settings import PROJECT_ROOT
 
 WARM = 30 + 14  # feature lookback + training window
@@ -24,6 +26,7 @@ DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunS
 
 
 RETRAIN = "retrain_on_performance_drop"
+JOB_OF = {"retrain": "train_and_promote", "threshold": "refit_threshold"}  # the sensor's two responses
 
 
 def _ticks(instance: dg.DagsterInstance, sensor: str) -> list:
@@ -133,33 +136,44 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
                 # the retrain sensor has read both days' monitoring
                 tick, state = _until_evaluated(instance, days[-1], daemon, log, timeout=300)
                 fired = [t for t in _ticks(instance, RETRAIN) if t.run_ids]
-                retrains = _wait(instance, RETRAIN, daemon, log, timeout=420) if fired else []
+                responses = _wait(instance, RETRAIN, daemon, log, timeout=420) if fired else []
             finally:
                 daemon.terminate()
                 daemon.wait(timeout=60)
-            # the sensor did what its policy says of the evidence it recorded: a retrain for a day
-            # a signal called bad, with that signal as its reason; none when no day was bad
+            # the sensor did what its policy says of the evidence it recorded: on the first day the
+            # policy fires, the response it calls for (a retrain for a ranking loss, with the bad
+            # signal as its reason; a threshold re-fit for a moved operating point); none otherwise
             for day in days:
                 assert state.evidence[day].estimate is not None, (day, state.evidence[day])
-            bad = {
-                day: state.evidence[day].bad_signals() for day in days if state.evidence[day].bad_signals()
-            }
-            if bad:
-                (retrain,) = retrains
-                assert retrain.job_name == "train_and_promote"
-                assert retrain.tags["ml_assets/trigger"] == RETRAIN
-                alert = retrain.tags["ml_assets/alert_day"]
-                assert alert == min(bad), (alert, bad)  # the first bad day (one bad day is enough here)
-                assert any(part in retrain.tags["ml_assets/reason"] for part in bad[alert].values()), (
-                    retrain.tags["ml_assets/reason"],
-                    bad,
+            policy = RetrainPolicy.from_settings(settings)
+
+            def policy_on(last: str):
+                return decide(
+                    copy.deepcopy({d: e for d, e in state.evidence.items() if d <= last}), [], policy
                 )
-                assert retrain.status == dg.DagsterRunStatus.SUCCESS, retrain.status
+
+            expected = next((policy_on(day) for day in days if policy_on(day).fire), None)
+            if expected is not None:
+                (response,) = responses
+                assert response.tags["ml_assets/alert_day"] == expected.alert_day, (response.tags, expected)
+                assert response.job_name == JOB_OF[expected.action]
+                assert response.tags["ml_assets/diagnosis"] == expected.diagnosis
+                assert response.tags["ml_assets/trigger"] == RETRAIN
+                bad = state.evidence[expected.alert_day].bad_signals()
+                if expected.action == "retrain" and not expected.follow_up:
+                    assert any(part in response.tags["ml_assets/reason"] for part in bad.values()), (
+                        response.tags["ml_assets/reason"],
+                        bad,
+                    )
+                else:
+                    assert "flag rate" in response.tags["ml_assets/reason"], response.tags
+                assert response.status == dg.DagsterRunStatus.SUCCESS, response.status
+                print("the sensor answered:", expected.action, expected.reason)
             else:
-                assert not retrains and not fired
+                assert not responses and not fired
                 assert f"no signal on {days[-1]}" in tick.skip_reason, tick.skip_reason
                 estimate = state.evidence[days[-1]].estimate
                 assert f"CBPE ROC AUC {estimate:.3f}" in tick.skip_reason, (estimate, tick.skip_reason)
             # nothing was launched by hand: the daemon started the cycles and the retrain only
             launched = instance.get_runs()[: len(instance.get_runs()) - before]
-            assert len(launched) == DRIFTED + len(retrains), [(r.job_name, r.tags) for r in launched]
+            assert len(launched) == DRIFTED + len(responses), [(r.job_name, r.tags) for r in launched]

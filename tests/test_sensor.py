@@ -538,3 +538,13 @@ def test_a_flag_rate_that_fell_with_the_median_in_place_is_fraud_no_longer_flagg
         days("5", [0.0063, 0.0054, 0.0063], [0.0030, 0.0030, 0.0029], 0.0143, 0.0036), [], OP_POLICY
     )
     assert scaled.action == "threshold" and "median score -18%" in scaled.reason, scaled.reason
+
+
+def test_no_re_fit_on_a_day_whose_monitoring_has_not_run_yet():
+    """The sensor ticks during the daily cycle: a day's predictions (its flag rate) are in before
+    its CBPE estimate, which alone can say the ranking held."""
+    evidence = _v1_baseline() | _served([0.0150, 0.0160, 0.0145], 1)
+    evidence["2026-03-03"].estimate = None
+    assert not decide(evidence, [], OP_POLICY).fire
+    evidence["2026-03-03"].estimate = 0.95
+    assert decide(evidence, [], OP_POLICY).action == "threshold"

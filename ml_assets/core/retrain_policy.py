@@ -341,7 +341,11 @@ def _flag_rate_move(
     version = evidence[newest[-1]].version
     found = [evidence[d] for d in newest]
     target = found[-1].flag_target
-    if target is None or any(e.flag_rate is None or e.version != version for e in found):
+    # a day whose monitoring has not run yet (its predictions are in, its CBPE estimate is not:
+    # the sensor ticks during the daily cycle) cannot say the ranking held
+    if target is None or any(
+        e.flag_rate is None or e.estimate is None or e.version != version for e in found
+    ):
         return None
     refits = [a.alert_day for a in attempts if a.kind == THRESHOLD]
     if refits and newest[0] <= max(refits):
