@@ -548,3 +548,21 @@ def test_no_re_fit_on_a_day_whose_monitoring_has_not_run_yet():
     assert not decide(evidence, [], OP_POLICY).fire
     evidence["2026-03-03"].estimate = 0.95
     assert decide(evidence, [], OP_POLICY).action == "threshold"
+
+
+def test_days_landed_before_a_re_fit_took_effect_do_not_re_fit_again():
+    """Days land faster than runs end: a day after the re-fit's alert day may still have been
+    scored at the older threshold."""
+    refit = [Attempt("2026-03-03", "applied", kind="threshold", version="1", threshold=0.33)]
+    later = _v1_baseline() | _served([0.0150, 0.0160, 0.0145], 4)
+    for e in later.values():
+        e.threshold = 0.41  # scored at the older threshold
+    assert not decide(later, refit, OP_POLICY).fire
+    for day in ("2026-03-04", "2026-03-05", "2026-03-06"):
+        later[day].threshold = 0.33
+    assert decide(later, refit, OP_POLICY).action == "threshold"  # still up at the new threshold
+    pending = [Attempt("2026-03-03", "pending", kind="threshold", version="1")]
+    assert not decide(later, pending, OP_POLICY).fire
+    # another version's re-fit does not hold this one back
+    other = [Attempt("2026-03-03", "applied", kind="threshold", version="9", threshold=0.9)]
+    assert decide(later, other, OP_POLICY).action == "threshold"

@@ -166,6 +166,8 @@ class Attempt:
     outcome: str = "pending"  # pending | promoted | rejected (retrain); applied | skipped (threshold)
     since: str | None = None  # first day of the shift it answered
     kind: str = RETRAIN
+    version: str | None = None  # a re-fit: the version it re-fitted
+    threshold: float | None = None  # a re-fit applied: the threshold it set
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,9 +349,8 @@ def _flag_rate_move(
         e.flag_rate is None or e.estimate is None or e.version != version for e in found
     ):
         return None
-    refits = [a.alert_day for a in attempts if a.kind == THRESHOLD]
-    if refits and newest[0] <= max(refits):
-        return None  # the days must all be served at the newest threshold
+    if _awaiting_refit(found, newest[0], attempts, str(version)):
+        return None
     chance = _chance_margin(found, target, policy, flag_baselines.get(str(version), {}))
     if chance is None:
         return None
@@ -379,6 +380,19 @@ def _median_change(found: list[DayEvidence]) -> float | None:
     if reference is None or None in medians or reference <= 0:
         return None
     return sum(medians) / len(medians) / reference - 1
+
+
+def _awaiting_refit(found: list[DayEvidence], first: str, attempts: list[Attempt], version: str) -> bool:
+    """Whether the version's last re-fit still has to show: pending, or days scored before it
+    (after its alert day, but scored at the older threshold: days land faster than runs end)."""
+    refits = [a for a in attempts if a.kind == THRESHOLD and a.version in (None, version)]
+    if not refits:
+        return False
+    last = refits[-1]
+    if last.outcome == "pending" or first <= last.alert_day:
+        return True
+    moved = last.outcome == "applied" and last.threshold is not None
+    return moved and any(e.threshold is not None and e.threshold != last.threshold for e in found)
 
 
 def _chance_margin(

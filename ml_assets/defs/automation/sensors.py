@@ -102,20 +102,20 @@ def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
         ]
         if not runs or not runs[0].is_finished:
             continue
-        asset, field = (
-            (THRESHOLD_ASSET, REFIT_OUTCOME) if attempt.kind == THRESHOLD else (PROMOTION, "decision")
-        )
-        said = [
-            e.asset_materialization.metadata.get(field)
+        refit = attempt.kind == THRESHOLD
+        asset, field = (THRESHOLD_ASSET, REFIT_OUTCOME) if refit else (PROMOTION, "decision")
+        metadata = [
+            e.asset_materialization.metadata
             for e in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
             if e.asset_materialization and e.asset_materialization.asset_key == asset
         ]
-        if attempt.kind == THRESHOLD:
-            attempt.outcome = (
-                "applied" if any(s is not None and s.value == "applied" for s in said) else "skipped"
-            )
+        said = {m[field].value for m in metadata if field in m}
+        if refit:
+            attempt.outcome = "applied" if "applied" in said else "skipped"
+            set_to = [m["decision_threshold"].value for m in metadata if "decision_threshold" in m]
+            attempt.threshold = float(set_to[-1]) if set_to else None
         else:
-            won = any(s is not None and s.value in ("promoted", "awaiting rollout") for s in said)
+            won = bool(said & {"promoted", "awaiting rollout"})
             attempt.outcome = "promoted" if won else "rejected"
 
 
@@ -143,7 +143,10 @@ def retrain_on_performance_drop(
     decision = decide(state.evidence, state.attempts, policy, state.baselines, state.flag_baselines)
     if not decision.fire:
         return dg.SensorResult(skip_reason=decision.reason, cursor=state.to_cursor())
-    state.attempts.append(Attempt(decision.alert_day, since=decision.since, kind=decision.action))
+    refitted = decision.refit.version if decision.refit else None
+    state.attempts.append(
+        Attempt(decision.alert_day, since=decision.since, kind=decision.action, version=refitted)
+    )
     request = _threshold_request(decision) if decision.action == THRESHOLD else _retrain_request(decision)
     context.log.info(f"{decision.action} requested: {decision.reason}")
     return dg.SensorResult(run_requests=[request], cursor=state.to_cursor())
