@@ -566,3 +566,11 @@ def test_days_landed_before_a_re_fit_took_effect_do_not_re_fit_again():
     # another version's re-fit does not hold this one back
     other = [Attempt("2026-03-03", "applied", kind="threshold", version="9", threshold=0.9)]
     assert decide(later, other, OP_POLICY).action == "threshold"
+
+
+def test_a_re_fit_of_another_version_does_not_hide_this_versions_labels():
+    other = [Attempt("2026-03-03", "applied", kind="threshold", version="9", threshold=0.9)]
+    evidence = _v1_baseline() | _served([0.0101, 0.0099, 0.0100], 4, label_z=-4.0)
+    assert decide(evidence, other, OP_POLICY).action == "retrain"
+    same = [Attempt("2026-03-03", "applied", kind="threshold", version="1", threshold=0.9)]
+    assert not decide(evidence, same, OP_POLICY).fire

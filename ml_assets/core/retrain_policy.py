@@ -225,14 +225,14 @@ def _wait(attempts: list[Attempt], newest: str, policy: RetrainPolicy) -> str | 
 
 @dataclasses.dataclass(frozen=True)
 class FlagRateMove:
-    """The newest days' flag rate out of the band of the version's first served days: what a
-    threshold re-fit answers, and on which days."""
+    """The newest days' flag rate out of the band around its target: what a threshold re-fit
+    answers, and on which days."""
 
     version: str
     first_day: str
     last_day: str
-    flag_rate: float  # the mean of the days' flag rates
-    target: float  # the version's served flag rate: its baseline days' mean
+    flag_rate: float  # the days' flag rate, pooled over their transactions
+    target: float  # the flag rate the version's threshold was chosen for (or its first served days')
     margin: float  # how far the mean may stray (the larger of chance and min_flag_rate_change)
     median_change: float | None = None  # relative move of the median score (None: no reference)
 
@@ -316,12 +316,15 @@ def set_flag_targets(
 def mark_mixed_labels(
     evidence: dict[str, DayEvidence], attempts: list[Attempt], policy: RetrainPolicy
 ) -> None:
-    """Days whose early label signal a threshold re-fit answered: the streak that called for it,
-    and the days after it whose label window still pools days scored at the older threshold."""
-    refits = [a.alert_day for a in attempts if a.kind == THRESHOLD and a.outcome != "skipped"]
+    """Days whose early label signal a threshold re-fit of their version answered: the streak that
+    called for it, and the days after it whose label window still pools days scored at the older
+    threshold."""
+    refits = [a for a in attempts if a.kind == THRESHOLD and a.outcome != "skipped"]
     answered = range(-policy.consecutive_days + 1, policy.label_window_days + 1)
     for day, e in evidence.items():
-        e.labels_mixed = any(_days_between(r, day) in answered for r in refits)
+        e.labels_mixed = any(
+            _days_between(r.alert_day, day) in answered and r.version in (None, e.version) for r in refits
+        )
 
 
 def _flag_rate_move(
