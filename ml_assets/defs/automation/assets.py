@@ -1,5 +1,5 @@
-"""Automation's own response besides a retrain: the champion's decision threshold re-fitted
-to its served flag rate when the operating point moved while the ranking held."""
+"""Automation's own response besides a retrain: the champion's decision threshold re-fitted to
+the flag rate it was chosen for when the operating point moved while the ranking held."""
 
 import datetime as dt
 
@@ -14,7 +14,7 @@ class ThresholdRefitConfig(dg.Config):
     version: str  # the champion version the diagnosis was about
     first_day: str  # the scored days to re-fit on (ISO dates, inclusive)
     last_day: str
-    target_flag_rate: float  # the flag rate to restore: the version's served one
+    target_flag_rate: float  # the flag rate to restore: the one the version's threshold was chosen for
     reason: str = "manual re-fit"
 
 
@@ -23,9 +23,10 @@ class ThresholdRefitConfig(dg.Config):
     kinds={"mlflow", "duckdb"},
     deps=["predictions"],
     pool=WarehouseResource.pool,
-    description="The champion's decision threshold, re-fitted on recent scored days so that it flags its "
-    "served share of transactions again; recorded on the version in MLflow (decision_threshold and its "
-    "history), served by batch scoring and the online service, undone by `make rollback-threshold`.",
+    description="The champion's decision threshold, re-fitted on recent scored days so that it flags the "
+    "share of transactions it was chosen for again; recorded on the version in MLflow "
+    "(decision_threshold and its history), served by batch scoring and the online service, undone by "
+    "`make rollback-threshold`.",
 )
 def decision_threshold(
     config: ThresholdRefitConfig, mlflow: MLflowResource, warehouse: WarehouseResource

@@ -48,6 +48,6 @@ feature_repo_job = dg.define_asset_job(
 threshold_job = dg.define_asset_job(
     "refit_threshold",
     dg.AssetSelection.assets("decision_threshold"),
-    description="Re-fit the champion's decision threshold to its served flag rate on recent scored days "
+    description="Re-fit the champion's decision threshold to the flag rate it was chosen for, on recent days "
     "(the retrain sensor's answer when the operating point moved while the ranking held).",
 )

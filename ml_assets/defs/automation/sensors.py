@@ -128,8 +128,8 @@ def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
     "its threshold from the model's reference on K consecutive days, or K consecutive days whose complete "
     "labels realized under their CBPE lower bound): retrain (training_set -> fraud_model -> promotion), "
     "retrying a rejected retrain a bounded number of times, else waiting a cooldown. The operating point "
-    "moved while the ranking held (the flag rate out of the version's band on K days): re-fit the "
-    "decision threshold (decision_threshold).",
+    "moved while the ranking held (the flag rate off its target and the median score moved, on K days): "
+    "re-fit the decision threshold (decision_threshold).",
 )
 def retrain_on_performance_drop(
     context: dg.SensorEvaluationContext, settings: dg.ResourceParam[Settings]
