@@ -119,13 +119,12 @@ def score(
             len(unneeded),
             refits,
         )
-    before = [
-        r.realized_auc
-        for d, r in days
-        if drift_start - dt.timedelta(days=reference_days) <= d < drift_start and r.realized_auc is not None
-    ]
-    pre = sum(before) / len(before) if before else None
-    pre_recall, recall_lost = _recall_loss(days, drift_start, reference_days)
+    pre = _pre_drift([(d, r.realized_auc) for d, r in days], drift_start, reference_days)
+    recall = [(d, getattr(r, "realized_recall", None)) for d, r in days]
+    pre_recall = _pre_drift(recall, drift_start, reference_days)
+    recall_lost = None
+    if pre_recall is not None:
+        recall_lost = sum(max(0.0, pre_recall - v) for d, v in recall if v is not None and d >= drift_start)
     detection = next(((d - drift_start).days for d in fired if d >= drift_start), None)
     after = [(d, r.realized_auc) for d, r in days if d >= drift_start and r.realized_auc is not None]
     recovered, lost = None, None
@@ -155,19 +154,15 @@ def score(
     )
 
 
-def _recall_loss(days, drift_start: dt.date, reference_days: int) -> tuple[float | None, float | None]:
-    """The pre-drift recall at the served decisions (mean of the ``reference_days`` before the
-    drift with complete labels) and the recall x days below it from the drift on."""
-    recall = [(d, getattr(r, "realized_recall", None)) for d, r in days]
+def _pre_drift(values, drift_start: dt.date, reference_days: int) -> float | None:
+    """The mean of ``values`` ((day, value or None) pairs) over the ``reference_days`` before the
+    drift (None: no value there)."""
     before = [
         v
-        for d, v in recall
+        for d, v in values
         if v is not None and drift_start - dt.timedelta(days=reference_days) <= d < drift_start
     ]
-    if not before:
-        return None, None
-    pre = sum(before) / len(before)
-    return pre, sum(max(0.0, pre - v) for d, v in recall if v is not None and d >= drift_start)
+    return sum(before) / len(before) if before else None
 
 
 def unneeded_retrains(days, drift_start: dt.date | None, reference_days: int, tolerance: float) -> list:

@@ -152,7 +152,7 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
                     copy.deepcopy({d: e for d, e in state.evidence.items() if d <= last}), [], policy
                 )
 
-            expected = next((policy_on(day) for day in days if policy_on(day).fire), None)
+            expected = next((d for d in map(policy_on, days) if d.fire), None)
             if expected is not None:
                 (response,) = responses
                 assert response.tags["ml_assets/alert_day"] == expected.alert_day, (response.tags, expected)

@@ -3,9 +3,8 @@ scored days when the operating point moved while the ranking held, and rolled ba
 
 A version's threshold is set at training (the validation window's score at ``fixed_fpr``).
 When the scores' scale drifts while their order holds, a retrain is the wrong answer (the gate
-refuses challengers that rank no better); moving the threshold back to the flag rate the version
-served at is the right one. Label-free: nearly every transaction is legitimate, so the flag rate
-on recent scored days estimates the false-positive rate the threshold was chosen for.
+refuses challengers that rank no better); moving the threshold back to the flag rate it was chosen
+for is the right one (the policy that asks for it: retrain_policy.py).
 
 The event lives on the version in MLflow: the tag ``decision_threshold`` (what batch scoring and
 the online service read), and ``decision_threshold_history``, the events that moved it (JSON,
@@ -51,18 +50,24 @@ def threshold_for_flag_rate(scores: np.ndarray, target_flag_rate: float) -> floa
     return float(np.quantile(np.asarray(scores, dtype="float64"), 1 - target_flag_rate))
 
 
-def history(store: ModelStore, version: str) -> list[ThresholdEvent]:
-    tags = store.client().get_model_version(store.model_name, str(version)).tags
+def _tags(store: ModelStore, version: str) -> dict[str, str]:
+    return store.client().get_model_version(store.model_name, str(version)).tags
+
+
+def _events(tags: dict[str, str]) -> list[ThresholdEvent]:
     return [ThresholdEvent(**e) for e in json.loads(tags.get(HISTORY_TAG, "[]"))]
 
 
+def history(store: ModelStore, version: str) -> list[ThresholdEvent]:
+    return _events(_tags(store, version))
+
+
 def current_threshold(store: ModelStore, version: str) -> float:
-    tags = store.client().get_model_version(store.model_name, str(version)).tags
-    return float(tags[THRESHOLD_TAG])
+    return float(_tags(store, version)[THRESHOLD_TAG])
 
 
-def _record(store: ModelStore, event: ThresholdEvent) -> ThresholdEvent:
-    events = [*history(store, event.version), event][-HISTORY_KEPT:]
+def _record(store: ModelStore, event: ThresholdEvent, earlier: list[ThresholdEvent]) -> ThresholdEvent:
+    events = [*earlier, event][-HISTORY_KEPT:]
     # the history first: a crash between the two writes leaves the served threshold unchanged
     # and a history whose last event says what was meant (a re-run writes both again)
     store.tag_version(
@@ -85,8 +90,9 @@ def refit(
     """Move ``version``'s threshold so that ``target_flag_rate`` of ``scores`` (the window's
     scored transactions, as that version scored them) would be flagged; recorded in the registry."""
     scores = np.asarray(scores, dtype="float64")
-    previous = current_threshold(store, version)
     threshold = threshold_for_flag_rate(scores, target_flag_rate)
+    tags = _tags(store, version)  # one read: the threshold it replaces and the history it extends
+    previous = float(tags[THRESHOLD_TAG])
     return _record(
         store,
         ThresholdEvent(
@@ -102,12 +108,14 @@ def refit(
             flag_rate_before=float((scores > previous).mean()),
             flag_rate_after=float((scores > threshold).mean()),
         ),
+        _events(tags),
     )
 
 
 def rollback(store: ModelStore, version: str, reason: str = "manual rollback") -> ThresholdEvent:
     """Undo ``version``'s newest re-fit that is not undone yet: its threshold back to what it was."""
-    events = history(store, version)
+    tags = _tags(store, version)
+    events = _events(tags)
     undone, standing = 0, None
     for event in reversed(events):  # a rollback undoes the newest re-fit not already undone
         if event.kind == ROLLBACK:
@@ -128,10 +136,11 @@ def rollback(store: ModelStore, version: str, reason: str = "manual rollback") -
             version=str(version),
             at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             kind=ROLLBACK,
-            previous=current_threshold(store, version),
+            previous=float(tags[THRESHOLD_TAG]),
             threshold=standing.previous,
             reason=f"{reason} (undoes the re-fit of {standing.at})",
         ),
+        events,
     )
 
 
