@@ -15,7 +15,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: dev test install bootstrap lint lock bench bench-serve clean-data mlflow-ui rollback rollback-threshold replay dagster-home \
+.PHONY: dev test install bootstrap lint lock bench bench-serve bench-openmp clean-data mlflow-ui rollback rollback-threshold replay dagster-home \
 	serve test-tools faults scenarios rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
@@ -127,6 +127,10 @@ serve: $(STAMP)
 	$(BIN)/ml-assets serve
 
 ## make bench-serve: load the scoring service from another process (loopback), report to BENCHMARKS.md
+## make bench-openmp: LightGBM's OpenMP threads spinning vs sleeping, alone and beside busy processes (~2 min)
+bench-openmp: $(STAMP)
+	$(BIN)/python -m benchmarks.openmp
+
 bench-serve: $(STAMP)
 	$(BIN)/python -m benchmarks.serving
 
