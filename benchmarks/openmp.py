@@ -19,8 +19,10 @@ rng = np.random.default_rng(0)
 X = pd.DataFrame(rng.normal(size=(42_000, 20)), columns=[f"f{i}" for i in range(20)])
 y = (X["f0"] + X["f1"] * X["f2"] + rng.normal(size=len(X)) > 2.5).astype(int)
 t = time.perf_counter()
-model = lgb.LGBMClassifier(n_estimators=p.n_estimators, learning_rate=p.learning_rate, num_leaves=p.num_leaves,
-    min_child_samples=p.min_child_samples, colsample_bytree=p.feature_fraction, n_jobs=2, verbose=-1).fit(X, y)
+model = lgb.LGBMClassifier(
+    n_estimators=p.n_estimators, learning_rate=p.learning_rate, num_leaves=p.num_leaves,
+    min_child_samples=p.min_child_samples, colsample_bytree=p.feature_fraction, n_jobs=2, verbose=-1,
+).fit(X, y)
 fit = time.perf_counter() - t
 rows = X.to_numpy("float64")[:100]
 t = time.perf_counter()
@@ -68,7 +70,7 @@ def main() -> None:
     ]
     append_report(
         "LightGBM on two OpenMP threads: spinning or sleeping when idle",
-        ["OMP_WAIT_POLICY", "load", "fit, 42k rows x 20 features, 300 rounds", "ratio", "predict 100 rows", "ratio"],
+        ["OMP_WAIT_POLICY", "load", "fit: 42k rows, 300 rounds", "ratio", "predict 100 rows", "ratio"],
         rows,
         "Baseline: spinning, alone (the first row), measured in the same run. Busy processes are "
         "Python loops, one per core.",
