@@ -19,7 +19,8 @@ from conftest import project_home, settings_for
 from ml_assets.core.retrain_policy import RetrainPolicy, decide
 from ml_assets.core.settings import PROJECT_ROOT
 
-WARM = 30 + 14  # feature lookback + training window
+LOOKBACK = 14  # days behind the activity features: the warm-up is most of the test's own time
+WARM = LOOKBACK + 14  # feature lookback + training window
 BASELINE = 3  # the champion's first monitored days: its CBPE baseline
 DRIFTED = 2  # days landed at once: the retrain does not hang on one day's estimate crossing a line
 DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -82,6 +83,7 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
     settings = settings_for(
         tmp_path / "data",
         training_window_days=14,
+        activity_lookback_days=LOOKBACK,
         validation_days=5,
         label_delay_max_days=10,
         scenario="seasonal",
