@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+# first: the project's process settings (telemetry off, OpenMP threads that sleep) precede any library
+import ml_assets  # noqa: F401
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 SMALL = {"rows_per_day": 2000, "n_customers": 2000, "n_merchants": 200}

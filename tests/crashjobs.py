@@ -12,8 +12,11 @@ from pathlib import Path
 import dagster as dg
 
 # a run worker that hangs while loading the code (an import that never returns): its run never
-# leaves STARTING. The code server loaded this module before the marker was written.
-if (Path(os.environ.get("CRASH_DIR", "/nonexistent")) / "hang_on_import").exists():
+# leaves STARTING. The daemon's code server loaded this module before the marker was written; the
+# CLI that launches the run (`dagster job launch`, which loads it in a code server of its own) is
+# told apart by its environment, and does not hang
+hangs = (Path(os.environ.get("CRASH_DIR", "/nonexistent")) / "hang_on_import").exists()
+if hangs and "CRASH_LAUNCHER" not in os.environ:
     time.sleep(90)
 
 
