@@ -123,8 +123,11 @@ class FaultWorld:
             assert not run.is_finished, f"{run_id} ended ({run.status}) before {step} started"
             return None
 
-        record = self.until(f"{step} starts", started, 600)
-        worker = psutil.Process(record.dagster_event.pid).parent()
+        self.until(f"{step} starts", started, 600)
+        # the run worker: the process that started the run (a step's parent is the executor's
+        # forkserver, ml_assets/defs/executor.py)
+        (run_start,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
+        worker = psutil.Process(run_start.dagster_event.pid)
         assert "dagster" in " ".join(worker.cmdline()) or "python" in worker.name(), worker.cmdline()
         worker.send_signal(signal.SIGKILL)
         return step

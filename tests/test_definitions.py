@@ -180,6 +180,19 @@ def test_code_location_loads_without_heavy_imports_or_the_simulator():
     assert out.stdout.strip() == "", f"imported at load: {out.stdout}"
 
 
+def test_embedded_steps_fork_from_a_server_that_imported_what_they_use():
+    """The embedded profile's executor forks each step from a forkserver holding the libraries
+    the steps import (a fresh process per step imported them again); every preloaded module must
+    import, or the forkserver of every run fails to start."""
+    from ml_assets.defs.executor import PRELOADED
+
+    job = _defs().resolve_job_def("daily_cycle")
+    assert job.executor_def.name == "multiprocess"
+    code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
+    subprocess.run([sys.executable, "-c", code, *PRELOADED], check=True, cwd=PROJECT_ROOT)
+    assert {"feast", "lightgbm", "nannyml", "mlflow", "duckdb"} <= set(PRELOADED)
+
+
 def test_project_dagster_yaml_is_a_valid_instance_config(tmp_path, monkeypatch):
     import shutil
 

@@ -1,6 +1,7 @@
-"""The executor of every job: Dagster's default (a process per step) in the embedded profile;
-in the cluster profile, Celery workers on RabbitMQ (dagster-celery), started by
-``ml-assets cluster up`` or by hand on any host that sees the same instance (docs/cluster.md)."""
+"""The executor of every job. In the embedded profile, Dagster's multiprocess executor: a
+process per step, forked from a forkserver that imported the heavy libraries once per run. In the
+cluster profile, Celery workers on RabbitMQ (dagster-celery), started by ``ml-assets cluster up``
+or by hand on any host that sees the same instance (docs/cluster.md)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,27 @@ import dagster as dg
 from ml_assets.core.engines import celery_config
 from ml_assets.core.settings import Settings
 
+# What every step of the project imports: loaded once per run by the forkserver, each step forked
+# from it, instead of imported again in each step's fresh process (a step importing Feast alone
+# spent ~4 s of CPU before its first line: BENCHMARKS.md)
+PRELOADED = [
+    "dagster",
+    "ml_assets.definitions",
+    "pandas",
+    "pyarrow",
+    "duckdb",
+    "feast",
+    "lightgbm",
+    "nannyml",
+    "mlflow",
+]
+
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition | None:
     if settings.profile != "cluster":
-        return None
+        return dg.multiprocess_executor.configured(
+            {"start_method": {"forkserver": {"preload_modules": PRELOADED}}}, name="multiprocess"
+        )
     from dagster_celery import celery_executor
 
     return celery_executor.configured(celery_config(settings), name="celery_cluster")
