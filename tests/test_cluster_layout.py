@@ -180,7 +180,7 @@ def test_the_profile_switches_engines_and_executor_not_assets(tmp_path):
     cluster = build_definitions(Settings(data_dir=tmp_path, profile="cluster"))
     keys = lambda defs: sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())  # noqa: E731
     assert keys(embedded) == keys(cluster) and len(keys(cluster)) > 10
-    assert embedded.executor is None and cluster.executor.name == "celery_cluster"
+    assert embedded.executor.name == "multiprocess" and cluster.executor.name == "celery_cluster"
     resources = cluster.resources
     assert resources["warehouse"].url.startswith("postgresql+psycopg2://") and not resources["warehouse"].path
     assert resources["feast"].registry_url.endswith("_feast") and resources["feast"].redis_connection
