@@ -127,7 +127,7 @@ serve: $(STAMP)
 	$(BIN)/ml-assets serve
 
 ## make bench-serve: load the scoring service from another process (loopback), report to BENCHMARKS.md
-## make bench-openmp: LightGBM's OpenMP threads spinning vs sleeping, alone and beside busy processes (~2 min)
+## make bench-openmp: LightGBM's OpenMP threads spinning vs sleeping, alone and beside busy processes (~5 min)
 bench-openmp: $(STAMP)
 	$(BIN)/python -m benchmarks.openmp
 

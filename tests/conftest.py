@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-# first: the project's process settings (telemetry off, OpenMP threads that sleep) precede any library
+# first: the project's process settings (telemetry off, short OpenMP spins) precede any library
 import ml_assets  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).parent))
