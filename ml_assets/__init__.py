@@ -15,8 +15,8 @@ for _var, _value in TELEMETRY_OFF.items():
 
 # OpenMP threads (LightGBM's training and prediction) spin briefly, then sleep, when idle. libgomp
 # spins for 300k rounds by default, which assumes the threads own their cores: beside a Dagster
-# daemon, a service or another run on the same cores, a two-thread fit took 19x its time alone.
-# 1,000 is libgomp's own count for more threads than cores; unlike OMP_WAIT_POLICY=PASSIVE (4x
+# daemon, a service or another run on the same cores, a two-thread fit ran many times slower.
+# 1,000 is libgomp's own count for more threads than cores; unlike OMP_WAIT_POLICY=PASSIVE (much
 # slower alone) it keeps the fit's speed on an idle machine (`make bench-openmp`, BENCHMARKS.md).
 # Read once, when LightGBM loads libgomp, so it is set here, before any import of it.
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")

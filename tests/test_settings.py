@@ -40,9 +40,9 @@ def test_settings_are_frozen():
 
 
 def test_openmp_threads_spin_briefly_unless_the_user_says_otherwise():
-    """LightGBM's OpenMP threads spin long by default; beside other processes on the same cores
-    that made one fit 19x slower (BENCHMARKS.md). The project sets a short spin before LightGBM
-    loads, and leaves a value the user set alone."""
+    """LightGBM's OpenMP threads spin long by default, which slows a fit many times over beside
+    other processes on the same cores (BENCHMARKS.md). The project sets a short spin before
+    LightGBM loads, and leaves a value the user set alone."""
     import os
     import subprocess
     import sys

@@ -11,8 +11,8 @@ from ml_assets.core.engines import celery_config
 from ml_assets.core.settings import Settings
 
 # What every step of the project imports: loaded once per run by the forkserver, each step forked
-# from it, instead of imported again in each step's fresh process (a step importing Feast alone
-# spent ~4 s of CPU before its first line: BENCHMARKS.md)
+# from it, instead of imported again in each step's fresh process, seconds of CPU per step before
+# its first line (BENCHMARKS.md)
 PRELOADED = [
     "dagster",
     "ml_assets.definitions",
