@@ -13,19 +13,19 @@ import time
 
 # the project's model on a training set of a test-size shape: 14 days x 3,000 rows, 20 features
 FIT = """
-import time, numpy as np, pandas as pd, lightgbm as lgb
-from ml_assets.core.model import Hyperparameters
-p = Hyperparameters()
+# LightGBM first: libgomp reads its settings as it loads, before the project would set its own
+import time, numpy as np, pandas as pd, lightgbm
+from types import SimpleNamespace
+from ml_assets.core.model import TARGET, Hyperparameters, train
 rng = np.random.default_rng(0)
-X = pd.DataFrame(rng.normal(size=(42_000, 20)), columns=[f"f{i}" for i in range(20)])
-y = (X["f0"] + X["f1"] * X["f2"] + rng.normal(size=len(X)) > 2.5).astype(int)
+columns = [f"f{i}" for i in range(20)]
+frame = pd.DataFrame(rng.normal(size=(42_000, 20)), columns=columns)
+frame[TARGET] = (frame["f0"] + frame["f1"] * frame["f2"] + rng.normal(size=len(frame)) > 2.5).astype(int)
+specs = SimpleNamespace(model_features=lambda: columns, CATEGORICAL_FEATURES=())
 t = time.perf_counter()
-model = lgb.LGBMClassifier(
-    n_estimators=p.n_estimators, learning_rate=p.learning_rate, num_leaves=p.num_leaves,
-    min_child_samples=p.min_child_samples, colsample_bytree=p.feature_fraction, n_jobs=2, verbose=-1,
-).fit(X, y)
+model = train(frame, Hyperparameters(), specs)  # the project's own training call (two threads)
 fit = time.perf_counter() - t
-rows = X.to_numpy("float64")[:100]
+rows = frame[columns].to_numpy("float64")[:100]
 t = time.perf_counter()
 for _ in range(200):
     model.booster_.predict(rows)
