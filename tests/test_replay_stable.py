@@ -126,3 +126,55 @@ def test_unseen_category_fails_the_blocking_data_quality_check(stable):
     bad = verdicts(preds)["data_quality"]
     assert not bad.passed and bad.blocking
     assert "merchant_category_raw" in bad.description
+
+
+@pytest.mark.slow
+def test_cbpe_is_calibrated_again_once_its_reference_labels_are_complete(stable):
+    """Issue 25's matured references: the champion's CBPE is fitted on its validation window's
+    labels as known at training, then again, once, on the first monitored day those labels are
+    complete (label_delay_max_days after the window's newest day); the days before say they
+    rest on immature labels, the days from then on on complete ones, and realized performance
+    is judged against the complete-label calibration."""
+    import pandas as pd
+
+    from ml_assets.core.model import TARGET
+    from ml_assets.core.monitoring import monitors
+    from ml_assets.core.monitoring.fitting import MONITORS_LABELS_TAG, complete_labels
+    from ml_assets.core.training.tracking import load_reference
+
+    settings, rows, _, _ = stable
+    store, version = store_of(settings), rows[-1].champion
+    reference = load_reference(store, version, settings.monitors_cache_dir)
+    newest = pd.to_datetime(reference["event_timestamp"], utc=True).dt.date.max()
+    complete = newest + dt.timedelta(days=settings.label_delay_max_days)
+    assert rows[0].day < str(complete) <= rows[-1].day  # the replay spans the change
+    # the first monitored day at or after it whose labels had landed when its monitoring ran
+    tag = store.client().get_model_version(store.model_name, version).tags[MONITORS_LABELS_TAG]
+    complete_on = dt.date.fromisoformat(tag)
+    assert complete <= complete_on <= complete + dt.timedelta(days=1)
+    fitted = monitors.load(store, version, settings.monitors_cache_dir)
+    assert fitted.labels == "complete" and fitted.labels_complete_on == tag
+    assert f"labels complete on {complete_on}" in fitted.references["cbpe"]
+    assert "labels complete" not in fitted.references["univariate"]  # label-free monitors kept
+    # the frauds of the window's newest days that were reported after training are positives now
+    matured = complete_labels(reference, settings, complete_on)
+    assert matured.sum() > reference[TARGET].sum() and (matured >= reference[TARGET].to_numpy()).all()
+    warehouse = Warehouse(settings.warehouse_path)
+    labels = warehouse.query(
+        "SELECT DISTINCT partition_date, reference_labels FROM monitoring_estimated_performance "
+        "WHERE model_version = ?",
+        [version],
+    )
+    days = pd.to_datetime(labels["partition_date"]).dt.date
+    assert (days < complete_on).any()
+    for day, which in zip(days, labels["reference_labels"], strict=True):
+        assert which == ("complete" if day >= complete_on else "immature"), (day, which)
+    realized = warehouse.query(
+        "SELECT reference_labels, complete_label_estimate, complete_label_lower, value "
+        "FROM monitoring_realized_performance WHERE metric = 'roc_auc'"
+    )
+    assert not realized.empty and (realized["reference_labels"] == "complete").all()
+    assert realized["complete_label_lower"].notna().all()
+    within = (realized["value"] >= realized["complete_label_lower"]).mean()
+    print(f"realized ROC AUC at or over the complete-label CBPE lower bound on {within:.0%} of days")
+    assert within >= 0.75, realized

@@ -11,18 +11,23 @@ version's own reference (never a constant tuned to one simulation):
   and optimistic (measured 0.935 there against 0.922 on the stable days after, same model,
   same data), and that window's realized ROC AUC is label noise (its chargebacks were still
   arriving). Until the baseline is complete the version's CBPE says nothing; the early labels
-  still do;
+  still do. CBPE is calibrated twice per version: at training, on the labels known then (its
+  newest days' frauds mostly unreported: the decision says it rests on immature labels), and
+  again once those labels are complete (``label_delay_max_days`` after the reference's newest
+  day, monitoring/fitting.py). The two calibrations estimate on different scales, so each has
+  its own baseline (``DayEvidence.calibration``);
 - early labels: fewer arrived chargebacks caught than the reference's age-matched rates allow
   (label_signal.py, ``label_signal_false_alarm_rate``).
 Realized performance, once a day's labels are complete (``label_delay_max_days`` later), is the
 safety net under both: the champion's realized ROC AUC under the lower confidence bound of its
 own CBPE estimate for the same day (NannyML's band, estimate - 3 sampling errors, the sampling
-error from the version's reference at that day's size) on ``consecutive_days`` complete days in
-a row fires too. Such days say the estimates that judged them were too kind (a version whose
-reference undercounted fraud; measured: a seasonal follow-up estimated 0.997 on days that
-realized 0.76-0.88), so the champion was failing where CBPE looked fine. It is weeks late by
-nature, so it never makes a recent day bad; it fires only while the version that scored those
-days still serves.
+error from the version's reference at that day's size), made again by CBPE calibrated on its
+reference's complete labels (complete labels judged against complete labels), on
+``consecutive_days`` complete days in a row fires too. Such days say the estimates that judged
+them were too kind (measured before the second calibration: a seasonal follow-up estimated
+0.997 on days that realized 0.76-0.88), so the champion was failing where CBPE looked fine.
+It is weeks late by nature, so it never makes a recent day bad; it fires only while the version
+that scored those days still serves.
 Score drift and multivariate input drift (their thresholds learnt from the version's reference
 days held out, monitors.py) are supporting evidence: every decision names the streak's days they
 flagged, but they never make a day bad. Inputs move without a loss (a season's shoppers), and a
@@ -123,6 +128,20 @@ class DayEvidence:
     reference_median_score: float | None = None  # where it sat on the version's validation window
     flag_target: float | None = None  # what the flag rate is held to (set by the policy)
     labels_mixed: bool = False  # the early label window still pools days of an older threshold
+    # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
+    # training) or "complete" (fitted again once they were); each calibration has its own baseline
+    reference_labels: str | None = None
+
+    @property
+    def calibration(self) -> str | None:
+        """The key of the CBPE baseline this day's estimate belongs to: its version, and
+        ``+complete`` once the version's CBPE was calibrated on complete labels."""
+        if self.version is None:
+            return None
+        return f"{self.version}{COMPLETE_SUFFIX}" if self.reference_labels == "complete" else self.version
+
+    def cbpe_caveat(self) -> str:
+        return " on immature reference labels" if self.reference_labels == "immature" else ""
 
     def realized_below(self) -> str | None:
         """Why the day's complete labels say its model was worse than estimated (None: they do not)."""
@@ -134,7 +153,9 @@ class DayEvidence:
         """The signals that call this day bad: name (cbpe, early_labels) -> why, in words."""
         out = {}
         if None not in (self.estimate, self.estimate_threshold) and self.estimate < self.estimate_threshold:
-            out["cbpe"] = f"CBPE ROC AUC {self.estimate:.3f} < {self.estimate_threshold:.3f}"
+            out["cbpe"] = (
+                f"CBPE ROC AUC {self.estimate:.3f} < {self.estimate_threshold:.3f}{self.cbpe_caveat()}"
+            )
         if (
             None not in (self.label_z, self.label_z_threshold)
             and self.label_z < self.label_z_threshold
@@ -157,6 +178,7 @@ class DayEvidence:
 
 
 RETRAIN, THRESHOLD = "retrain", "threshold"  # the two responses
+COMPLETE_SUFFIX = "+complete"  # a CBPE baseline of a version calibrated on complete labels
 RANKING, OPERATING_POINT = "ranking", "operating point"  # the two diagnoses
 
 
@@ -500,26 +522,32 @@ def set_thresholds(
     """Each day's CBPE threshold from its version's baseline: the version's first
     ``baseline_days`` days with an estimate, kept in ``baselines`` (version -> day -> estimate)
     for as long as the version serves; days of the baseline itself get no threshold."""
-    thresholds: dict[str, float | None] = {}  # per version, once its baseline is complete
-    for e, baseline in _after_baseline(evidence, "estimate", baselines, policy.baseline_days):
-        if baseline is not None and e.version not in thresholds:
-            thresholds[e.version] = policy.estimate_threshold(baseline)
-        e.estimate_threshold = None if baseline is None else thresholds[e.version]
+    thresholds: dict[str, float | None] = {}  # per calibration, once its baseline is complete
+    for e, baseline in _after_baseline(
+        evidence, "estimate", baselines, policy.baseline_days, key=lambda e: e.calibration
+    ):
+        if baseline is not None and e.calibration not in thresholds:
+            thresholds[e.calibration] = policy.estimate_threshold(baseline)
+        e.estimate_threshold = None if baseline is None else thresholds[e.calibration]
 
 
 def _after_baseline(
-    evidence: dict[str, DayEvidence], field: str, baselines: dict[str, dict[str, float]], days: int
+    evidence: dict[str, DayEvidence],
+    field: str,
+    baselines: dict[str, dict[str, float]],
+    days: int,
+    key=lambda e: e.version,
 ):
-    """(a day's evidence, its version's baseline values) per day with a version and a ``field``
-    value, in day order. A version's first ``days`` such days are its baseline, kept in
-    ``baselines`` (version -> day -> value; it outlives the days kept in the cursor); they come
-    with None."""
+    """(a day's evidence, its baseline's values) per day with a version and a ``field`` value,
+    in day order. The first ``days`` such days of a ``key`` (a version, or a version's CBPE
+    calibration) are its baseline, kept in ``baselines`` (key -> day -> value; it outlives the
+    days kept in the cursor); they come with None."""
     for day in sorted(evidence):
         e = evidence[day]
         value = getattr(e, field)
         if e.version is None or value is None:
             continue
-        baseline = baselines.setdefault(e.version, {})
+        baseline = baselines.setdefault(key(e), {})
         if day in baseline or len(baseline) < days:
             baseline[day] = value
             yield e, None
@@ -531,7 +559,9 @@ def _latest(evidence: dict[str, DayEvidence], day: str) -> str:
     e = evidence[day]
     parts = []
     if e.estimate is not None:
-        parts.append(f"CBPE ROC AUC {e.estimate:.3f} (threshold {_fmt(e.estimate_threshold)})")
+        parts.append(
+            f"CBPE ROC AUC {e.estimate:.3f} (threshold {_fmt(e.estimate_threshold)}){e.cbpe_caveat()}"
+        )
     if e.label_z is not None:
         parts.append(f"early labels z {e.label_z:+.2f} (threshold {_fmt(e.label_z_threshold)})")
     return f"{day}: " + (", ".join(parts) or "no signal had data") + _supported(e)
@@ -585,5 +615,11 @@ class SensorState:
         # the baselines of the newest versions (a version's first days never come back)
         for field in ("baselines", "flag_baselines"):
             kept = getattr(self, field)
-            newest = sorted(kept, key=lambda v: (len(v), v))[-versions:]
+            newest = sorted(kept, key=_version_order)[-versions:]
             setattr(self, field, {v: kept[v] for v in newest})
+
+
+def _version_order(key: str) -> tuple[int, str]:
+    """Registry versions in the order they were registered (a calibration after its version's)."""
+    version = key.removesuffix(COMPLETE_SUFFIX)
+    return (int(version) if version.isdigit() else -1, key)

@@ -30,6 +30,8 @@ def _num(v) -> float:
 
 def _performance(cbpe: pd.DataFrame) -> AssetSummary:
     numbers: dict[str, float | int | str] = {"model_version": ", ".join(sorted(set(cbpe["model_version"])))}
+    if "reference_labels" in cbpe:  # complete | immature: which calibration made the estimate
+        numbers["reference_labels"] = ", ".join(sorted(set(cbpe["reference_labels"])))
     for r in cbpe.itertuples():
         numbers[f"estimated_{r.metric}"] = _num(r.value)
         numbers[f"estimated_{r.metric}_lower"] = _num(r.lower_bound)

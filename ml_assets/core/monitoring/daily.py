@@ -56,11 +56,11 @@ def monitor_day(
         )
     frames, results_by_version = [], {}
     for version, part in preds.groupby("model_version"):
-        fitted = monitors_of(store, str(version), settings)
+        fitted = monitors_of(store, str(version), settings, day)
         results_by_version[version] = monitors.run(fitted, part)
         frames.append(
             monitors.tidy(results_by_version[version], fitted.references).assign(
-                model_version=str(version), rows=len(part)
+                model_version=str(version), rows=len(part), reference_labels=fitted.labels
             )
         )
     tidy = by_table(pd.concat(frames, ignore_index=True))
@@ -114,8 +114,11 @@ def labels_by(lake_dir: Path, day: dt.date, until: dt.date) -> set[str]:
 
 
 def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings) -> pd.DataFrame:
-    """Realized ROC AUC/F1 of a day once its labels had time to arrive, and the error of
-    the estimate made for that day (estimated - realized)."""
+    """Realized ROC AUC/F1 of a day once its labels had time to arrive, the error of the
+    estimate made for that day (estimated - realized), and the day estimated again by CBPE
+    calibrated on its reference's complete labels (``complete_label_*``): complete labels are
+    judged against an estimator that also knew its labels complete (any day a version scored is
+    newer than its reference, so the reference's labels are complete by now)."""
     newest_labels = lake.existing_partitions(settings.lake_dir, "label_arrivals")
     ready = day + dt.timedelta(days=settings.label_delay_max_days)
     if not newest_labels or dt.date.fromisoformat(newest_labels[-1]) < ready:
@@ -127,13 +130,34 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
     preds[TARGET] = (
         preds["transaction_id"].astype(str).isin(labels_by(settings.lake_dir, day, ready)).astype(int)
     )
-    frames = []
+    frames, again = [], []
     for version, part in preds.groupby("model_version"):
-        fitted = monitors_of(store, str(version), settings)
-        frames.append(
-            monitors.tidy(monitors.run(fitted, part, which=("realized",))).assign(model_version=str(version))
+        fitted = monitors_of(store, str(version), settings, ready)
+        results = monitors.run(fitted, part, which=("realized", "cbpe"))
+        frames.append(monitors.tidy({"realized": results["realized"]}).assign(model_version=str(version)))
+        again.append(
+            monitors.tidy({"cbpe": results["cbpe"]})
+            .assign(model_version=str(version), reference_labels=fitted.labels)
+            .rename(
+                columns={
+                    "value": "complete_label_estimate",
+                    "lower_bound": "complete_label_lower",
+                    "upper_bound": "complete_label_upper",
+                }
+            )[
+                [
+                    "metric",
+                    "model_version",
+                    "complete_label_estimate",
+                    "complete_label_lower",
+                    "complete_label_upper",
+                    "reference_labels",
+                ]
+            ]
         )
-    realized = pd.concat(frames, ignore_index=True)
+    realized = pd.concat(frames, ignore_index=True).merge(
+        pd.concat(again, ignore_index=True), on=["metric", "model_version"], how="left"
+    )
     estimated = warehouse.query(
         f"SELECT metric, model_version, value AS estimated, lower_bound AS estimate_lower, "
         f"upper_bound AS estimate_upper FROM {MONITORING_TABLES['cbpe']} WHERE partition_date = ?",

@@ -7,14 +7,22 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 
+from ml_assets.core import lake
+from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
+from ml_assets.core.monitoring.label_signal import ARRIVALS
 from ml_assets.core.records import ModelVersionRecord
 from ml_assets.core.settings import Settings
-from ml_assets.core.training.dataset import training_set_path
+from ml_assets.core.training.dataset import labels_known_at, training_set_path
 from ml_assets.core.training.tracking import load_reference
+
+# on the registered version: the day its monitors' reference labels were complete, or that they
+# are the labels known at training (the decision then says it rests on immature labels)
+MONITORS_LABELS_TAG = "monitors_reference_labels"
 
 
 def fit_and_store(
@@ -34,14 +42,56 @@ def fit_and_store(
     )
 
 
-def monitors_of(store: ModelStore, version: str, settings: Settings) -> monitors.FittedMonitors:
+def monitors_of(
+    store: ModelStore, version: str, settings: Settings, day: dt.date | None = None
+) -> monitors.FittedMonitors:
     """A version's monitors, fitted and stored on first need when it has none: any version may
     become champion (a rollout promotes what the service was given, a person moves an alias),
-    and the day it serves must still be monitored."""
+    and the day it serves must still be monitored. Monitoring ``day`` (labels landed through
+    it): once the reference's labels are complete, its performance monitors are fitted again on
+    them and stored, once per version (``with_complete_labels``)."""
     try:
-        return monitors.load(store, version, settings.monitors_cache_dir)
+        fitted = monitors.load(store, version, settings.monitors_cache_dir)
     except FileNotFoundError:
-        pass
+        fitted = _fit_on_first_need(store, version, settings)
+    if day is None or fitted.labels_complete_on is not None or not _labels_complete(fitted, settings, day):
+        return fitted
+    reference = load_reference(store, version, settings.monitors_cache_dir)
+    labels = complete_labels(reference, settings, day)
+    if labels is None:
+        return fitted
+    matured = monitors.with_complete_labels(
+        fitted, reference.assign(**{TARGET: labels}), day.isoformat(), settings.retrain_false_alarm_rate
+    )
+    _store(store, version, matured, settings)
+    return matured
+
+
+def _labels_complete(fitted: monitors.FittedMonitors, settings: Settings, day: dt.date) -> bool:
+    """Whether the reference's labels may be complete by the end of ``day`` (monitors pickled
+    before the reference's newest day was kept: ask the reference itself)."""
+    if fitted.reference_through is None:
+        return True
+    newest = dt.date.fromisoformat(fitted.reference_through)
+    return (day - newest).days >= settings.label_delay_max_days
+
+
+def complete_labels(reference: pd.DataFrame, settings: Settings, day: dt.date) -> np.ndarray | None:
+    """The reference rows' labels as known at the end of ``day``, when that is at least
+    ``label_delay_max_days`` after the reference's newest day (complete); None before."""
+    days = pd.to_datetime(reference[monitors.TS], utc=True).dt.date
+    first, last = days.min(), days.max()
+    landed = lake.partition_path(settings.lake_dir, ARRIVALS, day).exists()
+    if (day - last).days < settings.label_delay_max_days or not landed:
+        return None
+    # every chargeback of the reference's transactions has arrived by now: arrivals of the days
+    # from its first day on, up to the end of ``day``
+    arrived = labels_known_at(day + dt.timedelta(days=1), settings.lake_dir, first, (day - first).days + 1)
+    charged_back = set(arrived["transaction_id"].astype(str))
+    return reference["transaction_id"].astype(str).isin(charged_back).astype("int8").to_numpy()
+
+
+def _fit_on_first_need(store: ModelStore, version: str, settings: Settings) -> monitors.FittedMonitors:
     registered = store.client().get_model_version(store.model_name, version)
     tags = registered.tags
     missing = [t for t in ("as_of", "training_set_hash", "decision_threshold") if t not in tags]
@@ -92,9 +142,16 @@ def _fit_and_store(
         folds=settings.drift_threshold_folds,
         performance_false_alarm_rate=settings.retrain_false_alarm_rate,
     )
+    return _store(store, version, fitted, settings, run_id)
+
+
+def _store(
+    store: ModelStore, version: str, fitted: monitors.FittedMonitors, settings: Settings, run_id: str = ""
+) -> str:
     artifact = Path(monitors.MONITORS_ARTIFACT)
     with tempfile.TemporaryDirectory() as tmp:
         store.log_artifact(version, monitors.save(fitted, Path(tmp) / artifact.name), str(artifact.parent))
     # a re-fit replaces the version's monitors: drop the local copy so the next run downloads them
     monitors.cache_path(store, version, settings.monitors_cache_dir).unlink(missing_ok=True)
+    store.tag_version(version, {MONITORS_LABELS_TAG: fitted.labels_complete_on or "as known at training"})
     return f"runs:/{run_id}/{artifact}"

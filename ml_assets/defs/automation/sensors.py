@@ -44,7 +44,11 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
 ]
 FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
-    ESTIMATE: {"estimated_roc_auc": "estimate", "model_version": "version"},
+    ESTIMATE: {
+        "estimated_roc_auc": "estimate",
+        "model_version": "version",
+        "reference_labels": "reference_labels",
+    },
     LABELS: {"early_label_z": "label_z", "early_label_z_threshold": "label_z_threshold"},
     DRIFT: {"score_drift_alert": "score_drift", "multivariate_drift_alert": "input_drift"},
     REALIZED: {"realized_roc_auc": "realized", "roc_auc_cbpe_lower_bound": "realized_floor"},

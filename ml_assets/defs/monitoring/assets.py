@@ -138,7 +138,8 @@ def _check_result(summary: AssetSummary) -> dg.AssetCheckResult:
     ],
     automation_condition=dg.AutomationCondition.eager(),
     description="Realized ROC AUC and F1 of the day once every chargeback could have arrived "
-    "(label_delay_max_days later), and the estimation error estimated - realized.",
+    "(label_delay_max_days later), the estimation error estimated - realized, and the day estimated "
+    "again by CBPE calibrated on its reference's complete labels (the retrain sensor's floor).",
 )
 def realized_performance(
     context: dg.AssetExecutionContext,
@@ -157,7 +158,10 @@ def realized_performance(
             meta[f"estimated_{r.metric}"] = float(r.estimated)
             meta[f"estimation_error_{r.metric}"] = float(r.estimation_error)
             meta[f"{r.metric}_within_cbpe_bounds"] = bool(r.within_bounds)
-            meta[f"{r.metric}_cbpe_lower_bound"] = float(r.estimate_lower)  # the retrain sensor's floor
+        if r.complete_label_lower == r.complete_label_lower:
+            # the retrain sensor's floor: CBPE calibrated on complete labels, as the day's are
+            meta[f"{r.metric}_cbpe_lower_bound"] = float(r.complete_label_lower)
+            meta["cbpe_reference_labels"] = str(r.reference_labels)
     return dg.MaterializeResult(metadata=meta)
 
 
