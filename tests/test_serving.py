@@ -131,6 +131,42 @@ def test_the_online_reader_serves_what_feasts_get_online_features_serves(world):
 
 
 @pytest.mark.slow
+def test_the_service_reader_keeps_rows_until_the_store_file_changes(world):
+    """The reader's in-memory rows (SqliteRows, cache_rows): a repeated read answers the same
+    values as an uncached reader; a load committed by another connection empties them, and the
+    next read answers the new values; a cache too small for a batch still answers right."""
+    from ml_assets.core.features.online_load import load_day
+    from ml_assets.core.features.online_read import OnlineFeatureReader
+
+    settings, last = world
+    repo = repo_of(settings)
+    store, specs = repo.store(), repo.specs
+    rows = request_rows(_day(settings, last).sample(120, random_state=3))
+    rows.append({**rows[0], "customer_id": 10**12})  # unknown: kept as unknown
+    cached, tiny = OnlineFeatureReader(store, specs, 100_000), OnlineFeatureReader(store, specs, 50)
+
+    def uncached():
+        return OnlineFeatureReader(repo.store(), specs).read(rows).values
+
+    before = uncached()
+    for _ in range(2):
+        assert cached.read(rows).values == before and tiny.read(rows).values == before
+    kept = cached.batched._cache
+    assert len(kept) >= len({r["customer_id"] for r in rows})  # the second read was answered from it
+    source = lake.read_partition(settings.lake_dir, "customer_activity_source", last)
+    other = source.assign(txn_count_30d=source["txn_count_30d"] + 1000)
+    try:  # the same day loaded again with other counts, by another connection
+        load_day(store, "customer_activity", other, last)
+        after = uncached()
+        changed = [f for f in before if after[f] != before[f]]
+        assert "txn_count_30d" in changed, changed  # the load moved values the reader must follow
+        assert cached.read(rows).values == after and cached.batched._cache is not kept
+    finally:
+        repo.load_online_day("customer_activity", last)
+    assert cached.read(rows).values == before
+
+
+@pytest.mark.slow
 def test_unknown_entities_are_scored_with_missing_features_and_counted(world, service):
     settings, last = world
     row = next(_day(settings, last).itertuples())

@@ -131,9 +131,11 @@ class OnlineScorer:
     """Scores transactions as they happen, on the same feature service and the same input
     encoding as training and batch scoring, with the arms the rollout controller routes."""
 
-    def __init__(self, repo: FeatureRepo, controller: RolloutController, model_name: str):
+    def __init__(
+        self, repo: FeatureRepo, controller: RolloutController, model_name: str, cache_rows: int = 0
+    ):
         self.specs = repo.specs
-        self.reader = OnlineFeatureReader(repo.store(), self.specs)
+        self.reader = OnlineFeatureReader(repo.store(), self.specs, cache_rows)
         self.features = self.specs.model_features()
         self.raw = raw_columns(self.specs)
         self.ttl = {v.name: v.ttl.total_seconds() for v in self.specs.FEATURE_VIEWS}

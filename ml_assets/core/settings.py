@@ -231,6 +231,12 @@ class Settings(BaseSettings):
         1, ge=1, description="OpenMP threads of the service's model (one: single rows gain nothing from more)"
     )
     serve_reload_seconds: float = Field(5.0, gt=0, description="how often the service re-reads the alias")
+    serve_feature_cache_rows: int = Field(
+        200_000,
+        ge=0,
+        description="decoded online feature rows (one per entity and view) the service keeps in memory on "
+        "the SQLite online store, all dropped whenever the store file changes; 0 reads every row every time",
+    )
     serve_admin_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="who may move a rollout (POST /v1/rollout/*): name -> bearer token, e.g. "

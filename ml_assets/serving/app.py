@@ -197,7 +197,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         try:
             if state.get("scorer") is None:
-                state["scorer"] = OnlineScorer(state["repo"], state["controller"], state["store"].model_name)
+                state["scorer"] = OnlineScorer(
+                    state["repo"],
+                    state["controller"],
+                    state["store"].model_name,
+                    settings.serve_feature_cache_rows,
+                )
             if state["watcher"].current is None:
                 state["reason"] = "no champion model yet: run make dev (or materialize promotion)"
                 return

@@ -32,7 +32,7 @@ KEY_CACHE_SIZE = 200_000  # serialized entity keys kept (~100 bytes each); clear
 
 
 class OnlineFeatureReader:
-    def __init__(self, store, specs: ModuleType):
+    def __init__(self, store, specs: ModuleType, cache_rows: int = 0):
         from feast.infra.online_stores.helpers import get_online_store_from_config
 
         self.config = store.config
@@ -47,7 +47,7 @@ class OnlineFeatureReader:
             )
         self.transform = on_demand.feature_transformation.udf
         self.request_fields = list(specs.REQUEST_FIELDS)
-        self.batched = _batched_rows(self.online, self.config, self.views)
+        self.batched = _batched_rows(self.online, self.config, self.views, cache_rows)
 
     def _rows(self, keys: dict[str, list]) -> list[list[tuple[int, dict | None]]]:
         """Per view, per entity row: (event time in epoch seconds, 0 when missing; the
@@ -84,14 +84,14 @@ class OnlineFeatureReader:
         return OnlineRows(values, {view: np.asarray(ts, dtype="float64") for view, ts in stamps.items()})
 
 
-def _batched_rows(online, config, views: list):
+def _batched_rows(online, config, views: list, cache_rows: int = 0):
     """A reader of every view's rows in one round trip, for the stores the profiles use; None
     for any other store (then each view goes through its own ``online_read``)."""
     from feast.infra.online_stores.redis import RedisOnlineStore
     from feast.infra.online_stores.sqlite import SqliteOnlineStore
 
     if isinstance(online, SqliteOnlineStore):
-        return SqliteRows(online, config, views)
+        return SqliteRows(online, config, views, cache_rows)
     if isinstance(online, RedisOnlineStore):
         return RedisRows(online, config, views)
     return None
@@ -102,9 +102,15 @@ class SqliteRows:
     store, through Feast's own connection and table names, decoded as its ``online_read``
     decodes them (the Value protobuf of each feature, the row's event time). This reads Feast's
     table layout, as the bulk loader (online_load.py) writes it: pinned Feast version, and a
-    test compares this reader with ``get_online_features`` value for value."""
+    test compares this reader with ``get_online_features`` value for value.
 
-    def __init__(self, online, config, views: list) -> None:
+    With ``cache_rows`` > 0, decoded rows (unknown entities included) are kept in memory until
+    the file changes: SQLite's ``PRAGMA data_version`` moves whenever another connection
+    commits (the daily load), and then every kept row is dropped. Fetching a batch's ~2,300
+    rows (one per entity and feature) was most of its read, and the same customers and
+    merchants come back all day (BENCHMARKS.md, bench-serve)."""
+
+    def __init__(self, online, config, views: list, cache_rows: int = 0) -> None:
         from feast.infra.key_encoding_utils import serialize_entity_key
         from feast.infra.online_stores.sqlite import _quote_id, _table_id
         from feast.protos.feast.types.Value_pb2 import Value
@@ -116,6 +122,10 @@ class SqliteRows:
         self.tables = [_quote_id(_table_id(config.project, view, versioned)) for _, view in views]
         self._statements: dict[tuple[int, ...], str] = {}
         self._keys: dict[tuple[str, int], bytes] = {}
+        self.cache_rows = cache_rows
+        # (view, serialized key) -> (event time, values); replaced, never mutated while shared
+        self._cache: dict[tuple[int, bytes], tuple[int, dict | None]] = {}
+        self._data_version: int | None = None
 
     def _statement(self, counts: tuple[int, ...]) -> str:
         if counts not in self._statements:
@@ -141,9 +151,40 @@ class SqliteRows:
 
     def read(self, keys_per_view: list[list]) -> list[list[tuple[int, dict | None]]]:
         serialized = [[self._serialized(k) for k in keys] for keys in keys_per_view]
-        params = [key for keys in serialized for key in keys]
+        cache = self._current_cache()
+        wanted = [
+            list(dict.fromkeys(key for key in keys if (i, key) not in cache))
+            for i, keys in enumerate(serialized)
+        ]
+        found = self._fetch(wanted) if any(wanted) else [{} for _ in self.tables]
+        if self.cache_rows and any(wanted):
+            for i, keys in enumerate(wanted):
+                for key in keys:
+                    found[i].setdefault(key, (0, None))
+            kept = cache
+            if len(cache) + sum(map(len, wanted)) > self.cache_rows:
+                kept = self._cache = {}  # full: start again (the hot rows return at once)
+            for i, rows in enumerate(found):
+                kept.update(((i, key), row) for key, row in rows.items())
+        return [  # this request's hits from the dict it found them in
+            [found[i].get(key) or cache.get((i, key), (0, None)) for key in keys]
+            for i, keys in enumerate(serialized)
+        ]
+
+    def _current_cache(self) -> dict:
+        """The kept rows, emptied when another connection committed to the file since the last
+        read (a new dict: a read in flight on another thread keeps the one it holds)."""
+        if not self.cache_rows:
+            return {}
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._cache, self._data_version = {}, version
+        return self._cache
+
+    def _fetch(self, keys_per_view: list[list[bytes]]) -> list[dict[bytes, tuple[int, dict]]]:
+        params = [key for keys in keys_per_view for key in keys]
         found: list[dict[bytes, tuple[int, dict]]] = [{} for _ in self.tables]
-        statement = self._statement(tuple(len(keys) for keys in serialized))
+        statement = self._statement(tuple(len(keys) for keys in keys_per_view))
         parse = self.parse
         for view, key, feature, blob, event_ts in self.conn.execute(statement, params):
             rows = found[view]
@@ -153,7 +194,7 @@ class SqliteRows:
             value = parse(blob)
             kind = value.WhichOneof("val")
             entry[1][feature] = None if kind is None else getattr(value, kind)  # as _python, inlined
-        return [[found[i].get(key, (0, None)) for key in keys] for i, keys in enumerate(serialized)]
+        return found
 
 
 class RedisRows:
