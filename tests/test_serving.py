@@ -615,12 +615,13 @@ def _log_row(i: int) -> dict:
 def test_log_writer_counts_drops_when_full_and_outlasts_a_busy_file(tmp_path):
     """The queue is bounded (drops counted, never blocking); while another process holds the
     DuckDB file, writes wait and retry; a stop drains everything accepted."""
-    from ml_assets.core.serving import PredictionLogWriter
+    from ml_assets.core.serving import LogBatch, PredictionLogWriter
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     full = PredictionLogWriter(warehouse, capacity=5, batch_rows=100, flush_seconds=0.1)
-    full.offer([_log_row(i) for i in range(8)])
-    assert full.dropped == 3 and full.queue.qsize() == 5
+    for rows in ([0, 1, 2], [3, 4, 5], [6, 7]):  # one request's rows fit whole or are dropped whole
+        full.offer(LogBatch.of_rows([_log_row(i) for i in rows]))
+    assert full.dropped == 3 and full.queued == 5
 
     warehouse.append("prediction_log", pd.DataFrame([_log_row(-1)]))
     holder = subprocess.Popen(
@@ -637,7 +638,8 @@ def test_log_writer_counts_drops_when_full_and_outlasts_a_busy_file(tmp_path):
     assert holder.stdout.readline().strip() == "held"
     writer = PredictionLogWriter(warehouse, capacity=1000, batch_rows=50, flush_seconds=0.1)
     writer.start()
-    writer.offer([_log_row(i) for i in range(120)])
+    for start in range(0, 120, 7):  # requests of 7 rows, batched in writes of about 50
+        writer.offer(LogBatch.of_rows([_log_row(i) for i in range(start, min(start + 7, 120))]))
     writer.stop()
     holder.wait(timeout=30)
     assert writer.written == 120 and writer.dropped == 0

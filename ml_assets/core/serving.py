@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.features.contract import model_matrix, raw_columns, txn_hour
+from ml_assets.core.features.contract import RAW_SUFFIX, model_matrix, raw_columns, txn_hour
 from ml_assets.core.features.online_read import OnlineFeatureReader
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import CHAMPION, ModelStore
@@ -138,6 +138,7 @@ class OnlineScorer:
         self.reader = OnlineFeatureReader(repo.store(), self.specs, cache_rows)
         self.features = self.specs.model_features()
         self.raw = raw_columns(self.specs)
+        self.raw_sources = [r.removesuffix(RAW_SUFFIX) for r in self.raw]  # the served strings
         self.ttl = {v.name: v.ttl.total_seconds() for v in self.specs.FEATURE_VIEWS}
         self.controller, self.model_name = controller, model_name
         self._unreachable = _unreachable_errors()
@@ -174,7 +175,7 @@ class OnlineScorer:
             observe=False,
         )
 
-    def score(self, transactions: list[dict], observe: bool = True) -> tuple[list[OnlineScore], list[dict]]:
+    def score(self, transactions: list[dict], observe: bool = True) -> tuple[list[OnlineScore], LogBatch]:
         """Scores and prediction-log rows for transactions (dicts with transaction_id,
         customer_id, merchant_id, amount, channel and an aware ``timestamp``). During a
         rollout the challenger scores its rows too: it answers the canary customers, and its
@@ -226,14 +227,10 @@ class OnlineScorer:
         if challenger_scores is not None:
             other[paired] = challenger_scores
         latency = time.perf_counter() - started
-        # one conversion per column, then plain Python per row: indexing numpy per value and
-        # per row cost more than the read and the prediction of a batch (measured: bench-serve)
-        features = [dict(zip(self.features, values, strict=True)) for values in matrix.tolist()]
-        raw = {r: served.values[r.removesuffix("_raw")] for r in self.raw}
         stamps = {v: ts.tolist() for v, ts in served.view_timestamps.items()}
         champion_list, other_list = champion_scores.tolist(), other.tolist()
-        canary_list, paired_list = canary.tolist(), paired.tolist()
-        results, log_rows = [], []
+        canary_list = canary.tolist()
+        results = []
         for i, t in enumerate(transactions):
             at = t["timestamp"].timestamp()
             ages = {v: (at - ts[i] if ts[i] > 0 else None) for v, ts in stamps.items()}
@@ -242,52 +239,103 @@ class OnlineScorer:
                 if canary_list[i]
                 else (champion, champion_list[i], CHAMPION_ARM)
             )
-            result = OnlineScore(
-                transaction_id=t["transaction_id"],
-                score=score,
-                decision=score > model.threshold,
-                model_version=model.version,
-                arm=arm,
-                feature_age_seconds=ages,
-                missing_views=[v for v, age in ages.items() if age is None],
-                stale_views=[v for v, age in ages.items() if age is not None and not 0 <= age < self.ttl[v]],
+            results.append(
+                OnlineScore(
+                    transaction_id=t["transaction_id"],
+                    score=score,
+                    decision=score > model.threshold,
+                    model_version=model.version,
+                    arm=arm,
+                    feature_age_seconds=ages,
+                    missing_views=[v for v, age in ages.items() if age is None],
+                    stale_views=[
+                        v for v, age in ages.items() if age is not None and not 0 <= age < self.ttl[v]
+                    ],
+                )
             )
-            results.append(result)
-            row = {
-                "transaction_id": t["transaction_id"],
-                "event_timestamp": t["timestamp"],
-                "score": score,
-                "decision": result.decision,
-                "model_name": self.model_name,
-                "model_version": model.version,
-                **features[i],
-                **{r: values[i] for r, values in raw.items()},
-                "partition_date": t["timestamp"].date(),
-                "source": "online",
-                "arm": arm,
-                "latency_seconds": latency,
-            }
-            log_rows.append(row)
-            if paired_list[i]:  # what the other arm said of the same request, unseen by the client
-                unseen, unseen_score = (
-                    (champion, champion_list[i]) if canary_list[i] else (routing.challenger, other_list[i])
+        answered = self._log_batch(transactions, matrix, served.values, results, latency)
+        if not paired.any():
+            return results, answered
+        # what the other arm said of the same requests, unseen by the clients
+        shadowed = [i for i, p in enumerate(paired.tolist()) if p]
+        unseen = [
+            (champion, champion_list[i]) if canary_list[i] else (routing.challenger, other_list[i])
+            for i in shadowed
+        ]
+        shadow = self._log_batch(
+            [transactions[i] for i in shadowed],
+            matrix[shadowed],
+            {r: [served.values[r][i] for i in shadowed] for r in self.raw_sources},
+            [
+                OnlineScore(
+                    transactions[i]["transaction_id"], sc, sc > m.threshold, m.version, SHADOW_ARM, {}, [], []
                 )
-                log_rows.append(
-                    row
-                    | {
-                        "score": unseen_score,
-                        "decision": unseen_score > unseen.threshold,
-                        "model_version": unseen.version,
-                        "arm": SHADOW_ARM,
-                    }
-                )
-        return results, log_rows
+                for i, (m, sc) in zip(shadowed, unseen, strict=True)
+            ],
+            latency,
+        )
+        return results, answered.extend(shadow)
+
+    def _log_batch(
+        self,
+        transactions: list[dict],
+        matrix: np.ndarray,
+        served: dict,
+        scores: list[OnlineScore],
+        latency: float,
+    ) -> LogBatch:
+        """Prediction-log rows by column: the features straight from the model's matrix (a dict
+        per row cost more than the prediction of a batch; measured, bench-serve)."""
+        columns: dict[str, list | np.ndarray] = {
+            "transaction_id": [t["transaction_id"] for t in transactions],
+            "event_timestamp": [t["timestamp"] for t in transactions],
+            "score": [r.score for r in scores],
+            "decision": [r.decision for r in scores],
+            "model_name": [self.model_name] * len(scores),
+            "model_version": [r.model_version for r in scores],
+        }
+        columns |= {feature: matrix[:, j] for j, feature in enumerate(self.features)}
+        columns |= {raw: served[source] for raw, source in zip(self.raw, self.raw_sources, strict=True)}
+        columns |= {
+            "partition_date": [t["timestamp"].date() for t in transactions],
+            "source": ["online"] * len(scores),
+            "arm": [r.arm for r in scores],
+            "latency_seconds": [latency] * len(scores),
+        }
+        return LogBatch(columns, len(scores))
+
+
+@dataclasses.dataclass(frozen=True)
+class LogBatch:
+    """Rows of the prediction log, by column (a list or an array per column, ``rows`` long)."""
+
+    columns: dict[str, list | np.ndarray]
+    rows: int
+
+    @classmethod
+    def of_rows(cls, rows: list[dict]) -> LogBatch:
+        return cls({name: [row[name] for row in rows] for name in rows[0]} if rows else {}, len(rows))
+
+    def column(self, name: str) -> list:
+        values = self.columns[name]
+        return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+    def extend(self, other: LogBatch) -> LogBatch:
+        return LogBatch(
+            {
+                name: np.concatenate([values, other.columns[name]])
+                if isinstance(values, np.ndarray)
+                else [*values, *other.columns[name]]
+                for name, values in self.columns.items()
+            },
+            self.rows + other.rows,
+        )
 
 
 class PredictionLogWriter:
     """Writes online predictions to the prediction log in batches, on its own thread. The
-    queue is bounded: when it is full a prediction is dropped and counted, never blocking a
-    request. ``stop`` drains the queue, so a graceful shutdown loses nothing accepted."""
+    queue is bounded in rows: a request's rows that do not fit are dropped and counted, never
+    blocking a request. ``stop`` drains the queue, so a graceful shutdown loses nothing accepted."""
 
     def __init__(
         self,
@@ -300,38 +348,47 @@ class PredictionLogWriter:
         retry_seconds: float = 120.0,
     ):
         self.warehouse, self.batch_rows, self.flush_seconds = warehouse, batch_rows, flush_seconds
-        self.retry_seconds = retry_seconds
+        self.capacity, self.retry_seconds = capacity, retry_seconds
         self.on_write, self.on_drop = on_write, on_drop
-        self.queue: queue.Queue[dict] = queue.Queue(maxsize=capacity)
-        self.written = self.dropped = 0
+        self.queue: queue.SimpleQueue[LogBatch] = queue.SimpleQueue()
+        self.queued = self.written = self.dropped = 0  # rows
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def offer(self, rows: list[dict]) -> None:
-        for row in rows:
-            try:
-                self.queue.put_nowait(row)
-            except queue.Full:
-                self.dropped += 1
-                if self.on_drop:
-                    self.on_drop(1)
+    def offer(self, batch: LogBatch) -> None:
+        with self._lock:
+            fits = self.queued + batch.rows <= self.capacity
+            if fits:
+                self.queued += batch.rows
+            else:
+                self.dropped += batch.rows
+        if fits:
+            self.queue.put_nowait(batch)
+        elif self.on_drop:
+            self.on_drop(batch.rows)
 
-    def _take(self) -> list[dict]:
-        """Up to ``batch_rows`` queued rows, without waiting."""
-        batch: list[dict] = []
-        while len(batch) < self.batch_rows:
+    def _take(self) -> list[LogBatch]:
+        """Queued batches up to about ``batch_rows`` rows, without waiting."""
+        batches, rows = [], 0
+        while rows < self.batch_rows:
             try:
-                batch.append(self.queue.get_nowait())
+                batch = self.queue.get_nowait()
             except queue.Empty:
                 break
-        return batch
+            batches.append(batch)
+            rows += batch.rows
+        with self._lock:
+            self.queued -= rows
+        return batches
 
-    def _write(self, batch: list[dict]) -> None:
-        """Append a batch, retrying while the file is busy (DuckDB takes one writer: batch
-        scoring or monitoring may hold it); a batch that still fails after ``retry_seconds``
-        is dropped and counted rather than blocking the log for good."""
-        frame = pd.DataFrame(batch)
+    def _write(self, batches: list[LogBatch]) -> None:
+        """Append batches, retrying while the file is busy (DuckDB takes one writer: batch
+        scoring or monitoring may hold it); rows that still fail after ``retry_seconds`` are
+        dropped and counted rather than blocking the log for good."""
+        frame = pd.concat([pd.DataFrame(b.columns) for b in batches], ignore_index=True)
         frame["scored_at"] = pd.Timestamp.now(tz="UTC")
+        rows = len(frame)
         deadline, delay = time.monotonic() + self.retry_seconds, 0.05
         while True:
             try:
@@ -339,17 +396,17 @@ class PredictionLogWriter:
                 break
             except Exception as exc:
                 if time.monotonic() > deadline:
-                    log.error("dropping %d predictions: the log did not accept them (%s)", len(batch), exc)
-                    self.dropped += len(batch)
+                    log.error("dropping %d predictions: the log did not accept them (%s)", rows, exc)
+                    self.dropped += rows
                     if self.on_drop:
-                        self.on_drop(len(batch))
+                        self.on_drop(rows)
                     return
                 log.warning("prediction log busy (%s); retrying in %.2f s", type(exc).__name__, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        self.written += len(batch)
+        self.written += rows
         if self.on_write:
-            self.on_write(len(batch))
+            self.on_write(rows)
 
     def start(self) -> None:
         def loop():
@@ -359,7 +416,7 @@ class PredictionLogWriter:
             full = False
             while full or not self._stop.wait(self.flush_seconds):
                 batch = self._take()
-                full = len(batch) == self.batch_rows  # more waiting: no pause before the next
+                full = sum(b.rows for b in batch) >= self.batch_rows  # more waiting: no pause
                 if batch:
                     self._write(batch)
             while batch := self._take():  # drain what was accepted before the stop

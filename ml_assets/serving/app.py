@@ -336,8 +336,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": f"not ready: {state['reason']}"}, status_code=503)
 
     def score(transactions: list[Transaction]) -> list[dict]:
-        results, rows = state["scorer"].score([t.model_dump() for t in transactions])
-        state["writer"].offer(rows)  # queue depth is read at scrape time (/metrics), not per request
+        results, logged = state["scorer"].score([t.model_dump() for t in transactions])
+        state["writer"].offer(logged)  # queue depth is read at scrape time (/metrics), not per request
         # counters move once per label set and request, not once per transaction: a batch's
         # per-row metric calls cost more than its prediction (measured: bench-serve)
         predicted: collections.Counter = collections.Counter()
@@ -351,11 +351,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 histograms[version] = metrics.scores.labels(version)
             histograms[version].observe(score)
 
-        if len(rows) > len(results):  # a rollout: the unseen arm's scores, by version, beside the answers
-            for row in rows:
-                if row["arm"] == "shadow":
-                    predicted[row["model_version"], "shadow", str(row["decision"]).lower()] += 1
-                    observe(row["model_version"], row["score"])
+        if logged.rows > len(results):  # a rollout: the unseen arm's scores, by version, beside the answers
+            shadow = zip(
+                *(logged.column(c) for c in ("arm", "model_version", "decision", "score")), strict=True
+            )
+            for arm, version, decision, score in shadow:
+                if arm == "shadow":
+                    predicted[version, "shadow", str(decision).lower()] += 1
+                    observe(version, score)
         out = []
         for r in results:
             predicted[r.model_version, r.arm, str(r.decision).lower()] += 1
@@ -469,7 +472,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def prometheus_metrics():
         if state.get("writer"):
-            metrics.queue_depth.set(state["writer"].queue.qsize())
+            metrics.queue_depth.set(state["writer"].queued)
         routing = state["controller"].routing if state.get("controller") else None
         live = routing is not None and routing.challenger is not None
         metrics.rollout_step.set(routing.step if live else -1)
