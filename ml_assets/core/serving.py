@@ -321,15 +321,20 @@ class LogBatch:
         return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
     def extend(self, other: LogBatch) -> LogBatch:
-        return LogBatch(
-            {
-                name: np.concatenate([values, other.columns[name]])
-                if isinstance(values, np.ndarray)
-                else [*values, *other.columns[name]]
-                for name, values in self.columns.items()
-            },
-            self.rows + other.rows,
-        )
+        return LogBatch.concat([self, other])
+
+    @classmethod
+    def concat(cls, batches: list[LogBatch]) -> LogBatch:
+        """One batch of many, column by column: a frame per request, then one concat, cost
+        the service half its throughput on single requests (measured: bench-serve)."""
+        columns: dict[str, list | np.ndarray] = {}
+        for name, first in batches[0].columns.items():
+            parts = [b.columns[name] for b in batches]
+            if isinstance(first, np.ndarray):
+                columns[name] = np.concatenate(parts)
+            else:
+                columns[name] = [value for part in parts for value in part]
+        return cls(columns, sum(b.rows for b in batches))
 
 
 class PredictionLogWriter:
@@ -386,7 +391,7 @@ class PredictionLogWriter:
         """Append batches, retrying while the file is busy (DuckDB takes one writer: batch
         scoring or monitoring may hold it); rows that still fail after ``retry_seconds`` are
         dropped and counted rather than blocking the log for good."""
-        frame = pd.concat([pd.DataFrame(b.columns) for b in batches], ignore_index=True)
+        frame = pd.DataFrame(LogBatch.concat(batches).columns)
         frame["scored_at"] = pd.Timestamp.now(tz="UTC")
         rows = len(frame)
         deadline, delay = time.monotonic() + self.retry_seconds, 0.05
