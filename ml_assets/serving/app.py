@@ -24,7 +24,7 @@ from pydantic import (
 
 from ml_assets.core.settings import Settings
 from ml_assets.serving import auth
-from ml_assets.serving.fast_path import ScoreFastPath
+from ml_assets.serving.fast_path import ScoreFastPath, ScoreResponse
 from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
 
 EXAMPLE = {
@@ -392,7 +392,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def score_one(transaction: Transaction):
         if not state["ready"]:
             return not_ready()
-        return JSONResponse(score([transaction])[0])
+        return ScoreResponse(score([transaction])[0])
 
     @app.post(
         "/v1/score/batch",
@@ -403,7 +403,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def score_batch(request: batch_request):  # type: ignore[valid-type]
         if not state["ready"]:
             return not_ready()
-        return JSONResponse({"results": score(request.transactions)})
+        return ScoreResponse({"results": score(request.transactions)})
 
     @app.get("/v1/models", response_model=Models)
     async def models():

@@ -152,11 +152,12 @@ class SqliteRows:
         if None in found:
             if len(keys) + len(ids) > KEY_CACHE_SIZE:
                 keys.clear()
-            for n, (i, key) in enumerate(zip(ids, entity_keys((join_key, ids)), strict=True)):
-                if found[n] is None:
-                    found[n] = keys[join_key, i] = self.serialize(
-                        key, entity_key_serialization_version=self.key_version
-                    )
+            new = [n for n, key in enumerate(found) if key is None]
+            protos = entity_keys((join_key, [ids[n] for n in new]))
+            for n, proto in zip(new, protos, strict=True):
+                found[n] = keys[join_key, ids[n]] = self.serialize(
+                    proto, entity_key_serialization_version=self.key_version
+                )
         return found
 
     def read(self, ids_per_view: list[tuple[str, list[int]]]) -> list[list[tuple[int, dict | None]]]:
