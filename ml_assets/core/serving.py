@@ -391,7 +391,12 @@ class PredictionLogWriter:
         """Append batches, retrying while the file is busy (DuckDB takes one writer: batch
         scoring or monitoring may hold it); rows that still fail after ``retry_seconds`` are
         dropped and counted rather than blocking the log for good."""
-        frame = pd.DataFrame(LogBatch.concat(batches).columns)
+        columns = LogBatch.concat(batches).columns
+        # typed at once: pandas inferring 5,000 aware datetimes took 23 ms of the GIL, 7 ms this way
+        # (the service's requests wait while this thread holds it: bench-serve's p99)
+        frame = pd.DataFrame(
+            columns | {"event_timestamp": pd.to_datetime(columns["event_timestamp"], utc=True)}
+        )
         frame["scored_at"] = pd.Timestamp.now(tz="UTC")
         rows = len(frame)
         deadline, delay = time.monotonic() + self.retry_seconds, 0.05
