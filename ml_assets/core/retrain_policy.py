@@ -519,9 +519,10 @@ def _follow_up(attempts: list[Attempt], newest: str, policy: RetrainPolicy) -> R
 def set_thresholds(
     evidence: dict[str, DayEvidence], policy: RetrainPolicy, baselines: dict[str, dict[str, float]]
 ) -> None:
-    """Each day's CBPE threshold from its version's baseline: the version's first
-    ``baseline_days`` days with an estimate, kept in ``baselines`` (version -> day -> estimate)
-    for as long as the version serves; days of the baseline itself get no threshold."""
+    """Each day's CBPE threshold from its calibration's baseline: the first ``baseline_days``
+    days with an estimate of the version's CBPE as calibrated then (``DayEvidence.calibration``),
+    kept in ``baselines`` (calibration -> day -> estimate) for as long as the version serves;
+    days of the baseline itself get no threshold."""
     thresholds: dict[str, float | None] = {}  # per calibration, once its baseline is complete
     for e, baseline in _after_baseline(
         evidence, "estimate", baselines, policy.baseline_days, key=lambda e: e.calibration

@@ -392,8 +392,8 @@ class PredictionLogWriter:
         scoring or monitoring may hold it); rows that still fail after ``retry_seconds`` are
         dropped and counted rather than blocking the log for good."""
         columns = LogBatch.concat(batches).columns
-        # typed at once: pandas inferring 5,000 aware datetimes took 23 ms of the GIL, 7 ms this way
-        # (the service's requests wait while this thread holds it: bench-serve's p99)
+        # typed in one call: pandas inferring aware datetimes one by one held the GIL, and the
+        # service's requests wait while this thread holds it (bench-serve's p99, BENCHMARKS.md)
         frame = pd.DataFrame(
             columns | {"event_timestamp": pd.to_datetime(columns["event_timestamp"], utc=True)}
         )

@@ -111,9 +111,9 @@ class SqliteRows:
 
     With ``cache_rows`` > 0, decoded rows (unknown entities included) are kept in memory until
     the file changes: SQLite's ``PRAGMA data_version`` moves whenever another connection
-    commits (the daily load), and then every kept row is dropped. Fetching a batch's ~2,300
-    rows (one per entity and feature) was most of its read, and the same customers and
-    merchants come back all day (BENCHMARKS.md, bench-serve)."""
+    commits (the daily load), and then every kept row is dropped. Fetching a batch's rows (one
+    per entity and feature) was most of its read, and the same customers and merchants come
+    back all day (BENCHMARKS.md, bench-serve)."""
 
     def __init__(self, online, config, views: list, cache_rows: int = 0) -> None:
         from feast.infra.key_encoding_utils import serialize_entity_key
@@ -146,7 +146,7 @@ class SqliteRows:
     def _serialized(self, join_key: str, ids: list[int]) -> list[bytes]:
         """Feast's serialized entity keys, kept per (join key, id): the same customers and
         merchants come back request after request, and building and serializing their protobuf
-        keys was a fifth of a batch's read."""
+        keys was a large share of a batch's read."""
         keys = self._keys
         found = [keys.get((join_key, i)) for i in ids]
         if None in found:
@@ -205,7 +205,7 @@ class SqliteRows:
                 entry = rows[key] = (event_ts, {})
             if len(blob) == 9 and blob[0] == DOUBLE_TAG:
                 # a Value holding only double_val (nearly every value here), read as the bulk
-                # loader writes it: a quarter of the cost of parsing the protobuf
+                # loader writes it, without building a protobuf message per value
                 entry[1][feature] = unpack(blob, 1)[0]
                 continue
             value = parse(blob)

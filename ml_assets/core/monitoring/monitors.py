@@ -189,9 +189,9 @@ def with_complete_labels(
 ) -> FittedMonitors:
     """``fitted`` with CBPE and realized performance fitted again on ``reference`` carrying its
     complete labels. At training the validation window's newest days had most of their frauds
-    unreported, so CBPE calibrated on them maps scores to too little fraud (measured after a
-    retrain: 0.97-0.98 estimated on days realized at 0.87-0.91, BENCHMARKS.md). The drift and
-    quality monitors do not read labels: they are kept."""
+    unreported, and CBPE calibrated on those labels inherits the error
+    (docs/decisions/matured-references.md). The drift and quality monitors do not read labels:
+    they are kept."""
     ref = _naive(reference, fitted.columns)
     ref[DECISION] = (ref[SCORE] > fitted.threshold).astype(int)
     refitted = _performance_monitors(false_alarm_rate)
