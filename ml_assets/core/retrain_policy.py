@@ -22,7 +22,8 @@ Realized performance, once a day's labels are complete (``label_delay_max_days``
 safety net under both: the champion's realized ROC AUC under the lower confidence bound of its
 own CBPE estimate for the same day (NannyML's band, estimate - 3 sampling errors, the sampling
 error from the version's reference at that day's size), made again by CBPE calibrated on its
-reference's complete labels (complete labels judged against complete labels), on
+reference's complete labels (complete labels judged against complete labels), and at least
+``min_auc_drop`` under that estimate (the loss worth a retrain, as for CBPE's own drops), on
 ``consecutive_days`` complete days in a row fires too. Such days say the estimates that judged
 them were too kind (measured before the second calibration: a seasonal follow-up estimated
 0.997 on days that realized 0.76-0.88), so the champion was failing where CBPE looked fine.
@@ -120,6 +121,7 @@ class DayEvidence:
     input_drift: bool | None = None  # supporting evidence: multivariate drift of the inputs
     realized: float | None = None  # realized ROC AUC, once the day's labels are complete
     realized_floor: float | None = None  # the lower confidence bound of that day's CBPE estimate
+    realized_estimate: float | None = None  # that estimate (CBPE on complete reference labels)
     flag_rate: float | None = None  # share of the day's scored transactions flagged
     scored: float | None = None  # transactions scored that day
     threshold: float | None = None  # the decision threshold the day was scored at
@@ -143,11 +145,17 @@ class DayEvidence:
     def cbpe_caveat(self) -> str:
         return " on immature reference labels" if self.reference_labels == "immature" else ""
 
-    def realized_below(self) -> str | None:
-        """Why the day's complete labels say its model was worse than estimated (None: they do not)."""
-        if None in (self.realized, self.realized_floor) or self.realized >= self.realized_floor:
+    def realized_below(self, min_drop: float = 0.0) -> str | None:
+        """Why the day's complete labels say its model was worse than estimated (None: they do
+        not): under the estimate's lower bound (beyond chance) and at least ``min_drop`` under the
+        estimate itself (a loss worth a retrain, as the CBPE signal asks of its own drops)."""
+        if None in (self.realized, self.realized_floor):
             return None
-        return f"realized ROC AUC {self.realized:.3f} < CBPE lower bound {self.realized_floor:.3f}"
+        floor, why = self.realized_floor, f"CBPE lower bound {self.realized_floor:.3f}"
+        if self.realized_estimate is not None and self.realized_estimate - min_drop < floor:
+            floor = self.realized_estimate - min_drop
+            why = f"CBPE estimate {self.realized_estimate:.3f} - {min_drop:.3f}"
+        return None if self.realized >= floor else f"realized ROC AUC {self.realized:.3f} < {why}"
 
     def bad_signals(self) -> dict[str, str]:
         """The signals that call this day bad: name (cbpe, early_labels) -> why, in words."""
@@ -445,10 +453,10 @@ def _realized_streak(evidence: dict[str, DayEvidence], days: list[str], policy: 
         champion is None
         or len(newest) < policy.consecutive_days
         or _days_between(newest[0], newest[-1]) != policy.consecutive_days - 1
-        or not all(evidence[d].realized_below() for d in newest)
+        or not all(evidence[d].realized_below(policy.min_auc_drop) for d in newest)
     ):
         return None
-    because = "; ".join(f"{d}: {evidence[d].realized_below()}" for d in newest)
+    because = "; ".join(f"{d}: {evidence[d].realized_below(policy.min_auc_drop)}" for d in newest)
     return RetrainDecision(
         days[-1],
         f"v{champion} realized worse than estimated for {policy.consecutive_days} days with complete "

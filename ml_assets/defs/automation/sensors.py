@@ -51,7 +51,11 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
     },
     LABELS: {"early_label_z": "label_z", "early_label_z_threshold": "label_z_threshold"},
     DRIFT: {"score_drift_alert": "score_drift", "multivariate_drift_alert": "input_drift"},
-    REALIZED: {"realized_roc_auc": "realized", "roc_auc_cbpe_lower_bound": "realized_floor"},
+    REALIZED: {
+        "realized_roc_auc": "realized",
+        "roc_auc_cbpe_lower_bound": "realized_floor",
+        "roc_auc_cbpe_estimate": "realized_estimate",
+    },
     PREDICTIONS: {
         "flagged_share": "flag_rate",
         "rows": "scored",

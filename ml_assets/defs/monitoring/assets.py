@@ -161,6 +161,7 @@ def realized_performance(
         if r.complete_label_lower == r.complete_label_lower:
             # the retrain sensor's floor: CBPE calibrated on complete labels, as the day's are
             meta[f"{r.metric}_cbpe_lower_bound"] = float(r.complete_label_lower)
+            meta[f"{r.metric}_cbpe_estimate"] = float(r.complete_label_estimate)
             meta["cbpe_reference_labels"] = str(r.reference_labels)
     return dg.MaterializeResult(metadata=meta)
 
