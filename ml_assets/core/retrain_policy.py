@@ -11,11 +11,11 @@ version's own reference (never a constant tuned to one simulation):
   and optimistic (measured 0.935 there against 0.922 on the stable days after, same model,
   same data), and that window's realized ROC AUC is label noise (its chargebacks were still
   arriving). Until the baseline is complete the version's CBPE says nothing; the early labels
-  still do. CBPE is calibrated twice per version: at training, on the labels known then (its
-  newest days' frauds mostly unreported: the decision says it rests on immature labels), and
-  again once those labels are complete (``label_delay_max_days`` after the reference's newest
-  day, monitoring/fitting.py). The two calibrations estimate on different scales, so each has
-  its own baseline (``DayEvidence.calibration``);
+  still do. The day-by-day estimates come from CBPE as calibrated at training, on the labels
+  known then (the decision says it rests on immature labels): the baseline was learnt on that
+  calibration. A second calibration, on complete labels, judges complete labels (below). Were
+  a day's estimate to come from another calibration, it would be judged against that
+  calibration's own baseline (``DayEvidence.calibration``);
 - early labels: fewer arrived chargebacks caught than the reference's age-matched rates allow
   (label_signal.py, ``label_signal_false_alarm_rate``).
 Realized performance, once a day's labels are complete (``label_delay_max_days`` later), is the

@@ -60,7 +60,7 @@ def monitor_day(
         results_by_version[version] = monitors.run(fitted, part)
         frames.append(
             monitors.tidy(results_by_version[version], fitted.references).assign(
-                model_version=str(version), rows=len(part), reference_labels=fitted.labels
+                model_version=str(version), rows=len(part), reference_labels="immature"
             )
         )
     tidy = by_table(pd.concat(frames, ignore_index=True))
@@ -133,10 +133,11 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
     frames, again = [], []
     for version, part in preds.groupby("model_version"):
         fitted = monitors_of(store, str(version), settings, ready)
-        results = monitors.run(fitted, part, which=("realized", "cbpe"))
+        cbpe = fitted.complete_or_training("cbpe")
+        results = monitors.run(fitted, part, which=("realized", cbpe))
         frames.append(monitors.tidy({"realized": results["realized"]}).assign(model_version=str(version)))
         again.append(
-            monitors.tidy({"cbpe": results["cbpe"]})
+            monitors.tidy({"cbpe": results[cbpe]})
             .assign(model_version=str(version), reference_labels=fitted.labels)
             .rename(
                 columns={

@@ -21,6 +21,7 @@ MONITORS_ARTIFACT = "monitoring/monitors.pkl"
 SCORE, DECISION, TS = "score", "decision", "event_timestamp"
 ALL_MONITORS = ("cbpe", "score_drift", "univariate", "multivariate", "missing", "unseen")
 PERFORMANCE_MONITORS = ("cbpe", "realized")  # their rows are per metric, not per column
+COMPLETE = "_complete"  # suffix of a performance monitor fitted again on complete labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +52,12 @@ class FittedMonitors:
 
     @property
     def labels(self) -> str:
-        """Which labels CBPE was calibrated on, in words (the retrain policy's baselines are per
-        calibration)."""
+        """Whether a calibration on complete labels exists yet (``COMPLETE`` monitors)."""
         return "complete" if self.labels_complete_on else "immature"
+
+    def complete_or_training(self, name: str) -> str:
+        """``name``'s monitor fitted on complete labels when there is one, else the training one."""
+        return f"{name}{COMPLETE}" if f"{name}{COMPLETE}" in self.monitors else name
 
 
 def _naive(frame: pd.DataFrame, columns: MonitoredColumns) -> pd.DataFrame:
@@ -187,11 +191,13 @@ def _performance_monitors(false_alarm_rate: float) -> dict[str, object]:
 def with_complete_labels(
     fitted: FittedMonitors, reference: pd.DataFrame, complete_on: str, false_alarm_rate: float
 ) -> FittedMonitors:
-    """``fitted`` with CBPE and realized performance fitted again on ``reference`` carrying its
-    complete labels. At training the validation window's newest days had most of their frauds
-    unreported, and CBPE calibrated on those labels inherits the error
-    (docs/decisions/matured-references.md). The drift and quality monitors do not read labels:
-    they are kept."""
+    """``fitted`` with CBPE and realized performance also fitted on ``reference`` carrying its
+    complete labels, beside the ones fitted at training (``cbpe_complete``, ``realized_complete``).
+    At training the validation window's newest days had most of their frauds unreported, and CBPE
+    calibrated on those labels inherits the error. The day-by-day estimates keep the training
+    calibration, which their baseline was learnt on: switching mid-service left CBPE without a
+    baseline for a week, the week a season began in a test replay. Complete labels are judged
+    against the complete-label one (docs/decisions/matured-references.md)."""
     ref = _naive(reference, fitted.columns)
     ref[DECISION] = (ref[SCORE] > fitted.threshold).astype(int)
     refitted = _performance_monitors(false_alarm_rate)
@@ -200,8 +206,8 @@ def with_complete_labels(
     described = describe_reference(reference, "validation window") + f", labels complete on {complete_on}"
     return dataclasses.replace(
         fitted,
-        monitors={**fitted.monitors, **refitted},
-        references={**fitted.references, **dict.fromkeys(refitted, described)},
+        monitors={**fitted.monitors, **{f"{name}{COMPLETE}": m for name, m in refitted.items()}},
+        references={**fitted.references, **{f"{name}{COMPLETE}": described for name in refitted}},
         labels_complete_on=complete_on,
     )
 
@@ -237,7 +243,7 @@ def run(fitted: FittedMonitors, predictions: pd.DataFrame, which=ALL_MONITORS) -
     out = {}
     for name in which:
         monitor = fitted.monitors[name]
-        out[name] = monitor.estimate(analysis) if name == "cbpe" else monitor.calculate(analysis)
+        out[name] = monitor.estimate(analysis) if name.startswith("cbpe") else monitor.calculate(analysis)
     return out
 
 
