@@ -274,7 +274,7 @@ class OnlineScorer:
             ],
             latency,
         )
-        return results, answered.extend(shadow)
+        return results, LogBatch.concat([answered, shadow])
 
     def _log_batch(
         self,
@@ -318,10 +318,7 @@ class LogBatch:
 
     def column(self, name: str) -> list:
         values = self.columns[name]
-        return values.tolist() if isinstance(values, np.ndarray) else list(values)
-
-    def extend(self, other: LogBatch) -> LogBatch:
-        return LogBatch.concat([self, other])
+        return values.tolist() if isinstance(values, np.ndarray) else values
 
     @classmethod
     def concat(cls, batches: list[LogBatch]) -> LogBatch:
