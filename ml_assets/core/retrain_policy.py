@@ -13,9 +13,7 @@ version's own reference (never a constant tuned to one simulation):
   arriving). Until the baseline is complete the version's CBPE says nothing; the early labels
   still do. The day-by-day estimates come from CBPE as calibrated at training, on the labels
   known then (the decision says it rests on immature labels): the baseline was learnt on that
-  calibration. A second calibration, on complete labels, judges complete labels (below). Were
-  a day's estimate to come from another calibration, it would be judged against that
-  calibration's own baseline (``DayEvidence.calibration``);
+  calibration. A second calibration, on complete labels, judges complete labels (below);
 - early labels: fewer arrived chargebacks caught than the reference's age-matched rates allow
   (label_signal.py, ``label_signal_false_alarm_rate``).
 Realized performance, once a day's labels are complete (``label_delay_max_days`` later), is the
@@ -131,16 +129,8 @@ class DayEvidence:
     flag_target: float | None = None  # what the flag rate is held to (set by the policy)
     labels_mixed: bool = False  # the early label window still pools days of an older threshold
     # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
-    # training) or "complete" (fitted again once they were); each calibration has its own baseline
+    # training) or "complete" (fitted again once they were)
     reference_labels: str | None = None
-
-    @property
-    def calibration(self) -> str | None:
-        """The key of the CBPE baseline this day's estimate belongs to: its version, and
-        ``+complete`` once the version's CBPE was calibrated on complete labels."""
-        if self.version is None:
-            return None
-        return f"{self.version}{COMPLETE_SUFFIX}" if self.reference_labels == "complete" else self.version
 
     def cbpe_caveat(self) -> str:
         return " on immature reference labels" if self.reference_labels == "immature" else ""
@@ -186,7 +176,6 @@ class DayEvidence:
 
 
 RETRAIN, THRESHOLD = "retrain", "threshold"  # the two responses
-COMPLETE_SUFFIX = "+complete"  # a CBPE baseline of a version calibrated on complete labels
 RANKING, OPERATING_POINT = "ranking", "operating point"  # the two diagnoses
 
 
@@ -527,17 +516,16 @@ def _follow_up(attempts: list[Attempt], newest: str, policy: RetrainPolicy) -> R
 def set_thresholds(
     evidence: dict[str, DayEvidence], policy: RetrainPolicy, baselines: dict[str, dict[str, float]]
 ) -> None:
-    """Each day's CBPE threshold from its calibration's baseline: the first ``baseline_days``
-    days with an estimate of the version's CBPE as calibrated then (``DayEvidence.calibration``),
-    kept in ``baselines`` (calibration -> day -> estimate) for as long as the version serves;
-    days of the baseline itself get no threshold."""
-    thresholds: dict[str, float | None] = {}  # per calibration, once its baseline is complete
-    for e, baseline in _after_baseline(
-        evidence, "estimate", baselines, policy.baseline_days, key=lambda e: e.calibration
-    ):
-        if baseline is not None and e.calibration not in thresholds:
-            thresholds[e.calibration] = policy.estimate_threshold(baseline)
-        e.estimate_threshold = None if baseline is None else thresholds[e.calibration]
+    """Each day's CBPE threshold from its version's baseline: the first ``baseline_days`` days
+    with an estimate, kept in ``baselines`` (version -> day -> estimate) for as long as the
+    version serves; days of the baseline itself get no threshold. The day-by-day estimates all
+    come from the version's training calibration, the one the baseline was learnt on
+    (docs/decisions/matured-references.md)."""
+    thresholds: dict[str, float | None] = {}  # per version, once its baseline is complete
+    for e, baseline in _after_baseline(evidence, "estimate", baselines, policy.baseline_days):
+        if baseline is not None and e.version not in thresholds:
+            thresholds[e.version] = policy.estimate_threshold(baseline)
+        e.estimate_threshold = None if baseline is None else thresholds[e.version]
 
 
 def _after_baseline(
@@ -545,18 +533,17 @@ def _after_baseline(
     field: str,
     baselines: dict[str, dict[str, float]],
     days: int,
-    key=lambda e: e.version,
 ):
     """(a day's evidence, its baseline's values) per day with a version and a ``field`` value,
-    in day order. The first ``days`` such days of a ``key`` (a version, or a version's CBPE
-    calibration) are its baseline, kept in ``baselines`` (key -> day -> value; it outlives the
-    days kept in the cursor); they come with None."""
+    in day order. The first ``days`` such days of a version are its baseline, kept in
+    ``baselines`` (version -> day -> value; it outlives the days kept in the cursor); they come
+    with None."""
     for day in sorted(evidence):
         e = evidence[day]
         value = getattr(e, field)
         if e.version is None or value is None:
             continue
-        baseline = baselines.setdefault(key(e), {})
+        baseline = baselines.setdefault(e.version, {})
         if day in baseline or len(baseline) < days:
             baseline[day] = value
             yield e, None
@@ -629,6 +616,5 @@ class SensorState:
 
 
 def _version_order(key: str) -> tuple[int, str]:
-    """Registry versions in the order they were registered (a calibration after its version's)."""
-    version = key.removesuffix(COMPLETE_SUFFIX)
-    return (int(version) if version.isdigit() else -1, key)
+    """Registry versions in the order they were registered."""
+    return (int(key) if key.isdigit() else -1, key)
