@@ -71,11 +71,12 @@ TEST_TMPDIR ?= $(shell test -d /dev/shm -a -w /dev/shm && echo /dev/shm || echo 
 test: $(STAMP) test-tools
 	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest -W default::DeprecationWarning -n $(TEST_WORKERS) --no-loadscope-reorder -m "not faults and not scenario" $(PYTEST_ARGS)
 
-## make scenarios: the seasonal and fraud_shift scenarios replayed end to end at test size, each
-## asserted (detected, retrained, recovered); ~5 min each on 2 cores
+## make scenarios: the seasonal, fraud_shift and currency_switch scenarios replayed end to end at
+## test size, each asserted (detected, retrained or re-fitted, recovered); ~5 min each on 2 cores
 scenarios: $(STAMP) dagster-home
 	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest -W default::DeprecationWarning -n 2 -m scenario \
-	  tests/test_replay_seasonal.py tests/test_replay_fraud_shift.py $(PYTEST_ARGS)
+	  tests/test_replay_seasonal.py tests/test_replay_fraud_shift.py tests/test_replay_currency_switch.py \
+	  $(PYTEST_ARGS)
 
 ## make faults: the fault matrix (tests/test_faults.py): each fault injected for real under a daemon,
 ## asserted, and its figures written into RELIABILITY.md (~30 min on 2 cores)

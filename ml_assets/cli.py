@@ -8,9 +8,12 @@ import dataclasses
 import os
 import shlex
 import sys
+import typing
 from pathlib import Path
 
-from ml_assets.core.settings import Settings
+from ml_assets.core.settings import Scenario, Settings
+
+SCENARIOS = list(typing.get_args(Scenario))
 
 
 def _simulate(settings: Settings, args) -> None:
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p = sub.add_parser(
         "replay", help="replay the production loop day by day (wipes generated data, keeps run history)"
     )
-    p.add_argument("--scenario", choices=["stable", "seasonal", "fraud_shift"], default="seasonal")
+    p.add_argument("--scenario", choices=SCENARIOS, default="seasonal")
     p.add_argument("--days", type=int, default=120)
     p.add_argument("--drift-start-day", type=int, default=None, help="day index where the scenario starts")
     p.set_defaults(func=_replay)
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p = sub.add_parser("clock", help="land the next simulated days' exports, one every --every seconds")
     p.add_argument("--every", type=float, default=60.0, help="seconds between days")
     p.add_argument("--days", type=int, default=1, help="how many days to land")
-    p.add_argument("--scenario", choices=["stable", "seasonal", "fraud_shift"], default="stable")
+    p.add_argument("--scenario", choices=SCENARIOS, default="stable")
     p.add_argument("--drift-start-day", type=int, default=None, help="day index where the scenario starts")
     p.set_defaults(func=_clock)
 
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     )
     p.add_argument("--every", type=float, default=60.0, help="seconds between simulated days")
     p.add_argument("--days", type=int, default=30, help="how many days the clock lands")
-    p.add_argument("--scenario", choices=["stable", "seasonal", "fraud_shift"], default="seasonal")
+    p.add_argument("--scenario", choices=SCENARIOS, default="seasonal")
     p.add_argument("--drift-after", type=int, default=3, help="days of the stable world before the drift")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=_demo)

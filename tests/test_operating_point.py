@@ -55,6 +55,25 @@ def test_a_re_fit_restores_flag_rate_and_recall_when_the_scale_moves_and_the_ran
     assert recall >= served_recall - 0.05, (recall, served_recall)
 
 
+def test_a_moved_scale_is_measured_from_the_scores_the_served_threshold_was_chosen_on(store):
+    """After a re-fit, the median score of its window is the reference a later move of the scale is
+    measured from; a rollback hands it back to the re-fit before, then to the validation window."""
+
+    def served_median() -> float | None:
+        tags = store.client().get_model_version(store.model_name, "1").tags
+        return op.reference_median(tags, 0.30)  # 0.30: the validation window's median at training
+
+    assert served_median() == 0.30
+    op.refit(store, "1", np.linspace(0.0, 0.2, 101), 0.02, "w1", "first")
+    assert served_median() == pytest.approx(0.10)
+    op.refit(store, "1", np.linspace(0.0, 0.4, 101), 0.02, "w2", "second")
+    assert served_median() == pytest.approx(0.20)
+    op.rollback(store, "1")
+    assert served_median() == pytest.approx(0.10)
+    op.rollback(store, "1")
+    assert served_median() == 0.30
+
+
 def test_rollback_undoes_re_fits_newest_first_and_says_when_there_is_nothing_left(store):
     scores = np.linspace(0, 1, 10_001)
     first = op.refit(store, "1", scores, 0.02, "w1", "first")

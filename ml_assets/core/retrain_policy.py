@@ -125,7 +125,7 @@ class DayEvidence:
     threshold: float | None = None  # the decision threshold the day was scored at
     reference_flag_rate: float | None = None  # the flag rate the version's threshold was chosen for
     median_score: float | None = None  # where the bulk of the day's scores sits
-    reference_median_score: float | None = None  # where it sat on the version's validation window
+    reference_median_score: float | None = None  # where it sat when the served threshold was chosen
     flag_target: float | None = None  # what the flag rate is held to (set by the policy)
     labels_mixed: bool = False  # the early label window still pools days of an older threshold
     # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
@@ -395,8 +395,8 @@ def _flag_rate_move(
 
 
 def _median_change(found: list[DayEvidence]) -> float | None:
-    """The days' median score against the version's validation window's, relative (None: either
-    unknown)."""
+    """The days' median score against the one their threshold was chosen on (the version's
+    validation window, or its standing re-fit's window), relative (None: either unknown)."""
     medians = [e.median_score for e in found]
     reference = found[-1].reference_median_score
     if reference is None or None in medians or reference <= 0:

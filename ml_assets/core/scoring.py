@@ -13,7 +13,7 @@ from ml_assets.core.features.contract import entity_frame, historical_features, 
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model import booster, score, score_matrix
 from ml_assets.core.model_store import CHAMPION, ModelStore
-from ml_assets.core.registry.operating_point import THRESHOLD_TAG
+from ml_assets.core.registry.operating_point import THRESHOLD_TAG, reference_median
 from ml_assets.core.settings import Settings
 from ml_assets.core.training.tracking import REFERENCE_FLAG_RATE_TAG, REFERENCE_MEDIAN_TAG
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
@@ -29,7 +29,8 @@ class ServingModel:
     alias: str = CHAMPION
     loaded_at: float = 0.0  # epoch seconds
     reference_flag_rate: float | None = None  # flagged share of its validation window (None: not tagged)
-    reference_median_score: float | None = None  # median score of its validation window
+    # median score the served threshold was chosen on (validation window, or standing re-fit's)
+    reference_median_score: float | None = None
 
     @classmethod
     def by_alias(cls, store: ModelStore, alias: str = CHAMPION) -> ServingModel:
@@ -58,7 +59,7 @@ class ServingModel:
             alias,
             time.time(),
             float(flag_rate) if flag_rate is not None else None,
-            float(median) if median is not None else None,
+            reference_median(found.tags, float(median) if median is not None else None),
         )
 
     @classmethod

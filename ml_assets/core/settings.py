@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
-Scenario = Literal["stable", "seasonal", "fraud_shift"]
+Scenario = Literal["stable", "seasonal", "fraud_shift", "currency_switch"]
 
 
 class Settings(BaseSettings):

@@ -1,5 +1,6 @@
-"""``POST /v1/score`` without FastAPI's per-request machinery, for the requests that need none
-of it: a JSON body that validates as a ``Transaction`` while the service is ready.
+"""``POST /v1/score`` and ``/v1/score/batch`` without FastAPI's per-request machinery, for the
+requests that need none of it: a JSON body that validates as the route's request model while the
+service is ready.
 
 Measured on 2 cores: the service's own work for one transaction (online read + booster) is
 ~0.45 ms, and FastAPI's path around it (routing, dependency solving, body parsing, response
@@ -11,14 +12,23 @@ schema. A test sends the same requests through both paths and compares the answe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from starlette.responses import JSONResponse
 
-PATH = "/v1/score"
-MAX_BODY = 64 * 1024  # far above any Transaction; a bigger body goes to FastAPI as it comes
+
+@dataclasses.dataclass(frozen=True)
+class FastRoute:
+    """A ``POST`` route the middleware answers itself: the body validates as ``model`` and
+    ``answer`` returns the answer's content, or None to hand the request to FastAPI. A body over
+    ``max_body`` bytes goes to FastAPI as it comes (its size limit and its 422 apply)."""
+
+    model: type[BaseModel]
+    answer: Callable[[BaseModel], dict | None]
+    max_body: int
 
 
 def _json_content(scope) -> bool:
@@ -38,29 +48,28 @@ class ScoreResponse(JSONResponse):
 
 
 class ScoreFastPath:
-    """ASGI middleware: answers ``POST /v1/score`` itself when ``answer(model)`` returns a body,
-    and passes everything else on to ``app``."""
+    """ASGI middleware: answers a ``POST`` to one of ``routes`` (by path) itself when its route's
+    ``answer`` returns a body, and passes everything else on to ``app``."""
 
     def __init__(
         self,
         app,
-        model: type[BaseModel],
-        answer: Callable[[BaseModel], dict | None],
+        routes: dict[str, FastRoute],
         authorized: Callable[[dict], bool] = lambda scope: True,
     ):
-        self.app, self.model, self.answer, self.authorized = app, model, answer, authorized
+        self.app, self.routes, self.authorized = app, routes, authorized
 
     async def __call__(self, scope, receive, send):
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
         if not (
-            scope["type"] == "http"
-            and scope["path"] == PATH
+            route is not None
             and scope["method"] == "POST"
             and _json_content(scope)
             and self.authorized(scope)  # else FastAPI answers 401 in its own words
         ):
             return await self.app(scope, receive, send)
         messages, body, complete = [], b"", False
-        while len(body) <= MAX_BODY:
+        while len(body) <= route.max_body:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":
@@ -71,10 +80,10 @@ class ScoreFastPath:
                 break
         if complete:
             try:
-                transaction = self.model.model_validate_json(body)
+                request = route.model.model_validate_json(body)
             except ValidationError:
-                transaction = None  # FastAPI validates again and answers 422 in its own words
-            answer = self.answer(transaction) if transaction is not None else None
+                request = None  # FastAPI validates again and answers 422 in its own words
+            answer = route.answer(request) if request is not None else None
             if answer is not None:
                 return await ScoreResponse(answer)(scope, receive, send)
         pending = iter(messages)

@@ -13,6 +13,11 @@ Scenarios, switched on from ``drift_start_day``:
   model trained before the shift, so its real ROC AUC drops and the score distribution moves.
 - ``fraud_shift``: concept drift. Fraudsters switch to small daytime in-store purchases at
   previously clean merchants; inputs barely move, only realized performance sees it.
+- ``currency_switch``: the region changes currency, and every amount the processor sends is
+  ``CURRENCY_RATE`` of what it was. Nobody's behaviour changed, so the ranking holds; every
+  amount feature moves the same way, and the score scale with it (an operating point lost, not
+  a model: issue 25). The amount-to-habit ratios come back as the habits' windows fill with new
+  amounts; the amounts themselves stay lower.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ CATEGORIES = np.array(
 _CATEGORY_AMOUNT = np.array([45.0, 50.0, 35.0, 25.0, 220.0, 80.0, 400.0, 350.0])
 _CATEGORY_ONLINE = np.array([0.05, 0.0, 0.10, 0.05, 0.45, 0.95, 0.6, 0.3])
 _GIFT_CATEGORIES = np.array([4, 5, 7])  # electronics, online_retail, jewelry
+CURRENCY_RATE = 0.6  # new units per old unit, in the currency_switch scenario
 CHANNELS = np.array(["in_store", "online"])
 FRAUD_TESTING_SHARE = 0.45
 
@@ -193,7 +199,10 @@ class Simulator:
 
         cust = np.concatenate([cust, f_cust])
         merch = np.concatenate([merch, f_merch])
-        amount = np.round(np.concatenate([amount, f_amount]), 2).clip(0.5, None)
+        amount = np.concatenate([amount, f_amount])
+        if self._drift_on(day_index, "currency_switch"):
+            amount = amount * CURRENCY_RATE
+        amount = np.round(amount, 2).clip(0.5, None)
         online = np.concatenate([online, f_online])
         hour = np.concatenate([hour, f_hour])
         is_fraud = np.concatenate([is_fraud, np.ones(n_fraud, dtype=bool)])

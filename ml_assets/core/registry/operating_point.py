@@ -39,6 +39,9 @@ class ThresholdEvent:
     target_flag_rate: float | None = None
     flag_rate_before: float | None = None  # on the window, at the previous threshold
     flag_rate_after: float | None = None  # on the window, at the new threshold
+    # the window's median score: where the bulk of the scores sat when this threshold was chosen,
+    # what a later move of the scale is measured from (the version's validation window before)
+    median_score: float | None = None
 
 
 def threshold_for_flag_rate(scores: np.ndarray, target_flag_rate: float) -> float:
@@ -60,6 +63,32 @@ def _events(tags: dict[str, str]) -> list[ThresholdEvent]:
 
 def history(store: ModelStore, version: str) -> list[ThresholdEvent]:
     return _events(_tags(store, version))
+
+
+def standing_refit(events: list[ThresholdEvent]) -> ThresholdEvent | None:
+    """The newest re-fit no rollback has undone: the one whose threshold serves (None: the
+    version serves the threshold it was trained with)."""
+    undone = 0
+    for event in reversed(events):
+        if event.kind == ROLLBACK:
+            undone += 1
+        elif undone:
+            undone -= 1
+        else:
+            return event
+    return None
+
+
+def reference_median(tags: dict[str, str], trained_median: float | None) -> float | None:
+    """The median score the served threshold was chosen on: the standing re-fit's window, else
+    the version's validation window (``trained_median``). After a re-fit the policy measures a
+    moved scale from there: measured from the validation window, a scale still below it read as
+    "down" while the re-fitted threshold flagged too much, and no second re-fit came (the
+    currency_switch scenario, whose scale comes back as the habits' windows refill)."""
+    standing = standing_refit(_events(tags))
+    if standing is not None and standing.median_score is not None:
+        return standing.median_score
+    return trained_median
 
 
 def current_threshold(store: ModelStore, version: str) -> float:
@@ -107,6 +136,7 @@ def refit(
             target_flag_rate=target_flag_rate,
             flag_rate_before=float((scores > previous).mean()),
             flag_rate_after=float((scores > threshold).mean()),
+            median_score=float(np.median(scores)),
         ),
         _events(tags),
     )
@@ -116,15 +146,7 @@ def rollback(store: ModelStore, version: str, reason: str = "manual rollback") -
     """Undo ``version``'s newest re-fit that is not undone yet: its threshold back to what it was."""
     tags = _tags(store, version)
     events = _events(tags)
-    undone, standing = 0, None
-    for event in reversed(events):  # a rollback undoes the newest re-fit not already undone
-        if event.kind == ROLLBACK:
-            undone += 1
-        elif undone:
-            undone -= 1
-        else:
-            standing = event
-            break
+    standing = standing_refit(events)  # a rollback undoes the newest re-fit not already undone
     if standing is None:
         raise RuntimeError(
             f"version {version} of '{store.model_name}' has no threshold re-fit to roll back: it serves "
