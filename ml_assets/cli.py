@@ -11,9 +11,11 @@ import sys
 import typing
 from pathlib import Path
 
-from ml_assets.core.settings import Scenario, Settings
+from ml_assets.core.settings import PROJECT_ROOT, Scenario, Settings
 
 SCENARIOS = list(typing.get_args(Scenario))
+PROBLEMS_DIR = PROJECT_ROOT / "problems"
+SCHEMA_PATH = PROBLEMS_DIR / "problem.schema.json"
 
 
 def _simulate(settings: Settings, args) -> None:
@@ -163,6 +165,44 @@ def _demo(settings: Settings, args) -> None:
     live_demo(settings, args.every, args.days, args.scenario, args.drift_after, args.port)
 
 
+def _check(settings: Settings, args) -> None:
+    """Validate a problem spec and print what it declares; every mistake with its field and fix."""
+    from ml_assets.core.problem.spec import ProblemSpecError, load_spec
+
+    path = args.spec if args.spec is not None else PROBLEMS_DIR / args.name / "problem.yaml"
+    try:
+        spec = load_spec(path)
+    except ProblemSpecError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"{path}: valid problem spec {spec.name!r}")
+    print(f"  landing tables: {', '.join(f'{n} (data/landing/{t.landing})' for n, t in spec.tables.items())}")
+    print(f"  prediction event: {spec.spine.table}, about {', '.join(spec.spine.entities)}")
+    for view in [*spec.attribute_views, *spec.aggregate_views]:
+        print(f"  feature view {view.name} ({view.entity}): {', '.join(view.feature_names())}")
+    if spec.request_features:
+        print(f"  request-time features: {', '.join(spec.request_features)}")
+    known = (
+        f"arrival column {spec.label.arrival}"
+        if spec.label.arrival
+        else f"{spec.label.delay_days} days after the event"
+    )
+    print(f"  label: {spec.label.table}.{spec.label.value or '(row present)'}, known from its {known}")
+    spine = spec.tables[spec.spine.table]
+    keys = [spec.entities[e].key for e in spec.spine.entities]
+    request = [spine.primary_key, spine.timestamp, *keys, *spec.spine.request_columns]
+    print(f"  online request: {', '.join(f'{c}: {spine.columns[c]}' for c in request)}")
+
+
+def _problem_schema(settings: Settings, args) -> None:
+    """Write the problem spec's JSON schema for editors (problems/problem.schema.json)."""
+    import json
+
+    from ml_assets.core.problem.spec import ProblemSpec
+
+    SCHEMA_PATH.write_text(json.dumps(ProblemSpec.model_json_schema(), indent=2) + "\n")
+    print(f"wrote {SCHEMA_PATH}")
+
+
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -249,6 +289,18 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
         help="up: only the databases and the instance (a compose setup step)",
     )
     p.set_defaults(func=_cluster)
+
+    p = sub.add_parser(
+        "check", help="validate a problem spec (problems/NAME/problem.yaml) and print what it declares"
+    )
+    p.add_argument("name", nargs="?", default="card_fraud", help="the problem's folder under problems/")
+    p.add_argument("--spec", type=Path, default=None, help="a spec file elsewhere (instead of NAME)")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser(
+        "problem-schema", help="write the problem spec's JSON schema (problems/problem.schema.json)"
+    )
+    p.set_defaults(func=_problem_schema)
 
     p = sub.add_parser("serve", help="the online scoring service (FastAPI + uvicorn, one worker)")
     p.add_argument("--host", default=None, help="default: settings.serve_host (127.0.0.1)")

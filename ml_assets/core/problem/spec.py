@@ -1,0 +1,368 @@
+"""A problem spec: one declarative file per prediction problem (``problems/<name>/problem.yaml``)
+naming what the lifecycle needs to know of it: the landing tables, the prediction event (the
+spine), the entities, the features as data (attribute views, windowed aggregates, request-time
+expressions), the label and when it arrives, the model, monitoring and serving.
+
+``ProblemSpec`` validates a spec on its own: field by field (pydantic), then every reference
+across fields, collecting every mistake with the field's path and the fix. ``load_spec`` adds
+the file's name. The JSON schema for editors is ``ProblemSpec.model_json_schema()``
+(``problems/problem.schema.json``, kept equal by a test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from ml_assets.core.problem.expressions import names_in
+
+ColumnType = Literal["int", "float", "str", "bool", "timestamp", "date"]
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+AggregateOp = Literal["count", "sum", "mean", "min", "max", "distinct_count", "share"]
+NEEDS_COLUMN = {"sum", "mean", "min", "max", "distinct_count"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Table(_Strict):
+    """A landing table: one file a day under ``data/landing/<landing>``, validated, then kept
+    in the lake as ``<name>`` by day."""
+
+    landing: Identifier = Field(description="folder under data/landing the day files land in")
+    description: str = ""
+    columns: dict[Identifier, ColumnType] = Field(min_length=1, description="column -> type")
+    primary_key: Identifier = Field(description="the column that identifies a row within a day")
+    timestamp: Identifier = Field(description="the column that must fall inside the file's day")
+    not_null: list[Identifier] = Field(
+        default_factory=list, description="columns besides the key and timestamp that may never be null"
+    )
+
+
+class Entity(_Strict):
+    key: Identifier = Field(description="the join key, a column of the spine and of the tables keyed by it")
+    description: str = ""
+
+
+class Spine(_Strict):
+    """The prediction event: each row of ``table`` is one prediction, at its timestamp, as of
+    which every feature is computed (strictly earlier data only)."""
+
+    table: Identifier
+    entities: list[Identifier] = Field(min_length=1, description="the entities a prediction is about")
+    request_columns: list[Identifier] = Field(
+        default_factory=list,
+        description="columns a caller sends online besides the id, the timestamp and the entity keys",
+    )
+
+
+class AttributeView(_Strict):
+    """Features read as they are from a snapshot table keyed by an entity."""
+
+    name: Identifier
+    entity: Identifier
+    table: Identifier
+    features: list[Identifier] = Field(min_length=1, description="columns of the table")
+    ttl_days: PositiveInt = 1
+    description: str = ""
+
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+
+class Aggregate(_Strict):
+    """One aggregate over ``windows``: features named ``<name>_<window>d``."""
+
+    name: Identifier
+    op: AggregateOp
+    column: Identifier | None = Field(
+        None, description="the column aggregated (sum, mean, min, max, distinct_count)"
+    )
+    condition: str | None = Field(None, description="share: the share of rows where this expression holds")
+    filter: str | None = Field(None, description="only rows where this expression holds")
+    windows: list[PositiveInt] = Field(min_length=1, description="days before the start of the day")
+    source: Identifier | None = Field(None, description="a table other than the view's source")
+    time: Literal["event", "arrival"] = Field(
+        "event",
+        description="which time places a row in a window: its event time, or (label table) its arrival",
+    )
+
+    def feature_names(self) -> list[str]:
+        return [f"{self.name}_{w}d" for w in self.windows]
+
+
+class AggregateView(_Strict):
+    """Windowed aggregates of an entity, computed as of the start of each day from strictly
+    earlier rows, and expressions over them (``derived``)."""
+
+    name: Identifier
+    entity: Identifier
+    source: Identifier = Field(description="the table aggregated")
+    aggregates: list[Aggregate] = Field(min_length=1)
+    derived: dict[Identifier, str] = Field(
+        default_factory=dict, description="feature -> expression over this view's aggregates"
+    )
+    description: str = ""
+
+    def feature_names(self) -> list[str]:
+        return [f for a in self.aggregates for f in a.feature_names()] + list(self.derived)
+
+
+class Label(_Strict):
+    """The target: ``value`` of the row whose ``key`` matches the spine's id, known from
+    ``arrival`` (a column) or ``delay_days`` after the event; at most ``max_delay_days``."""
+
+    table: Identifier
+    key: Identifier = Field(description="the column holding the spine's id")
+    value: Identifier | None = Field(
+        None, description="the label column; absent: a row in the table is a positive"
+    )
+    arrival: Identifier | None = Field(None, description="the column saying when the label became known")
+    delay_days: PositiveInt | None = Field(
+        None, description="or: labels are known this many days after the event"
+    )
+    max_delay_days: PositiveInt = Field(description="after this many days a label is complete")
+
+
+class Decision(_Strict):
+    policy: Literal["fixed_fpr", "threshold", "top_k"] = "fixed_fpr"
+    value: float = Field(0.01, gt=0, description="the false-positive rate, the threshold, or k")
+
+
+class ModelSpec(_Strict):
+    task: Literal["binary_classification"] = "binary_classification"
+    categorical: list[Identifier] = Field(default_factory=list, description="features encoded as categories")
+    hyperparameters: dict[str, float | int | str] = Field(default_factory=dict)
+    decision: Decision = Decision()
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+
+
+class Monitoring(_Strict):
+    chunk: Literal["day", "week"] = "day"
+
+
+class Serving(_Strict):
+    hash_key: Identifier = Field(description="the spine column the canary splits traffic by")
+
+
+class ProblemSpec(_Strict):
+    name: Identifier
+    description: str = ""
+    tables: dict[Identifier, Table] = Field(min_length=1)
+    entities: dict[Identifier, Entity] = Field(min_length=1)
+    spine: Spine
+    label: Label
+    attribute_views: list[AttributeView] = Field(default_factory=list)
+    aggregate_views: list[AggregateView] = Field(default_factory=list)
+    request_features: dict[Identifier, str] = Field(
+        default_factory=dict,
+        description="feature -> expression over the spine's columns (what a request carries) and fetched "
+        "features",
+    )
+    model: ModelSpec = ModelSpec()
+    monitoring: Monitoring = Monitoring()
+    serving: Serving
+
+    def fetched_features(self) -> list[str]:
+        """The features read from the feature store, view by view."""
+        return [f for v in [*self.attribute_views, *self.aggregate_views] for f in v.feature_names()]
+
+    def feature_names(self) -> list[str]:
+        return self.fetched_features() + list(self.request_features)
+
+    @model_validator(mode="after")
+    def _references(self) -> ProblemSpec:
+        problems = list(_reference_problems(self))
+        if problems:
+            raise ValueError("\n".join(f"{where}: {what}" for where, what in problems))
+        return self
+
+
+def _reference_problems(spec: ProblemSpec):
+    """(field path, what is wrong and the fix) for every reference across fields that fails."""
+    tables = spec.tables
+    for name, table in tables.items():
+        for field in ("primary_key", "timestamp"):
+            if getattr(table, field) not in table.columns:
+                yield (
+                    f"tables.{name}.{field}",
+                    f"{getattr(table, field)!r} is not one of its columns {sorted(table.columns)}",
+                )
+        if table.columns.get(table.timestamp) not in (None, "timestamp"):
+            yield (
+                f"tables.{name}.timestamp",
+                f"{table.timestamp!r} is {table.columns[table.timestamp]}: declare it timestamp",
+            )
+        for column in table.not_null:
+            if column not in table.columns:
+                yield f"tables.{name}.not_null", f"{column!r} is not one of its columns"
+
+    spine = tables.get(spec.spine.table)
+    if spine is None:
+        yield (
+            "spine.table",
+            f"{spec.spine.table!r} is not a table: declare it under tables ({sorted(tables)})",
+        )
+        return  # everything else is read against the spine
+    for entity in spec.spine.entities:
+        if entity not in spec.entities:
+            yield (
+                "spine.entities",
+                f"{entity!r} is not an entity: declare it under entities ({sorted(spec.entities)})",
+            )
+        elif spec.entities[entity].key not in spine.columns:
+            yield (
+                "spine.entities",
+                f"{entity!r}'s key {spec.entities[entity].key!r} is not a column of {spec.spine.table!r}",
+            )
+    for column in spec.spine.request_columns:
+        if column not in spine.columns:
+            yield (
+                "spine.request_columns",
+                f"{column!r} is not a column of the spine table {spec.spine.table!r}",
+            )
+
+    label = spec.label
+    label_table = tables.get(label.table)
+    if label_table is None:
+        yield "label.table", f"{label.table!r} is not a table: declare it under tables"
+    else:
+        for field in ("key", "value", "arrival"):
+            column = getattr(label, field)
+            if column is not None and column not in label_table.columns:
+                yield f"label.{field}", f"{column!r} is not a column of {label.table!r}"
+        if (label.arrival is None) == (label.delay_days is None):
+            yield "label", "give exactly one of arrival (a column) or delay_days (a fixed delay)"
+        if label.delay_days is not None and label.delay_days > label.max_delay_days:
+            yield "label.delay_days", f"{label.delay_days} is over max_delay_days ({label.max_delay_days})"
+
+    for i, view in enumerate(spec.attribute_views):
+        where = f"attribute_views[{i}] ({view.name})"
+        yield from _entity_problems(spec, where, view.entity, view.table)
+        table = tables.get(view.table)
+        for feature in view.features if table else ():
+            if feature not in table.columns:
+                yield f"{where}.features", f"{feature!r} is not a column of {view.table!r}"
+
+    for i, view in enumerate(spec.aggregate_views):
+        where = f"aggregate_views[{i}] ({view.name})"
+        yield from _entity_problems(spec, where, view.entity, view.source)
+        for j, aggregate in enumerate(view.aggregates):
+            yield from _aggregate_problems(
+                spec, f"{where}.aggregates[{j}] ({aggregate.name})", view, aggregate
+            )
+        own = set(view.feature_names()) - set(view.derived)
+        for feature, expression in view.derived.items():
+            yield from _expression_problems(f"{where}.derived.{feature}", expression, own)
+
+    readable = set(spine.columns) | set(spec.fetched_features())
+    for feature, expression in spec.request_features.items():
+        yield from _expression_problems(f"request_features.{feature}", expression, readable)
+
+    names = spec.feature_names()
+    for duplicate in sorted({n for n in names if names.count(n) > 1}):
+        yield "features", f"{duplicate!r} is declared more than once: give each feature one name"
+    for column in spec.model.categorical:
+        if column not in names:
+            yield "model.categorical", f"{column!r} is not a feature of this spec"
+    if spec.serving.hash_key not in spine.columns:
+        yield "serving.hash_key", f"{spec.serving.hash_key!r} is not a column of the spine table"
+
+
+def _entity_problems(spec: ProblemSpec, where: str, entity: str, table_name: str):
+    table = spec.tables.get(table_name)
+    if table is None:
+        yield where, f"{table_name!r} is not a table: declare it under tables"
+    if entity not in spec.entities:
+        yield f"{where}.entity", f"{entity!r} is not an entity: declare it under entities"
+    elif table is not None and spec.entities[entity].key not in table.columns:
+        via_label = table_name == spec.label.table
+        if not via_label:  # a label row reaches the entity through the spine's id (below)
+            yield (
+                f"{where}.entity",
+                f"{entity!r}'s key {spec.entities[entity].key!r} is not a column of {table_name!r}",
+            )
+
+
+def _aggregate_problems(spec: ProblemSpec, where: str, view: AggregateView, aggregate: Aggregate):
+    source_name = aggregate.source or view.source
+    source = spec.tables.get(source_name)
+    if source is None:
+        yield f"{where}.source", f"{source_name!r} is not a table: declare it under tables"
+        return
+    if aggregate.op in NEEDS_COLUMN and aggregate.column is None:
+        yield f"{where}.column", f"{aggregate.op} needs a column of {source_name!r}"
+    if aggregate.column is not None and aggregate.column not in source.columns:
+        yield f"{where}.column", f"{aggregate.column!r} is not a column of {source_name!r}"
+    if aggregate.op == "share" and aggregate.condition is None:
+        yield f"{where}.condition", "share needs a condition (the share of rows where it holds)"
+    for field in ("condition", "filter"):
+        expression = getattr(aggregate, field)
+        if expression is not None:
+            yield from _expression_problems(f"{where}.{field}", expression, set(source.columns))
+    is_label = source_name == spec.label.table
+    if is_label and aggregate.time != "arrival":
+        yield (
+            f"{where}.time",
+            f"{source_name!r} holds the labels: aggregating it by event time reads labels before they "
+            "arrived (a leak); set time: arrival",
+        )
+    if is_label and spec.label.arrival is None:
+        yield f"{where}.time", "the label has no arrival column to aggregate by: declare label.arrival"
+    if aggregate.time == "arrival" and not is_label:
+        yield (
+            f"{where}.time",
+            f"arrival time is the label table's ({spec.label.table!r}); {source_name!r} is aggregated "
+            "by event: drop time: arrival",
+        )
+    if is_label and spec.entities.get(view.entity) and spec.entities[view.entity].key not in source.columns:
+        spine = spec.tables[spec.spine.table]
+        if spec.entities[view.entity].key not in spine.columns:
+            yield (
+                f"{where}.source",
+                f"{view.entity!r} cannot be reached from {source_name!r} through the spine",
+            )
+
+
+def _expression_problems(where: str, expression: str, readable: set[str]):
+    try:
+        names = names_in(expression)
+    except ValueError as exc:
+        yield where, str(exc)
+        return
+    for name in sorted(names - readable):
+        yield where, f"{name!r} is not something this expression can read ({sorted(readable)})"
+
+
+class ProblemSpecError(ValueError):
+    """A spec that does not validate: every mistake, each with the file, the field and the fix."""
+
+
+def load_spec(path: Path) -> ProblemSpec:
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ProblemSpecError(f"{path}: no such file: create it (ml-assets init) or fix the path") from None
+    except yaml.YAMLError as exc:
+        raise ProblemSpecError(f"{path}: not YAML ({exc})") from None
+    try:
+        return ProblemSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ProblemSpecError("\n".join(_lines(path, exc))) from None
+
+
+def _lines(path: Path, exc: ValidationError) -> list[str]:
+    out = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if where:
+            out.append(f"{path}: {where}: {message}")
+        else:  # cross-field problems come as one message, a line each
+            out += [f"{path}: {line}" for line in message.splitlines()]
+    return out

@@ -1,0 +1,186 @@
+"""The problem spec (issue 26, its first part): the typed model, its JSON schema, card fraud
+declared as a spec and kept equal to the code that runs it, and every bad-spec case of the
+issue refused with the file, the field and the fix, before anything runs."""
+
+import copy
+import json
+import sys
+
+import pytest
+import yaml
+
+from ml_assets.core.ingest import TABLES
+from ml_assets.core.problem.expressions import names_in
+from ml_assets.core.problem.spec import ProblemSpec, ProblemSpecError, load_spec
+from ml_assets.core.settings import PROJECT_ROOT
+
+FRAUD = PROJECT_ROOT / "problems" / "card_fraud" / "problem.yaml"
+
+
+@pytest.fixture(scope="module")
+def feature_specs():
+    sys.path.insert(0, str(PROJECT_ROOT / "feature_repo"))
+    try:
+        import feature_specs
+
+        yield feature_specs
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "feature_repo"))
+
+
+def test_card_fraud_as_a_spec_names_what_the_code_runs(feature_specs):
+    spec = load_spec(FRAUD)
+    # the landing tables: name, folder, columns and their types, key, timestamp
+    assert set(spec.tables) == set(TABLES)
+    for name, table in spec.tables.items():
+        code = TABLES[name]
+        assert (table.landing, table.columns, table.primary_key, table.timestamp) == (
+            code.landing,
+            code.columns,
+            code.unique_id,
+            code.timestamp,
+        ), name
+    assert {n: e.key for n, e in spec.entities.items()} == feature_specs.ENTITIES
+    # the feature views, view by view, and the request-time features
+    views = {v.name: v.feature_names() for v in [*spec.attribute_views, *spec.aggregate_views]}
+    assert {n: set(f) for n, f in views.items()} == {
+        v.name: set(v.features) for v in feature_specs.FEATURE_VIEWS
+    }
+    assert list(spec.request_features) == list(feature_specs.ON_DEMAND_FEATURES)
+    assert sorted(spec.feature_names()) == sorted(feature_specs.model_features())
+    assert spec.model.categorical == list(feature_specs.CATEGORICAL_FEATURES)
+    assert set(spec.spine.request_columns) <= set(feature_specs.REQUEST_FIELDS)
+
+
+def test_the_committed_json_schema_is_the_model_s():
+    committed = json.loads((PROJECT_ROOT / "problems" / "problem.schema.json").read_text())
+    assert committed == ProblemSpec.model_json_schema(), "run: .venv/bin/ml-assets problem-schema"
+
+
+def _fraud() -> dict:
+    return yaml.safe_load(FRAUD.read_text())
+
+
+def _break(change) -> dict:
+    raw = copy.deepcopy(_fraud())
+    change(raw)
+    return raw
+
+
+def _aggregate(raw: dict, view: str, name: str) -> dict:
+    (found,) = [
+        a for v in raw["aggregate_views"] if v["name"] == view for a in v["aggregates"] if a["name"] == name
+    ]
+    return found
+
+
+BAD = {
+    "unknown table": (
+        lambda r: r["attribute_views"][0].update(table="customer_snapshot"),
+        "attribute_views[0] (customer_profile)",
+        "'customer_snapshot' is not a table",
+    ),
+    "unknown column": (
+        lambda r: _aggregate(r, "customer_activity", "amount_sum").update(column="amt"),
+        "aggregate_views[0] (customer_activity).aggregates[1] (amount_sum).column",
+        "'amt' is not a column of 'raw_transactions'",
+    ),
+    "wrong type": (
+        lambda r: r["tables"]["raw_transactions"]["columns"].update(amount="decimal"),
+        "tables.raw_transactions.columns.amount",
+        "Input should be 'int', 'float', 'str', 'bool', 'timestamp' or 'date'",
+    ),
+    "timestamp column not a timestamp": (
+        lambda r: r["tables"]["raw_transactions"]["columns"].update(event_timestamp="str"),
+        "tables.raw_transactions.timestamp",
+        "declare it timestamp",
+    ),
+    "window of 0": (
+        lambda r: _aggregate(r, "customer_activity", "txn_count").update(windows=[0, 7]),
+        "aggregate_views.0.aggregates.0.windows.0",
+        "greater than 0",
+    ),
+    "duplicate feature names": (
+        lambda r: r["request_features"].update(txn_count_1d="amount * 2"),
+        "features",
+        "'txn_count_1d' is declared more than once",
+    ),
+    "entity key missing from the spine": (
+        lambda r: r["entities"].update(customer={"key": "card_id"}),
+        "spine.entities",
+        "'customer''s key 'card_id' is not a column of 'raw_transactions'",
+    ),
+    "request column the spine lacks": (
+        lambda r: r["spine"]["request_columns"].append("device"),
+        "spine.request_columns",
+        "'device' is not a column of the spine table",
+    ),
+    "label-derived feature at event time": (
+        lambda r: _aggregate(r, "merchant_risk", "merchant_chargebacks").update(time="event"),
+        "aggregate_views[1] (merchant_risk).aggregates[1] (merchant_chargebacks).time",
+        "reads labels before they arrived (a leak); set time: arrival",
+    ),
+    "label delay longer than its maximum": (
+        lambda r: r["label"].update(arrival=None, delay_days=30),
+        "label.delay_days",
+        "30 is over max_delay_days (21)",
+    ),
+    "expression reads an unknown name": (
+        lambda r: r["request_features"].update(log_amount="log1p(amount_eur)"),
+        "request_features.log_amount",
+        "'amount_eur' is not something this expression can read",
+    ),
+    "expression is code": (
+        lambda r: r["request_features"].update(log_amount="__import__('os').system('true')"),
+        "request_features.log_amount",
+        "calls a function outside",
+    ),
+    "unknown field": (
+        lambda r: r["model"].update(categorical_features=["merchant_category"]),
+        "model.categorical_features",
+        "Extra inputs are not permitted",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_a_bad_spec_is_refused_naming_the_file_the_field_and_the_fix(case, tmp_path):
+    change, field, message = BAD[case]
+    path = tmp_path / "problem.yaml"
+    path.write_text(yaml.safe_dump(_break(change), sort_keys=False))
+    with pytest.raises(ProblemSpecError) as caught:
+        load_spec(path)
+    lines = str(caught.value).splitlines()
+    assert any(line.startswith(f"{path}: {field}: ") and message in line for line in lines), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["problem.yaml"]  # nothing written
+
+
+def test_every_mistake_is_reported_at_once(tmp_path):
+    def two(raw):
+        raw["spine"]["request_columns"].append("device")
+        raw["serving"]["hash_key"] = "card"
+
+    path = tmp_path / "problem.yaml"
+    path.write_text(yaml.safe_dump(_break(two)))
+    with pytest.raises(ProblemSpecError) as caught:
+        load_spec(path)
+    assert "spine.request_columns" in str(caught.value) and "serving.hash_key" in str(caught.value)
+
+
+def test_a_missing_or_unreadable_file_says_so(tmp_path):
+    with pytest.raises(ProblemSpecError, match="no such file"):
+        load_spec(tmp_path / "absent.yaml")
+    (tmp_path / "bad.yaml").write_text("name: [unclosed")
+    with pytest.raises(ProblemSpecError, match="not YAML"):
+        load_spec(tmp_path / "bad.yaml")
+
+
+def test_expressions_read_only_names_and_allowed_functions():
+    assert names_in("hour(event_timestamp) < 6 or amount / (amount_avg_30d + 1) > 2") == {
+        "event_timestamp",
+        "amount",
+        "amount_avg_30d",
+    }
+    for code in ("amount.real", "[amount]", "lambda: 1", "amount if channel else 0", "open('x')"):
+        with pytest.raises(ValueError):
+            names_in(code)
