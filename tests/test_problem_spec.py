@@ -40,6 +40,7 @@ def test_card_fraud_as_a_spec_names_what_the_code_runs(feature_specs):
             code.unique_id,
             code.timestamp,
         ), name
+        assert {*table.not_null, table.primary_key, table.timestamp} == set(code.keys), name
     assert {n: e.key for n, e in spec.entities.items()} == feature_specs.ENTITIES
     # the feature views, view by view, and the request-time features
     views = {v.name: v.feature_names() for v in [*spec.attribute_views, *spec.aggregate_views]}
