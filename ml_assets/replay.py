@@ -54,6 +54,7 @@ class DayRow:
     flag_rate: float | None = None  # share of the day's transactions flagged (batch)
     threshold: float | None = None  # the decision threshold the day was scored at
     realized_recall: float | None = None  # recall at the served decisions, once labels are complete
+    follow_up: bool = False  # the retrain was a planned follow-up of a new regime, not fired on a streak
 
 
 def _wipe(settings: Settings) -> None:
@@ -190,6 +191,7 @@ class Replay:
                 outcome = "promoted" if promoted else "rejected" + ("" if decision else " (quality floor)")
                 self.retrains.append((key, promoted))
                 row.sensor = "FIRED"
+                row.follow_up = request.tags.get("ml_assets/follow_up") == "true"
                 row.retrain = f"v{_meta(run, 'fraud_model').get('model_version')} {outcome}"
         else:
             row.sensor = "skip"

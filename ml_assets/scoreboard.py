@@ -11,7 +11,8 @@ serving model was good again, from the replay's day rows.
 - unneeded retrains: fired on a streak whose realized ROC AUC, once known, was within
   ``tolerance`` of the serving champion's own level (the mean of its first ``reference_days``
   realized days, before the drift when it served before it); a streak without realized values
-  yet is not judged;
+  yet is not judged. A planned follow-up of a new regime (a retrain on its longer window, which
+  the gate keeps only if better) is fired on no streak: counted apart, never as unneeded;
 - false triggers over the whole run: every trigger before the drift (on the stable scenario,
   every trigger), and the unneeded ones after it;
 - threshold re-fits (the operating-point response), and the operating point's loss: recall at
@@ -46,6 +47,7 @@ class Scoreboard:
     threshold_refits: int = 0
     pre_drift_recall: float | None = None
     recall_lost: float | None = None  # recall x days below the pre-drift level
+    retrains_follow_up: int = 0  # of the retrains fired, the planned follow-ups of a new regime
 
     def row(self) -> list[str]:
         def fmt(v, spec="") -> str:
@@ -59,6 +61,7 @@ class Scoreboard:
             fmt(self.time_to_recover_days),
             fmt(self.auc_lost, ".2f"),
             f"{self.retrains_fired} / {self.retrains_promoted} / {self.retrains_rejected}",
+            str(self.retrains_follow_up),
             str(self.retrains_unneeded),
             str(self.false_triggers),
             str(self.threshold_refits),
@@ -76,7 +79,8 @@ HEADER = [
     "time to recover (days)",
     "realized ROC AUC lost (AUC x days)",
     "retrains fired / promoted / rejected",
-    "unneeded retrains",
+    "of which planned follow-ups",
+    "unneeded retrains (fired on a streak)",
     "false triggers (whole run)",
     "threshold re-fits",
     "pre-drift recall at the threshold",
@@ -100,6 +104,7 @@ def score(
     fired = [d for d, r in days if r.sensor == "FIRED"]
     unneeded = unneeded_retrains(days, drift_start, reference_days, tolerance)
     refits = sum(r.sensor == "REFIT" for _, r in days)
+    follow_ups = sum(r.sensor == "FIRED" and getattr(r, "follow_up", False) for _, r in days)
     promoted = sum(r.retrain.endswith("promoted") for _, r in days)
     rejected = sum("rejected" in r.retrain for _, r in days)
     if drift_start is None:
@@ -118,6 +123,7 @@ def score(
             alerts,
             len(unneeded),
             refits,
+            retrains_follow_up=follow_ups,
         )
     pre = _pre_drift([(d, r.realized_auc) for d, r in days], drift_start, reference_days)
     recall = [(d, getattr(r, "realized_recall", None)) for d, r in days]
@@ -151,6 +157,7 @@ def score(
         refits,
         pre_recall,
         recall_lost,
+        retrains_follow_up=follow_ups,
     )
 
 
@@ -181,7 +188,7 @@ def unneeded_retrains(days, drift_start: dt.date | None, reference_days: int, to
             values.append(r.realized_auc)
     out = []
     for i, (d, r) in enumerate(days):
-        if r.sensor != "FIRED" or not levels.get(r.champion):
+        if r.sensor != "FIRED" or getattr(r, "follow_up", False) or not levels.get(r.champion):
             continue
         streak = [r]
         for _, earlier in reversed(days[:i]):

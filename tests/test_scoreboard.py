@@ -91,7 +91,24 @@ def test_a_retrain_on_a_streak_whose_labels_held_the_champions_level_is_unneeded
     assert board.retrains_fired == 4
     assert board.retrains_unneeded == 2  # day 3 (v1 at its own level) and day 34 (v3 at its own)
     assert board.false_triggers == 2  # day 3, before the drift, and day 34, unneeded after it
-    assert "| 4 / 1 / 3 | 2 | 2 |" in table([board])
+    assert "| 4 / 1 / 3 | 0 | 2 | 2 |" in table([board])
+
+
+def test_a_planned_follow_up_is_counted_apart_and_never_unneeded():
+    """A follow-up retrain of a new regime fires on no streak (the gate keeps it only if
+    better): measured on fraud_shift, each follow-up raised the realized ROC AUC while the
+    champion it replaced realized at its own level, which the unneeded count would have read as
+    a retrain that could not help."""
+    realized = [0.94] * 20 + [0.74] * 4 + [0.90] * 16
+    rows = _rows(realized, {22: "v3 promoted", 30: "v4 promoted"})
+    for row in rows[24:]:
+        row.champion = "3"
+    rows[30].follow_up = True
+    board = score(rows, "fraud_shift", START + dt.timedelta(days=20))
+    assert (board.retrains_fired, board.retrains_follow_up, board.retrains_unneeded) == (2, 1, 0)
+    rows[30].follow_up = False  # the same retrain fired on a streak: v3 was at its own level
+    rows[30].bad_by = "early_labels"
+    assert score(rows, "fraud_shift", START + dt.timedelta(days=20)).retrains_unneeded == 1
 
 
 def test_a_retrain_on_a_real_drop_is_needed():
