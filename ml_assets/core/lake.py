@@ -60,3 +60,20 @@ def existing_partitions(root: Path, table: str) -> list[str]:
     if not folder.exists():
         return []
     return sorted(p.parent.name.removeprefix("date=") for p in folder.glob(f"date=*/{PART_FILE}"))
+
+
+def window_files(lake_dir: Path, table: str, day: dt.date, lookback: int, first_day: dt.date) -> list[str]:
+    """Partition files for ``[day - lookback, day)``; a missing day inside the calendar is an error."""
+    files = []
+    for k in range(lookback, 0, -1):
+        d = day - dt.timedelta(days=k)
+        if d < first_day:
+            continue
+        path = partition_path(lake_dir, table, d)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{table} partition {d} is missing ({path}); it is needed for features of {day}: "
+                f"materialize {table} for {d} first"
+            )
+        files.append(str(path))
+    return files

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml_assets.core import lake
+from ml_assets.core.problem.aggregates import run_sql
 
 # typed empty relations stand in for the lake before its first day, so one query serves both
 _NO_TRANSACTIONS = (
@@ -22,43 +23,12 @@ _NO_TRANSACTIONS = (
 _NO_LABELS = "(SELECT NULL::VARCHAR AS transaction_id, NULL::TIMESTAMPTZ AS arrived_at WHERE false)"
 
 
-def _files(lake_dir: Path, table: str, day: dt.date, lookback: int, first_day: dt.date) -> list[str]:
-    """Partition files for ``[day - lookback, day)``; a missing day inside the calendar is an error."""
-    files = []
-    for k in range(lookback, 0, -1):
-        d = day - dt.timedelta(days=k)
-        if d < first_day:
-            continue
-        path = lake.partition_path(lake_dir, table, d)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{table} partition {d} is missing ({path}); it is needed for features of {day}: "
-                f"materialize {table} for {d} first"
-            )
-        files.append(str(path))
-    return files
-
-
 def _relation(files: list[str], param: str, empty: str) -> str:
     return f"read_parquet(${param})" if files else empty
 
 
-def _run(sql: str, params: dict) -> pd.DataFrame:
-    import duckdb
-
-    # one thread: a parallel aggregate adds floats in a varying order, so sums and averages
-    # differed in the last bits from run to run (measured: 1e-15 relative), enough to change
-    # the training set's content hash and, through LightGBM's bins, a retrained model
-    with duckdb.connect(config={"threads": 1}) as con:
-        frame = con.execute(sql, {k: v for k, v in params.items() if v != []}).df()
-    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
-        "datetime64[us, UTC]"
-    )
-    return frame
-
-
 def customer_activity(lake_dir: Path, day: dt.date, first_day: dt.date, lookback_days: int) -> pd.DataFrame:
-    files = _files(lake_dir, "raw_transactions", day, lookback_days, first_day)
+    files = lake.window_files(lake_dir, "raw_transactions", day, lookback_days, first_day)
     sql = f"""
     WITH tx AS (
         SELECT customer_id, merchant_id, amount, channel, event_timestamp,
@@ -83,7 +53,7 @@ def customer_activity(lake_dir: Path, day: dt.date, first_day: dt.date, lookback
         $start AS event_timestamp
     FROM tx GROUP BY customer_id ORDER BY customer_id
     """
-    return _run(sql, {"files": files, "start": pd.Timestamp(day, tz="UTC")})
+    return run_sql(sql, {"files": files, "start": pd.Timestamp(day, tz="UTC")})
 
 
 def merchant_risk(
@@ -94,8 +64,8 @@ def merchant_risk(
     tx_lookback_days: int,
     smoothing_sales: float,
 ) -> pd.DataFrame:
-    tx_files = _files(lake_dir, "raw_transactions", day, tx_lookback_days, first_day)
-    label_files = _files(lake_dir, "label_arrivals", day, lookback_days, first_day)
+    tx_files = lake.window_files(lake_dir, "raw_transactions", day, tx_lookback_days, first_day)
+    label_files = lake.window_files(lake_dir, "label_arrivals", day, lookback_days, first_day)
     start = pd.Timestamp(day, tz="UTC")
     labels = _relation(label_files, "labels", _NO_LABELS)
     sql = f"""
@@ -130,7 +100,7 @@ def merchant_risk(
         $start AS event_timestamp
     FROM recent LEFT JOIN cb USING (merchant_id) ORDER BY merchant_id
     """
-    return _run(
+    return run_sql(
         sql,
         {
             "tx": tx_files,

@@ -63,3 +63,52 @@ def names_in(expression: str) -> set[str]:
 
 def _is_called(tree: ast.AST, name: ast.Name) -> bool:
     return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(tree))
+
+
+_SQL_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_SQL_COMPARE = {ast.Eq: "=", ast.NotEq: "<>", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_SQL_FUNCTIONS = {
+    "log1p": "ln(1 + {0})",
+    "abs": "abs({0})",
+    "hour": "hour({0})",
+    "min": "least({0})",
+    "max": "greatest({0})",
+}
+
+
+def to_sql(expression: str, column=lambda name: name) -> str:
+    """The expression as DuckDB SQL; ``column`` renders a name (e.g. qualified or quoted)."""
+    names_in(expression)  # refuses anything outside the language first
+
+    def render(node: ast.AST) -> str:
+        if isinstance(node, ast.Expression):
+            return render(node.body)
+        if isinstance(node, ast.BinOp):
+            return f"({render(node.left)} {_SQL_BINARY[type(node.op)]} {render(node.right)})"
+        if isinstance(node, ast.UnaryOp):
+            return (
+                f"(-{render(node.operand)})"
+                if isinstance(node.op, ast.USub)
+                else f"(NOT {render(node.operand)})"
+            )
+        if isinstance(node, ast.BoolOp):
+            joiner = " AND " if isinstance(node.op, ast.And) else " OR "
+            return "(" + joiner.join(render(v) for v in node.values) + ")"
+        if isinstance(node, ast.Compare):
+            parts, left = [], node.left
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                parts.append(f"{render(left)} {_SQL_COMPARE[type(op)]} {render(right)}")
+                left = right
+            return "(" + " AND ".join(parts) + ")"
+        if isinstance(node, ast.Call):
+            args = ", ".join(render(a) for a in node.args)
+            return _SQL_FUNCTIONS[node.func.id].format(args)
+        if isinstance(node, ast.Name):
+            return column(node.id)
+        if isinstance(node.value, bool):
+            return "TRUE" if node.value else "FALSE"
+        if isinstance(node.value, str):
+            return "'" + node.value.replace("'", "''") + "'"
+        return repr(node.value)
+
+    return render(ast.parse(expression, mode="eval"))

@@ -1,0 +1,145 @@
+"""A spec's aggregate views compiled to DuckDB SQL, and run on the lake for one day.
+
+A view's row stamped ``D 00:00`` describes its entity as known at the start of day ``D``: its
+source's rows strictly before ``D`` within each window, and label rows that had arrived before
+``D`` (by arrival time, never event time). Feast computes no windowed aggregates on the DuckDB
+offline store, so they are compiled here and registered as plain feature views (issue 26)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from ml_assets.core import lake
+from ml_assets.core.problem.expressions import to_sql
+from ml_assets.core.problem.spec import Aggregate, AggregateView, ProblemSpec
+
+_DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
+_DUCKDB_TYPES |= {"timestamp": "TIMESTAMPTZ", "date": "DATE"}
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledView:
+    """A view's SQL, and which lake tables it reads over how many days before the day."""
+
+    name: str
+    sql: str
+    reads: dict[str, tuple[str, int]]  # SQL parameter -> (lake table, days before the day)
+
+
+def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
+    source = spec.tables[view.source]
+    key = spec.entities[view.entity].key
+    events = [a for a in view.aggregates if a.time == "event"]
+    arrivals = [a for a in view.aggregates if a.time == "arrival"]
+    # only the base source's aggregates are compiled yet: a second event-time source would be a
+    # second relation joined like the label's (not needed by any shipped problem so far)
+    other = [a.name for a in events if a.source not in (None, view.source)]
+    if other:
+        raise NotImplementedError(f"{view.name}: aggregates of another event table ({other})")
+    widest = max(w for a in events for w in a.windows)
+    reads = {"source": (view.source, widest)}
+    ctes = [
+        f"src AS (SELECT * FROM {_relation('source', source.columns)} "
+        f"WHERE {source.timestamp} < $start AND {source.timestamp} >= $start - INTERVAL {widest} DAY)",
+        f"base AS (SELECT {key}, "
+        + ", ".join(_event_columns(a, source.timestamp) for a in events)
+        + f" FROM src GROUP BY {key})",
+    ]
+    selected = [f"base.{f}" for a in events for f in a.feature_names()]
+    joins = ""
+    if arrivals:
+        label, spine = spec.label, spec.tables[spec.spine.table]
+        label_table = spec.tables[label.table]
+        longest = max(w for a in arrivals for w in a.windows)
+        # a label names its event (label.key = the spine's id): the spine's rows reach back the
+        # widest arrival window plus the longest a label may take to arrive
+        reads |= {
+            "labels": (label.table, longest),
+            "spine": (spec.spine.table, longest + label.max_delay_days),
+        }
+        ctes += [
+            f"arrived AS (SELECT l.{label.arrival} AS _arrived, s.{key} "
+            f"FROM {_relation('labels', label_table.columns)} l "
+            f"JOIN (SELECT {spine.primary_key}, {key} FROM {_relation('spine', spine.columns)} "
+            f"WHERE {spine.timestamp} < $start) s ON l.{label.key} = s.{spine.primary_key} "
+            f"WHERE l.{label.arrival} < $start AND l.{label.arrival} >= $start - INTERVAL {longest} DAY)",
+            f"labelled AS (SELECT {key}, "
+            + ", ".join(_event_columns(a, "_arrived") for a in arrivals)
+            + f" FROM arrived GROUP BY {key})",
+        ]
+        joins = f" LEFT JOIN labelled USING ({key})"
+        selected += [
+            f"coalesce(labelled.{f}, 0)::DOUBLE AS {f}" if a.op == "count" else f"labelled.{f}"
+            for a in arrivals
+            for f in a.feature_names()
+        ]
+    inner = f"SELECT base.{key}, {', '.join(selected)} FROM base{joins}"
+    derived = "".join(f", {to_sql(e)} AS {name}" for name, e in view.derived.items())
+    sql = (
+        "WITH " + ", ".join(ctes) + f" SELECT *{derived}, $start AS event_timestamp "
+        f"FROM ({inner}) ORDER BY {key}"
+    )
+    return CompiledView(view.name, sql, reads)
+
+
+def _event_columns(aggregate: Aggregate, timestamp: str) -> str:
+    return ", ".join(
+        f"{_aggregate_sql(aggregate, f'{timestamp} >= $start - INTERVAL {w} DAY')} AS {name}"
+        for w, name in zip(aggregate.windows, aggregate.feature_names(), strict=True)
+    )
+
+
+def _aggregate_sql(aggregate: Aggregate, within: str) -> str:
+    where = within if aggregate.filter is None else f"{within} AND {to_sql(aggregate.filter)}"
+    op, column = aggregate.op, aggregate.column
+    if op == "count":
+        return f"count(*) FILTER (WHERE {where})::DOUBLE"
+    if op == "distinct_count":
+        return f"count(DISTINCT {column}) FILTER (WHERE {where})::DOUBLE"
+    if op == "share":
+        return f"avg(CASE WHEN {to_sql(aggregate.condition)} THEN 1.0 ELSE 0.0 END) FILTER (WHERE {where})"
+    if op == "sum":  # no row in the window: nothing was spent, not unknown
+        return f"coalesce(sum({column}) FILTER (WHERE {where}), 0)::DOUBLE"
+    function = {"mean": "avg", "min": "min", "max": "max"}[op]
+    return f"{function}({column}) FILTER (WHERE {where})::DOUBLE"
+
+
+def _relation(param: str, columns: dict[str, str]) -> str:
+    """The parameter's parquet files; none (before the lake's first day): a typed empty relation,
+    so one query serves both."""
+    return (
+        f"(SELECT * FROM read_parquet(${param}) UNION ALL BY NAME "
+        f"SELECT {', '.join(f'NULL::{_DUCKDB_TYPES[t]} AS {c}' for c, t in columns.items())} WHERE false)"
+    )
+
+
+def compute_view(compiled: CompiledView, lake_dir: Path, day: dt.date, first_day: dt.date) -> pd.DataFrame:
+    """The view's rows for ``day`` from the lake's partitions (a missing day inside the calendar
+    is an error naming it)."""
+    files = {
+        param: lake.window_files(lake_dir, table, day, days, first_day)
+        for param, (table, days) in compiled.reads.items()
+    }
+    sql = compiled.sql
+    for param, found in files.items():
+        if not found:  # read_parquet takes no empty list: the typed empty relation alone
+            sql = sql.replace(f"SELECT * FROM read_parquet(${param}) UNION ALL BY NAME ", "")
+    return run_sql(sql, {**files, "start": pd.Timestamp(day, tz="UTC")})
+
+
+def run_sql(sql: str, params: dict) -> pd.DataFrame:
+    import duckdb
+
+    # one thread: a parallel aggregate adds floats in a varying order, so sums and averages
+    # differed in the last bits from run to run (measured: 1e-15 relative), enough to change
+    # the training set's content hash and, through LightGBM's bins, a retrained model
+    with duckdb.connect(config={"threads": 1}) as con:
+        frame = con.execute(sql, {k: v for k, v in params.items() if v != []}).df()
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    return frame
