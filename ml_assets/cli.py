@@ -14,8 +14,7 @@ from pathlib import Path
 from ml_assets.core.settings import PROJECT_ROOT, Scenario, Settings
 
 SCENARIOS = list(typing.get_args(Scenario))
-PROBLEMS_DIR = PROJECT_ROOT / "problems"
-SCHEMA_PATH = PROBLEMS_DIR / "problem.schema.json"
+SCHEMA_PATH = PROJECT_ROOT / "problems" / "problem.schema.json"
 
 
 def _simulate(settings: Settings, args) -> None:
@@ -167,6 +166,7 @@ def _demo(settings: Settings, args) -> None:
 
 def _check(settings: Settings, args) -> None:
     """Validate a problem spec and print what it declares; every mistake with its field and fix."""
+    from ml_assets.core.problem import PROBLEMS_DIR
     from ml_assets.core.problem.spec import ProblemSpecError, load_spec
 
     path = args.spec if args.spec is not None else PROBLEMS_DIR / args.name / "problem.yaml"

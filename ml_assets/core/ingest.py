@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from ml_assets.core import lake
+from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem.spec import ProblemSpec
 from ml_assets.core.settings import Settings
 
 
@@ -29,71 +31,24 @@ class TableSpec:
     description: str
 
 
-TABLES: dict[str, TableSpec] = {
-    spec.name: spec
-    for spec in [
-        TableSpec(
-            name="raw_transactions",
-            landing="transactions",
-            columns={
-                "transaction_id": "str",
-                "customer_id": "int",
-                "merchant_id": "int",
-                "amount": "float",
-                "channel": "str",
-                "merchant_category": "str",
-                "event_timestamp": "timestamp",
-            },
-            keys=("transaction_id", "customer_id", "merchant_id", "event_timestamp"),
-            unique_id="transaction_id",
-            timestamp="event_timestamp",
-            description="Card transactions of one day, as exported by the card processor.",
-        ),
-        TableSpec(
-            name="label_arrivals",
-            landing="labels",
-            columns={
-                "transaction_id": "str",
-                "transaction_timestamp": "timestamp",
-                "is_fraud": "bool",
-                "arrived_at": "timestamp",
-            },
-            keys=("transaction_id", "arrived_at"),
-            unique_id="transaction_id",
-            timestamp="arrived_at",
-            description="Chargebacks (confirmed fraud) that arrived on one day, for earlier transactions.",
-        ),
-        TableSpec(
-            name="customer_snapshots",
-            landing="customers",
-            columns={
-                "customer_id": "int",
-                "customer_age_years": "float",
-                "account_age_days": "float",
-                "credit_limit": "float",
-                "event_timestamp": "timestamp",
-            },
-            keys=("customer_id", "event_timestamp"),
-            unique_id="customer_id",
-            timestamp="event_timestamp",
-            description="Daily snapshot of customer master data.",
-        ),
-        TableSpec(
-            name="merchant_snapshots",
-            landing="merchants",
-            columns={
-                "merchant_id": "int",
-                "merchant_category": "str",
-                "merchant_age_days": "float",
-                "event_timestamp": "timestamp",
-            },
-            keys=("merchant_id", "event_timestamp"),
-            unique_id="merchant_id",
-            timestamp="event_timestamp",
-            description="Daily snapshot of merchant master data.",
-        ),
-    ]
-}
+def tables_of(spec: ProblemSpec) -> dict[str, TableSpec]:
+    """The landing tables a problem spec declares, as ingest validates them."""
+    return {
+        name: TableSpec(
+            name=name,
+            landing=table.landing,
+            columns=dict(table.columns),
+            keys=(table.primary_key, *table.not_null, table.timestamp),
+            unique_id=table.primary_key,
+            timestamp=table.timestamp,
+            description=table.description,
+        )
+        for name, table in spec.tables.items()
+    }
+
+
+# card fraud's tables, from its spec (problems/card_fraud/problem.yaml; issue 26)
+TABLES: dict[str, TableSpec] = tables_of(card_fraud())
 
 CHECK_NAMES = ("readable", "schema", "null_keys", "unique_ids", "timestamps_in_partition", "row_volume")
 REASON_FILE = "reason.json"  # beside every quarantined file: why it was refused
