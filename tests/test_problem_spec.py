@@ -35,12 +35,11 @@ def test_card_fraud_as_a_spec_names_what_the_code_runs(feature_specs):
     assert set(spec.tables) == set(TABLES)
     assert {n: e.key for n, e in spec.entities.items()} == feature_specs.ENTITIES
     # the feature views, view by view, and the request-time features
-    views = {v.name: v.feature_names() for v in [*spec.attribute_views, *spec.aggregate_views]}
-    assert {n: set(f) for n, f in views.items()} == {
-        v.name: set(v.features) for v in feature_specs.FEATURE_VIEWS
-    }
+    # in the same order: the feature service's order is the training frame's column order
+    views = [(v.name, v.entity, v.feature_names()) for v in spec.feature_views()]
+    assert views == [(v.name, v.entity, list(v.features)) for v in feature_specs.FEATURE_VIEWS]
     assert list(spec.request_features) == list(feature_specs.ON_DEMAND_FEATURES)
-    assert sorted(spec.feature_names()) == sorted(feature_specs.model_features())
+    assert spec.feature_names() == feature_specs.model_features()
     assert spec.model.categorical == list(feature_specs.CATEGORICAL_FEATURES)
     assert set(spec.spine.request_columns) <= set(feature_specs.REQUEST_FIELDS)
 
@@ -62,8 +61,8 @@ def _break(change) -> dict:
 
 def _aggregate(raw: dict, view: str, name: str) -> dict:
     (found,) = [
-        a for v in raw["aggregate_views"] if v["name"] == view for a in v["aggregates"] if a["name"] == name
-    ]
+        a for v in raw["aggregate_views"] if v["name"] == view for a in v["features"] if a["name"] == name
+    ][:1]
     return found
 
 
@@ -75,7 +74,7 @@ BAD = {
     ),
     "unknown column": (
         lambda r: _aggregate(r, "customer_activity", "amount_sum").update(column="amt"),
-        "aggregate_views[0] (customer_activity).aggregates[1] (amount_sum).column",
+        "aggregate_views[0] (customer_activity).features[1] (amount_sum).column",
         "'amt' is not a column of 'raw_transactions'",
     ),
     "wrong type": (
@@ -90,7 +89,7 @@ BAD = {
     ),
     "window of 0": (
         lambda r: _aggregate(r, "customer_activity", "txn_count").update(windows=[0, 7]),
-        "aggregate_views.0.aggregates.0.windows.0",
+        "aggregate_views.0.features.0.aggregate.windows.0",
         "greater than 0",
     ),
     "duplicate feature names": (
@@ -110,7 +109,7 @@ BAD = {
     ),
     "label-derived feature at event time": (
         lambda r: _aggregate(r, "merchant_risk", "merchant_chargebacks").update(time="event"),
-        "aggregate_views[1] (merchant_risk).aggregates[1] (merchant_chargebacks).time",
+        "aggregate_views[1] (merchant_risk).features[1] (merchant_chargebacks).time",
         "reads labels before they arrived (a leak); set time: arrival",
     ),
     "label delay longer than its maximum": (

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ml_assets.core import lake
 from ml_assets.core.problem.expressions import to_sql
-from ml_assets.core.problem.spec import Aggregate, AggregateView, ProblemSpec
+from ml_assets.core.problem.spec import Aggregate, AggregateView, Derived, ProblemSpec
 
 _DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
 _DUCKDB_TYPES |= {"timestamp": "TIMESTAMPTZ", "date": "DATE"}
@@ -33,8 +33,8 @@ class CompiledView:
 def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
     source = spec.tables[view.source]
     key = spec.entities[view.entity].key
-    events = [a for a in view.aggregates if a.time == "event"]
-    arrivals = [a for a in view.aggregates if a.time == "arrival"]
+    events = [a for a in view.aggregates() if a.time == "event"]
+    arrivals = [a for a in view.aggregates() if a.time == "arrival"]
     # only the base source's aggregates are compiled yet: a second event-time source would be a
     # second relation joined like the label's (not needed by any shipped problem so far)
     other = [a.name for a in events if a.source not in (None, view.source)]
@@ -49,7 +49,8 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
         + ", ".join(_event_columns(a, source.timestamp) for a in events)
         + f" FROM src GROUP BY {key})",
     ]
-    selected = [f"base.{f}" for a in events for f in a.feature_names()]
+    # every aggregate under its own name first, then the view's columns in the listed order
+    computed = [f"base.{f}" for a in events for f in a.feature_names()]
     joins = ""
     if arrivals:
         label, spine = spec.label, spec.tables[spec.spine.table]
@@ -72,15 +73,18 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
             + f" FROM arrived GROUP BY {key})",
         ]
         joins = f" LEFT JOIN labelled USING ({key})"
-        selected += [
+        computed += [
             f"coalesce(labelled.{f}, 0)::DOUBLE AS {f}" if a.op == "count" else f"labelled.{f}"
             for a in arrivals
             for f in a.feature_names()
         ]
-    inner = f"SELECT base.{key}, {', '.join(selected)} FROM base{joins}"
-    derived = "".join(f", {to_sql(e)} AS {name}" for name, e in view.derived.items())
+    inner = f"SELECT base.{key}, {', '.join(computed)} FROM base{joins}"
+    columns = [
+        f"{to_sql(f.expression)} AS {f.name}" if isinstance(f, Derived) else ", ".join(f.feature_names())
+        for f in view.features
+    ]
     sql = (
-        "WITH " + ", ".join(ctes) + f" SELECT *{derived}, $start AS event_timestamp "
+        "WITH " + ", ".join(ctes) + f" SELECT {key}, {', '.join(columns)}, $start AS event_timestamp "
         f"FROM ({inner}) ORDER BY {key}"
     )
     return CompiledView(view.name, sql, reads)

@@ -13,7 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveInt,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from ml_assets.core.problem.expressions import names_in
 
@@ -93,21 +102,47 @@ class Aggregate(_Strict):
         return [f"{self.name}_{w}d" for w in self.windows]
 
 
+class Derived(_Strict):
+    """A feature computed from the view's aggregates (an expression over their names)."""
+
+    name: Identifier
+    expression: str
+
+    def feature_names(self) -> list[str]:
+        return [self.name]
+
+
+def _kind(value) -> str:
+    """Which kind a listed feature is: an ``expression`` makes it derived (one error list per
+    mistake, not one per kind it failed to be)."""
+    derived = isinstance(value, Derived) or (isinstance(value, dict) and "expression" in value)
+    return "derived" if derived else "aggregate"
+
+
+ViewFeature = Annotated[
+    Annotated[Aggregate, Tag("aggregate")] | Annotated[Derived, Tag("derived")], Discriminator(_kind)
+]
+
+
 class AggregateView(_Strict):
     """Windowed aggregates of an entity, computed as of the start of each day from strictly
-    earlier rows, and expressions over them (``derived``)."""
+    earlier rows, and features derived from them. The view's columns come in the order listed
+    (an aggregate may be listed again with other windows)."""
 
     name: Identifier
     entity: Identifier
     source: Identifier = Field(description="the table aggregated")
-    aggregates: list[Aggregate] = Field(min_length=1)
-    derived: dict[Identifier, str] = Field(
-        default_factory=dict, description="feature -> expression over this view's aggregates"
-    )
+    features: list[ViewFeature] = Field(min_length=1)
     description: str = ""
 
+    def aggregates(self) -> list[Aggregate]:
+        return [f for f in self.features if isinstance(f, Aggregate)]
+
+    def derived(self) -> list[Derived]:
+        return [f for f in self.features if isinstance(f, Derived)]
+
     def feature_names(self) -> list[str]:
-        return [f for a in self.aggregates for f in a.feature_names()] + list(self.derived)
+        return [name for f in self.features for name in f.feature_names()]
 
 
 class Label(_Strict):
@@ -165,9 +200,16 @@ class ProblemSpec(_Strict):
     monitoring: Monitoring = Monitoring()
     serving: Serving
 
+    def feature_views(self) -> list[AttributeView | AggregateView]:
+        """The views in the feature service's order: by entity, in the spine's order; an entity's
+        attribute views before its aggregates, each kind as listed."""
+        order = {entity: i for i, entity in enumerate(self.spine.entities)}
+        views = [*self.attribute_views, *self.aggregate_views]
+        return sorted(views, key=lambda v: (order.get(v.entity, len(order)), isinstance(v, AggregateView)))
+
     def fetched_features(self) -> list[str]:
         """The features read from the feature store, view by view."""
-        return [f for v in [*self.attribute_views, *self.aggregate_views] for f in v.feature_names()]
+        return [f for v in self.feature_views() for f in v.feature_names()]
 
     def feature_names(self) -> list[str]:
         return self.fetched_features() + list(self.request_features)
@@ -249,13 +291,13 @@ def _reference_problems(spec: ProblemSpec):
     for i, view in enumerate(spec.aggregate_views):
         where = f"aggregate_views[{i}] ({view.name})"
         yield from _entity_problems(spec, where, view.entity, view.source)
-        for j, aggregate in enumerate(view.aggregates):
-            yield from _aggregate_problems(
-                spec, f"{where}.aggregates[{j}] ({aggregate.name})", view, aggregate
-            )
-        own = set(view.feature_names()) - set(view.derived)
-        for feature, expression in view.derived.items():
-            yield from _expression_problems(f"{where}.derived.{feature}", expression, own)
+        own = {n for a in view.aggregates() for n in a.feature_names()}
+        for j, feature in enumerate(view.features):
+            at = f"{where}.features[{j}] ({feature.name})"
+            if isinstance(feature, Derived):
+                yield from _expression_problems(f"{at}.expression", feature.expression, own)
+            else:
+                yield from _aggregate_problems(spec, at, view, feature)
 
     readable = set(spine.columns) | set(spec.fetched_features())
     for feature, expression in spec.request_features.items():
