@@ -1,14 +1,15 @@
 """The feature repo's catalogue in plain Python: entities, feature views, the on-demand
 view and the feature service. ``features.py`` turns it into Feast objects; Dagster reads
 it to derive one asset per feature view without importing Feast (which costs seconds at
-code-location load). Edit features here, in one place."""
+code-location load). The entities and the feature views come from card fraud's problem spec
+(problems/card_fraud/problem.yaml); the request-time features are still written here."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 
-ENTITIES = {"customer": "customer_id", "merchant": "merchant_id"}
+from ml_assets.core.problem import card_fraud
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,63 +24,30 @@ class FeatureViewSpec:
 
 # Numeric features are Float64 on purpose: Feast returns Int64 as float offline and int
 # online, which would be training/serving skew.
-FEATURE_VIEWS: list[FeatureViewSpec] = [
-    FeatureViewSpec(
-        name="customer_profile",
-        entity="customer",
-        source_table="customer_snapshots",
-        features={"customer_age_years": "Float64", "account_age_days": "Float64", "credit_limit": "Float64"},
-        ttl=dt.timedelta(days=1),
-        description="Customer master data, snapshot at the start of each day.",
-    ),
-    FeatureViewSpec(
-        name="customer_activity",
-        entity="customer",
-        source_table="customer_activity_source",
-        features={
-            "txn_count_1d": "Float64",
-            "txn_count_7d": "Float64",
-            "txn_count_30d": "Float64",
-            "amount_sum_1d": "Float64",
-            "amount_sum_7d": "Float64",
-            "amount_sum_30d": "Float64",
-            "amount_avg_7d": "Float64",
-            "amount_avg_30d": "Float64",
-            "amount_max_30d": "Float64",
-            "distinct_merchants_7d": "Float64",
-            "online_share_30d": "Float64",
-            "night_share_30d": "Float64",
-        },
-        ttl=dt.timedelta(days=1),
-        description="Spending of the customer over the 1/7/30 days before the start of each day.",
-    ),
-    FeatureViewSpec(
-        name="merchant_profile",
-        entity="merchant",
-        source_table="merchant_snapshots",
-        features={"merchant_category": "String", "merchant_age_days": "Float64"},
-        ttl=dt.timedelta(days=1),
-        description="Merchant master data, snapshot at the start of each day.",
-    ),
-    FeatureViewSpec(
-        name="merchant_risk",
-        entity="merchant",
-        source_table="merchant_risk_source",
-        features={
-            "merchant_txn_count_30d": "Float64",
-            "merchant_chargebacks_30d": "Float64",
-            "merchant_fraud_rate_30d": "Float64",
-            "merchant_avg_amount_30d": "Float64",
-            "merchant_txn_count_1d": "Float64",
-            "merchant_txn_count_7d": "Float64",
-            "merchant_txn_growth_7d": "Float64",
-            "merchant_chargebacks_7d": "Float64",
-        },
-        ttl=dt.timedelta(days=1),
-        description="Merchant chargebacks (30 and 7 days, arrived by the start of a day) and sales velocity "
-        "(1, 7 and 30 days).",
-    ),
-]
+_FEAST_TYPES = {"str": "String", "int": "Float64", "float": "Float64", "bool": "Float64"}
+
+
+def _views(spec) -> list[FeatureViewSpec]:
+    """The spec's feature views: an attribute view reads its snapshot table, an aggregate view
+    the table its compiled aggregates are written to (``<view>_source``)."""
+    out = []
+    for view in spec.feature_views():
+        if hasattr(view, "table"):
+            columns = spec.tables[view.table].columns
+            source, types = view.table, {f: _FEAST_TYPES[columns[f]] for f in view.features}
+        else:
+            source, types = f"{view.name}_source", dict.fromkeys(view.feature_names(), "Float64")
+        out.append(
+            FeatureViewSpec(
+                view.name, view.entity, source, types, dt.timedelta(days=view.ttl_days), view.description
+            )
+        )
+    return out
+
+
+_SPEC = card_fraud()  # problems/card_fraud/problem.yaml (issue 26)
+ENTITIES = {name: _SPEC.entities[name].key for name in _SPEC.spine.entities}
+FEATURE_VIEWS: list[FeatureViewSpec] = _views(_SPEC)
 
 # Request-time inputs of a transaction and the on-demand features derived from them.
 REQUEST_FIELDS = {"amount": "Float64", "channel": "String", "txn_hour": "Float64"}

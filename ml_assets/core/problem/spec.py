@@ -133,6 +133,7 @@ class AggregateView(_Strict):
     entity: Identifier
     source: Identifier = Field(description="the table aggregated")
     features: list[ViewFeature] = Field(min_length=1)
+    ttl_days: PositiveInt = 1
     description: str = ""
 
     def aggregates(self) -> list[Aggregate]:
