@@ -182,15 +182,35 @@ def _check(settings: Settings, args) -> None:
     if spec.request_features:
         print(f"  request-time features: {', '.join(spec.request_features)}")
     known = (
-        f"arrival column {spec.label.arrival}"
+        f"from its arrival column {spec.label.arrival}"
         if spec.label.arrival
         else f"{spec.label.delay_days} days after the event"
     )
-    print(f"  label: {spec.label.table}.{spec.label.value or '(row present)'}, known from its {known}")
+    print(f"  label: {spec.label.table}.{spec.label.value or '(row present)'}, known {known}")
     spine = spec.tables[spec.spine.table]
     keys = [spec.entities[e].key for e in spec.spine.entities]
     request = [spine.primary_key, spine.timestamp, *keys, *spec.spine.request_columns]
     print(f"  online request: {', '.join(f'{c}: {spine.columns[c]}' for c in request)}")
+
+
+def _init(settings: Settings, args) -> None:
+    """Draft problems/NAME/problem.yaml from one historical table, then say what is left to fill."""
+    from ml_assets.core.problem import PROBLEMS_DIR
+    from ml_assets.core.problem.scaffold import draft, placeholders, write_draft
+    from ml_assets.core.problem.spec import ProblemSpecError
+
+    try:
+        spec = draft(args.name, args.source, args.id, args.timestamp, args.label, args.label_delay_days)
+        path = write_draft(spec, PROBLEMS_DIR / args.name / "problem.yaml")
+    except ProblemSpecError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"wrote {path}")
+    left = placeholders(spec)
+    print(
+        f"fill the {len(left)} placeholder(s), then: ml-assets check {args.name}\n  " + "\n  ".join(left)
+        if left
+        else f"next: ml-assets check {args.name}"
+    )
 
 
 def _problem_schema(settings: Settings, args) -> None:
@@ -296,6 +316,17 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p.add_argument("name", nargs="?", default="card_fraud", help="the problem's folder under problems/")
     p.add_argument("--spec", type=Path, default=None, help="a spec file elsewhere (instead of NAME)")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser(
+        "init", help="draft problems/NAME/problem.yaml from one historical table (Parquet or CSV)"
+    )
+    p.add_argument("name", help="the problem's name (a folder under problems/)")
+    p.add_argument("--from", dest="source", type=Path, required=True, help="the table: .parquet or .csv")
+    p.add_argument("--id", required=True, help="the column that identifies a row")
+    p.add_argument("--timestamp", required=True, help="the column saying when a row happened")
+    p.add_argument("--label", required=True, help="the column holding what is predicted")
+    p.add_argument("--label-delay-days", type=int, default=None, help="days until a row's label is known")
+    p.set_defaults(func=_init)
 
     p = sub.add_parser(
         "problem-schema", help="write the problem spec's JSON schema (problems/problem.schema.json)"

@@ -301,6 +301,8 @@ def _reference_problems(spec: ProblemSpec):
                 yield from _aggregate_problems(spec, at, view, feature)
 
     readable = set(spine.columns) | set(spec.fetched_features())
+    if spec.label.table == spec.spine.table and spec.label.value is not None:
+        readable.discard(spec.label.value)  # the label is in the row, but never known when it is scored
     for feature, expression in spec.request_features.items():
         yield from _expression_problems(f"request_features.{feature}", expression, readable)
 
@@ -393,6 +395,11 @@ def load_spec(path: Path) -> ProblemSpec:
         raise ProblemSpecError(f"{path}: no such file: create it (ml-assets init) or fix the path") from None
     except yaml.YAMLError as exc:
         raise ProblemSpecError(f"{path}: not YAML ({exc})") from None
+    from ml_assets.core.problem.scaffold import placeholders
+
+    left = placeholders(raw)
+    if left:
+        raise ProblemSpecError("\n".join(f"{path}: {line}" for line in left))
     try:
         return ProblemSpec.model_validate(raw)
     except ValidationError as exc:

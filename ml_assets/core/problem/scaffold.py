@@ -1,0 +1,129 @@
+"""``ml-assets init``: a first problem spec drafted from one historical table (a Parquet or CSV
+file): its columns and types read from the file, the row's own columns as features, the label
+a column known a fixed delay after each row. Wherever a choice is needed the draft holds a
+``TODO:`` placeholder saying what to choose; ``load_spec`` refuses a spec that still has one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ml_assets.core.problem.spec import ProblemSpecError
+
+PLACEHOLDER = "TODO:"
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise ProblemSpecError(f"{path}: no such file: give the table to draft from (--from)")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    raise ProblemSpecError(f"{path}: read Parquet (.parquet) or CSV (.csv) files only: convert it first")
+
+
+def column_type(series: pd.Series) -> str:
+    """The spec's type of a column, from its pandas dtype (a CSV's text timestamps are parsed)."""
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_float_dtype(series):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "timestamp"
+    sample = series.dropna().head(100)
+    if len(sample) and all(isinstance(v, str) for v in sample):
+        try:
+            pd.to_datetime(sample, format="ISO8601")
+            return "timestamp"
+        except (ValueError, TypeError):
+            return "str"
+    return "str"
+
+
+def draft(
+    name: str,
+    source: Path,
+    id_column: str,
+    timestamp: str,
+    label: str,
+    label_delay_days: int | None = None,
+) -> dict:
+    """The draft spec of ``source``, as the YAML document to write."""
+    frame = read_table(source)
+    columns = {c: column_type(frame[c]) for c in frame.columns}
+    for flag, column in (("--id", id_column), ("--timestamp", timestamp), ("--label", label)):
+        if column not in columns:
+            raise ProblemSpecError(
+                f"{source}: {flag} {column!r} is not a column; its columns: {list(columns)}"
+            )
+    if columns[timestamp] != "timestamp":
+        raise ProblemSpecError(
+            f"{source}: --timestamp {timestamp!r} holds {columns[timestamp]}, not timestamps"
+        )
+    columns[timestamp] = "timestamp"
+    keys = [c for c in columns if c.endswith("_id") and c not in (id_column, label)]
+    entity_key = keys[0] if keys else f"{PLACEHOLDER} the column that names who or what a row is about"
+    # the row's own columns are its features; an id is a key, not a feature
+    features = [c for c in columns if c not in (id_column, timestamp, label, *keys[:1])]
+    table = name
+    return {
+        "name": name,
+        "description": f"{PLACEHOLDER} what is predicted, for whom, and when the answer is known",
+        "tables": {
+            table: {
+                "landing": name,
+                "description": f"Rows of {source.name}, one file a day.",
+                "columns": columns,
+                "primary_key": id_column,
+                "timestamp": timestamp,
+            }
+        },
+        "entities": {"subject": {"key": entity_key}},
+        "spine": {"table": table, "entities": ["subject"], "request_columns": features},
+        "label": {
+            "table": table,
+            "key": id_column,
+            "value": label,
+            "delay_days": label_delay_days
+            if label_delay_days is not None
+            else f"{PLACEHOLDER} days after a row until its label is known",
+            "max_delay_days": label_delay_days
+            if label_delay_days is not None
+            else f"{PLACEHOLDER} days after which every label is known",
+        },
+        "request_features": {c: c for c in features if columns[c] != "timestamp"},
+        "model": {"categorical": [c for c in features if columns[c] == "str"]},
+        "monitoring": {"chunk": "day"},
+        "serving": {"hash_key": id_column},
+    }
+
+
+def placeholders(raw, path: str = "") -> list[str]:
+    """The fields of a raw spec still holding a ``TODO:`` placeholder, with what to choose."""
+    if isinstance(raw, dict):
+        return [p for k, v in raw.items() for p in placeholders(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(raw, list):
+        return [p for i, v in enumerate(raw) for p in placeholders(v, f"{path}.{i}")]
+    if isinstance(raw, str) and raw.startswith(PLACEHOLDER):
+        return [f"{path}: {raw.removeprefix(PLACEHOLDER).strip()} (a placeholder left by ml-assets init)"]
+    return []
+
+
+def write_draft(spec: dict, path: Path) -> Path:
+    """Write the draft, never over an existing spec."""
+    import yaml
+
+    if path.exists():
+        raise ProblemSpecError(f"{path}: a spec is already there: edit it, or choose another name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (
+        "# yaml-language-server: $schema=../problem.schema.json\n"
+        "# drafted by ml-assets init: fill every TODO, then run ml-assets check\n"
+    )
+    path.write_text(header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    return path

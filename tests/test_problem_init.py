@@ -1,0 +1,103 @@
+"""``ml-assets init`` (issue 26): a spec drafted from a table it never saw, its placeholders
+refused by ``check`` until filled, then valid; and the mistakes a user can make on the way."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ml_assets.core.problem import scaffold
+from ml_assets.core.problem.spec import ProblemSpecError, load_spec
+
+
+def _table(tmp_path, suffix=".parquet"):
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "loan_id": [f"L{i:05d}" for i in range(n)],
+            "applied_at": pd.Timestamp("2025-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 86400 * 90, n), "s"),
+            "borrower_id": rng.integers(0, 200, n),
+            "amount": rng.lognormal(8, 1, n),
+            "term_months": rng.choice([12, 24, 36], n),
+            "region": rng.choice(["north", "south", "east"], n),
+            "has_guarantor": rng.random(n) < 0.3,
+            "defaulted": rng.random(n) < 0.1,
+        }
+    )
+    path = tmp_path / f"loans{suffix}"
+    if suffix == ".csv":
+        frame.assign(applied_at=frame["applied_at"].map(dt.datetime.isoformat)).to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_drafted_spec_is_refused_until_its_placeholders_are_filled_then_valid(tmp_path, suffix):
+    source = _table(tmp_path, suffix)
+    spec = scaffold.draft("loans", source, "loan_id", "applied_at", "defaulted")
+    path = scaffold.write_draft(spec, tmp_path / "problems" / "loans" / "problem.yaml")
+    raw = yaml.safe_load(path.read_text())
+    assert raw["tables"]["loans"]["columns"] == {
+        "loan_id": "str",
+        "applied_at": "timestamp",
+        "borrower_id": "int",
+        "amount": "float",
+        "term_months": "int",
+        "region": "str",
+        "has_guarantor": "bool",
+        "defaulted": "bool",
+    }
+    assert raw["entities"]["subject"]["key"] == "borrower_id"  # a *_id column, proposed
+    assert raw["model"]["categorical"] == ["region"]
+    assert "defaulted" not in raw["request_features"] and "borrower_id" not in raw["request_features"]
+    with pytest.raises(ProblemSpecError) as caught:
+        load_spec(path)
+    left = str(caught.value).splitlines()
+    assert {line.split(": ")[1] for line in left} == {
+        "description",
+        "label.delay_days",
+        "label.max_delay_days",
+    }
+    assert all(line.startswith(f"{path}: ") and "placeholder" in line for line in left)
+    raw["description"] = "Loans that default, known 30 days after the application."
+    raw["label"].update(delay_days=30, max_delay_days=30)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    loaded = load_spec(path)
+    assert loaded.feature_names() == ["amount", "term_months", "region", "has_guarantor"]
+
+
+def test_the_label_delay_given_fills_the_label_and_a_row_feature_reading_the_label_is_refused(tmp_path):
+    spec = scaffold.draft(
+        "loans", _table(tmp_path), "loan_id", "applied_at", "defaulted", label_delay_days=30
+    )
+    spec["description"] = "Loans."
+    path = scaffold.write_draft(spec, tmp_path / "p" / "problem.yaml")
+    assert load_spec(path).label.delay_days == 30
+    spec["request_features"]["leak"] = "defaulted"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(ProblemSpecError, match="request_features.leak: 'defaulted' is not something"):
+        load_spec(path)
+
+
+def test_init_never_overwrites_a_spec_and_names_a_wrong_column_or_file(tmp_path):
+    source = _table(tmp_path)
+    spec = scaffold.draft("loans", source, "loan_id", "applied_at", "defaulted")
+    path = scaffold.write_draft(spec, tmp_path / "problem.yaml")
+    before = path.read_text()
+    with pytest.raises(ProblemSpecError, match="already there"):
+        scaffold.write_draft(spec, path)
+    assert path.read_text() == before
+    with pytest.raises(ProblemSpecError, match="--label 'default' is not a column"):
+        scaffold.draft("loans", source, "loan_id", "applied_at", "default")
+    with pytest.raises(ProblemSpecError, match="--timestamp 'amount' holds float"):
+        scaffold.draft("loans", source, "loan_id", "amount", "defaulted")
+    with pytest.raises(ProblemSpecError, match="no such file"):
+        scaffold.draft("loans", tmp_path / "absent.parquet", "loan_id", "applied_at", "defaulted")
+    (tmp_path / "loans.xlsx").write_bytes(b"")
+    with pytest.raises(ProblemSpecError, match="Parquet"):
+        scaffold.draft("loans", tmp_path / "loans.xlsx", "loan_id", "applied_at", "defaulted")
