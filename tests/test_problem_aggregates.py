@@ -57,3 +57,56 @@ def test_compiled_views_equal_the_hand_written_ones(lake, views, index):
         pd.testing.assert_frame_equal(got, want, check_exact=True, obj=name)  # columns in order too
         if index >= 3:
             assert len(want) > 0, (name, index)  # a comparison of empty frames proves little
+
+
+def test_request_time_features_equal_the_hand_written_on_demand_function(lake):
+    """The spec's request-time expressions, evaluated over a day's transactions and their
+    customers' activity (some customers without any: NaN), against the on-demand function that
+    Feast runs today (feature_repo/features.py): the same values, bit for bit."""
+    import sys
+
+    import numpy as np
+
+    from ml_assets.core.features.contract import txn_hour
+    from ml_assets.core.problem.expressions import evaluate
+
+    sys.path.insert(0, str(PROJECT_ROOT / "feature_repo"))
+    try:
+        from features import transaction_context_udf
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "feature_repo"))
+    s = lake
+    rows = pd.concat(  # the last ten days' transactions, each with its day's activity
+        lake_table(s, "raw_transactions", day).merge(
+            aggregates.customer_activity(s.lake_dir, day, s.start_date, 30).drop(columns="event_timestamp"),
+            on="customer_id",
+            how="left",
+        )
+        for day in (s.day(i) for i in range(DAYS - 10, DAYS))
+    )
+    assert rows["amount_avg_7d"].isna().any() and rows["amount_avg_7d"].notna().any()
+    fetched = ["amount_avg_30d", "amount_avg_7d", "amount_max_30d"]
+    want = transaction_context_udf(
+        {
+            "amount": rows["amount"].tolist(),
+            "channel": rows["channel"].tolist(),
+            "txn_hour": txn_hour(rows["event_timestamp"]).tolist(),
+            **{f: rows[f].tolist() for f in fetched},
+        }
+    )
+    columns = {
+        "amount": rows["amount"].to_numpy("float64"),
+        "channel": rows["channel"].to_numpy(object),
+        "event_timestamp": rows["event_timestamp"].dt.tz_convert(None).to_numpy(),
+        **{f: rows[f].to_numpy("float64") for f in fetched},
+    }
+    spec = load_spec(PROJECT_ROOT / "problems" / "card_fraud" / "problem.yaml")
+    assert list(spec.request_features) == list(want)
+    for feature, expression in spec.request_features.items():
+        np.testing.assert_array_equal(evaluate(expression, columns), np.asarray(want[feature]), feature)
+
+
+def lake_table(settings, table, day):
+    from ml_assets.core import lake
+
+    return lake.read_partition(settings.lake_dir, table, day)

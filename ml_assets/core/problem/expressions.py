@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
+
+# hour(ts): the hour of day in UTC with its minutes (13.5 is half past one), in SQL and numpy alike
 FUNCTIONS = frozenset({"log1p", "abs", "hour", "min", "max"})
 _NODES = (
     ast.Expression,
@@ -70,7 +73,7 @@ _SQL_COMPARE = {ast.Eq: "=", ast.NotEq: "<>", ast.Lt: "<", ast.LtE: "<=", ast.Gt
 _SQL_FUNCTIONS = {
     "log1p": "ln(1 + {0})",
     "abs": "abs({0})",
-    "hour": "hour({0})",
+    "hour": "(hour({0}) + minute({0}) / 60.0)",
     "min": "least({0})",
     "max": "greatest({0})",
 }
@@ -112,3 +115,64 @@ def to_sql(expression: str, column=lambda name: name) -> str:
         return repr(node.value)
 
     return render(ast.parse(expression, mode="eval"))
+
+
+def evaluate(expression: str, columns: dict) -> np.ndarray:
+    """The expression over columns of rows (numpy arrays: numbers as float64, strings as objects,
+    timestamps as datetime64), as float64 (a condition gives 1.0 or 0.0). Walks the same tree
+    ``to_sql`` renders, so a request-time feature computes online what SQL computes offline."""
+    names_in(expression)
+
+    def run(node: ast.AST):
+        if isinstance(node, ast.Expression):
+            return run(node.body)
+        if isinstance(node, ast.BinOp):
+            left, right = run(node.left), run(node.right)
+            return {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide}[
+                type(node.op)
+            ](left, right)
+        if isinstance(node, ast.UnaryOp):
+            value = run(node.operand)
+            return np.negative(value) if isinstance(node.op, ast.USub) else np.logical_not(value)
+        if isinstance(node, ast.BoolOp):
+            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+            values = [run(v) for v in node.values]
+            out = values[0]
+            for value in values[1:]:
+                out = combine(out, value)
+            return out
+        if isinstance(node, ast.Compare):
+            out, left = None, run(node.left)
+            for op, comparator in zip(node.ops, node.comparators, strict=True):
+                right = run(comparator)
+                step = _NUMPY_COMPARE[type(op)](left, right)
+                out = step if out is None else np.logical_and(out, step)
+                left = right
+            return out
+        if isinstance(node, ast.Call):
+            args = [run(a) for a in node.args]
+            return _NUMPY_FUNCTIONS[node.func.id](*args)
+        if isinstance(node, ast.Name):
+            return columns[node.id]
+        return node.value
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # a missing value gives NaN, as in SQL's NULL
+        result = run(ast.parse(expression, mode="eval"))
+    return np.asarray(result, dtype="float64")
+
+
+def _hour(timestamps) -> np.ndarray:
+    values = np.asarray(timestamps, dtype="datetime64[s]")
+    seconds = (values - values.astype("datetime64[D]")).astype("int64")
+    return (seconds // 3600) + (seconds % 3600 // 60) / 60.0
+
+
+_NUMPY_FUNCTIONS = {"log1p": np.log1p, "abs": np.abs, "hour": _hour, "min": np.minimum, "max": np.maximum}
+_NUMPY_COMPARE = {
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+}
