@@ -92,6 +92,11 @@ BAD = {
         "aggregate_views.0.features.0.aggregate.windows.0",
         "greater than 0",
     ),
+    "a second event table in one view": (
+        lambda r: _aggregate(r, "customer_activity", "txn_count").update(source="customer_snapshots"),
+        "aggregate_views[0] (customer_activity).features[0] (txn_count).source",
+        "aggregate 'customer_snapshots' in a view of its own",
+    ),
     "duplicate feature names": (
         lambda r: r["request_features"].update(txn_count_1d="amount * 2"),
         "features",

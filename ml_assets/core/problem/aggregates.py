@@ -35,11 +35,7 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
     key = spec.entities[view.entity].key
     events = [a for a in view.aggregates() if a.time == "event"]
     arrivals = [a for a in view.aggregates() if a.time == "arrival"]
-    # only the base source's aggregates are compiled yet: a second event-time source would be a
-    # second relation joined like the label's (not needed by any shipped problem so far)
-    other = [a.name for a in events if a.source not in (None, view.source)]
-    if other:
-        raise NotImplementedError(f"{view.name}: aggregates of another event table ({other})")
+    assert all(a.source in (None, view.source) for a in events), "refused by the spec's checks"
     widest = max(w for a in events for w in a.windows)
     reads = {"source": (view.source, widest)}
     ctes = [

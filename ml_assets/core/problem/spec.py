@@ -337,6 +337,12 @@ def _aggregate_problems(spec: ProblemSpec, where: str, view: AggregateView, aggr
     if source is None:
         yield f"{where}.source", f"{source_name!r} is not a table: declare it under tables"
         return
+    if source_name not in (view.source, spec.label.table):
+        yield (
+            f"{where}.source",
+            f"a view aggregates its own source ({view.source!r}) and the labels ({spec.label.table!r}); "
+            f"aggregate {source_name!r} in a view of its own",
+        )
     if aggregate.op in NEEDS_COLUMN and aggregate.column is None:
         yield f"{where}.column", f"{aggregate.op} needs a column of {source_name!r}"
     if aggregate.column is not None and aggregate.column not in source.columns:
