@@ -107,6 +107,11 @@ BAD = {
         "spine.entities",
         "'customer''s key 'card_id' is not a column of 'raw_transactions'",
     ),
+    "a view of an entity the spine does not name": (
+        lambda r: r["spine"].update(entities=["customer"]),
+        "attribute_views[1] (merchant_profile).entity",
+        "'merchant' is not one of the spine's entities ['customer']",
+    ),
     "request column the spine lacks": (
         lambda r: r["spine"]["request_columns"].append("device"),
         "spine.request_columns",

@@ -322,6 +322,12 @@ def _entity_problems(spec: ProblemSpec, where: str, entity: str, table_name: str
         yield where, f"{table_name!r} is not a table: declare it under tables"
     if entity not in spec.entities:
         yield f"{where}.entity", f"{entity!r} is not an entity: declare it under entities"
+    elif entity not in spec.spine.entities:
+        yield (
+            f"{where}.entity",
+            f"{entity!r} is not one of the spine's entities {spec.spine.entities}: a prediction could not "
+            "fetch it; add it to spine.entities",
+        )
     elif table is not None and spec.entities[entity].key not in table.columns:
         via_label = table_name == spec.label.table
         if not via_label:  # a label row reaches the entity through the spine's id (below)
