@@ -52,14 +52,9 @@ FEATURE_VIEWS: list[FeatureViewSpec] = _views(_SPEC)
 # Request-time inputs of a transaction and the on-demand features derived from them.
 REQUEST_FIELDS = {"amount": "Float64", "channel": "String", "txn_hour": "Float64"}
 ON_DEMAND_VIEW = "transaction_context"
-ON_DEMAND_FEATURES = {
-    "log_amount": "Float64",
-    "amount_to_avg_30d": "Float64",
-    "amount_to_max_30d": "Float64",
-    "amount_to_avg_7d": "Float64",
-    "is_online": "Float64",
-    "is_night": "Float64",
-}
+# the spec's request-time features (transaction_context_udf in features.py computes them: a
+# test holds the two equal)
+ON_DEMAND_FEATURES = dict.fromkeys(_SPEC.request_features, "Float64")
 ON_DEMAND_INPUTS = {"customer_activity": ("amount_avg_30d", "amount_avg_7d", "amount_max_30d")}
 
 FEATURE_SERVICE = "fraud_model_v1"
