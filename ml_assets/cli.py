@@ -196,8 +196,8 @@ def _check(settings: Settings, args) -> None:
 def _init(settings: Settings, args) -> None:
     """Draft problems/NAME/problem.yaml from one historical table, then say what is left to fill."""
     from ml_assets.core.problem import PROBLEMS_DIR
-    from ml_assets.core.problem.scaffold import draft, placeholders, write_draft
-    from ml_assets.core.problem.spec import ProblemSpecError
+    from ml_assets.core.problem.scaffold import draft, write_draft
+    from ml_assets.core.problem.spec import ProblemSpecError, placeholders
 
     try:
         spec = draft(args.name, args.source, args.id, args.timestamp, args.label, args.label_delay_days)

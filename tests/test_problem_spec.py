@@ -186,3 +186,17 @@ def test_expressions_read_only_names_and_allowed_functions():
     for code in ("amount.real", "[amount]", "lambda: 1", "amount if channel else 0", "open('x')"):
         with pytest.raises(ValueError):
             names_in(code)
+
+
+def test_ml_assets_check_prints_what_a_spec_declares_and_exits_with_its_mistakes(tmp_path, capsys):
+    from ml_assets.cli import main
+
+    main(["check", "--spec", str(FRAUD)])
+    out = capsys.readouterr().out
+    assert "valid problem spec 'card_fraud'" in out and "merchant_fraud_rate_30d" in out
+    assert "online request: transaction_id: str, event_timestamp: timestamp" in out
+    path = tmp_path / "problem.yaml"
+    path.write_text(yaml.safe_dump(_break(lambda r: r["spine"]["request_columns"].append("device"))))
+    with pytest.raises(SystemExit) as caught:
+        main(["check", "--spec", str(path)])
+    assert f"{path}: spine.request_columns: 'device'" in str(caught.value.code)

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_assets.core.problem.spec import ProblemSpecError
-
-PLACEHOLDER = "TODO:"
+from ml_assets.core.problem.spec import PLACEHOLDER, ProblemSpecError
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -101,17 +99,6 @@ def draft(
         "monitoring": {"chunk": "day"},
         "serving": {"hash_key": id_column},
     }
-
-
-def placeholders(raw, path: str = "") -> list[str]:
-    """The fields of a raw spec still holding a ``TODO:`` placeholder, with what to choose."""
-    if isinstance(raw, dict):
-        return [p for k, v in raw.items() for p in placeholders(v, f"{path}.{k}" if path else str(k))]
-    if isinstance(raw, list):
-        return [p for i, v in enumerate(raw) for p in placeholders(v, f"{path}.{i}")]
-    if isinstance(raw, str) and raw.startswith(PLACEHOLDER):
-        return [f"{path}: {raw.removeprefix(PLACEHOLDER).strip()} (a placeholder left by ml-assets init)"]
-    return []
 
 
 def write_draft(spec: dict, path: Path) -> Path:

@@ -393,6 +393,20 @@ def _expression_problems(where: str, expression: str, readable: set[str]):
         yield where, f"{name!r} is not something this expression can read ({sorted(readable)})"
 
 
+PLACEHOLDER = "TODO:"  # a choice ml-assets init left to the user
+
+
+def placeholders(raw, path: str = "") -> list[str]:
+    """The fields of a raw spec still holding a ``TODO:`` placeholder, with what to choose."""
+    if isinstance(raw, dict):
+        return [p for k, v in raw.items() for p in placeholders(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(raw, list):
+        return [p for i, v in enumerate(raw) for p in placeholders(v, f"{path}.{i}")]
+    if isinstance(raw, str) and raw.startswith(PLACEHOLDER):
+        return [f"{path}: {raw.removeprefix(PLACEHOLDER).strip()} (a placeholder left by ml-assets init)"]
+    return []
+
+
 class ProblemSpecError(ValueError):
     """A spec that does not validate: every mistake, each with the file, the field and the fix."""
 
@@ -407,8 +421,6 @@ def load_spec(path: Path) -> ProblemSpec:
         raise ProblemSpecError(f"{path}: no such file: create it (ml-assets init) or fix the path") from None
     except yaml.YAMLError as exc:
         raise ProblemSpecError(f"{path}: not YAML ({exc})") from None
-    from ml_assets.core.problem.scaffold import placeholders
-
     left = placeholders(raw)
     if left:
         raise ProblemSpecError("\n".join(f"{path}: {line}" for line in left))
