@@ -97,6 +97,13 @@ BAD = {
         "aggregate_views[0] (customer_activity).features[0] (txn_count).source",
         "aggregate 'customer_snapshots' in a view of its own",
     ),
+    "a view with no aggregate of its own source": (
+        lambda r: r["aggregate_views"][1].update(
+            features=[a for a in r["aggregate_views"][1]["features"] if a.get("source") == "label_arrivals"]
+        ),
+        "aggregate_views[1] (merchant_risk).features",
+        "no aggregate of the view's own source 'raw_transactions'",
+    ),
     "duplicate feature names": (
         lambda r: r["request_features"].update(txn_count_1d="amount * 2"),
         "features",

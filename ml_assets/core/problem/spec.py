@@ -292,6 +292,12 @@ def _reference_problems(spec: ProblemSpec):
     for i, view in enumerate(spec.aggregate_views):
         where = f"aggregate_views[{i}] ({view.name})"
         yield from _entity_problems(spec, where, view.entity, view.source)
+        if not any(a.source in (None, view.source) and a.time == "event" for a in view.aggregates()):
+            yield (
+                f"{where}.features",
+                f"no aggregate of the view's own source {view.source!r}: its rows are the {view.entity}s "
+                "seen there, so give it at least one (a count will do)",
+            )
         own = {n for a in view.aggregates() for n in a.feature_names()}
         for j, feature in enumerate(view.features):
             at = f"{where}.features[{j}] ({feature.name})"
