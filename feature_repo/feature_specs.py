@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 
 from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem.spec import AttributeView
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +33,7 @@ def _views(spec) -> list[FeatureViewSpec]:
     the table its compiled aggregates are written to (``<view>_source``)."""
     out = []
     for view in spec.feature_views():
-        if hasattr(view, "table"):
+        if isinstance(view, AttributeView):
             columns = spec.tables[view.table].columns
             source, types = view.table, {f: _FEAST_TYPES[columns[f]] for f in view.features}
         else:

@@ -11,10 +11,9 @@ import sys
 import typing
 from pathlib import Path
 
-from ml_assets.core.settings import PROJECT_ROOT, Scenario, Settings
+from ml_assets.core.settings import Scenario, Settings
 
 SCENARIOS = list(typing.get_args(Scenario))
-SCHEMA_PATH = PROJECT_ROOT / "problems" / "problem.schema.json"
 
 
 def _simulate(settings: Settings, args) -> None:
@@ -177,7 +176,7 @@ def _check(settings: Settings, args) -> None:
     print(f"{path}: valid problem spec {spec.name!r}")
     print(f"  landing tables: {', '.join(f'{n} (data/landing/{t.landing})' for n, t in spec.tables.items())}")
     print(f"  prediction event: {spec.spine.table}, about {', '.join(spec.spine.entities)}")
-    for view in [*spec.attribute_views, *spec.aggregate_views]:
+    for view in spec.feature_views():
         print(f"  feature view {view.name} ({view.entity}): {', '.join(view.feature_names())}")
     if spec.request_features:
         print(f"  request-time features: {', '.join(spec.request_features)}")
@@ -217,6 +216,7 @@ def _problem_schema(settings: Settings, args) -> None:
     """Write the problem spec's JSON schema for editors (problems/problem.schema.json)."""
     import json
 
+    from ml_assets.core.problem import SCHEMA_PATH
     from ml_assets.core.problem.spec import ProblemSpec
 
     SCHEMA_PATH.write_text(json.dumps(ProblemSpec.model_json_schema(), indent=2) + "\n")

@@ -45,7 +45,9 @@ def test_card_fraud_as_a_spec_names_what_the_code_runs(feature_specs):
 
 
 def test_the_committed_json_schema_is_the_model_s():
-    committed = json.loads((PROJECT_ROOT / "problems" / "problem.schema.json").read_text())
+    from ml_assets.core.problem import SCHEMA_PATH
+
+    committed = json.loads(SCHEMA_PATH.read_text())
     assert committed == ProblemSpec.model_json_schema(), "run: .venv/bin/ml-assets problem-schema"
 
 

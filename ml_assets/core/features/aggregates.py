@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml_assets.core import lake
-from ml_assets.core.problem.aggregates import run_sql
+from ml_assets.core.problem.aggregates import relation, run_sql
 
 # typed empty relations stand in for the lake before its first day, so one query serves both
 _NO_TRANSACTIONS = (
@@ -23,10 +23,6 @@ _NO_TRANSACTIONS = (
 _NO_LABELS = "(SELECT NULL::VARCHAR AS transaction_id, NULL::TIMESTAMPTZ AS arrived_at WHERE false)"
 
 
-def _relation(files: list[str], param: str, empty: str) -> str:
-    return f"read_parquet(${param})" if files else empty
-
-
 def customer_activity(lake_dir: Path, day: dt.date, first_day: dt.date, lookback_days: int) -> pd.DataFrame:
     files = lake.window_files(lake_dir, "raw_transactions", day, lookback_days, first_day)
     sql = f"""
@@ -34,7 +30,7 @@ def customer_activity(lake_dir: Path, day: dt.date, first_day: dt.date, lookback
         SELECT customer_id, merchant_id, amount, channel, event_timestamp,
                date_diff('second', event_timestamp, $start) / 86400.0 AS age_days,
                hour(event_timestamp) AS hr
-        FROM {_relation(files, "files", _NO_TRANSACTIONS)}
+        FROM {relation(files, "files", _NO_TRANSACTIONS)}
         WHERE event_timestamp < $start
     )
     SELECT customer_id,
@@ -67,11 +63,11 @@ def merchant_risk(
     tx_files = lake.window_files(lake_dir, "raw_transactions", day, tx_lookback_days, first_day)
     label_files = lake.window_files(lake_dir, "label_arrivals", day, lookback_days, first_day)
     start = pd.Timestamp(day, tz="UTC")
-    labels = _relation(label_files, "labels", _NO_LABELS)
+    labels = relation(label_files, "labels", _NO_LABELS)
     sql = f"""
     WITH tx AS (
         SELECT transaction_id, merchant_id, amount, event_timestamp
-        FROM {_relation(tx_files, "tx", _NO_TRANSACTIONS)} WHERE event_timestamp < $start
+        FROM {relation(tx_files, "tx", _NO_TRANSACTIONS)} WHERE event_timestamp < $start
     ),
     cb AS (
         SELECT tx.merchant_id, count(*) AS n,

@@ -8,6 +8,7 @@ from ml_assets.core.problem.spec import ProblemSpec, load_spec
 from ml_assets.core.settings import PROJECT_ROOT
 
 PROBLEMS_DIR = PROJECT_ROOT / "problems"
+SCHEMA_PATH = PROBLEMS_DIR / "problem.schema.json"  # for editors: ml-assets problem-schema writes it
 
 
 @functools.cache

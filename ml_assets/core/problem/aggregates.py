@@ -28,6 +28,7 @@ class CompiledView:
     name: str
     sql: str
     reads: dict[str, tuple[str, int]]  # SQL parameter -> (lake table, days before the day)
+    empty: dict[str, str]  # SQL parameter -> a typed empty relation, read before the lake's first day
 
 
 def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
@@ -39,7 +40,7 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
     widest = max(w for a in events for w in a.windows)
     reads = {"source": (view.source, widest)}
     ctes = [
-        f"src AS (SELECT * FROM {_relation('source', source.columns)} "
+        f"src AS (SELECT * FROM {{source}} "
         f"WHERE {source.timestamp} < $start AND {source.timestamp} >= $start - INTERVAL {widest} DAY)",
         f"base AS (SELECT {key}, "
         + ", ".join(_event_columns(a, source.timestamp) for a in events)
@@ -50,7 +51,6 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
     joins = ""
     if arrivals:
         label, spine = spec.label, spec.tables[spec.spine.table]
-        label_table = spec.tables[label.table]
         longest = max(w for a in arrivals for w in a.windows)
         # a label names its event (label.key = the spine's id): the spine's rows reach back the
         # widest arrival window plus the longest a label may take to arrive
@@ -60,8 +60,8 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
         }
         ctes += [
             f"arrived AS (SELECT l.{label.arrival} AS _arrived, s.{key} "
-            f"FROM {_relation('labels', label_table.columns)} l "
-            f"JOIN (SELECT {spine.primary_key}, {key} FROM {_relation('spine', spine.columns)} "
+            f"FROM {{labels}} l "
+            f"JOIN (SELECT {spine.primary_key}, {key} FROM {{spine}} "
             f"WHERE {spine.timestamp} < $start) s ON l.{label.key} = s.{spine.primary_key} "
             f"WHERE l.{label.arrival} < $start AND l.{label.arrival} >= $start - INTERVAL {longest} DAY)",
             f"labelled AS (SELECT {key}, "
@@ -83,7 +83,8 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
         "WITH " + ", ".join(ctes) + f" SELECT {key}, {', '.join(columns)}, $start AS event_timestamp "
         f"FROM ({inner}) ORDER BY {key}"
     )
-    return CompiledView(view.name, sql, reads)
+    tables = {param: spec.tables[table].columns for param, (table, _) in reads.items()}
+    return CompiledView(view.name, sql, reads, {param: _empty(c) for param, c in tables.items()})
 
 
 def _event_columns(aggregate: Aggregate, timestamp: str) -> str:
@@ -108,13 +109,14 @@ def _aggregate_sql(aggregate: Aggregate, within: str) -> str:
     return f"{function}({column}) FILTER (WHERE {where})::DOUBLE"
 
 
-def _relation(param: str, columns: dict[str, str]) -> str:
-    """The parameter's parquet files; none (before the lake's first day): a typed empty relation,
-    so one query serves both."""
-    return (
-        f"(SELECT * FROM read_parquet(${param}) UNION ALL BY NAME "
-        f"SELECT {', '.join(f'NULL::{_DUCKDB_TYPES[t]} AS {c}' for c, t in columns.items())} WHERE false)"
-    )
+def _empty(columns: dict[str, str]) -> str:
+    return f"(SELECT {', '.join(f'NULL::{_DUCKDB_TYPES[t]} AS {c}' for c, t in columns.items())} WHERE false)"
+
+
+def relation(files: list[str], param: str, empty: str) -> str:
+    """The parameter's parquet files, or the typed empty relation when there are none (before the
+    lake's first day; read_parquet takes no empty list): one query serves both."""
+    return f"read_parquet(${param})" if files else empty
 
 
 def compute_view(compiled: CompiledView, lake_dir: Path, day: dt.date, first_day: dt.date) -> pd.DataFrame:
@@ -125,9 +127,8 @@ def compute_view(compiled: CompiledView, lake_dir: Path, day: dt.date, first_day
         for param, (table, days) in compiled.reads.items()
     }
     sql = compiled.sql
-    for param, found in files.items():
-        if not found:  # read_parquet takes no empty list: the typed empty relation alone
-            sql = sql.replace(f"SELECT * FROM read_parquet(${param}) UNION ALL BY NAME ", "")
+    for param, found in files.items():  # str.replace, not format: a spec's literal may hold braces
+        sql = sql.replace(f"{{{param}}}", relation(found, param, compiled.empty[param]))
     return run_sql(sql, {**files, "start": pd.Timestamp(day, tz="UTC")})
 
 

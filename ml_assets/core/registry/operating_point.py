@@ -82,9 +82,7 @@ def standing_refit(events: list[ThresholdEvent]) -> ThresholdEvent | None:
 def reference_median(tags: dict[str, str], trained_median: float | None) -> float | None:
     """The median score the served threshold was chosen on: the standing re-fit's window, else
     the version's validation window (``trained_median``). After a re-fit the policy measures a
-    moved scale from there: measured from the validation window, a scale still below it read as
-    "down" while the re-fitted threshold flagged too much, and no second re-fit came (the
-    currency_switch scenario, whose scale comes back as the habits' windows refill)."""
+    moved scale from there (why: README, operating point; BENCHMARKS.md, currency_switch)."""
     standing = standing_refit(_events(tags))
     if standing is not None and standing.median_score is not None:
         return standing.median_score
