@@ -77,6 +77,8 @@ def main() -> None:
 
     from ml_assets import cluster_services
     from ml_assets.core import engines
+    from ml_assets.core.features import aggregates
+    from ml_assets.core.problem import card_fraud
     from ml_assets.core.settings import Settings
     from ml_assets.replay import Replay
     from ml_assets.serving.process import free_port
@@ -102,7 +104,7 @@ def main() -> None:
         try:
             cluster_services.render_dagster_yaml(s, home)
             cluster_services.init_instance(home)
-            warm = s.activity_lookback_days + s.training_window_days
+            warm = aggregates.warm_up_days(card_fraud(), s) + s.training_window_days
             simulate_to_landing(s, range(warm + 1))
             day = s.day(warm).isoformat()
             config = cluster_services.render_celery_yaml(s, root / "celery.yaml")

@@ -28,12 +28,12 @@ def _day_frame(s, sim, specs, i: int):
     from ml_assets.core import lake
     from ml_assets.core.features import aggregates
     from ml_assets.core.features.contract import to_model_frame, txn_hour
+    from ml_assets.core.problem import card_fraud
 
     d = s.day(i)
-    activity = aggregates.customer_activity(s.lake_dir, d, s.start_date, s.activity_lookback_days)
-    risk = aggregates.merchant_risk(
-        s.lake_dir, d, s.start_date, s.risk_lookback_days, s.risk_tx_lookback_days, s.risk_smoothing_sales
-    )
+    sources = aggregates.aggregate_sources(card_fraud(), s)
+    views = {x.view: x.compute(s.lake_dir, d, s.start_date) for x in sources}
+    activity, risk = views["customer_activity"], views["merchant_risk"]
     customers = lake.read_partition(s.lake_dir, "customer_snapshots", d)
     merchants = lake.read_partition(s.lake_dir, "merchant_snapshots", d)
     tx = sim.transactions(i)
@@ -78,7 +78,9 @@ def frontier(scenario: str, seed: int, drift_day: int, ages: list[int], root: Pa
 
     from ml_assets.core.features.catalogue import load_specs
     from ml_assets.core.ingest import TABLES, VolumeRule, ingest_partition
+    from ml_assets.core.labels import LabelTable
     from ml_assets.core.model import TARGET, WEIGHT, Hyperparameters, score, train
+    from ml_assets.core.problem import card_fraud
     from ml_assets.core.settings import Settings
     from ml_assets.core.training import dataset
     from ml_assets.simulator.landing import simulate_to_landing
@@ -97,6 +99,8 @@ def frontier(scenario: str, seed: int, drift_day: int, ages: list[int], root: Pa
     frames = {i: _day_frame(s, sim, specs, i) for i in range(first, last)}
     features = specs.model_features()
 
+    table = LabelTable.of(card_fraud())
+
     def fit(as_of_index: int, oracle: bool):
         as_of = s.day(as_of_index)
         rows = pd.concat([frames[i] for i in range(as_of_index - s.training_window_days, as_of_index)])
@@ -104,9 +108,9 @@ def frontier(scenario: str, seed: int, drift_day: int, ages: list[int], root: Pa
             rows[TARGET] = rows["complete"]
             cdf = np.ones(s.label_delay_max_days + 2)
         else:
-            labels = dataset.labels_known_at(as_of, s.lake_dir, s.start_date, s.label_lookback_days)
-            rows = dataset.attach_labels(rows, labels)
-            cdf = dataset.arrival_cdf(labels, as_of, s.label_delay_max_days)
+            labels = table.known_at(as_of, s.lake_dir, s.start_date, s.label_lookback_days)
+            rows = dataset.attach_labels(rows, labels, table)
+            cdf = dataset.arrival_cdf(labels, table, as_of, s.label_delay_max_days)
         shift = s.day(drift_day) if as_of_index > drift_day else None
         rows[WEIGHT] = dataset.training_weights(
             rows, as_of, cdf, shift, s.retrain_shift_weight_share, s.max_positive_weight

@@ -20,6 +20,13 @@ def settings_for(data_dir: Path, **overrides):
     return Settings(data_dir=data_dir, **{**SMALL, **overrides})
 
 
+def short_features(days: int) -> dict:
+    """Settings overrides for a short test world: card fraud's customer activity covers at most
+    ``days`` days, and the first training window starts after them (merchant_risk keeps its
+    30 days: a merchant's chargebacks need them)."""
+    return {"window_caps": {"customer_activity": days}, "feature_warm_up_days": days}
+
+
 def settings_env(settings) -> dict[str, str]:
     """The same settings as ML_ASSETS_* variables, for a subprocess."""
     return settings.environment()

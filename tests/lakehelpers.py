@@ -4,8 +4,9 @@ assets call (no Dagster run), for tests that only need offline data."""
 from __future__ import annotations
 
 from ml_assets.core import lake
-from ml_assets.core.features import aggregates
+from ml_assets.core.features.aggregates import aggregate_sources
 from ml_assets.core.ingest import TABLES, VolumeRule, ingest_partition
+from ml_assets.core.problem import card_fraud
 from ml_assets.simulator.landing import simulate_to_landing
 
 
@@ -23,27 +24,13 @@ def build_offline(settings, days: int) -> None:
                 VolumeRule.from_settings(settings),
             )
             assert not out.quarantined, [c.message for c in out.checks if not c.passed]
-        lake.write_partition(
-            aggregates.customer_activity(
-                settings.lake_dir, day, settings.start_date, settings.activity_lookback_days
-            ),
-            settings.lake_dir,
-            "customer_activity_source",
-            day,
-        )
-        lake.write_partition(
-            aggregates.merchant_risk(
+        for source in aggregate_sources(card_fraud(), settings):
+            lake.write_partition(
+                source.compute(settings.lake_dir, day, settings.start_date),
                 settings.lake_dir,
+                source.table,
                 day,
-                settings.start_date,
-                settings.risk_lookback_days,
-                settings.risk_tx_lookback_days,
-                settings.risk_smoothing_sales,
-            ),
-            settings.lake_dir,
-            "merchant_risk_source",
-            day,
-        )
+            )
 
 
 def request_rows(transactions) -> list[dict]:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from clusterhelpers import cluster_settings, flush_redis, in_another_process, needs
-from conftest import settings_for
+from conftest import settings_for, short_features
 from lakehelpers import build_offline, request_rows
 
 from ml_assets.core import engines, lake
@@ -169,7 +169,7 @@ def test_training_set_and_scores_equal_the_embedded_profile(tmp_path):
 
     # short lookbacks: a training window after 12 simulated days
     cluster = cluster_settings(
-        tmp_path / "data", training_window_days=7, validation_days=2, activity_lookback_days=4
+        tmp_path / "data", training_window_days=7, validation_days=2, **short_features(4)
     )
     embedded = cluster.model_copy(update={"profile": "embedded"})
     engines.create_databases(cluster)

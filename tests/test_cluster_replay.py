@@ -7,6 +7,7 @@ import os
 import dagster as dg
 import pytest
 from clusterhelpers import cluster_settings, flush_redis, needs, redis_client
+from conftest import short_features
 from replayhelpers import TEST_SIZES
 
 from ml_assets.core import engines
@@ -32,7 +33,7 @@ def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
         tmp_path / "data",
         redis_db=12,
         mlflow_server_url=f"http://127.0.0.1:{free_port()}",
-        activity_lookback_days=LOOKBACK,
+        **short_features(LOOKBACK),
         **(TEST_SIZES | WINDOW),
     )
     flush_redis(settings)

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ml_assets.core.settings import PROJECT_ROOT
+from ml_assets.core.settings import PROJECT_ROOT, Settings
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -84,17 +84,28 @@ def test_lineage_raw_to_feature_views():
         assert assets[key]["pools"] == ["warehouse"]
 
 
-def test_aggregate_sources_are_versioned_by_their_sql():
-    """A changed query makes the partitions it wrote before stale in Dagster (a new feature
-    column must not be mixed silently with partitions that lack it)."""
+def test_aggregate_sources_are_versioned_by_their_compiled_sql():
+    """A changed spec changes the compiled query and so the asset's code version: Dagster marks
+    the partitions the old query wrote as stale (a new feature column must not be mixed silently
+    with partitions that lack it)."""
     import hashlib
 
-    from ml_assets.core.features import aggregates
+    from ml_assets.core.features.aggregates import aggregate_sources
+    from ml_assets.core.problem import card_fraud
 
     graph = _defs().resolve_asset_graph()
-    sql_hash = hashlib.sha256(Path(aggregates.__file__).read_bytes()).hexdigest()[:12]
-    for key in ("customer_activity_source", "merchant_risk_source"):
-        assert graph.get(dg.AssetKey(key)).code_version == sql_hash, key
+    sources = aggregate_sources(card_fraud(), Settings())
+    assert {s.table for s in sources} == {"customer_activity_source", "merchant_risk_source"}
+    for source in sources:
+        sql_hash = hashlib.sha256(source.compiled.sql.encode()).hexdigest()[:12]
+        assert graph.get(dg.AssetKey(source.table)).code_version == sql_hash, source.table
+
+    # one more window on one aggregate: that view's version moves, the other's stays
+    changed = card_fraud().model_copy(deep=True)
+    changed.aggregate_views[0].features[0].windows.append(14)
+    moved = {s.table: s.code_version for s in aggregate_sources(changed, Settings())}
+    assert moved["customer_activity_source"] != sources[0].code_version
+    assert moved["merchant_risk_source"] == sources[1].code_version
 
 
 def _modules_under(package: str) -> list[str]:

@@ -278,7 +278,8 @@ def test_a_30_partition_backfill_two_runs_at_a_time_writes_each_day_exactly_once
     from dagster._core.execution.backfill import PartitionBackfill
 
     from ml_assets.core import lake
-    from ml_assets.core.features import aggregates
+    from ml_assets.core.features.aggregates import aggregate_source
+    from ml_assets.core.problem import card_fraud
     from ml_assets.definitions import build_definitions
     from ml_assets.defs.automation.jobs import FEATURES
     from ml_assets.simulator.landing import simulate_to_landing
@@ -322,6 +323,7 @@ def test_a_30_partition_backfill_two_runs_at_a_time_writes_each_day_exactly_once
         for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
             raise AssertionError(f"{run.run_id}: {event.message}")
 
+    activity = aggregate_source(card_fraud(), fw.s, "customer_activity")
     lost = duplicated = 0
     differing = []
     for day in days:
@@ -329,9 +331,7 @@ def test_a_30_partition_backfill_two_runs_at_a_time_writes_each_day_exactly_once
         lost += max(fw.s.rows_per_day - len(raw), 0)
         duplicated += int(raw["transaction_id"].duplicated().sum()) + max(len(raw) - fw.s.rows_per_day, 0)
         stored = lake.read_partition(fw.s.lake_dir, "customer_activity_source", day)
-        sequential = aggregates.customer_activity(
-            fw.s.lake_dir, day, fw.s.start_date, fw.s.activity_lookback_days
-        )
+        sequential = activity.compute(fw.s.lake_dir, day, fw.s.start_date)
         if not stored.reset_index(drop=True).equals(sequential.reset_index(drop=True)):
             differing.append(str(day))
     _record(

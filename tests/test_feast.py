@@ -152,15 +152,15 @@ def test_apply_deletes_what_the_repo_no_longer_defines(offline, tmp_path):
 
 def test_feature_sources_are_reproducible_to_the_bit(offline):
     """The same lake gives the same aggregates, bit for bit (training sets hash the same)."""
-    from ml_assets.core.features import aggregates
+    from ml_assets.core.features.aggregates import aggregate_sources
+    from ml_assets.core.problem import card_fraud
 
     settings, _ = offline
     day = settings.day(DAYS - 1)
 
     def both():
-        activity = aggregates.customer_activity(settings.lake_dir, day, settings.start_date, 30)
-        risk = aggregates.merchant_risk(settings.lake_dir, day, settings.start_date, 30, 60, 20.0)
-        return activity, risk
+        sources = aggregate_sources(card_fraud(), settings)
+        return [source.compute(settings.lake_dir, day, settings.start_date) for source in sources]
 
     first, second = both(), both()
     for a, b in zip(first, second, strict=True):
@@ -171,12 +171,15 @@ def test_feature_sources_are_reproducible_to_the_bit(offline):
 def test_merchant_velocity_and_recent_chargebacks_are_counted_from_the_lake(offline):
     """The merchant features that react within a day (sales velocity) or a week (chargebacks
     arrived in 7 days), recomputed from the lake's raw partitions with pandas."""
-    from ml_assets.core.features import aggregates
+    from ml_assets.core.features.aggregates import aggregate_source
+    from ml_assets.core.problem import card_fraud
 
     settings, _ = offline
     day = settings.day(DAYS - 1)
     start = pd.Timestamp(day, tz="UTC")
-    risk = aggregates.merchant_risk(settings.lake_dir, day, settings.start_date, 30, 60, 20.0)
+    risk = aggregate_source(card_fraud(), settings, "merchant_risk").compute(
+        settings.lake_dir, day, settings.start_date
+    )
     risk = risk.set_index("merchant_id")
     tx = _source(settings, "raw_transactions")
     tx = tx[tx["event_timestamp"] < start]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import project_home, settings_for
+from conftest import project_home, settings_for, short_features
 
 from ml_assets.core.retrain_policy import RetrainPolicy, decide
 from ml_assets.core.settings import PROJECT_ROOT
@@ -83,7 +83,7 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
     settings = settings_for(
         tmp_path / "data",
         training_window_days=14,
-        activity_lookback_days=LOOKBACK,
+        **short_features(LOOKBACK),
         validation_days=5,
         label_delay_max_days=10,
         scenario="seasonal",

@@ -1,12 +1,15 @@
 """The spec's aggregate views compiled to SQL (core/problem/aggregates.py) against the
-hand-written aggregates that card fraud runs today (core/features/aggregates.py): on the same
-lake and day, the same rows and the same values, bit for bit."""
+hand-written aggregates card fraud ran before the spec (handwritten_aggregates.py, kept here as
+the oracle): on the same lake and day, the same rows and the same values, bit for bit; and the
+compiled SQL against its reviewed snapshot."""
 
+from pathlib import Path
+
+import handwritten_aggregates as aggregates
 import pandas as pd
 import pytest
 from conftest import settings_for
 
-from ml_assets.core.features import aggregates
 from ml_assets.core.ingest import TABLES, VolumeRule, ingest_partition
 from ml_assets.core.problem.aggregates import compile_view, compute_view
 from ml_assets.core.problem.spec import load_spec
@@ -35,22 +38,24 @@ def lake(tmp_path_factory):
     return settings
 
 
-@pytest.fixture(scope="module")
-def views():
-    spec = load_spec(PROJECT_ROOT / "problems" / "card_fraud" / "problem.yaml")
-    return {v.name: compile_view(spec, v) for v in spec.aggregate_views}
+SPEC = PROJECT_ROOT / "problems" / "card_fraud" / "problem.yaml"
+SNAPSHOT = Path(__file__).parent / "snapshots" / "card_fraud_aggregates.sql"
 
 
+@pytest.mark.parametrize("activity_cap", [None, 14])  # the spec's 30 days; a short test world's
 @pytest.mark.parametrize("index", [0, 3, 40, DAYS - 1])  # no history, a partial one, full ones
-def test_compiled_views_equal_the_hand_written_ones(lake, views, index):
+def test_compiled_views_equal_the_hand_written_ones(lake, index, activity_cap):
     s, day = lake, lake.day(index)
-    # the spec's windows are the defaults' (30 days of activity and of chargebacks, 20 pseudo-sales)
-    assert (s.activity_lookback_days, s.risk_lookback_days, s.risk_smoothing_sales) == (30, 30, 20.0)
+    spec = load_spec(SPEC)
+    views = {
+        v.name: compile_view(spec, v, activity_cap if v.name == "customer_activity" else None)
+        for v in spec.aggregate_views
+    }
+    # the hand-written queries' settings before the spec: 30 days of activity (or a test world's
+    # lookback), 30 of chargebacks over 60 of transactions, 20 pseudo-sales
     expected = {
-        "customer_activity": aggregates.customer_activity(s.lake_dir, day, s.start_date, 30),
-        "merchant_risk": aggregates.merchant_risk(
-            s.lake_dir, day, s.start_date, 30, s.risk_tx_lookback_days, s.risk_smoothing_sales
-        ),
+        "customer_activity": aggregates.customer_activity(s.lake_dir, day, s.start_date, activity_cap or 30),
+        "merchant_risk": aggregates.merchant_risk(s.lake_dir, day, s.start_date, 30, 60, 20.0),
     }
     for name, want in expected.items():
         got = compute_view(views[name], s.lake_dir, day, s.start_date)
@@ -104,6 +109,22 @@ def test_request_time_features_equal_the_hand_written_on_demand_function(lake):
     assert list(spec.request_features) == list(want)
     for feature, expression in spec.request_features.items():
         np.testing.assert_array_equal(evaluate(expression, columns), np.asarray(want[feature]), feature)
+
+
+def test_the_compiled_sql_matches_its_reviewed_snapshot():
+    """What card fraud's spec compiles to, reviewed as SQL: a change to the compiler or the spec
+    shows up here as a diff to read (UPDATE_SNAPSHOTS=1 rewrites the file)."""
+    import os
+
+    spec = load_spec(SPEC)
+    text = "".join(
+        f"-- {v.name}: reads {compiled.reads}\n{compiled.sql}\n\n"
+        for v in spec.aggregate_views
+        for compiled in [compile_view(spec, v)]
+    )
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(text)
+    assert text == SNAPSHOT.read_text()
 
 
 def lake_table(settings, table, day):

@@ -136,6 +136,11 @@ BAD = {
         "label.delay_days",
         "30 is over max_delay_days (21)",
     ),
+    "label table without the event's timestamp": (
+        lambda r: r["label"].pop("event_time"),
+        "label.event_time",
+        "name the column of 'label_arrivals' holding the labelled event's timestamp",
+    ),
     "expression reads an unknown name": (
         lambda r: r["request_features"].update(log_amount="log1p(amount_eur)"),
         "request_features.log_amount",

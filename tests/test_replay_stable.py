@@ -4,7 +4,7 @@ alerts rarer than NannyML's in-sample thresholds give, one row per partition and
 import datetime as dt
 
 import pytest
-from conftest import store_of
+from conftest import short_features, store_of
 from replayhelpers import TEST_SIZES, replay_in_temp_home
 
 from ml_assets.core.warehouse import Warehouse
@@ -15,7 +15,7 @@ WARM = LOOKBACK + TEST_SIZES["training_window_days"]
 
 @pytest.fixture(scope="module")
 def stable(tmp_path_factory):
-    return replay_in_temp_home(tmp_path_factory, "stable", WARM + 10 + 8, activity_lookback_days=LOOKBACK)
+    return replay_in_temp_home(tmp_path_factory, "stable", WARM + 10 + 8, **short_features(LOOKBACK))
 
 
 @pytest.mark.slow

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET
+from ml_assets.core.problem import card_fraud
 from ml_assets.core.records import Window
 from ml_assets.core.training.dataset import arrival_cdf, split_rows, training_weights
 
@@ -78,7 +80,7 @@ def test_after_a_shift_its_days_train_too_and_whole_customers_validate():
 
 def test_the_arrival_cdf_is_the_share_known_at_each_age():
     """F[a] must be what a training set at ``as_of`` sees of an ``a``-day-old day: chargebacks
-    arriving on ``as_of`` itself are not known yet (labels_known_at reads arrived_at < as_of)."""
+    arriving on ``as_of`` itself are not known yet (LabelTable.known_at reads arrived_at < as_of)."""
     rng = np.random.default_rng(11)
     max_delay, per_day = 21, 20_000
     rows = []
@@ -94,7 +96,7 @@ def test_the_arrival_cdf_is_the_share_known_at_each_age():
         rows.append(pd.DataFrame({"age": age, "transaction_timestamp": tx, "arrived_at": arrived}))
     every = pd.concat(rows, ignore_index=True)
     known = every[every["arrived_at"] < pd.Timestamp(AS_OF, tz="UTC")]
-    cdf = arrival_cdf(known, AS_OF, max_delay)
+    cdf = arrival_cdf(known, LabelTable.of(card_fraud()), AS_OF, max_delay)
     for age in range(1, max_delay + 2):
         share_known = (known["age"] == age).sum() / per_day
         assert cdf[age] == pytest.approx(share_known, abs=0.02), age

@@ -83,13 +83,16 @@ class Settings(BaseSettings):
     demo_days: int = Field(66, description="feature lookback (30) + training window (28) + a monitored week")
 
     # --- features ------------------------------------------------------------------------
-    activity_lookback_days: int = Field(30, description="days of transactions behind customer_activity")
-    risk_lookback_days: int = Field(30, description="days of chargebacks behind merchant_risk")
-    risk_tx_lookback_days: int = Field(
-        60, description="chargebacks of the risk window refer to transactions up to this many days earlier"
+    window_caps: dict[str, int] = Field(
+        default_factory=dict,
+        description="aggregate view -> the most days any of its windows covers (short test worlds; "
+        "the features keep the spec's names): the spec's windows where a view is not named",
     )
-    risk_smoothing_sales: float = Field(
-        20.0, description="pseudo-sales added to a merchant's count: few sales never look risky by chance"
+    feature_warm_up_days: int | None = Field(
+        None,
+        gt=0,
+        description="days of data before the first training window (features still filling up); "
+        "default: the widest window of any aggregate view",
     )
 
     # --- training / promotion ------------------------------------------------------------

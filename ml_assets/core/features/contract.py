@@ -17,16 +17,12 @@ import pandas as pd
 
 from ml_assets.core import lake
 from ml_assets.core.features.store import FeatureRepo
+from ml_assets.core.problem import card_fraud
 
-ENTITY_COLUMNS = [
-    "transaction_id",
-    "customer_id",
-    "merchant_id",
-    "event_timestamp",
-    "amount",
-    "channel",
-    "txn_hour",
-]
+_SPINE = card_fraud().spine_columns()
+# the prediction event as Feast entity rows: its id, entity keys, timestamp and request columns,
+# plus the request field the on-demand view reads the hour from (not from the spec yet)
+ENTITY_COLUMNS = [_SPINE.id, *_SPINE.keys, _SPINE.timestamp, *_SPINE.request, "txn_hour"]
 RAW_SUFFIX = "_raw"  # a categorical feature as served (string), kept beside its code for monitoring
 TIMESTAMP_SUFFIX = "__ts"  # Feast's name for a feature's event timestamp in an online response
 
@@ -42,13 +38,10 @@ def txn_hour(timestamps) -> np.ndarray:
 
 
 def entity_frame(lake_dir: Path, days: list[dt.date]) -> pd.DataFrame:
-    """The transactions of ``days`` as Feast entity rows with their request-time fields."""
-    tx = pd.concat([lake.read_partition(lake_dir, "raw_transactions", d) for d in days], ignore_index=True)
-    tx = tx.assign(
-        txn_hour=txn_hour(tx["event_timestamp"]),
-        channel=tx["channel"].astype(str),
-        transaction_id=tx["transaction_id"].astype(str),
-    )
+    """The prediction events of ``days`` as Feast entity rows with their request-time fields."""
+    tx = pd.concat([lake.read_partition(lake_dir, _SPINE.table, d) for d in days], ignore_index=True)
+    text = [c for c in (_SPINE.id, *_SPINE.request) if _SPINE.types[c] == "str"]
+    tx = tx.assign(txn_hour=txn_hour(tx[_SPINE.timestamp]), **{c: tx[c].astype(str) for c in text})
     return tx[ENTITY_COLUMNS]
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_assets.core import lake
+from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
 from ml_assets.core.monitoring.fitting import monitors_of
 from ml_assets.core.monitoring.label_signal import ArrivalIndex, LabelSignal, label_signal
+from ml_assets.core.problem import card_fraud
 from ml_assets.core.settings import Settings
 from ml_assets.core.training.tracking import load_reference
 from ml_assets.core.warehouse import MONITORING_TABLES, PREDICTION_LOG, Warehouse
@@ -102,33 +103,26 @@ def rolling_report(warehouse: Warehouse, store: ModelStore, settings: Settings) 
     return path, day
 
 
-def labels_by(lake_dir: Path, day: dt.date, until: dt.date) -> set[str]:
-    """Transaction ids charged back in label partitions ``(day, until]``."""
-    ids: set[str] = set()
-    d = day + dt.timedelta(days=1)
-    while d <= until:
-        if lake.partition_path(lake_dir, "label_arrivals", d).exists():
-            ids |= set(lake.read_partition(lake_dir, "label_arrivals", d)["transaction_id"].astype(str))
-        d += dt.timedelta(days=1)
-    return ids
-
-
 def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings) -> pd.DataFrame:
     """Realized ROC AUC/F1 of a day once its labels had time to arrive, the error of the
     estimate made for that day (estimated - realized), and the day estimated again by CBPE
     calibrated on its reference's complete labels (``complete_label_*``): complete labels are
     judged against an estimator that also knew its labels complete (any day a version scored is
     newer than its reference, so the reference's labels are complete by now)."""
-    newest_labels = lake.existing_partitions(settings.lake_dir, "label_arrivals")
+    labels = LabelTable.of(card_fraud())
+    newest_labels = labels.arrival_days(settings.lake_dir)
     ready = day + dt.timedelta(days=settings.label_delay_max_days)
     if not newest_labels or dt.date.fromisoformat(newest_labels[-1]) < ready:
         raise ValueError(
             f"labels for {day} are not complete until {ready} (label_delay_max_days="
-            f"{settings.label_delay_max_days}); materialize label_arrivals through {ready} first"
+            f"{settings.label_delay_max_days}); materialize {labels.table} through {ready} first"
         )
     preds = predictions_of(warehouse, day, day)
     preds[TARGET] = (
-        preds["transaction_id"].astype(str).isin(labels_by(settings.lake_dir, day, ready)).astype(int)
+        preds["transaction_id"]
+        .astype(str)
+        .isin(labels.arrived_between(settings.lake_dir, day, ready))
+        .astype(int)
     )
     frames, again = [], []
     for version, part in preds.groupby("model_version"):

@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.core import lake
+from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
-from ml_assets.core.monitoring.label_signal import ARRIVALS
+from ml_assets.core.problem import card_fraud
 from ml_assets.core.records import ModelVersionRecord
 from ml_assets.core.settings import Settings
-from ml_assets.core.training.dataset import labels_known_at, training_set_path
+from ml_assets.core.training.dataset import training_set_path
 from ml_assets.core.training.tracking import load_reference
 
 # on the registered version: the day its monitors' reference labels were complete, or that they
@@ -81,14 +82,15 @@ def complete_labels(reference: pd.DataFrame, settings: Settings, day: dt.date) -
     ``label_delay_max_days`` after the reference's newest day (complete); None before."""
     days = pd.to_datetime(reference[monitors.TS], utc=True).dt.date
     first, last = days.min(), days.max()
-    landed = lake.partition_path(settings.lake_dir, ARRIVALS, day).exists()
+    table = LabelTable.of(card_fraud())
+    landed = lake.partition_path(settings.lake_dir, table.table, day).exists()
     if (day - last).days < settings.label_delay_max_days or not landed:
         return None
     # every chargeback of the reference's transactions has arrived by now: arrivals of the days
     # from its first day on, up to the end of ``day``
-    arrived = labels_known_at(day + dt.timedelta(days=1), settings.lake_dir, first, (day - first).days + 1)
-    charged_back = set(arrived["transaction_id"].astype(str))
-    return reference["transaction_id"].astype(str).isin(charged_back).astype("int8").to_numpy()
+    arrived = table.known_at(day + dt.timedelta(days=1), settings.lake_dir, first, (day - first).days + 1)
+    charged_back = set(arrived[table.key].astype(str))
+    return reference[table.key].astype(str).isin(charged_back).astype("int8").to_numpy()
 
 
 def _fit_on_first_need(store: ModelStore, version: str, settings: Settings) -> monitors.FittedMonitors:

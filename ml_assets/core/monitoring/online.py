@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ml_assets.core import lake
-from ml_assets.core.monitoring.daily import labels_by
+from ml_assets.core.labels import LabelTable
+from ml_assets.core.problem import card_fraud
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 
@@ -33,7 +33,8 @@ def realized_by_arm(
     labels are complete; None while there are none (or no fraud among them yet)."""
     from sklearn.metrics import roc_auc_score
 
-    arrived = lake.existing_partitions(lake_dir, "label_arrivals")
+    table = LabelTable.of(card_fraud())
+    arrived = table.arrival_days(lake_dir)
     if not arrived or not warehouse.exists():
         return None
     complete_until = dt.date.fromisoformat(arrived[-1]) - dt.timedelta(days=label_delay_days)
@@ -54,9 +55,8 @@ def realized_by_arm(
     labels = np.zeros(len(wide), dtype=int)
     for day, rows in wide.groupby("partition_date").groups.items():
         day = dt.date.fromisoformat(str(day)[:10])
-        fraud = labels_by(
-            lake_dir, day, day + dt.timedelta(days=label_delay_days)
-        )  # as realized_day reads them
+        # as realized_day reads them
+        fraud = table.arrived_between(lake_dir, day, day + dt.timedelta(days=label_delay_days))
         labels[wide.index.get_indexer(rows)] = (
             wide.loc[rows, "transaction_id"].astype(str).isin(fraud).to_numpy()
         )

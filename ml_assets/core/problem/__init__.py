@@ -13,6 +13,7 @@ SCHEMA_PATH = PROBLEMS_DIR / "problem.schema.json"  # for editors: ml-assets pro
 
 @functools.cache
 def card_fraud() -> ProblemSpec:
-    """The shipped card fraud problem. The lifecycle reads its landing tables from here; the rest
-    of card fraud is still written in code that mirrors the spec (docs/decisions/problem-spec.md)."""
+    """The shipped card fraud problem. The lifecycle reads its landing tables, aggregate views and
+    feature views from here; the rest of card fraud is still written in code that mirrors the
+    spec (docs/decisions/problem-spec.md)."""
     return load_spec(PROBLEMS_DIR / "card_fraud" / "problem.yaml")

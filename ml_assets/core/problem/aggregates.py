@@ -31,27 +31,29 @@ class CompiledView:
     empty: dict[str, str]  # SQL parameter -> a typed empty relation, read before the lake's first day
 
 
-def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
+def compile_view(spec: ProblemSpec, view: AggregateView, cap_days: int | None = None) -> CompiledView:
+    """``cap_days`` shortens every window longer than it (a short test world's warm-up); the
+    features keep the spec's names."""
     source = spec.tables[view.source]
     key = spec.entities[view.entity].key
     events = [a for a in view.aggregates() if a.time == "event"]
     arrivals = [a for a in view.aggregates() if a.time == "arrival"]
     # the spec's checks hold every event-time aggregate to the view's source, and at least one
-    widest = max(w for a in events for w in a.windows)
+    widest = max(w for a in events for w in _windows(a, cap_days))
     reads = {"source": (view.source, widest)}
     ctes = [
         f"src AS (SELECT * FROM {{source}} "
         f"WHERE {source.timestamp} < $start AND {source.timestamp} >= $start - INTERVAL {widest} DAY)",
-        f"base AS (SELECT {key}, "
-        + ", ".join(_event_columns(a, source.timestamp) for a in events)
-        + f" FROM src GROUP BY {key})",
+        f"base AS (SELECT {key},\n  "
+        + ",\n  ".join(_event_columns(a, source.timestamp, cap_days) for a in events)
+        + f"\n  FROM src GROUP BY {key})",
     ]
     # every aggregate under its own name first, then the view's columns in the listed order
     computed = [f"base.{f}" for a in events for f in a.feature_names()]
     joins = ""
     if arrivals:
         label, spine = spec.label, spec.tables[spec.spine.table]
-        longest = max(w for a in arrivals for w in a.windows)
+        longest = max(w for a in arrivals for w in _windows(a, cap_days))
         # a label names its event (label.key = the spine's id): the spine's rows reach back the
         # widest arrival window plus the longest a label may take to arrive
         reads |= {
@@ -64,9 +66,9 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
             f"JOIN (SELECT {spine.primary_key}, {key} FROM {{spine}} "
             f"WHERE {spine.timestamp} < $start) s ON l.{label.key} = s.{spine.primary_key} "
             f"WHERE l.{label.arrival} < $start AND l.{label.arrival} >= $start - INTERVAL {longest} DAY)",
-            f"labelled AS (SELECT {key}, "
-            + ", ".join(_event_columns(a, "_arrived") for a in arrivals)
-            + f" FROM arrived GROUP BY {key})",
+            f"labelled AS (SELECT {key},\n  "
+            + ",\n  ".join(_event_columns(a, "_arrived", cap_days) for a in arrivals)
+            + f"\n  FROM arrived GROUP BY {key})",
         ]
         joins = f" LEFT JOIN labelled USING ({key})"
         computed += [
@@ -74,24 +76,32 @@ def compile_view(spec: ProblemSpec, view: AggregateView) -> CompiledView:
             for a in arrivals
             for f in a.feature_names()
         ]
-    inner = f"SELECT base.{key}, {', '.join(computed)} FROM base{joins}"
+    inner = f"SELECT base.{key}, {', '.join(computed)}\n  FROM base{joins}"
     columns = [
         f"{to_sql(f.expression)} AS {f.name}" if isinstance(f, Derived) else ", ".join(f.feature_names())
         for f in view.features
     ]
+    # one clause per line: the SQL is shown in the UI and reviewed as a snapshot
     sql = (
-        "WITH " + ", ".join(ctes) + f" SELECT {key}, {', '.join(columns)}, $start AS event_timestamp "
-        f"FROM ({inner}) ORDER BY {key}"
+        "WITH "
+        + ",\n".join(ctes)
+        + f"\nSELECT {key},\n  "
+        + ",\n  ".join(columns)
+        + f",\n  $start AS event_timestamp\nFROM ({inner})\nORDER BY {key}"
     )
     tables = {param: spec.tables[table].columns for param, (table, _) in reads.items()}
     return CompiledView(view.name, sql, reads, {param: _empty(c) for param, c in tables.items()})
 
 
-def _event_columns(aggregate: Aggregate, timestamp: str) -> str:
-    return ", ".join(
+def _event_columns(aggregate: Aggregate, timestamp: str, cap_days: int | None) -> str:
+    return ",\n  ".join(
         f"{_aggregate_sql(aggregate, f'{timestamp} >= $start - INTERVAL {w} DAY')} AS {name}"
-        for w, name in zip(aggregate.windows, aggregate.feature_names(), strict=True)
+        for w, name in zip(_windows(aggregate, cap_days), aggregate.feature_names(), strict=True)
     )
+
+
+def _windows(aggregate: Aggregate, cap_days: int | None) -> list[int]:
+    return [min(w, cap_days) if cap_days else w for w in aggregate.windows]
 
 
 def _aggregate_sql(aggregate: Aggregate, within: str) -> str:

@@ -10,6 +10,7 @@ the file's name. The JSON schema for editors is ``ProblemSpec.model_json_schema(
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -156,6 +157,11 @@ class Label(_Strict):
         None, description="the label column; absent: a row in the table is a positive"
     )
     arrival: Identifier | None = Field(None, description="the column saying when the label became known")
+    event_time: Identifier | None = Field(
+        None,
+        description="the column holding the labelled event's timestamp (delays are measured from it); "
+        "needed where the labels are a table of their own",
+    )
     delay_days: PositiveInt | None = Field(
         None, description="or: labels are known this many days after the event"
     )
@@ -183,6 +189,18 @@ class Serving(_Strict):
     hash_key: Identifier = Field(description="the spine column the canary splits traffic by")
 
 
+@dataclasses.dataclass(frozen=True)
+class SpineColumns:
+    """The prediction event's table and the roles of its columns."""
+
+    table: str
+    id: str
+    keys: list[str]  # entity keys, in the spine's order
+    timestamp: str
+    request: list[str]  # what a caller sends online
+    types: dict[str, str]
+
+
 class ProblemSpec(_Strict):
     name: Identifier
     description: str = ""
@@ -207,6 +225,17 @@ class ProblemSpec(_Strict):
         order = {entity: i for i, entity in enumerate(self.spine.entities)}
         views = [*self.attribute_views, *self.aggregate_views]
         return sorted(views, key=lambda v: (order.get(v.entity, len(order)), isinstance(v, AggregateView)))
+
+    def spine_columns(self) -> SpineColumns:
+        table = self.tables[self.spine.table]
+        return SpineColumns(
+            table=self.spine.table,
+            id=table.primary_key,
+            keys=[self.entities[e].key for e in self.spine.entities],
+            timestamp=table.timestamp,
+            request=list(self.spine.request_columns),
+            types=dict(table.columns),
+        )
 
     def fetched_features(self) -> list[str]:
         """The features read from the feature store, view by view."""
@@ -272,10 +301,16 @@ def _reference_problems(spec: ProblemSpec):
     if label_table is None:
         yield "label.table", f"{label.table!r} is not a table: declare it under tables"
     else:
-        for field in ("key", "value", "arrival"):
+        for field in ("key", "value", "arrival", "event_time"):
             column = getattr(label, field)
             if column is not None and column not in label_table.columns:
                 yield f"label.{field}", f"{column!r} is not a column of {label.table!r}"
+        if label.table != spec.spine.table and label.event_time is None:
+            yield (
+                "label.event_time",
+                f"name the column of {label.table!r} holding the labelled event's timestamp "
+                "(a label's delay is measured from it)",
+            )
         if (label.arrival is None) == (label.delay_days is None):
             yield "label", "give exactly one of arrival (a column) or delay_days (a fixed delay)"
         if label.delay_days is not None and label.delay_days > label.max_delay_days:

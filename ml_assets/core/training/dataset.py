@@ -25,9 +25,12 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.core import lake
+from ml_assets.core.features.aggregates import warm_up_days
 from ml_assets.core.features.contract import entity_frame, historical_features
 from ml_assets.core.features.store import FeatureRepo
+from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET, WEIGHT
+from ml_assets.core.problem import card_fraud
 from ml_assets.core.records import TrainingSetRecord, Window
 from ml_assets.core.settings import Settings
 
@@ -51,9 +54,7 @@ def resolve_as_of(value: str, lake_dir: Path) -> dt.date:
 
 def training_window(as_of: dt.date, settings: Settings) -> Window:
     end = as_of - dt.timedelta(days=settings.label_maturity_days)
-    # rows from before the 30-day aggregates have filled up would teach the model a
-    # feature distribution that never occurs again
-    warm = settings.start_date + dt.timedelta(days=settings.activity_lookback_days)
+    warm = settings.start_date + dt.timedelta(days=warm_up_days(card_fraud(), settings))
     start = max(warm, end - dt.timedelta(days=settings.training_window_days))
     if end <= start:
         raise ValueError(
@@ -63,30 +64,9 @@ def training_window(as_of: dt.date, settings: Settings) -> Window:
     return Window(start, end)
 
 
-def labels_known_at(as_of: dt.date, lake_dir: Path, first_day: dt.date, lookback_days: int) -> pd.DataFrame:
-    """Every chargeback that had arrived before ``as_of`` (labels of later days unseen)."""
-    days = [as_of - dt.timedelta(days=k) for k in range(1, lookback_days + 1)]
-    frames = [
-        lake.read_partition(lake_dir, "label_arrivals", d)
-        for d in days
-        if d >= first_day and lake.partition_path(lake_dir, "label_arrivals", d).exists()
-    ]
-    columns = ["transaction_id", "transaction_timestamp", "arrived_at"]
-    if not frames:
-        return pd.DataFrame(
-            {
-                "transaction_id": pd.Series(dtype=str),
-                "transaction_timestamp": pd.Series(dtype="datetime64[us, UTC]"),
-                "arrived_at": pd.Series(dtype="datetime64[us, UTC]"),
-            }
-        )
-    labels = pd.concat(frames, ignore_index=True)
-    return labels.loc[labels["arrived_at"] < pd.Timestamp(as_of, tz="UTC"), columns]
-
-
-def attach_labels(entities: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+def attach_labels(entities: pd.DataFrame, labels: pd.DataFrame, table: LabelTable) -> pd.DataFrame:
     out = entities.copy()
-    out[TARGET] = out["transaction_id"].isin(set(labels["transaction_id"].astype(str))).astype("int8")
+    out[TARGET] = out[table.key].isin(set(labels[table.key].astype(str))).astype("int8")
     return out
 
 
@@ -97,13 +77,14 @@ def build_training_set(
     feature service, a time-based split (the last ``validation_days`` are validation, the most
     recent labelled window, which promotion also evaluates on) and the training weights."""
     window = training_window(as_of, settings)
-    labels = labels_known_at(as_of, settings.lake_dir, settings.start_date, settings.label_lookback_days)
-    entities = attach_labels(entity_frame(settings.lake_dir, window.days()), labels)
+    table = LabelTable.of(card_fraud())
+    labels = table.known_at(as_of, settings.lake_dir, settings.start_date, settings.label_lookback_days)
+    entities = attach_labels(entity_frame(settings.lake_dir, window.days()), labels, table)
     frame = historical_features(repo, entities)
     frame[SPLIT] = split_rows(
         frame, window, settings.validation_days, shift_since, settings.retrain_holdout_share
     )
-    cdf = arrival_cdf(labels, as_of, settings.label_delay_max_days)
+    cdf = arrival_cdf(labels, table, as_of, settings.label_delay_max_days)
     frame[WEIGHT] = training_weights(
         frame, as_of, cdf, shift_since, settings.retrain_shift_weight_share, settings.max_positive_weight
     )
@@ -143,21 +124,21 @@ def held_out_customers(customer_ids: pd.Series, share: float) -> pd.Series:
     return pd.Series(hashed < share * 2**32, index=customer_ids.index)
 
 
-def arrival_cdf(labels: pd.DataFrame, as_of: dt.date, max_delay: int) -> np.ndarray:
+def arrival_cdf(labels: pd.DataFrame, table: LabelTable, as_of: dt.date, max_delay: int) -> np.ndarray:
     """F[a]: the share of a day's chargebacks known at the start of ``as_of`` when that day is
     ``a`` days old (a = 0..max_delay + 1), i.e. that arrived on one of the ``a - 1`` days after it
-    (a chargeback arriving on ``as_of`` itself is not known yet: ``labels_known_at``). Measured
+    (a chargeback arriving on ``as_of`` itself is not known yet: ``LabelTable.known_at``). Measured
     on the days whose chargebacks had all arrived by ``as_of``; all ones when no such day
     exists yet (then nothing is corrected). The first version counted arrivals within ``a``
     days, one day too many: measured at default size, a 4-day-old day had 44% of its
     chargebacks known where it said 57%, so young chargebacks were weighed too little."""
     if labels.empty:
         return np.ones(max_delay + 2)
-    arrived = labels.assign(day=pd.to_datetime(labels["transaction_timestamp"], utc=True).dt.date)
+    arrived = labels.assign(day=pd.to_datetime(labels[table.event_time], utc=True).dt.date)
     mature = arrived[arrived["day"] <= as_of - dt.timedelta(days=max_delay + 1)]
     if mature.empty:
         return np.ones(max_delay + 2)
-    delay = (pd.to_datetime(mature["arrived_at"], utc=True).dt.date - mature["day"]).map(lambda d: d.days)
+    delay = (pd.to_datetime(mature[table.arrival], utc=True).dt.date - mature["day"]).map(lambda d: d.days)
     return np.array([(delay < a).mean() for a in range(max_delay + 2)])
 
 

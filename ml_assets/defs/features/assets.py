@@ -2,15 +2,15 @@
 view (derived from the repo's catalogue) that loads each day into the online store."""
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from ml_assets.core import lake as lake_files
-from ml_assets.core.features import aggregates
+from ml_assets.core.features.aggregates import AggregateSource, aggregate_source, aggregate_sources
 from ml_assets.core.features.catalogue import load_specs, repo_fingerprint
+from ml_assets.core.problem import card_fraud
 from ml_assets.core.settings import Settings
 from ml_assets.defs.partitions import daily_partitions, partition_day, previous_days, shape_settings
 from ml_assets.defs.resources import FeastResource, LakeResource
@@ -23,10 +23,6 @@ S = shape_settings
 # the online store, which serving reads.
 OFFLINE_FEATURE_ASSETS = ["feast_apply", *sorted({v.source_table for v in specs.FEATURE_VIEWS})]
 
-# The aggregate sources' code version is their SQL's: when a query changes (a new column),
-# Dagster marks the partitions written by the old one as stale instead of mixing schemas silently.
-AGGREGATES_VERSION = hashlib.sha256(Path(aggregates.__file__).read_bytes()).hexdigest()[:12]
-
 
 def _written(frame: pd.DataFrame, path) -> dg.MaterializeResult:
     return dg.MaterializeResult(
@@ -38,49 +34,33 @@ def _written(frame: pd.DataFrame, path) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(
-    group_name="features",
-    partitions_def=daily_partitions,
-    kinds={"duckdb", "parquet"},
-    code_version=AGGREGATES_VERSION,
-    deps=[dg.AssetDep("raw_transactions", partition_mapping=previous_days(S.activity_lookback_days))],
-    description="Per customer, spending over the 1/7/30 days before the start of the day (DuckDB).",
-)
-def customer_activity_source(
-    context: dg.AssetExecutionContext, lake: LakeResource, settings: dg.ResourceParam[Settings]
-) -> dg.MaterializeResult:
-    day = partition_day(context)
-    frame = aggregates.customer_activity(
-        Path(lake.lake_dir), day, settings.start_date, settings.activity_lookback_days
+def _aggregate_source_asset(source: AggregateSource) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=source.table,
+        group_name="features",
+        partitions_def=daily_partitions,
+        kinds={"duckdb", "parquet"},
+        # the compiled SQL's: a changed spec marks the partitions written by the old query stale
+        code_version=source.code_version,
+        deps=[
+            dg.AssetDep(table, partition_mapping=previous_days(days))
+            for table, days in source.lake_days.items()
+        ],
+        description=f"{source.description} (DuckDB, compiled from the problem spec's `{source.view}`).",
     )
-    return _written(frame, lake_write(lake, frame, "customer_activity_source", day))
+    def _asset(
+        context: dg.AssetExecutionContext, lake: LakeResource, settings: dg.ResourceParam[Settings]
+    ) -> dg.MaterializeResult:
+        day = partition_day(context)
+        # compiled with the run's settings (a test world's window caps), not the code location's
+        run_source = aggregate_source(card_fraud(), settings, source.view)
+        frame = run_source.compute(Path(lake.lake_dir), day, settings.start_date)
+        return _written(frame, lake_write(lake, frame, source.table, day))
+
+    return _asset
 
 
-@dg.asset(
-    group_name="features",
-    partitions_def=daily_partitions,
-    kinds={"duckdb", "parquet"},
-    code_version=AGGREGATES_VERSION,
-    deps=[
-        dg.AssetDep("raw_transactions", partition_mapping=previous_days(S.risk_tx_lookback_days)),
-        dg.AssetDep("label_arrivals", partition_mapping=previous_days(S.risk_lookback_days)),
-    ],
-    description="Per merchant, chargebacks over 30 and 7 days (arrived by the start of the day) and sales "
-    "velocity over 1, 7 and 30 days (DuckDB).",
-)
-def merchant_risk_source(
-    context: dg.AssetExecutionContext, lake: LakeResource, settings: dg.ResourceParam[Settings]
-) -> dg.MaterializeResult:
-    day = partition_day(context)
-    frame = aggregates.merchant_risk(
-        Path(lake.lake_dir),
-        day,
-        settings.start_date,
-        settings.risk_lookback_days,
-        settings.risk_tx_lookback_days,
-        settings.risk_smoothing_sales,
-    )
-    return _written(frame, lake_write(lake, frame, "merchant_risk_source", day))
+aggregate_source_assets = [_aggregate_source_asset(x) for x in aggregate_sources(card_fraud(), S)]
 
 
 def lake_write(lake: LakeResource, frame: pd.DataFrame, table: str, day: dt.date):
