@@ -186,10 +186,14 @@ def _check(settings: Settings, args) -> None:
         else f"{spec.label.delay_days} days after the event"
     )
     print(f"  label: {spec.label.table}.{spec.label.value or '(row present)'}, known {known}")
-    spine = spec.tables[spec.spine.table]
-    keys = [spec.entities[e].key for e in spec.spine.entities]
-    request = [spine.primary_key, spine.timestamp, *keys, *spec.spine.request_columns]
-    print(f"  online request: {', '.join(f'{c}: {spine.columns[c]}' for c in request)}")
+    columns = spec.spine_columns()
+    request = dict.fromkeys([columns.id, columns.timestamp, *columns.keys, *columns.request])  # once each
+    print(f"  online request: {', '.join(f'{c}: {columns.types[c]}' for c in request)}")
+    if spec.source.kind == "historical_import":
+        print(
+            f"  source: {spec.source.path} imported a day at a time, labels "
+            f"{spec.source.label_delay_days} days after their row"
+        )
 
 
 def _init(settings: Settings, args) -> None:

@@ -50,7 +50,18 @@ def test_a_drafted_spec_is_refused_until_its_placeholders_are_filled_then_valid(
         "term_months": "int",
         "region": "str",
         "has_guarantor": "bool",
+    }
+    # the label leaves the rows: the import lands it in a table of its own, once it is known
+    assert raw["tables"]["loans_labels"]["columns"] == {
+        "loan_id": "str",
+        "applied_at": "timestamp",
         "defaulted": "bool",
+        "known_at": "timestamp",
+    }
+    assert raw["source"] == {
+        "kind": "historical_import",
+        "path": str(source.resolve()),
+        "label_delay_days": raw["source"]["label_delay_days"],
     }
     assert raw["entities"]["subject"]["key"] == "borrower_id"  # a *_id column, proposed
     assert raw["model"]["categorical"] == ["region"]
@@ -60,12 +71,13 @@ def test_a_drafted_spec_is_refused_until_its_placeholders_are_filled_then_valid(
     left = str(caught.value).splitlines()
     assert {line.split(": ")[1] for line in left} == {
         "description",
-        "label.delay_days",
+        "source.label_delay_days",
         "label.max_delay_days",
     }
     assert all(line.startswith(f"{path}: ") and "placeholder" in line for line in left)
     raw["description"] = "Loans that default, known 30 days after the application."
-    raw["label"].update(delay_days=30, max_delay_days=30)
+    raw["source"].update(label_delay_days=30)
+    raw["label"].update(max_delay_days=30)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     loaded = load_spec(path)
     assert loaded.feature_names() == ["amount", "term_months", "region", "has_guarantor"]
@@ -77,7 +89,7 @@ def test_the_label_delay_given_fills_the_label_and_a_row_feature_reading_the_lab
     )
     spec["description"] = "Loans."
     path = scaffold.write_draft(spec, tmp_path / "p" / "problem.yaml")
-    assert load_spec(path).label.delay_days == 30
+    assert load_spec(path).source.label_delay_days == 30
     spec["request_features"]["leak"] = "defaulted"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     with pytest.raises(ProblemSpecError, match="request_features.leak: 'defaulted' is not something"):

@@ -1,6 +1,7 @@
 """``ml-assets init``: a first problem spec drafted from one historical table (a Parquet or CSV
-file): its columns and types read from the file, the row's own columns as features, the label
-a column known a fixed delay after each row. Wherever a choice is needed the draft holds a
+file): its columns and types read from the file, the row's own columns as features, and the
+label column moved to a table of its own that the historical import (history.py) fills a fixed
+delay after each row. Wherever a choice is needed the draft holds a
 ``TODO:`` placeholder saying what to choose; ``load_spec`` refuses a spec that still has one."""
 
 from __future__ import annotations
@@ -68,36 +69,58 @@ def draft(
     entity_key = keys[0] if keys else f"{PLACEHOLDER} the column that names who or what a row is about"
     # the row's own columns are its features; an id is a key, not a feature
     features = [c for c in columns if c not in (id_column, timestamp, label, *keys[:1])]
-    table = name
+    events = {c: t for c, t in columns.items() if c != label}
+    delay = (
+        label_delay_days
+        if label_delay_days is not None
+        else f"{PLACEHOLDER} days after a row until its label is known"
+    )
     return {
         "name": name,
         "description": f"{PLACEHOLDER} what is predicted, for whom, and when the answer is known",
         "tables": {
-            table: {
+            name: {
                 "landing": name,
-                "description": f"Rows of {source.name}, one file a day.",
-                "columns": columns,
+                "description": f"Rows of {source.name}, one file a day (without {label}).",
+                "columns": events,
                 "primary_key": id_column,
                 "timestamp": timestamp,
-            }
+            },
+            f"{name}_labels": {
+                "landing": f"{name}_labels",
+                "description": f"{label} of earlier rows, landing the day it becomes known.",
+                "columns": {
+                    id_column: columns[id_column],
+                    timestamp: "timestamp",
+                    label: columns[label],
+                    "known_at": "timestamp",
+                },
+                "primary_key": id_column,
+                "timestamp": "known_at",
+            },
         },
         "entities": {"subject": {"key": entity_key}},
-        "spine": {"table": table, "entities": ["subject"], "request_columns": features},
+        "spine": {"table": name, "entities": ["subject"], "request_columns": features},
         "label": {
-            "table": table,
+            "table": f"{name}_labels",
             "key": id_column,
             "value": label,
-            "delay_days": label_delay_days
-            if label_delay_days is not None
-            else f"{PLACEHOLDER} days after a row until its label is known",
+            "arrival": "known_at",
+            "event_time": timestamp,
             "max_delay_days": label_delay_days
             if label_delay_days is not None
-            else f"{PLACEHOLDER} days after which every label is known",
+            else f"{PLACEHOLDER} days after which every label is known (at least source.label_delay_days)",
         },
         "request_features": {c: c for c in features if columns[c] != "timestamp"},
         "model": {"categorical": [c for c in features if columns[c] == "str"]},
         "monitoring": {"chunk": "day"},
         "serving": {"hash_key": id_column},
+        # the file, replayed a day at a time: rows on their day, labels after the delay
+        "source": {
+            "kind": "historical_import",
+            "path": str(Path(source).resolve()),
+            "label_delay_days": delay,
+        },
     }
 
 

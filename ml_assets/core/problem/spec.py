@@ -189,6 +189,25 @@ class Serving(_Strict):
     hash_key: Identifier = Field(description="the spine column the canary splits traffic by")
 
 
+class SimulatedSource(_Strict):
+    """The landing files come from the project's simulator (card fraud)."""
+
+    kind: Literal["simulator"]
+
+
+class HistoricalImport(_Strict):
+    """One historical table replayed as daily landing files: each row lands on its own day in the
+    spine's table without its label, and the label lands in the label table ``label_delay_days``
+    later, with that moment as its arrival."""
+
+    kind: Literal["historical_import"]
+    path: str = Field(description="a Parquet or CSV file; a relative path starts at the spec's folder")
+    label_delay_days: PositiveInt = Field(description="days after its row until a label is known")
+
+
+Source = Annotated[SimulatedSource | HistoricalImport, Field(discriminator="kind")]
+
+
 @dataclasses.dataclass(frozen=True)
 class SpineColumns:
     """The prediction event's table and the roles of its columns."""
@@ -218,6 +237,7 @@ class ProblemSpec(_Strict):
     model: ModelSpec = ModelSpec()
     monitoring: Monitoring = Monitoring()
     serving: Serving
+    source: Source = Field(description="where the landing files come from")
 
     def feature_views(self) -> list[AttributeView | AggregateView]:
         """The views in the feature service's order: by entity, in the spine's order; an entity's
@@ -315,6 +335,8 @@ def _reference_problems(spec: ProblemSpec):
             yield "label", "give exactly one of arrival (a column) or delay_days (a fixed delay)"
         if label.delay_days is not None and label.delay_days > label.max_delay_days:
             yield "label.delay_days", f"{label.delay_days} is over max_delay_days ({label.max_delay_days})"
+
+    yield from _source_problems(spec)
 
     for i, view in enumerate(spec.attribute_views):
         where = f"attribute_views[{i}] ({view.name})"
@@ -435,6 +457,34 @@ def _expression_problems(where: str, expression: str, readable: set[str]):
 
 
 PLACEHOLDER = "TODO:"  # a choice ml-assets init left to the user
+
+
+def _source_problems(spec: ProblemSpec):
+    source, label = spec.source, spec.label
+    if not isinstance(source, HistoricalImport):
+        return
+    if label.table == spec.spine.table or label.arrival is None or label.event_time is None:
+        yield (
+            "label",
+            "an imported table's labels land in a table of their own: declare label.table (its columns: "
+            "the row's id, the row's timestamp, the label and its arrival) with label.arrival and "
+            "label.event_time",
+        )
+    else:
+        if label.delay_days is not None:
+            yield "label.delay_days", "an import releases labels after source.label_delay_days: remove this"
+        produced = {label.key, label.event_time, label.arrival, label.value} - {None}
+        extra = sorted(set(spec.tables[label.table].columns) - produced)
+        if extra:
+            yield (
+                f"tables.{label.table}.columns",
+                f"an import writes only {sorted(produced)} to the label table: remove {extra}",
+            )
+    if source.label_delay_days > label.max_delay_days:
+        yield (
+            "source.label_delay_days",
+            f"{source.label_delay_days} is over label.max_delay_days ({label.max_delay_days})",
+        )
 
 
 def placeholders(raw, path: str = "") -> list[str]:
