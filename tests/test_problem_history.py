@@ -135,3 +135,37 @@ def test_an_import_spec_that_cannot_run_is_refused_before_anything_lands(tmp_pat
         caught.value
     )
     assert not (tmp_path / "landing").exists()
+
+
+def test_a_label_not_known_yet_is_a_negative_only_where_the_problem_says_so(loans):
+    """Card fraud's chargebacks list frauds only: a transaction without one trains as honest.
+    An imported problem lands every answer: a loan whose answer has not arrived leaves the
+    training set, and a known 'not repaid' is a negative."""
+    from ml_assets.core.labels import LabelTable
+    from ml_assets.core.model import TARGET
+    from ml_assets.core.problem import card_fraud
+    from ml_assets.core.training.dataset import attach_labels
+
+    spec, history = loans
+    table = LabelTable.of(spec)
+    as_of = pd.Timestamp(history.first_day + dt.timedelta(days=40), tz="UTC")
+    known = history.labels[history.labels["known_at"] < as_of]
+    rows = history.events[history.events["timestamp"] < as_of]
+    trained = attach_labels(rows, known, table)
+    answered = rows["id"].isin(known["id"])
+    assert 0 < answered.sum() < len(rows)
+    assert len(trained) == answered.sum()  # the last 28 days' loans wait for their answer
+    expected = known.set_index("id").loc[trained["id"], "repaid"].astype("int8").to_numpy()
+    assert (trained[TARGET].to_numpy() == expected).all() and 0 < expected.mean() < 1
+
+    fraud = LabelTable.of(card_fraud())
+    chargebacks = pd.DataFrame(
+        {
+            "transaction_id": ["t1"],
+            "transaction_timestamp": [as_of],
+            "is_fraud": [True],
+            "arrived_at": [as_of],
+        }
+    )
+    tx = pd.DataFrame({"transaction_id": ["t0", "t1", "t2"]})
+    assert attach_labels(tx, chargebacks, fraud)[TARGET].tolist() == [0, 1, 0]

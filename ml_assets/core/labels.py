@@ -23,6 +23,7 @@ class LabelTable:
     event_time: str  # the labelled event's timestamp
     arrival: str  # when the label became known
     value: str | None  # the label; None: a row is a positive
+    missing: str  # a row without a label yet: "negative" or "unknown"
 
     @classmethod
     def of(cls, spec: ProblemSpec) -> LabelTable:
@@ -34,33 +35,40 @@ class LabelTable:
                 f"{spec.name}: label.delay_days labels are not read yet; declare label.arrival and "
                 "label.event_time"
             )
-        return cls(label.table, label.key, label.event_time, label.arrival, label.value)
+        return cls(label.table, label.key, label.event_time, label.arrival, label.value, label.missing)
 
     def known_at(
         self, as_of: dt.date, lake_dir: Path, first_day: dt.date, lookback_days: int
     ) -> pd.DataFrame:
-        """The positive labels that had arrived before ``as_of`` (later arrivals unseen), from the
-        ``lookback_days`` arrival days before it: columns ``key``, ``event_time``, ``arrival``."""
+        """The labels that had arrived before ``as_of`` (later arrivals unseen), from the
+        ``lookback_days`` arrival days before it: columns ``key``, ``event_time``, ``arrival``
+        (and ``value``)."""
         days = [as_of - dt.timedelta(days=k) for k in range(1, lookback_days + 1)]
         frames = [
             lake.read_partition(lake_dir, self.table, d)
             for d in days
             if d >= first_day and lake.partition_path(lake_dir, self.table, d).exists()
         ]
-        columns = [self.key, self.event_time, self.arrival]
+        columns = [self.key, self.event_time, self.arrival, *([self.value] if self.value else [])]
         if not frames:
             return pd.DataFrame(
                 {
                     self.key: pd.Series(dtype=str),
                     self.event_time: pd.Series(dtype="datetime64[us, UTC]"),
                     self.arrival: pd.Series(dtype="datetime64[us, UTC]"),
+                    **({self.value: pd.Series(dtype=bool)} if self.value else {}),
                 }
             )
         labels = pd.concat(frames, ignore_index=True)
-        known = labels[self.arrival] < pd.Timestamp(as_of, tz="UTC")
-        if self.value is not None:
-            known &= labels[self.value].astype(bool)
-        return labels.loc[known, columns]
+        return labels.loc[labels[self.arrival] < pd.Timestamp(as_of, tz="UTC"), columns]
+
+    def target(self, ids: pd.Series, labels: pd.DataFrame) -> pd.Series:
+        """Each id's label as known in ``labels`` (1 positive, 0 negative), and for an id with
+        none: 0 where a missing label means negative, NA where it means not known yet."""
+        ids = ids.astype(str)
+        known = ids.isin(set(labels[self.key].astype(str)))
+        out = ids.isin(self.positive_ids(labels)).astype("Int8")
+        return out if self.missing == "negative" else out.where(known, pd.NA)
 
     def arrived_between(self, lake_dir: Path, day: dt.date, until: dt.date) -> set[str]:
         """Ids of the events whose positive label landed in the arrival days ``(day, until]``."""

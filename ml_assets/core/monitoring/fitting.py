@@ -89,8 +89,7 @@ def complete_labels(reference: pd.DataFrame, settings: Settings, day: dt.date) -
     # every chargeback of the reference's transactions has arrived by now: arrivals of the days
     # from its first day on, up to the end of ``day``
     arrived = table.known_at(day + dt.timedelta(days=1), settings.lake_dir, first, (day - first).days + 1)
-    charged_back = set(arrived[table.key].astype(str))
-    return reference[table.key].astype(str).isin(charged_back).astype("int8").to_numpy()
+    return table.target(reference[table.key], arrived).astype("int8").to_numpy()
 
 
 def _fit_on_first_need(store: ModelStore, version: str, settings: Settings) -> monitors.FittedMonitors:

@@ -166,6 +166,11 @@ class Label(_Strict):
         None, description="or: labels are known this many days after the event"
     )
     max_delay_days: PositiveInt = Field(description="after this many days a label is complete")
+    missing: Literal["negative", "unknown"] = Field(
+        "unknown",
+        description="a row whose label has not arrived: negative (the table lists positives only, as "
+        "chargebacks do) or unknown (it waits, and is not trained on)",
+    )
 
 
 class Decision(_Strict):
@@ -333,6 +338,11 @@ def _reference_problems(spec: ProblemSpec):
             )
         if (label.arrival is None) == (label.delay_days is None):
             yield "label", "give exactly one of arrival (a column) or delay_days (a fixed delay)"
+        if label.value is None and label.missing != "negative":
+            yield (
+                "label.missing",
+                "without label.value a row in the table is a positive: set missing: negative",
+            )
         if label.delay_days is not None and label.delay_days > label.max_delay_days:
             yield "label.delay_days", f"{label.delay_days} is over max_delay_days ({label.max_delay_days})"
 

@@ -65,9 +65,11 @@ def training_window(as_of: dt.date, settings: Settings) -> Window:
 
 
 def attach_labels(entities: pd.DataFrame, labels: pd.DataFrame, table: LabelTable) -> pd.DataFrame:
-    out = entities.copy()
-    out[TARGET] = out[table.key].isin(set(labels[table.key].astype(str))).astype("int8")
-    return out
+    """The entity rows with their label as known; a row whose label is not known yet leaves the
+    set where the problem says a missing label is unknown (not a negative)."""
+    target = table.target(entities[table.key], labels)
+    known = target.notna()
+    return entities.loc[known].assign(**{TARGET: target[known].astype("int8")}).reset_index(drop=True)
 
 
 def build_training_set(
