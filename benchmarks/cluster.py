@@ -71,7 +71,7 @@ def main() -> None:
             day = lake.read_partition(embedded.lake_dir, "raw_transactions", embedded.day(DAYS))
             rows = [
                 {"customer_id": int(t.customer_id), "merchant_id": int(t.merchant_id),
-                 "amount": float(t.amount), "channel": t.channel, "txn_hour": 12.0}
+                 "amount": float(t.amount), "channel": t.channel, "hour_of_event_timestamp": 12.0}
                 for t in day.head(READS).itertuples()
             ]  # fmt: skip
             repos = {"SQLite (embedded, bulk loader)": engines.feature_repo(embedded)}

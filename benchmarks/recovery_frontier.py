@@ -27,7 +27,7 @@ def _day_frame(s, sim, specs, i: int):
     complete label (a chargeback will arrive)."""
     from ml_assets.core import lake
     from ml_assets.core.features import aggregates
-    from ml_assets.core.features.contract import to_model_frame, txn_hour
+    from ml_assets.core.features.contract import hour_of_day, to_model_frame
     from ml_assets.core.problem import card_fraud
 
     d = s.day(i)
@@ -51,7 +51,7 @@ def _day_frame(s, sim, specs, i: int):
     inputs = {
         "amount": f["amount"].tolist(),
         "channel": f["channel"].astype(str).tolist(),
-        "txn_hour": txn_hour(f["event_timestamp"]).tolist(),
+        "hour_of_event_timestamp": hour_of_day(f["event_timestamp"]).tolist(),
     }
     for columns in specs.ON_DEMAND_INPUTS.values():
         inputs |= {c: f[c].tolist() for c in columns}
@@ -64,11 +64,15 @@ def _day_frame(s, sim, specs, i: int):
 def _on_demand_udf(repo_dir: Path):
     """The feature repo's on-demand transformation, the very function Feast runs."""
     import importlib.util
+    import sys
 
+    sys.path.insert(0, str(repo_dir))  # features.py imports its catalogue as Feast's CLI does
     spec = importlib.util.spec_from_file_location("frontier_features", repo_dir / "features.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.transaction_context_udf
+    return (
+        module.build(repo_dir.parent / "data").on_demand_views["request_features"].feature_transformation.udf
+    )
 
 
 def frontier(scenario: str, seed: int, drift_day: int, ages: list[int], root: Path) -> list[str]:

@@ -84,7 +84,7 @@ def _baseline(s, txs: list[dict]) -> dict[str, list[float]]:
     service's reader (what the service runs) and through Feast's get_online_features."""
     import datetime as dt
 
-    from ml_assets.core.features.contract import model_matrix, online_features, txn_hour
+    from ml_assets.core.features.contract import hour_of_day, model_matrix, online_features
     from ml_assets.core.features.online_read import OnlineFeatureReader
     from ml_assets.core.features.store import FeatureRepo
     from ml_assets.core.model_store import ModelStore
@@ -103,27 +103,27 @@ def _baseline(s, txs: list[dict]) -> dict[str, list[float]]:
     for t in txs[:SINGLE]:
         for name, read in reads.items():  # interleaved, so both see the same machine
             started = time.perf_counter()
-            hour = txn_hour([dt.datetime.fromisoformat(t["timestamp"])])[0]
+            hour = hour_of_day([dt.datetime.fromisoformat(t["timestamp"])])[0]
             row = {
                 "customer_id": t["customer_id"],
                 "merchant_id": t["merchant_id"],
                 "amount": t["amount"],
                 "channel": t["channel"],
-                "txn_hour": float(hour),
+                "hour_of_event_timestamp": float(hour),
             }
             model.predict(model_matrix(read(row).values, specs))
             times[name].append(time.perf_counter() - started)
     batches = []
     for chunk in batch_bodies(txs):  # the same batches of 100 the service gets (sequential_latencies)
         started = time.perf_counter()
-        hours = txn_hour([dt.datetime.fromisoformat(t["timestamp"]) for t in chunk])
+        hours = hour_of_day([dt.datetime.fromisoformat(t["timestamp"]) for t in chunk])
         rows = [
             {
                 "customer_id": t["customer_id"],
                 "merchant_id": t["merchant_id"],
                 "amount": t["amount"],
                 "channel": t["channel"],
-                "txn_hour": float(h),
+                "hour_of_event_timestamp": float(h),
             }
             for t, h in zip(chunk, hours, strict=True)
         ]

@@ -27,7 +27,7 @@ if not transactions:
 #    to the feature values that were known at its own timestamp.
 tx = pd.read_parquet(transactions[-1]).head(5)
 entity_df = tx[["customer_id", "merchant_id", "event_timestamp", "amount", "channel"]].assign(
-    txn_hour=tx["event_timestamp"].dt.hour + tx["event_timestamp"].dt.minute / 60.0,
+    hour_of_event_timestamp=tx["event_timestamp"].dt.hour + tx["event_timestamp"].dt.minute / 60.0,
     channel=tx["channel"].astype(str),
 )
 historical = store.get_historical_features(entity_df=entity_df, features=service).to_df()
@@ -44,7 +44,7 @@ online = store.get_online_features(
             "merchant_id": int(r.merchant_id),
             "amount": float(r.amount),
             "channel": str(r.channel),
-            "txn_hour": float(dt.datetime.now().hour),
+            "hour_of_event_timestamp": float(dt.datetime.now().hour),
         }
         for r in tx.head(2).itertuples()
     ],

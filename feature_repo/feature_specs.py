@@ -1,8 +1,9 @@
 """The feature repo's catalogue in plain Python: entities, feature views, the on-demand
 view and the feature service. ``features.py`` turns it into Feast objects; Dagster reads
 it to derive one asset per feature view without importing Feast (which costs seconds at
-code-location load). The entities and the feature views come from card fraud's problem spec
-(problems/card_fraud/problem.yaml); the request-time features are still written here."""
+code-location load). All of it comes from card fraud's problem spec
+(problems/card_fraud/problem.yaml) but the feature service's name, the age features and the
+categorical levels, still written here."""
 
 from __future__ import annotations
 
@@ -50,13 +51,14 @@ _SPEC = card_fraud()  # problems/card_fraud/problem.yaml (issue 26)
 ENTITIES = {name: _SPEC.entities[name].key for name in _SPEC.spine.entities}
 FEATURE_VIEWS: list[FeatureViewSpec] = _views(_SPEC)
 
-# Request-time inputs of a transaction and the on-demand features derived from them.
-REQUEST_FIELDS = {"amount": "Float64", "channel": "String", "txn_hour": "Float64"}
-ON_DEMAND_VIEW = "transaction_context"
-# the spec's request-time features (transaction_context_udf in features.py computes them: a
-# test holds the two equal)
+# What a request carries for the request-time features (its columns, and the hour of a
+# timestamp an expression reads), the on-demand view computing them, and the fetched features
+# they read, by view
+REQUEST_FIELDS = {field: _FEAST_TYPES[kind] for field, kind in _SPEC.request_fields().items()}
+ON_DEMAND_VIEW = "request_features"
 ON_DEMAND_FEATURES = dict.fromkeys(_SPEC.request_features, "Float64")
-ON_DEMAND_INPUTS = {"customer_activity": ("amount_avg_30d", "amount_avg_7d", "amount_max_30d")}
+ON_DEMAND_INPUTS = _SPEC.request_inputs_by_view()
+REQUEST_EXPRESSIONS = dict(_SPEC.request_features)
 
 FEATURE_SERVICE = "fraud_model_v1"
 

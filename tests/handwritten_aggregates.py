@@ -108,3 +108,24 @@ def merchant_risk(
             "window_days": float(lookback_days),
         },
     )
+
+
+def transaction_context_udf(inputs: dict[str, list]) -> dict[str, list]:
+    """Card fraud's request-time features as the on-demand function computed them by hand
+    before the spec (``txn_hour``: the hour of the transaction with its minutes)."""
+    import numpy as np
+
+    amount = np.asarray(inputs["amount"], dtype="float64")  # None -> NaN, as pandas would
+
+    def per_amount(feature: str) -> np.ndarray:
+        return amount / (np.asarray(inputs[feature], dtype="float64") + 1.0)
+
+    hour = np.asarray(inputs["txn_hour"], dtype="float64")
+    return {
+        "log_amount": np.log1p(amount).tolist(),
+        "amount_to_avg_30d": per_amount("amount_avg_30d").tolist(),
+        "amount_to_max_30d": per_amount("amount_max_30d").tolist(),
+        "amount_to_avg_7d": per_amount("amount_avg_7d").tolist(),
+        "is_online": [1.0 if channel == "online" else 0.0 for channel in inputs["channel"]],
+        "is_night": ((hour < 6) | (hour >= 23)).astype("float64").tolist(),
+    }

@@ -35,7 +35,7 @@ def build_offline(settings, days: int) -> None:
 
 def request_rows(transactions) -> list[dict]:
     """Online reader inputs (entity keys and request fields) for a frame of raw transactions."""
-    from ml_assets.core.features.contract import txn_hour
+    from ml_assets.core.features.contract import hour_of_day
 
     return [
         {
@@ -43,7 +43,7 @@ def request_rows(transactions) -> list[dict]:
             "merchant_id": int(r.merchant_id),
             "amount": float(r.amount),
             "channel": str(r.channel),
-            "txn_hour": float(h),
+            "hour_of_event_timestamp": float(h),
         }
-        for r, h in zip(transactions.itertuples(), txn_hour(transactions["event_timestamp"]), strict=True)
+        for r, h in zip(transactions.itertuples(), hour_of_day(transactions["event_timestamp"]), strict=True)
     ]

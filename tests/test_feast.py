@@ -213,7 +213,13 @@ def test_online_read_through_the_feature_service_computes_request_features(offli
     repo.materialize_day("customer_activity", last)
     source = lake.read_partition(settings.lake_dir, "customer_activity_source", last)
     customer = int(source["customer_id"].iloc[0])
-    row = {"customer_id": customer, "merchant_id": 1, "amount": 99.0, "channel": "online", "txn_hour": 2.5}
+    row = {
+        "customer_id": customer,
+        "merchant_id": 1,
+        "amount": 99.0,
+        "channel": "online",
+        "hour_of_event_timestamp": 2.5,
+    }
     service = repo.store().get_feature_service(repo.specs.FEATURE_SERVICE)
     online = repo.store().get_online_features(features=service, entity_rows=[row]).to_dict()
     assert online["is_online"] == [1.0] and online["is_night"] == [1.0]

@@ -111,7 +111,13 @@ def test_the_online_reader_serves_what_feasts_get_online_features_serves(world):
     rows += [
         {**rows[0], "customer_id": 10**12},
         {**rows[1], "merchant_id": 10**12},
-        {**rows[2], "customer_id": 10**12, "merchant_id": 10**12, "channel": "online", "txn_hour": 23.5},
+        {
+            **rows[2],
+            "customer_id": 10**12,
+            "merchant_id": 10**12,
+            "channel": "online",
+            "hour_of_event_timestamp": 23.5,
+        },
     ]
     reader = OnlineFeatureReader(store, specs)
     service = store.get_feature_service(specs.FEATURE_SERVICE)

@@ -16,7 +16,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.features.contract import RAW_SUFFIX, model_matrix, raw_columns, txn_hour
+from ml_assets.core.features.contract import (
+    HOUR_FIELDS,
+    RAW_SUFFIX,
+    model_matrix,
+    raw_columns,
+    request_hours,
+)
 from ml_assets.core.features.online_read import OnlineFeatureReader
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import CHAMPION, ModelStore
@@ -154,9 +160,8 @@ class OnlineScorer:
 
     def probe(self) -> None:
         """One read of an entity no one has: raises FeaturesUnavailable while the store is down."""
-        self.read(
-            [{"customer_id": -1, "merchant_id": -1, "amount": 1.0, "channel": "in_store", "txn_hour": 0.0}]
-        )
+        hours = dict.fromkeys(HOUR_FIELDS, 0.0)
+        self.read([{"customer_id": -1, "merchant_id": -1, "amount": 1.0, "channel": "in_store", **hours}])
 
     def warm_up(self) -> None:
         """One real read and prediction, so the first request pays no first-call costs."""
@@ -184,15 +189,16 @@ class OnlineScorer:
         routing = self.controller.routing  # one routing for the whole call, whatever changes meanwhile
         if routing is None:
             raise RuntimeError("no model loaded yet")
+        hours = request_hours([t["timestamp"] for t in transactions])
         rows = [
             {
                 "customer_id": t["customer_id"],
                 "merchant_id": t["merchant_id"],
                 "amount": float(t["amount"]),
                 "channel": t["channel"],
-                "txn_hour": float(h),
+                **{field: float(values[i]) for field, values in hours.items()},
             }
-            for t, h in zip(transactions, txn_hour([t["timestamp"] for t in transactions]), strict=True)
+            for i, t in enumerate(transactions)
         ]
         served = self.read(rows)
         matrix = model_matrix(served.values, self.specs)

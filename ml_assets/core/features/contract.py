@@ -20,15 +20,17 @@ from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.problem import card_fraud
 
 _SPINE = card_fraud().spine_columns()
-# the prediction event as Feast entity rows: its id, entity keys, timestamp and request columns,
-# plus the request field the on-demand view reads the hour from (not from the spec yet)
-ENTITY_COLUMNS = [_SPINE.id, *_SPINE.keys, _SPINE.timestamp, *_SPINE.request, "txn_hour"]
+# request field -> the timestamp whose hour of day it carries (the on-demand view reads it)
+HOUR_FIELDS = card_fraud().hour_fields()
+# the prediction event as Feast entity rows: its id, entity keys, timestamp, request columns and
+# hour fields
+ENTITY_COLUMNS = [_SPINE.id, *_SPINE.keys, _SPINE.timestamp, *_SPINE.request, *HOUR_FIELDS]
 RAW_SUFFIX = "_raw"  # a categorical feature as served (string), kept beside its code for monitoring
 TIMESTAMP_SUFFIX = "__ts"  # Feast's name for a feature's event timestamp in an online response
 
 
-def txn_hour(timestamps) -> np.ndarray:
-    """Hour of day with minutes (UTC), the request field the on-demand view reads."""
+def hour_of_day(timestamps) -> np.ndarray:
+    """Hour of day with minutes (UTC): what a request's hour field carries."""
     if isinstance(timestamps, list) and all(isinstance(t, dt.datetime) and t.tzinfo for t in timestamps):
         # a few request timestamps: plain Python, without pandas' per-call cost; same numbers
         utc = [t.astimezone(dt.UTC) for t in timestamps]
@@ -41,8 +43,17 @@ def entity_frame(lake_dir: Path, days: list[dt.date]) -> pd.DataFrame:
     """The prediction events of ``days`` as Feast entity rows with their request-time fields."""
     tx = pd.concat([lake.read_partition(lake_dir, _SPINE.table, d) for d in days], ignore_index=True)
     text = [c for c in (_SPINE.id, *_SPINE.request) if _SPINE.types[c] == "str"]
-    tx = tx.assign(txn_hour=txn_hour(tx[_SPINE.timestamp]), **{c: tx[c].astype(str) for c in text})
+    hours = {field: hour_of_day(tx[column]) for field, column in HOUR_FIELDS.items()}
+    tx = tx.assign(**hours, **{c: tx[c].astype(str) for c in text})
     return tx[ENTITY_COLUMNS]
+
+
+def request_hours(timestamps: list) -> dict[str, np.ndarray]:
+    """The hour fields of requests stamped ``timestamps`` (the spine's timestamp of each)."""
+    if not HOUR_FIELDS:
+        return {}
+    hours = hour_of_day(timestamps)
+    return dict.fromkeys(HOUR_FIELDS, hours)
 
 
 def encode_column(values: Sequence | np.ndarray | pd.Series, feature: str, specs: ModuleType) -> np.ndarray:

@@ -6,6 +6,7 @@ tree, never by running it: a spec is data, not code."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -121,44 +122,73 @@ def evaluate(expression: str, columns: dict) -> np.ndarray:
     """The expression over columns of rows (numpy arrays: numbers as float64, strings as objects,
     timestamps as datetime64), as float64 (a condition gives 1.0 or 0.0). Walks the same tree
     ``to_sql`` renders, so a request-time feature computes online what SQL computes offline."""
+    return compile_expression(expression)(columns)
+
+
+def hour_field(column: str) -> str:
+    """The request field carrying ``hour(column)``, computed once where the request is built."""
+    return f"hour_of_{column}"
+
+
+def compile_expression(expression: str, hours_given: bool = False) -> Callable[[Mapping], np.ndarray]:
+    """The expression as a function of columns, parsed and checked once (a request path calls it
+    per request). With ``hours_given``, ``hour(ts)`` reads the column ``hour_field(ts)`` (the
+    request carries the hour, as Feast's request source does) instead of computing it."""
     names_in(expression)
 
-    def run(node: ast.AST):
+    def run(node: ast.AST, columns: Mapping):
         if isinstance(node, ast.Expression):
-            return run(node.body)
+            return run(node.body, columns)
         if isinstance(node, ast.BinOp):
-            left, right = run(node.left), run(node.right)
-            return {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide}[
-                type(node.op)
-            ](left, right)
+            left, right = run(node.left, columns), run(node.right, columns)
+            return _NUMPY_BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp):
-            value = run(node.operand)
+            value = run(node.operand, columns)
             return np.negative(value) if isinstance(node.op, ast.USub) else np.logical_not(value)
         if isinstance(node, ast.BoolOp):
             combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-            values = [run(v) for v in node.values]
+            values = [run(v, columns) for v in node.values]
             out = values[0]
             for value in values[1:]:
                 out = combine(out, value)
             return out
         if isinstance(node, ast.Compare):
-            out, left = None, run(node.left)
+            out, left = None, run(node.left, columns)
             for op, comparator in zip(node.ops, node.comparators, strict=True):
-                right = run(comparator)
+                right = run(comparator, columns)
                 step = _NUMPY_COMPARE[type(op)](left, right)
                 out = step if out is None else np.logical_and(out, step)
                 left = right
             return out
         if isinstance(node, ast.Call):
-            args = [run(a) for a in node.args]
+            if hours_given and node.func.id == "hour" and isinstance(node.args[0], ast.Name):
+                return columns[hour_field(node.args[0].id)]
+            args = [run(a, columns) for a in node.args]
             return _NUMPY_FUNCTIONS[node.func.id](*args)
         if isinstance(node, ast.Name):
             return columns[node.id]
         return node.value
 
-    with np.errstate(divide="ignore", invalid="ignore"):  # a missing value gives NaN, as in SQL's NULL
-        result = run(ast.parse(expression, mode="eval"))
-    return np.asarray(result, dtype="float64")
+    tree = ast.parse(expression, mode="eval")
+
+    def compiled(columns: Mapping) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):  # a missing value gives NaN, as SQL's NULL
+            return np.asarray(run(tree, columns), dtype="float64")
+
+    return compiled
+
+
+def hours_read(expression: str) -> set[str]:
+    """The columns an expression takes ``hour()`` of."""
+    tree = ast.parse(expression, mode="eval")
+    return {
+        node.args[0].id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "hour"
+        and node.args
+        and isinstance(node.args[0], ast.Name)
+    }
 
 
 def _hour(timestamps) -> np.ndarray:
@@ -167,6 +197,7 @@ def _hour(timestamps) -> np.ndarray:
     return (seconds // 3600) + (seconds % 3600 // 60) / 60.0
 
 
+_NUMPY_BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide}
 _NUMPY_FUNCTIONS = {"log1p": np.log1p, "abs": np.abs, "hour": _hour, "min": np.minimum, "max": np.maximum}
 _NUMPY_COMPARE = {
     ast.Eq: np.equal,

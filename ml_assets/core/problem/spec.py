@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from ml_assets.core.problem.expressions import names_in
+from ml_assets.core.problem.expressions import hour_field, hours_read, names_in
 
 ColumnType = Literal["int", "float", "str", "bool", "timestamp", "date"]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
@@ -261,6 +261,29 @@ class ProblemSpec(_Strict):
             request=list(self.spine.request_columns),
             types=dict(table.columns),
         )
+
+    def request_fields(self) -> dict[str, ColumnType]:
+        """What the request-time features read from the request, with their types: the spine's
+        request columns, and the hour of each timestamp an expression takes ``hour()`` of (a
+        field of its own, computed where the request is built)."""
+        columns = self.tables[self.spine.table].columns
+        return {c: columns[c] for c in self.spine.request_columns} | dict.fromkeys(
+            self.hour_fields(), "float"
+        )
+
+    def hour_fields(self) -> dict[str, str]:
+        """Request field -> the timestamp column whose hour it carries."""
+        hours = sorted({c for e in self.request_features.values() for c in hours_read(e)})
+        return {hour_field(c): c for c in hours}
+
+    def request_inputs_by_view(self) -> dict[str, list[str]]:
+        """The fetched features the request-time expressions read, by view (in the views' order)."""
+        read = {n for e in self.request_features.values() for n in names_in(e)}
+        return {
+            v.name: [f for f in v.feature_names() if f in read]
+            for v in self.feature_views()
+            if read & set(v.feature_names())
+        }
 
     def fetched_features(self) -> list[str]:
         """The features read from the feature store, view by view."""
