@@ -141,6 +141,11 @@ BAD = {
         "label.event_time",
         "name the column of 'label_arrivals' holding the labelled event's timestamp",
     ),
+    "an age that is not a feature": (
+        lambda r: r["monitoring"]["ages"].append("card_age_days"),
+        "monitoring.ages[2]",
+        "'card_age_days' is not one of the problem's features",
+    ),
     "expression reads an unknown name": (
         lambda r: r["request_features"].update(log_amount="log1p(amount_eur)"),
         "request_features.log_amount",

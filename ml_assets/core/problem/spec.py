@@ -188,6 +188,11 @@ class ModelSpec(_Strict):
 
 class Monitoring(_Strict):
     chunk: Literal["day", "week"] = "day"
+    ages: list[Identifier] = Field(
+        default_factory=list,
+        description="features that grow by one a day for every entity (an account's age): drift is "
+        "judged on them as of one fixed day, since a population that only grows older has not drifted",
+    )
 
 
 class Serving(_Strict):
@@ -370,6 +375,10 @@ def _reference_problems(spec: ProblemSpec):
             yield "label.delay_days", f"{label.delay_days} is over max_delay_days ({label.max_delay_days})"
 
     yield from _source_problems(spec)
+    features = set(spec.feature_names())
+    for i, age in enumerate(spec.monitoring.ages):
+        if age not in features:
+            yield f"monitoring.ages[{i}]", f"{age!r} is not one of the problem's features"
 
     for i, view in enumerate(spec.attribute_views):
         where = f"attribute_views[{i}] ({view.name})"
