@@ -64,6 +64,7 @@ def _spec(aggregates: list[dict]) -> ProblemSpec:
                 {"name": "view", "entity": "thing", "source": "events", "features": aggregates}
             ],
             "serving": {"hash_key": "key"},
+            "source": {"kind": "historical_import", "path": "events.parquet", "label_delay_days": 1},
         }
     )
 
