@@ -29,11 +29,11 @@ class LabelTable:
     def of(cls, spec: ProblemSpec) -> LabelTable:
         label = spec.label
         if label.arrival is None or label.event_time is None:
-            # labels known a fixed delay after their event (a historical import) come with the
-            # problem data-source plugin; nothing runs such a spec end to end yet (issue 26)
+            # a label in the spine's own row, known a fixed delay later: no data source lands that
+            # form (an import writes a label table with arrivals), so nothing reads it
             raise NotImplementedError(
-                f"{spec.name}: label.delay_days labels are not read yet; declare label.arrival and "
-                "label.event_time"
+                f"{spec.name}: labels are read from a label table by arrival; declare label.arrival and "
+                "label.event_time (ml-assets init drafts that form)"
             )
         return cls(label.table, label.key, label.event_time, label.arrival, label.value, label.missing)
 

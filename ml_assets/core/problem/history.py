@@ -38,9 +38,7 @@ def read_history(spec: ProblemSpec, spec_dir: Path) -> History:
     or a delay the data cannot show is an error naming the field and the fix."""
     source = _import_of(spec)
     path = Path(source.path) if Path(source.path).is_absolute() else Path(spec_dir) / source.path
-    if not path.exists():
-        raise ProblemSpecError(f"source.path: {path} does not exist: put the file there or fix the path")
-    raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    raw = read_table(path, fix="source.path: put the file there or fix the path")
     spine = spec.tables[spec.spine.table]
     label = spec.label
     wanted = [*spine.columns, label.value] if label.value else list(spine.columns)
@@ -74,6 +72,18 @@ def read_history(spec: ProblemSpec, spec_dir: Path) -> History:
     )
     events = rows[list(spine.columns)]
     return History(events, labels, first, labels[label.arrival].max().date())
+
+
+def read_table(path: Path, fix: str) -> pd.DataFrame:
+    """One historical table, Parquet or CSV (``fix`` says what to do when it is not there)."""
+    path = Path(path)
+    if not path.exists():
+        raise ProblemSpecError(f"{path}: no such file: {fix}")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    raise ProblemSpecError(f"{path}: read Parquet (.parquet) or CSV (.csv) files only: convert it first")
 
 
 def land_history(

@@ -10,18 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml_assets.core.problem.history import read_table
 from ml_assets.core.problem.spec import PLACEHOLDER, ProblemSpecError
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise ProblemSpecError(f"{path}: no such file: give the table to draft from (--from)")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    raise ProblemSpecError(f"{path}: read Parquet (.parquet) or CSV (.csv) files only: convert it first")
 
 
 def column_type(series: pd.Series) -> str:
@@ -53,7 +43,7 @@ def draft(
     label_delay_days: int | None = None,
 ) -> dict:
     """The draft spec of ``source``, as the YAML document to write."""
-    frame = read_table(source)
+    frame = read_table(source, fix="give the table to draft from (--from)")
     columns = {c: column_type(frame[c]) for c in frame.columns}
     for flag, column in (("--id", id_column), ("--timestamp", timestamp), ("--label", label)):
         if column not in columns:
