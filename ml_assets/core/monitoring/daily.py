@@ -206,7 +206,7 @@ def early_labels_day(
     signals.sort(key=lambda s: preds.loc[preds["model_version"] == s.model_version, "partition_date"].max())
     rows = pd.DataFrame([dataclasses.asdict(s) | {"alert": s.alert} for s in signals])
     if not rows.empty:
-        # z is None while too few chargebacks arrived: typed, or DuckDB would make the column NULL
+        # z is None while too few positive labels arrived: typed, or DuckDB would make the column NULL
         rows = rows.drop(columns=["day"]).assign(partition_date=day, z=rows["z"].astype("float64"))
         warehouse.replace_partition(LABEL_SIGNAL_TABLE, rows, {"partition_date": day})
     return signals

@@ -86,7 +86,7 @@ def complete_labels(reference: pd.DataFrame, settings: Settings, day: dt.date) -
     landed = lake.partition_path(settings.lake_dir, table.table, day).exists()
     if (day - last).days < settings.label_delay_max_days or not landed:
         return None
-    # every chargeback of the reference's transactions has arrived by now: arrivals of the days
+    # every label of the reference's events has arrived by now: arrivals of the days
     # from its first day on, up to the end of ``day``
     arrived = table.known_at(day + dt.timedelta(days=1), settings.lake_dir, first, (day - first).days + 1)
     return table.target(reference[table.key], arrived).astype("int8").to_numpy()

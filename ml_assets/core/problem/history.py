@@ -2,8 +2,8 @@
 ``source: historical_import``): each row lands on its own day in the spine's table, without its
 label; its label lands in the label table ``label_delay_days`` later, stamped with that moment as
 its arrival. So a table holding every answer already becomes what production sees: events as they
-happen, labels only once they are known, and every later stage reads them as it reads card
-fraud's chargebacks."""
+happen, labels only once they are known, and every later stage reads them as it reads any
+label table (core/labels.py)."""
 
 from __future__ import annotations
 
