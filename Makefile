@@ -14,6 +14,9 @@ export NML_DISABLE_USAGE_LOGGING := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
+# PROBLEM=NAME: the problem (a folder under problems/) bootstrap, serve, replay and mlflow-ui run
+PROBLEM ?= $(or $(ML_ASSETS_PROBLEM),card_fraud)
+export ML_ASSETS_PROBLEM := $(PROBLEM)
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve bench-openmp clean-data mlflow-ui rollback rollback-threshold replay dagster-home \
 	serve test-tools faults scenarios rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
@@ -100,12 +103,11 @@ lock:
 	/tmp/ml-assets-lock/bin/pip freeze --exclude-editable | grep -v '^ml-assets' > requirements.lock
 
 clean-data:
-	rm -rf data/landing data/lake data/quarantine data/feast data/dagster data/mlflow data/reports \
-	  data/warehouse.duckdb data/monitors data/training_sets
+	rm -rf data/dagster $(patsubst problems/%/problem.yaml,data/%,$(wildcard problems/*/problem.yaml))
 
 ## make mlflow-ui: the MLflow UI over the project's tracking store, on 127.0.0.1:5000
 mlflow-ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/$(PROBLEM)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 ## make replay: the seasonal scenario, 120 days, on the project's instance (see README)
 replay: $(STAMP) dagster-home

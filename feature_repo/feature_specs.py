@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import process_problem
 from ml_assets.core.problem.spec import AttributeView
 
 
@@ -47,7 +47,7 @@ def _views(spec) -> list[FeatureViewSpec]:
     return out
 
 
-_SPEC = card_fraud()  # problems/card_fraud/problem.yaml (issue 26)
+_SPEC = process_problem()  # problems/<name>/problem.yaml
 ENTITIES = {name: _SPEC.entities[name].key for name in _SPEC.spine.entities}
 FEATURE_VIEWS: list[FeatureViewSpec] = _views(_SPEC)
 

@@ -174,7 +174,7 @@ def _check(settings: Settings, args) -> None:
     except ProblemSpecError as exc:
         raise SystemExit(str(exc)) from None
     print(f"{path}: valid problem spec {spec.name!r}")
-    print(f"  landing tables: {', '.join(f'{n} (data/landing/{t.landing})' for n, t in spec.tables.items())}")
+    print(f"  landing tables: {', '.join(f'{n} (landing/{t.landing})' for n, t in spec.tables.items())}")
     print(f"  prediction event: {spec.spine.table}, about {', '.join(spec.spine.entities)}")
     for view in spec.feature_views():
         print(f"  feature view {view.name} ({view.entity}): {', '.join(view.feature_names())}")
@@ -229,9 +229,15 @@ def _problem_schema(settings: Settings, args) -> None:
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__)
+    parser.add_argument(
+        "--problem",
+        default=None,
+        help="the problem every command runs (a folder under problems/; default: ML_ASSETS_PROBLEM, "
+        "else card_fraud)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="write simulated daily exports into data/landing")
+    p = sub.add_parser("simulate", help="write simulated daily exports into data/<problem>/landing")
     p.add_argument("--days", type=int, default=None, help="how many days (default: settings.demo_days)")
     p.add_argument("--first-day", type=int, default=0, help="day index of the first day (0 = start date)")
     p.add_argument("--overwrite", action="store_true", help="regenerate days that already exist")
@@ -317,7 +323,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p = sub.add_parser(
         "check", help="validate a problem spec (problems/NAME/problem.yaml) and print what it declares"
     )
-    p.add_argument("name", nargs="?", default="card_fraud", help="the problem's folder under problems/")
+    p.add_argument("name", nargs="?", default=None, help="the problem's folder under problems/ (default: --problem)")
     p.add_argument("--spec", type=Path, default=None, help="a spec file elsewhere (instead of NAME)")
     p.set_defaults(func=_check)
 
@@ -347,7 +353,15 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
         from ml_assets.quiet import quiet_libraries
 
         quiet_libraries()
+    if args.problem is not None:
+        if settings is not None and settings.problem != args.problem:
+            raise SystemExit(f"--problem {args.problem}: these settings are for {settings.problem}")
+        # the environment carries the choice to everything this process starts (the service, the
+        # code location, run workers): a process runs one problem
+        os.environ["ML_ASSETS_PROBLEM"] = args.problem
     settings = settings or Settings()
+    if args.func is _check and args.name is None:
+        args.name = settings.problem
     if args.func is _simulate and args.days is None:
         args.days = settings.demo_days
     args.func(settings, args)

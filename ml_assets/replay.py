@@ -23,7 +23,7 @@ import pandas as pd
 from ml_assets import scoreboard
 from ml_assets.core import engines
 from ml_assets.core.features import aggregates
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import problem_spec
 from ml_assets.core.retrain_policy import DayEvidence, SensorState
 from ml_assets.core.settings import PROJECT_ROOT, Settings
 
@@ -308,7 +308,7 @@ def replay(
     progress = DayProgress(days, f"[replay] {s.scenario}") if log is None else None
     log = progress.event if progress is not None else log
     if warm_up_days is None:
-        warm_up_days = aggregates.warm_up_days(card_fraud(), s) + s.training_window_days
+        warm_up_days = aggregates.warm_up_days(problem_spec(s), s) + s.training_window_days
     warm = warm_up_days
     if days <= warm:
         raise ValueError(

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_assets.core.model import TARGET
 from ml_assets.core.monitoring import monitors
 from ml_assets.core.monitoring.drift_methods import OPEN_JENSEN_SHANNON
 from ml_assets.core.monitoring.thresholds import (
@@ -109,7 +110,7 @@ def test_a_day_judged_without_itself_sits_further_out_and_the_alerts_follow_that
 
 def test_fitted_monitors_name_the_statistic_and_how_the_threshold_was_learnt():
     rng = np.random.default_rng(2)
-    frame = _days(0, 28, rng, lambda d: 50.0).assign(score=lambda f: rng.random(len(f)), is_fraud=0)
+    frame = _days(0, 28, rng, lambda d: 50.0).assign(score=lambda f: rng.random(len(f)), **{TARGET: 0})
     frame = frame.rename(columns={"ts": monitors.TS})
     columns = monitors.MonitoredColumns(["x"], [])
     fitted = monitors.fit_monitors(frame, 0.5, columns, frame, 0.001, 0.01, folds=4)

@@ -9,6 +9,7 @@ from conftest import repo_of
 from lakehelpers import build_offline
 
 from ml_assets.core import lake
+from ml_assets.core.settings import DEFAULT_PROBLEM
 
 DAYS = 10
 
@@ -233,7 +234,7 @@ def _online_rows(settings, view: str) -> list[tuple]:
         return sorted(
             con.execute(
                 "SELECT entity_key, feature_name, value, value_text, event_ts, created_ts "
-                f"FROM ml_assets_{view}"
+                f"FROM {DEFAULT_PROBLEM}_{view}"
             ).fetchall()
         )
     finally:
@@ -251,7 +252,7 @@ def test_bulk_online_load_writes_exactly_what_feast_materialize_writes(offline, 
     by_feast = _online_rows(settings, view)
     con = sqlite3.connect(settings.feast_dir / "online_store.db")
     with con:
-        con.execute(f"DELETE FROM ml_assets_{view}")
+        con.execute(f"DELETE FROM {DEFAULT_PROBLEM}_{view}")
     con.close()
     written = repo.load_online_day(view, day)
     bulk = _online_rows(settings, view)

@@ -156,6 +156,16 @@ BAD = {
         "request_features.log_amount",
         "calls a function outside",
     ),
+    "a setting that does not exist": (
+        lambda r: r.update(settings={"training_days": 28}),
+        "settings.training_days",
+        "not a setting a problem sets",
+    ),
+    "a setting of the wrong type": (
+        lambda r: r.update(settings={"horizon_days": "half a year"}),
+        "settings.horizon_days",
+        "Input should be a valid integer",
+    ),
     "unknown field": (
         lambda r: r["model"].update(categorical_features=["merchant_category"]),
         "model.categorical_features",
@@ -219,3 +229,17 @@ def test_ml_assets_check_prints_what_a_spec_declares_and_exits_with_its_mistakes
     with pytest.raises(SystemExit) as caught:
         main(["check", "--spec", str(path)])
     assert f"{path}: spine.request_columns: 'device'" in str(caught.value.code)
+
+
+def test_the_problem_flag_chooses_the_problem_of_every_command(monkeypatch, capsys):
+    from ml_assets.cli import main
+    from ml_assets.core.settings import Settings
+
+    # set, so the test's end restores the environment main() changes (a process runs one problem)
+    monkeypatch.setenv("ML_ASSETS_PROBLEM", "card_fraud")
+    main(["--problem", "loan_default", "check"])
+    assert "valid problem spec 'loan_default'" in capsys.readouterr().out
+    monkeypatch.setenv("ML_ASSETS_PROBLEM", "card_fraud")
+    with pytest.raises(SystemExit) as caught:
+        main(["--problem", "loan_default", "check"], settings=Settings())
+    assert "these settings are for card_fraud" in str(caught.value.code)

@@ -52,3 +52,33 @@ def test_openmp_threads_spin_briefly_unless_the_user_says_otherwise():
     assert subprocess.check_output([sys.executable, "-c", read], env=env, text=True).strip() == "1000"
     env["GOMP_SPINCOUNT"] = "300000"
     assert subprocess.check_output([sys.executable, "-c", read], env=env, text=True).strip() == "300000"
+
+
+def test_a_problem_has_its_own_data_folder_and_its_spec_s_settings_under_the_environment(monkeypatch):
+    from ml_assets.core.problem import named
+    from ml_assets.core.settings import PROJECT_ROOT
+
+    monkeypatch.delenv("ML_ASSETS_PROBLEM", raising=False)
+    assert Settings().problem == "card_fraud" and Settings().data_dir == PROJECT_ROOT / "data" / "card_fraud"
+    loans = Settings(problem="loan_default")
+    declared = named("loan_default").settings
+    assert loans.data_dir == PROJECT_ROOT / "data" / "loan_default"
+    assert loans.start_date.isoformat() == str(declared["start_date"]) != Settings().start_date.isoformat()
+    assert loans.training_window_days == declared["training_window_days"] != Settings().training_window_days
+    # the environment chooses the problem, and still wins over its spec
+    monkeypatch.setenv("ML_ASSETS_PROBLEM", "loan_default")
+    monkeypatch.setenv("ML_ASSETS_TRAINING_WINDOW_DAYS", "30")
+    assert Settings().start_date == loans.start_date and Settings().training_window_days == 30
+    with pytest.raises(pydantic.ValidationError) as error:
+        Settings(problem="Loans")
+    assert "problem" in str(error.value)
+
+
+def test_each_problem_registers_its_own_model_in_its_own_feast_project(tmp_path):
+    from ml_assets.core import engines
+
+    fraud, loans = Settings(data_dir=tmp_path / "a"), Settings(problem="loan_default", data_dir=tmp_path / "b")
+    assert engines.model_store(fraud).model_name == "fraud_model"
+    assert engines.model_store(loans).model_name == "loan_default_model"
+    assert engines.feature_repo(fraud).config().project == "card_fraud"
+    assert engines.feature_repo(loans).config().project == "loan_default"

@@ -9,6 +9,7 @@ from conftest import repo_of, settings_for, store_of
 from lakehelpers import build_offline
 
 from ml_assets.core import lake
+from ml_assets.core.model import TARGET
 from ml_assets.core.warehouse import Warehouse
 
 DAYS = 45
@@ -131,8 +132,8 @@ def test_labels_that_arrive_after_as_of_are_not_positives(world):
     known = set(arrivals.loc[arrivals["arrived_at"] < pd.Timestamp(as_of, tz="UTC"), "transaction_id"])
     in_window_late = frame["transaction_id"].isin(late)
     assert in_window_late.sum() > 0  # the test has teeth: some frauds of the window were still unknown
-    assert (frame.loc[in_window_late, "is_fraud"] == 0).all()
-    assert set(frame.loc[frame["is_fraud"] == 1, "transaction_id"]) <= known
+    assert (frame.loc[in_window_late, TARGET] == 0).all()
+    assert set(frame.loc[frame[TARGET] == 1, "transaction_id"]) <= known
     assert frame["event_timestamp"].max() < pd.Timestamp(window.end, tz="UTC")
 
 

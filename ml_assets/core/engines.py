@@ -14,6 +14,7 @@ import contextlib
 
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import ModelStore
+from ml_assets.core.problem import problem_spec
 from ml_assets.core.settings import Settings
 from ml_assets.core.warehouse import PostgresWarehouse, Warehouse, libpq_url
 
@@ -22,15 +23,20 @@ DATABASES = ("dagster", "feast", "mlflow", "warehouse")
 
 
 def feature_repo(s: Settings) -> FeatureRepo:
+    # each problem is its own Feast project (they may share the cluster's registry)
     if s.profile == "cluster":
-        return FeatureRepo(s.feature_repo_dir, s.data_dir, s.database_url("feast"), s.redis_connection)
-    return FeatureRepo(s.feature_repo_dir, s.data_dir)
+        return FeatureRepo(
+            s.feature_repo_dir, s.data_dir, s.database_url("feast"), s.redis_connection, project=s.problem
+        )
+    return FeatureRepo(s.feature_repo_dir, s.data_dir, project=s.problem)
 
 
 def model_store(s: Settings) -> ModelStore:
+    # each problem registers its own model (and tracks in its own experiment)
+    name = problem_spec(s).registered_model_name
     if s.profile == "cluster":
-        return ModelStore.server(s.mlflow_server_url)
-    return ModelStore.local(s.mlflow_dir)
+        return ModelStore.server(s.mlflow_server_url, experiment_name=name, model_name=name)
+    return ModelStore.local(s.mlflow_dir, experiment_name=name, model_name=name)
 
 
 def warehouse(s: Settings) -> Warehouse | PostgresWarehouse:

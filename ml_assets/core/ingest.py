@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml_assets.core import lake
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import process_problem
 from ml_assets.core.problem.spec import ProblemSpec
 from ml_assets.core.settings import Settings
 
@@ -23,7 +23,7 @@ from ml_assets.core.settings import Settings
 @dataclasses.dataclass(frozen=True)
 class TableSpec:
     name: str  # lake table and Dagster asset name
-    landing: str  # folder under data/landing
+    landing: str  # folder under data/<problem>/landing
     columns: dict[str, str]  # column -> pandas dtype kind: int, float, str, bool, timestamp, date
     keys: tuple[str, ...]  # columns that may never be null
     unique_id: str  # column that identifies a row
@@ -47,8 +47,8 @@ def tables_of(spec: ProblemSpec) -> dict[str, TableSpec]:
     }
 
 
-# card fraud's tables, from its spec (problems/card_fraud/problem.yaml; issue 26)
-TABLES: dict[str, TableSpec] = tables_of(card_fraud())
+# the process problem's tables, from its spec (problems/<name>/problem.yaml)
+TABLES: dict[str, TableSpec] = tables_of(process_problem())
 
 CHECK_NAMES = ("readable", "schema", "null_keys", "unique_ids", "timestamps_in_partition", "row_volume")
 REASON_FILE = "reason.json"  # beside every quarantined file: why it was refused

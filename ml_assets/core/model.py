@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ml_assets.core.records import Metrics
 
-TARGET = "is_fraud"
+TARGET = "target"  # the training and reference frames' label column, whatever the problem calls it
 WEIGHT = "sample_weight"  # a training set's per-row weight (dataset.training_weights)
 
 
@@ -108,7 +108,7 @@ def evaluate(
 
     y = np.asarray(y).astype(int)
     if y.min() == y.max():
-        raise ValueError(f"evaluation needs both classes, got only is_fraud={y[0]}: widen the window")
+        raise ValueError(f"evaluation needs both classes, got only {TARGET}={y[0]}: widen the window")
     threshold = threshold_at_fpr(y, p, fixed_fpr) if threshold is None else threshold
     return Metrics(
         roc_auc=float(roc_auc_score(y, p, sample_weight=weights)),

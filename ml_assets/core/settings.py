@@ -2,9 +2,11 @@
 
 Each field can be overridden by an environment variable ``ML_ASSETS_<FIELD>`` (upper case);
 pydantic-settings parses and validates it, and a bad value names the variable and the
-expected type. Code never reads the environment itself: the CLI and the code location
-build one ``Settings`` and hand it (or resources built from it) down; tests build their own
-with ``Settings(data_dir=..., rows_per_day=...)``. Paths default to folders of this
+expected type. ``problem`` picks the prediction problem (``problems/<problem>/problem.yaml``):
+its spec's ``settings:`` mapping sits between the defaults and the environment, and its data
+lives in its own folder, ``data/<problem>``. Code never reads the environment itself: the CLI
+and the code location build one ``Settings`` and hand it (or resources built from it) down;
+tests build their own with ``Settings(data_dir=..., rows_per_day=...)``. Paths default to folders of this
 checkout, never to a particular machine.
 """
 
@@ -15,9 +17,11 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+PROBLEMS_DIR = PROJECT_ROOT / "problems"
+DEFAULT_PROBLEM = "card_fraud"
 
 Scenario = Literal["stable", "seasonal", "fraud_shift", "currency_switch"]
 
@@ -25,8 +29,16 @@ Scenario = Literal["stable", "seasonal", "fraud_shift", "currency_switch"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ML_ASSETS_", frozen=True, extra="forbid")
 
+    problem: str = Field(
+        DEFAULT_PROBLEM,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="the prediction problem: a folder under problems/ holding its problem.yaml",
+    )
+
     # --- paths ---------------------------------------------------------------------------
-    data_dir: Path = PROJECT_ROOT / "data"
+    data_dir: Path = Field(
+        PROJECT_ROOT / "data" / DEFAULT_PROBLEM, description="this problem's data (default: data/<problem>)"
+    )
     feature_repo_dir: Path = PROJECT_ROOT / "feature_repo"
 
     # --- profile: which engines hold the state (docs/cluster.md) ----------------------------
@@ -321,6 +333,17 @@ class Settings(BaseSettings):
         300.0, gt=0, description="how often the service re-reads the log and the labels for realized quality"
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, ProblemSettings(settings_cls, (init_settings, env_settings)))
+
     @field_validator("rollout_steps")
     @classmethod
     def _steps(cls, steps: tuple[float, ...]) -> tuple[float, ...]:
@@ -407,3 +430,28 @@ class Settings(BaseSettings):
 
     def day_index(self, day: dt.date) -> int:
         return (day - self.start_date).days
+
+
+class ProblemSettings(PydanticBaseSettingsSource):
+    """The chosen problem's defaults, under the environment and the constructor's arguments: its
+    data folder ``data/<problem>`` and its spec's ``settings:`` mapping (read as plain YAML here,
+    since the spec's model is a layer above these settings; ``ml-assets check`` validates it)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], above: tuple[PydanticBaseSettingsSource, ...]):
+        super().__init__(settings_cls)
+        self.above = above
+
+    def get_field_value(self, field, field_name: str):  # unused: __call__ reads the file whole
+        return None, field_name, False
+
+    def __call__(self) -> dict:
+        import yaml
+
+        problem = next((s()["problem"] for s in self.above if "problem" in s()), DEFAULT_PROBLEM)
+        out = {"data_dir": PROJECT_ROOT / "data" / str(problem)}
+        path = PROBLEMS_DIR / str(problem) / "problem.yaml"
+        if path.exists():
+            declared = (yaml.safe_load(path.read_text()) or {}).get("settings") or {}
+            if isinstance(declared, dict):
+                out |= declared
+        return out

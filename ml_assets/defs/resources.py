@@ -52,12 +52,17 @@ class FeastResource(dg.ConfigurableResource):
     data_dir: str
     registry_url: str = ""  # cluster profile: the SQL registry ...
     redis_connection: str = ""  # ... and the Redis online store
+    project: str = ""  # the Feast project (the problem's name)
     # Feast's registry and SQLite online store take one writer at a time
     pool: ClassVar[str] = "feast"
 
     def repo(self) -> FeatureRepo:
         return FeatureRepo(
-            Path(self.repo_dir), Path(self.data_dir), self.registry_url or None, self.redis_connection or None
+            Path(self.repo_dir),
+            Path(self.data_dir),
+            self.registry_url or None,
+            self.redis_connection or None,
+            self.project or None,
         )
 
 
@@ -112,6 +117,12 @@ def resources_for(settings: Settings) -> dict[str, object]:
             data_dir=str(repo.data_dir),
             registry_url=repo.registry_url or "",
             redis_connection=repo.redis_connection or "",
+            project=repo.project or "",
         ),
-        "mlflow": MLflowResource(tracking_uri=store.tracking_uri, artifact_root=store.artifact_root),
+        "mlflow": MLflowResource(
+            tracking_uri=store.tracking_uri,
+            artifact_root=store.artifact_root,
+            experiment_name=store.experiment_name,
+            model_name=store.model_name,
+        ),
     }

@@ -1,2 +1,2 @@
 """The outside world: a simulated card processor whose daily exports land in
-``data/landing``. Not a Dagster definition and never imported by the code location."""
+``data/<problem>/landing``. Not a Dagster definition and never imported by the code location."""

@@ -13,7 +13,7 @@ from ml_assets.simulator.world import TRANSACTION_COLUMNS, Simulator, SimulatorC
 
 
 def simulate_to_landing(settings: Settings, days: range, overwrite: bool = False) -> list[str]:
-    """Simulate ``days`` (day indices) into ``data/landing``; returns the dates written.
+    """Simulate ``days`` (day indices) into ``data/<problem>/landing``; returns the dates written.
     Days already present are skipped unless ``overwrite``."""
     sim = Simulator(SimulatorConfig.from_settings(settings))
     root = settings.landing_dir

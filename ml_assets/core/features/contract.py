@@ -17,11 +17,11 @@ import pandas as pd
 
 from ml_assets.core import lake
 from ml_assets.core.features.store import FeatureRepo
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import process_problem
 
-_SPINE = card_fraud().spine_columns()
+_SPINE = process_problem().spine_columns()
 # request field -> the timestamp whose hour of day it carries (the on-demand view reads it)
-HOUR_FIELDS = card_fraud().hour_fields()
+HOUR_FIELDS = process_problem().hour_fields()
 # the prediction event as Feast entity rows: its id, entity keys, timestamp, request columns and
 # hour fields
 ENTITY_COLUMNS = [_SPINE.id, *_SPINE.keys, _SPINE.timestamp, *_SPINE.request, *HOUR_FIELDS]

@@ -23,6 +23,7 @@ class FeatureRepo:
     data_dir: Path
     registry_url: str | None = None
     redis_connection: str | None = None
+    project: str | None = None  # the Feast project (default: feature_store.yaml's)
 
     @property
     def specs(self) -> ModuleType:
@@ -37,6 +38,7 @@ class FeatureRepo:
         feast_dir.mkdir(parents=True, exist_ok=True)
         raw["registry"]["path"] = str(feast_dir / "registry.db")
         raw["online_store"]["path"] = str(feast_dir / "online_store.db")
+        raw["project"] = self.project or raw["project"]
         if self.registry_url:
             raw["registry"] = {
                 "registry_type": "sql",

@@ -16,7 +16,7 @@ from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
 from ml_assets.core.monitoring.fitting import monitors_of
 from ml_assets.core.monitoring.label_signal import ArrivalIndex, LabelSignal, label_signal
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import problem_spec
 from ml_assets.core.settings import Settings
 from ml_assets.core.training.tracking import load_reference
 from ml_assets.core.warehouse import MONITORING_TABLES, PREDICTION_LOG, Warehouse
@@ -109,7 +109,7 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
     calibrated on its reference's complete labels (``complete_label_*``): complete labels are
     judged against an estimator that also knew its labels complete (any day a version scored is
     newer than its reference, so the reference's labels are complete by now)."""
-    labels = LabelTable.of(card_fraud())
+    labels = LabelTable.of(problem_spec(settings))
     newest_labels = labels.arrival_days(settings.lake_dir)
     ready = day + dt.timedelta(days=settings.label_delay_max_days)
     if not newest_labels or dt.date.fromisoformat(newest_labels[-1]) < ready:

@@ -15,7 +15,7 @@ from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import problem_spec
 from ml_assets.core.records import ModelVersionRecord
 from ml_assets.core.settings import Settings
 from ml_assets.core.training.dataset import training_set_path
@@ -82,7 +82,7 @@ def complete_labels(reference: pd.DataFrame, settings: Settings, day: dt.date) -
     ``label_delay_max_days`` after the reference's newest day (complete); None before."""
     days = pd.to_datetime(reference[monitors.TS], utc=True).dt.date
     first, last = days.min(), days.max()
-    table = LabelTable.of(card_fraud())
+    table = LabelTable.of(problem_spec(settings))
     landed = lake.partition_path(settings.lake_dir, table.table, day).exists()
     if (day - last).days < settings.label_delay_max_days or not landed:
         return None

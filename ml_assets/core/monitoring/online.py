@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ml_assets.core.labels import LabelTable
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import process_problem
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 
@@ -33,7 +33,7 @@ def realized_by_arm(
     labels are complete; None while there are none (or no fraud among them yet)."""
     from sklearn.metrics import roc_auc_score
 
-    table = LabelTable.of(card_fraud())
+    table = LabelTable.of(process_problem())
     arrived = table.arrival_days(lake_dir)
     if not arrived or not warehouse.exists():
         return None

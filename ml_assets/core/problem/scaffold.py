@@ -65,6 +65,14 @@ def draft(
         if label_delay_days is not None
         else f"{PLACEHOLDER} days after a row until its label is known"
     )
+    # the partition calendar: the file's first day to its last label's arrival
+    times = pd.to_datetime(frame[timestamp], utc=True)
+    first, span = times.min().date(), (times.max().date() - times.min().date()).days + 1
+    horizon = (
+        span + label_delay_days
+        if label_delay_days is not None
+        else f"{PLACEHOLDER} {span} days of rows + the label delay: days from start_date to the last label"
+    )
     return {
         "name": name,
         "description": f"{PLACEHOLDER} what is predicted, for whom, and when the answer is known",
@@ -111,6 +119,7 @@ def draft(
             "path": str(Path(source).resolve()),
             "label_delay_days": delay,
         },
+        "settings": {"start_date": first.isoformat(), "horizon_days": horizon},
     }
 
 

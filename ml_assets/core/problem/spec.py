@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -38,10 +38,10 @@ class _Strict(BaseModel):
 
 
 class Table(_Strict):
-    """A landing table: one file a day under ``data/landing/<landing>``, validated, then kept
+    """A landing table: one file a day under ``data/<problem>/landing/<landing>``, validated, then kept
     in the lake as ``<name>`` by day."""
 
-    landing: Identifier = Field(description="folder under data/landing the day files land in")
+    landing: Identifier = Field(description="folder under data/<problem>/landing the day files land in")
     description: str = ""
     columns: dict[Identifier, ColumnType] = Field(min_length=1, description="column -> type")
     primary_key: Identifier = Field(description="the column that identifies a row within a day")
@@ -180,6 +180,9 @@ class Decision(_Strict):
 
 class ModelSpec(_Strict):
     task: Literal["binary_classification"] = "binary_classification"
+    registered_name: Identifier | None = Field(
+        None, description="the model's name in the MLflow registry (default: <problem>_model)"
+    )
     categorical: list[Identifier] = Field(default_factory=list, description="features encoded as categories")
     hyperparameters: dict[str, float | int | str] = Field(default_factory=dict)
     decision: Decision = Decision()
@@ -248,6 +251,15 @@ class ProblemSpec(_Strict):
     monitoring: Monitoring = Monitoring()
     serving: Serving
     source: Source = Field(description="where the landing files come from")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="this problem's settings over the defaults (any field of ml_assets' Settings: calendar, "
+        "sizes, windows, thresholds); ML_ASSETS_* environment variables still win",
+    )
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.model.registered_name or f"{self.name}_model"
 
     def feature_views(self) -> list[AttributeView | AggregateView]:
         """The views in the feature service's order: by entity, in the spine's order; an entity's
@@ -307,6 +319,7 @@ class ProblemSpec(_Strict):
 
 def _reference_problems(spec: ProblemSpec):
     """(field path, what is wrong and the fix) for every reference across fields that fails."""
+    yield from _settings_problems(spec.settings)
     tables = spec.tables
     for name, table in tables.items():
         for field in ("primary_key", "timestamp"):
@@ -496,6 +509,19 @@ def _expression_problems(where: str, expression: str, readable: set[str]):
         return
     for name in sorted(names - readable):
         yield where, f"{name!r} is not something this expression can read ({sorted(readable)})"
+
+
+def _settings_problems(declared: dict[str, Any]):
+    from ml_assets.core.settings import Settings
+
+    for name in sorted(set(declared) - set(Settings.model_fields) | (set(declared) & {"problem", "data_dir"})):
+        yield f"settings.{name}", "not a setting a problem sets: see ml_assets/core/settings.py for the names"
+    try:
+        Settings(**{k: v for k, v in declared.items() if k in Settings.model_fields})
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            yield f"settings.{where}", error["msg"]
 
 
 PLACEHOLDER = "TODO:"  # a choice ml-assets init left to the user

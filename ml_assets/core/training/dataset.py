@@ -30,7 +30,7 @@ from ml_assets.core.features.contract import entity_frame, historical_features
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET, WEIGHT
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import problem_spec
 from ml_assets.core.records import TrainingSetRecord, Window
 from ml_assets.core.settings import Settings
 
@@ -54,7 +54,7 @@ def resolve_as_of(value: str, lake_dir: Path) -> dt.date:
 
 def training_window(as_of: dt.date, settings: Settings) -> Window:
     end = as_of - dt.timedelta(days=settings.label_maturity_days)
-    warm = settings.start_date + dt.timedelta(days=warm_up_days(card_fraud(), settings))
+    warm = settings.start_date + dt.timedelta(days=warm_up_days(problem_spec(settings), settings))
     start = max(warm, end - dt.timedelta(days=settings.training_window_days))
     if end <= start:
         raise ValueError(
@@ -79,7 +79,7 @@ def build_training_set(
     feature service, a time-based split (the last ``validation_days`` are validation, the most
     recent labelled window, which promotion also evaluates on) and the training weights."""
     window = training_window(as_of, settings)
-    table = LabelTable.of(card_fraud())
+    table = LabelTable.of(problem_spec(settings))
     labels = table.known_at(as_of, settings.lake_dir, settings.start_date, settings.label_lookback_days)
     entities = attach_labels(entity_frame(settings.lake_dir, window.days()), labels, table)
     frame = historical_features(repo, entities)

@@ -10,7 +10,7 @@ import pandas as pd
 from ml_assets.core import lake as lake_files
 from ml_assets.core.features.aggregates import AggregateSource, aggregate_source, aggregate_sources
 from ml_assets.core.features.catalogue import load_specs, repo_fingerprint
-from ml_assets.core.problem import card_fraud
+from ml_assets.core.problem import problem_spec
 from ml_assets.core.settings import Settings
 from ml_assets.defs.partitions import daily_partitions, partition_day, previous_days, shape_settings
 from ml_assets.defs.resources import FeastResource, LakeResource
@@ -53,14 +53,14 @@ def _aggregate_source_asset(source: AggregateSource) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         day = partition_day(context)
         # compiled with the run's settings (a test world's window caps), not the code location's
-        run_source = aggregate_source(card_fraud(), settings, source.view)
+        run_source = aggregate_source(problem_spec(settings), settings, source.view)
         frame = run_source.compute(Path(lake.lake_dir), day, settings.start_date)
         return _written(frame, lake_write(lake, frame, source.table, day))
 
     return _asset
 
 
-aggregate_source_assets = [_aggregate_source_asset(x) for x in aggregate_sources(card_fraud(), S)]
+aggregate_source_assets = [_aggregate_source_asset(x) for x in aggregate_sources(problem_spec(S), S)]
 
 
 def lake_write(lake: LakeResource, frame: pd.DataFrame, table: str, day: dt.date):

@@ -15,7 +15,7 @@ from ml_assets.defs.resources import FeastResource, MLflowResource, WarehouseRes
     pool=WarehouseResource.pool,
     deps=[*OFFLINE_FEATURE_ASSETS, "raw_transactions", "promotion"],
     description="The day's transactions scored by the champion (features from Feast, point in time), "
-    "written to `prediction_log` in data/warehouse.duckdb, replacing that day's rows.",
+    "written to `prediction_log` in data/<problem>/warehouse.duckdb, replacing that day's rows.",
 )
 def predictions(
     context: dg.AssetExecutionContext,
