@@ -323,7 +323,9 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p = sub.add_parser(
         "check", help="validate a problem spec (problems/NAME/problem.yaml) and print what it declares"
     )
-    p.add_argument("name", nargs="?", default=None, help="the problem's folder under problems/ (default: --problem)")
+    p.add_argument(
+        "name", nargs="?", default=None, help="the problem's folder under problems/ (default: --problem)"
+    )
     p.add_argument("--spec", type=Path, default=None, help="a spec file elsewhere (instead of NAME)")
     p.set_defaults(func=_check)
 

@@ -77,7 +77,10 @@ def test_a_problem_has_its_own_data_folder_and_its_spec_s_settings_under_the_env
 def test_each_problem_registers_its_own_model_in_its_own_feast_project(tmp_path):
     from ml_assets.core import engines
 
-    fraud, loans = Settings(data_dir=tmp_path / "a"), Settings(problem="loan_default", data_dir=tmp_path / "b")
+    fraud, loans = (
+        Settings(data_dir=tmp_path / "a"),
+        Settings(problem="loan_default", data_dir=tmp_path / "b"),
+    )
     assert engines.model_store(fraud).model_name == "fraud_model"
     assert engines.model_store(loans).model_name == "loan_default_model"
     assert engines.feature_repo(fraud).config().project == "card_fraud"

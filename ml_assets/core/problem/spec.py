@@ -514,7 +514,9 @@ def _expression_problems(where: str, expression: str, readable: set[str]):
 def _settings_problems(declared: dict[str, Any]):
     from ml_assets.core.settings import Settings
 
-    for name in sorted(set(declared) - set(Settings.model_fields) | (set(declared) & {"problem", "data_dir"})):
+    for name in sorted(
+        set(declared) - set(Settings.model_fields) | (set(declared) & {"problem", "data_dir"})
+    ):
         yield f"settings.{name}", "not a setting a problem sets: see ml_assets/core/settings.py for the names"
     try:
         Settings(**{k: v for k, v in declared.items() if k in Settings.model_fields})

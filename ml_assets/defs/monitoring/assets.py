@@ -211,8 +211,8 @@ def early_label_signal(
     group_name=GROUP,
     kinds={"nannyml", "html"},
     deps=["estimated_performance"],
-    description="Rolling HTML report (data/<problem>/reports/rolling.html): NannyML's CBPE and multivariate drift "
-    "plots over the last scored days.",
+    description="Rolling HTML report (data/<problem>/reports/rolling.html): NannyML's CBPE and "
+    "multivariate drift plots over the last scored days.",
 )
 def monitoring_report(
     mlflow: MLflowResource, warehouse: WarehouseResource, settings: dg.ResourceParam[Settings]
