@@ -36,20 +36,25 @@ dagster-home:
 	mkdir -p $(DAGSTER_HOME)
 	ln -sfn $(CURDIR)/dagster.yaml $(DAGSTER_YAML)
 
+## every problem under problems/ (a folder each, holding its problem.yaml)
+PROBLEMS := $(patsubst problems/%/problem.yaml,%,$(wildcard problems/*/problem.yaml))
+
+## make bootstrap: each problem's first days, its first champion and a monitored week
 bootstrap: $(STAMP) dagster-home
-	$(BIN)/ml-assets bootstrap
+	set -e; for p in $(PROBLEMS); do $(BIN)/ml-assets --problem $$p bootstrap; done
 
 ## make dev: install (first time), prepare demo data, serve the Dagster UI + daemon on 127.0.0.1:3000
-## (through Dagster's `dg` CLI: pyproject.toml's [tool.dg] names the code location)
+## with every problem's code location (workspace.yaml: one per problem)
 DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 dev: bootstrap
-	$(DG) dev -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## make demo: the loop live under the daemon: the UI on 127.0.0.1:3000 with every sensor on, a simulated
 ## day landing every DEMO_EVERY seconds (seasonal drift after 3 days): days arrive, monitoring, a retrain
 DEMO_EVERY ?= 60
 DEMO_DAYS ?= 30
-demo: bootstrap
+demo: $(STAMP) dagster-home
+	$(BIN)/ml-assets --problem card_fraud bootstrap
 	$(BIN)/ml-assets demo --every $(DEMO_EVERY) --days $(DEMO_DAYS)
 
 ## test-tools: Debian's prometheus package (prometheus + promtool) for the monitoring tests, and its

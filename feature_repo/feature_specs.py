@@ -1,9 +1,8 @@
 """The feature repo's catalogue in plain Python: entities, feature views, the on-demand
 view and the feature service. ``features.py`` turns it into Feast objects; Dagster reads
 it to derive one asset per feature view without importing Feast (which costs seconds at
-code-location load). All of it comes from card fraud's problem spec
-(problems/card_fraud/problem.yaml) but the feature service's name and the categorical levels,
-still written here."""
+code-location load). All of it comes from the process problem's spec
+(problems/<name>/problem.yaml)."""
 
 from __future__ import annotations
 
@@ -56,11 +55,11 @@ FEATURE_VIEWS: list[FeatureViewSpec] = _views(_SPEC)
 # they read, by view
 REQUEST_FIELDS = {field: _FEAST_TYPES[kind] for field, kind in _SPEC.request_fields().items()}
 ON_DEMAND_VIEW = "request_features"
-ON_DEMAND_FEATURES = dict.fromkeys(_SPEC.request_features, "Float64")
+ON_DEMAND_FEATURES = {f: _FEAST_TYPES[_SPEC.feature_types()[f]] for f in _SPEC.request_features}
 ON_DEMAND_INPUTS = _SPEC.request_inputs_by_view()
 REQUEST_EXPRESSIONS = dict(_SPEC.request_features)
 
-FEATURE_SERVICE = "fraud_model_v1"
+FEATURE_SERVICE = f"{_SPEC.registered_model_name}_v1"
 
 
 def feature_refs() -> list[str]:
@@ -77,17 +76,7 @@ def model_features() -> list[str]:
 # day (the spec's monitoring.ages)
 AGE_FEATURES = tuple(_SPEC.monitoring.ages)
 
-# Levels of categorical features, fixed so training and serving encode them the same way;
-# a value outside the list becomes missing (and shows up as "unseen" in monitoring).
-CATEGORICAL_FEATURES = {
-    "merchant_category": [
-        "electronics",
-        "fuel",
-        "grocery",
-        "jewelry",
-        "online_retail",
-        "pharmacy",
-        "restaurant",
-        "travel",
-    ],
-}
+# Levels of categorical features (the spec's model.categorical), fixed so training and serving
+# encode them the same way; a value outside the list becomes missing (and shows up as "unseen" in
+# monitoring).
+CATEGORICAL_FEATURES = {name: list(levels) for name, levels in _SPEC.model.categorical.items()}

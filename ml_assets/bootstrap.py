@@ -11,8 +11,10 @@ from ml_assets.core.settings import Settings
 
 
 def is_done(instance: dg.DagsterInstance, settings: Settings, days: int) -> bool:
+    from ml_assets.defs.keys import key
+
     last = settings.day(days - 1).isoformat()
-    return last in instance.get_materialized_partitions(dg.AssetKey("estimated_performance"))
+    return last in instance.get_materialized_partitions(key("estimated_performance"))
 
 
 def bootstrap(settings: Settings, days: int) -> None:

@@ -17,10 +17,10 @@ SCENARIOS = list(typing.get_args(Scenario))
 
 
 def _simulate(settings: Settings, args) -> None:
-    from ml_assets.simulator.landing import simulate_to_landing
+    from ml_assets.sources import land_days
 
-    written = simulate_to_landing(settings, range(args.first_day, args.first_day + args.days), args.overwrite)
-    print(f"simulated {len(written)} day(s) into {settings.landing_dir}")
+    written = land_days(settings, range(args.first_day, args.first_day + args.days), args.overwrite)
+    print(f"landed {len(written)} day(s) into {settings.landing_dir}")
 
 
 def _bootstrap(settings: Settings, args) -> None:
@@ -237,7 +237,11 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="write simulated daily exports into data/<problem>/landing")
+    p = sub.add_parser(
+        "simulate",
+        help="land daily export files into data/<problem>/landing from the problem's source (the simulator, "
+        "or its imported table)",
+    )
     p.add_argument("--days", type=int, default=None, help="how many days (default: settings.demo_days)")
     p.add_argument("--first-day", type=int, default=0, help="day index of the first day (0 = start date)")
     p.add_argument("--overwrite", action="store_true", help="regenerate days that already exist")

@@ -26,6 +26,7 @@ from ml_assets.core.features import aggregates
 from ml_assets.core.problem import problem_spec
 from ml_assets.core.retrain_policy import DayEvidence, SensorState
 from ml_assets.core.settings import PROJECT_ROOT, Settings
+from ml_assets.defs.keys import key, op_name
 
 GENERATED = (
     "landing",
@@ -68,9 +69,9 @@ def _wipe(settings: Settings) -> None:
             path.unlink()
 
 
-def _meta(result, key: str) -> dict:
+def _meta(result, name: str) -> dict:
     for event in result.get_asset_materialization_events():
-        if event.asset_key.to_user_string() == key:
+        if event.asset_key == key(name):
             return {k: v.value for k, v in event.materialization.metadata.items()}
     return {}
 
@@ -136,7 +137,9 @@ class Replay:
                 on_day(self.s.day(i).isoformat())
         result = self._run(
             self.training_job,
-            run_config={"ops": {"training_set": {"config": {"as_of": self.s.day(days).isoformat()}}}},
+            run_config={
+                "ops": {op_name("training_set"): {"config": {"as_of": self.s.day(days).isoformat()}}}
+            },
         )
         self.log(
             f"[replay] warm-up: {days} days ingested, first champion v{self.champion()} "
@@ -303,12 +306,15 @@ def replay(
     person is watching: a progress bar over the days and a line per retrain instead of one per
     day (the table at the end has every day)."""
     from ml_assets.progress import DayProgress
-    from ml_assets.simulator.landing import simulate_to_landing
+    from ml_assets.sources import land_days
 
     progress = DayProgress(days, f"[replay] {s.scenario}") if log is None else None
     log = progress.event if progress is not None else log
     if warm_up_days is None:
-        warm_up_days = aggregates.warm_up_days(problem_spec(s), s) + s.training_window_days
+        # features filling up, then a training window whose labels have matured
+        warm_up_days = (
+            aggregates.warm_up_days(problem_spec(s), s) + s.training_window_days + s.label_maturity_days
+        )
     warm = warm_up_days
     if days <= warm:
         raise ValueError(
@@ -317,7 +323,7 @@ def replay(
     if fresh:
         _wipe(s)
     started = time.monotonic()
-    simulate_to_landing(s, range(days), overwrite=fresh)
+    land_days(s, range(days), overwrite=fresh)
     with contextlib.nullcontext(instance) if instance is not None else dg.DagsterInstance.get() as instance:
         r = Replay(s, instance, log)
         r.warm_up(warm, on_day=progress.advance if progress is not None else None)
@@ -339,15 +345,17 @@ def replay(
                 log(f"[replay] {row.day}: operating point moved -> {row.retrain}")
         r._run(
             r.defs.resolve_implicit_global_asset_job_def().get_subset(
-                asset_selection={dg.AssetKey("monitoring_report")}
+                asset_selection={key("monitoring_report")}
             )
         )
     if progress is not None:
         progress.close()
     print_table(r.rows, log)
-    board = scoreboard.score(r.rows, s.scenario, None if s.scenario == "stable" else s.day(s.drift_start_day))
-    log(scoreboard.table([board]))
-    scoreboard.save(board, s.reports_dir)
+    if problem_spec(s).source.kind == "simulator":  # a scenario's drift day is known: score the recovery
+        drift_day = None if s.scenario == "stable" else s.day(s.drift_start_day)
+        board = scoreboard.score(r.rows, s.scenario, drift_day)
+        log(scoreboard.table([board]))
+        scoreboard.save(board, s.reports_dir)
     png = s.reports_dir / f"replay_{s.scenario}.png"
     plot(r.rows, r.retrains, s, png)
     log(f"[replay] {days} days in {time.monotonic() - started:.0f}s; plot: {png}; reports: {s.reports_dir}")

@@ -132,3 +132,17 @@ def pytest_collection_modifyitems(config, items):
         return -UNIT_SECONDS.get(unit, 0), unit not in slow_modules
 
     items.sort(key=longest_first)  # stable: keeps each file's order
+
+
+def one_location_workspace(dest: Path, problem: str = "card_fraud") -> Path:
+    """A workspace file holding one problem's code location (the project's workspace.yaml holds
+    every problem's): a daemon started on it runs that problem's sensors and runs only."""
+    from ml_assets.core.settings import PROJECT_ROOT
+
+    path = Path(dest) / "workspace.yaml"
+    path.write_text(
+        "load_from:\n  - python_module:\n      module_name: ml_assets.locations\n"
+        f"      attribute: {problem}\n      location_name: {problem}\n"
+        f"      working_directory: {PROJECT_ROOT}\n"
+    )
+    return path

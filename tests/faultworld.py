@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import psutil
+from conftest import one_location_workspace
 
 from ml_assets.core import lake
 from ml_assets.core.settings import PROJECT_ROOT
@@ -56,6 +57,7 @@ class FaultOutcome:
 class FaultWorld:
     def __init__(self, settings, home: Path, log: Path):
         self.s, self.home, self.log = settings, home, log
+        self.workspace = one_location_workspace(home)
         self.env = {
             **os.environ,
             **settings.environment(),
@@ -69,7 +71,7 @@ class FaultWorld:
     def start_daemon(self) -> None:
         out = open(self.log, "w")  # noqa: SIM115  (closed with the process)
         self.daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)],
             cwd=PROJECT_ROOT,
             env=self.env,
             stdout=out,
@@ -82,7 +84,7 @@ class FaultWorld:
             self.daemon.wait(timeout=60)
 
     def launch(self, job: str, tags: dict | None = None, config: dict | None = None) -> None:
-        args = [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml", "-j", job]
+        args = [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace), "-j", job]
         if tags:
             args += ["--tags", json.dumps(tags)]
         if config:

@@ -37,7 +37,7 @@ def _days(rng, first: int, n_days: int, rows: int, caught_share: float):
 def _land(lake_dir, arrivals):
     by_day = pd.DataFrame(arrivals, columns=["transaction_id", "day"])
     for day, part in by_day.groupby("day"):
-        lake.write_partition(part[["transaction_id"]], lake_dir, "label_arrivals", day)
+        lake.write_partition(part[["transaction_id"]].assign(is_fraud=True), lake_dir, "label_arrivals", day)
 
 
 @pytest.mark.parametrize(("caught_share", "alerts"), [(0.8, False), (0.4, True)])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import project_home, settings_for, short_features
+from conftest import one_location_workspace, project_home, settings_for, short_features
 
 from ml_assets.core.retrain_policy import RetrainPolicy, decide
 from ml_assets.core.settings import PROJECT_ROOT
@@ -121,7 +121,12 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
             log = tmp_path / "daemon.log"
             with open(log, "w") as out:
                 daemon = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+                    [
+                        str(Path(sys.executable).parent / "dagster-daemon"),
+                        "run",
+                        "-w",
+                        str(one_location_workspace(tmp_path)),
+                    ],
                     cwd=PROJECT_ROOT,
                     env=env,
                     stdout=out,

@@ -64,7 +64,8 @@ def test_a_drafted_spec_is_refused_until_its_placeholders_are_filled_then_valid(
         "label_delay_days": raw["source"]["label_delay_days"],
     }
     assert raw["entities"]["subject"]["key"] == "borrower_id"  # a *_id column, proposed
-    assert raw["model"]["categorical"] == ["region"]
+    assert raw["model"]["categorical"] == {"region": ["east", "north", "south"]}  # the levels it holds
+    assert raw["settings"]["start_date"] == "2025-01-01"  # the calendar starts on the file's first day
     assert "defaulted" not in raw["request_features"] and "borrower_id" not in raw["request_features"]
     with pytest.raises(ProblemSpecError) as caught:
         load_spec(path)
@@ -73,11 +74,13 @@ def test_a_drafted_spec_is_refused_until_its_placeholders_are_filled_then_valid(
         "description",
         "source.label_delay_days",
         "label.max_delay_days",
+        "settings.horizon_days",  # rows' days + the label delay: known once the delay is
     }
     assert all(line.startswith(f"{path}: ") and "placeholder" in line for line in left)
     raw["description"] = "Loans that default, known 30 days after the application."
     raw["source"].update(label_delay_days=30)
     raw["label"].update(max_delay_days=30)
+    raw["settings"].update(horizon_days=120)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     loaded = load_spec(path)
     assert loaded.feature_names() == ["amount", "term_months", "region", "has_guarantor"]

@@ -40,7 +40,7 @@ def test_card_fraud_as_a_spec_names_what_the_code_runs(feature_specs):
     assert views == [(v.name, v.entity, list(v.features)) for v in feature_specs.FEATURE_VIEWS]
     assert list(spec.request_features) == list(feature_specs.ON_DEMAND_FEATURES)
     assert spec.feature_names() == feature_specs.model_features()
-    assert spec.model.categorical == list(feature_specs.CATEGORICAL_FEATURES)
+    assert spec.model.categorical == feature_specs.CATEGORICAL_FEATURES
     assert set(spec.spine.request_columns) <= set(feature_specs.REQUEST_FIELDS)
 
 
@@ -165,6 +165,16 @@ BAD = {
         lambda r: r.update(settings={"horizon_days": "half a year"}),
         "settings.horizon_days",
         "Input should be a valid integer",
+    ),
+    "a text feature without its levels": (
+        lambda r: r["model"].update(categorical={}),
+        "model.categorical",
+        "'merchant_category' is text: list its levels here",
+    ),
+    "a number listed as categorical": (
+        lambda r: r["model"]["categorical"].update(log_amount=["low", "high"]),
+        "model.categorical.log_amount",
+        "'log_amount' is a number: list text features only",
     ),
     "unknown field": (
         lambda r: r["model"].update(categorical_features=["merchant_category"]),

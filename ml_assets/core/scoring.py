@@ -9,7 +9,13 @@ import time
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.features.contract import entity_frame, historical_features, raw_columns
+from ml_assets.core.features.contract import (
+    EVENT_ID,
+    EVENT_TIME,
+    entity_frame,
+    historical_features,
+    raw_columns,
+)
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model import booster, score, score_matrix
 from ml_assets.core.model_store import CHAMPION, ModelStore
@@ -75,7 +81,7 @@ def score_frame(
 ) -> pd.DataFrame:
     """Prediction-log rows for a canonical model frame."""
     scores = score(model.model, frame, features)
-    log = frame[["transaction_id", "event_timestamp", *features, *raw]].copy()
+    log = frame[[EVENT_ID, EVENT_TIME, *features, *raw]].copy()
     log.insert(2, "score", scores)
     log.insert(3, "decision", scores > model.threshold)
     log.insert(4, "model_name", model_name)

@@ -19,12 +19,16 @@ from ml_assets.core import lake
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.problem import process_problem
 
-_SPINE = process_problem().spine_columns()
+SPINE = process_problem().spine_columns()
 # request field -> the timestamp whose hour of day it carries (the on-demand view reads it)
 HOUR_FIELDS = process_problem().hour_fields()
 # the prediction event as Feast entity rows: its id, entity keys, timestamp, request columns and
-# hour fields
-ENTITY_COLUMNS = [_SPINE.id, *_SPINE.keys, _SPINE.timestamp, *_SPINE.request, *HOUR_FIELDS]
+# hour fields (each once: an entity may be keyed by the event's own id)
+ENTITY_COLUMNS = list(dict.fromkeys([SPINE.id, *SPINE.keys, SPINE.timestamp, *SPINE.request, *HOUR_FIELDS]))
+# the prediction event's id and time: the columns every frame of predictions is keyed by (training
+# sets, monitor references, the prediction log), by the problem's own names; and the entity whose
+# rows come in episodes (a card's frauds), kept together when rows are split or counted
+EVENT_ID, EVENT_TIME, EPISODE_KEY = SPINE.id, SPINE.timestamp, SPINE.keys[0]
 RAW_SUFFIX = "_raw"  # a categorical feature as served (string), kept beside its code for monitoring
 TIMESTAMP_SUFFIX = "__ts"  # Feast's name for a feature's event timestamp in an online response
 
@@ -41,8 +45,8 @@ def hour_of_day(timestamps) -> np.ndarray:
 
 def entity_frame(lake_dir: Path, days: list[dt.date]) -> pd.DataFrame:
     """The prediction events of ``days`` as Feast entity rows with their request-time fields."""
-    tx = pd.concat([lake.read_partition(lake_dir, _SPINE.table, d) for d in days], ignore_index=True)
-    text = [c for c in (_SPINE.id, *_SPINE.request) if _SPINE.types[c] == "str"]
+    tx = pd.concat([lake.read_partition(lake_dir, SPINE.table, d) for d in days], ignore_index=True)
+    text = [c for c in (SPINE.id, *SPINE.request) if SPINE.types[c] == "str"]
     hours = {field: hour_of_day(tx[column]) for field, column in HOUR_FIELDS.items()}
     tx = tx.assign(**hours, **{c: tx[c].astype(str) for c in text})
     return tx[ENTITY_COLUMNS]
@@ -119,7 +123,10 @@ def historical_features(repo: FeatureRepo, entities: pd.DataFrame) -> pd.DataFra
     store = repo.store()
     service = store.get_feature_service(repo.specs.FEATURE_SERVICE)
     frame = store.get_historical_features(entity_df=entities, features=service).to_df()
-    frame = frame.sort_values(["event_timestamp", "transaction_id"], kind="stable").reset_index(drop=True)
+    # a request column passed on as a feature of the same name comes back twice (the entity row's
+    # and the on-demand view's): one is kept, the feature
+    frame = frame.loc[:, ~frame.columns.duplicated(keep="last")]
+    frame = frame.sort_values([EVENT_TIME, EVENT_ID], kind="stable").reset_index(drop=True)
     return to_model_frame(frame, repo.specs)
 
 

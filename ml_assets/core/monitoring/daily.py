@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml_assets.core.features.contract import EVENT_ID, EVENT_TIME
 from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
@@ -41,7 +42,7 @@ def predictions_of(warehouse: Warehouse, start: dt.date, end: dt.date) -> pd.Dat
     """Batch predictions for ``[start, end]``."""
     return warehouse.query(
         f"SELECT * FROM {PREDICTION_LOG} WHERE source = 'batch' AND partition_date BETWEEN ? AND ? "
-        "ORDER BY event_timestamp",
+        f'ORDER BY "{EVENT_TIME}"',
         [start, end],
     )
 
@@ -119,10 +120,7 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
         )
     preds = predictions_of(warehouse, day, day)
     preds[TARGET] = (
-        preds["transaction_id"]
-        .astype(str)
-        .isin(labels.arrived_between(settings.lake_dir, day, ready))
-        .astype(int)
+        preds[EVENT_ID].astype(str).isin(labels.arrived_between(settings.lake_dir, day, ready)).astype(int)
     )
     frames, again = [], []
     for version, part in preds.groupby("model_version"):
@@ -180,7 +178,7 @@ def early_labels_day(
     for version, part in preds.groupby("model_version", sort=False):
         fitted = monitors_of(store, str(version), settings)
         reference = load_reference(store, str(version), settings.monitors_cache_dir)
-        ref_days = pd.to_datetime(reference["event_timestamp"], utc=True).dt.date
+        ref_days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
         index = ArrivalIndex(
             settings.lake_dir,
             [

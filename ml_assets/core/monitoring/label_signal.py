@@ -27,8 +27,11 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.core import lake
+from ml_assets.core.features.contract import EPISODE_KEY, EVENT_ID, EVENT_TIME, SPINE
+from ml_assets.core.labels import LabelTable
+from ml_assets.core.problem import process_problem
 
-ARRIVALS, TRANSACTIONS = "label_arrivals", "raw_transactions"
+LABELS = LabelTable.of(process_problem())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,24 +70,21 @@ class ArrivalIndex:
         wanted = sorted(
             {start + dt.timedelta(days=k) for start, end in ranges for k in range((end - start).days + 1)}
         )
-        arrivals = [
-            lake.read_partition(lake_dir, ARRIVALS, d)[["transaction_id"]].assign(arrival_day=d)
+        # positive labels only: the signal counts arrived positives the model had flagged
+        self.arrival_day = {
+            event: d
             for d in wanted
-            if lake.partition_path(lake_dir, ARRIVALS, d).exists()
-        ]
-        arrived = pd.concat(arrivals) if arrivals else pd.DataFrame(columns=["transaction_id", "arrival_day"])
-        self.arrival_day = dict(
-            zip(arrived["transaction_id"].astype(str), arrived["arrival_day"], strict=True)
-        )
+            if lake.partition_path(lake_dir, LABELS.table, d).exists()
+            for event in LABELS.positive_ids(lake.read_partition(lake_dir, LABELS.table, d))
+        }
+        columns = list(dict.fromkeys([EVENT_ID, EPISODE_KEY]))
         customers = [
-            lake.read_partition(lake_dir, TRANSACTIONS, d)[["transaction_id", "customer_id"]]
+            lake.read_partition(lake_dir, SPINE.table, d)[columns]
             for d in wanted
-            if lake.partition_path(lake_dir, TRANSACTIONS, d).exists()
+            if lake.partition_path(lake_dir, SPINE.table, d).exists()
         ]
-        known = pd.concat(customers) if customers else pd.DataFrame(columns=["transaction_id", "customer_id"])
-        self.customer = dict(
-            zip(known["transaction_id"].astype(str), known["customer_id"].astype(str), strict=True)
-        )
+        known = pd.concat(customers) if customers else pd.DataFrame(columns=columns)
+        self.customer = dict(zip(known[EVENT_ID].astype(str), known[EPISODE_KEY].astype(str), strict=True))
 
     def ages(self, ids: pd.Series, days: pd.Series) -> pd.Series:
         """Days from each transaction's day to its chargeback's arrival (NaN: none arrived)."""
@@ -115,11 +115,11 @@ def reference_rates(
     """(p_ref, its variance) for ages 1..max_age: the flagged share of the reference's
     chargebacks that arrived within ``age`` days, over the reference days at least ``age`` days
     before ``known_until`` (younger ones cannot show a full ``age`` yet); NaN where none arrived."""
-    days = pd.to_datetime(reference["event_timestamp"], utc=True).dt.date
-    age = index.ages(reference["transaction_id"], days).to_numpy()
+    days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
+    age = index.ages(reference[EVENT_ID], days).to_numpy()
     old_enough = days.map(lambda d: (known_until - d).days).to_numpy()
     flagged = (reference["score"].to_numpy() > threshold).astype("float64")
-    customers = index.customers(reference["transaction_id"])
+    customers = index.customers(reference[EVENT_ID])
     rates = {}
     for a in range(1, max_age + 1):
         known = (age <= a) & (old_enough >= a)
@@ -147,14 +147,14 @@ def label_signal(
     reference_label: str,
 ) -> LabelSignal:
     """The signal for the ``days`` scored days before ``day`` of one model version
-    (``predictions``: transaction_id, event_timestamp, decision)."""
+    (``predictions``: the event id and time, and the decision)."""
     from scipy.stats import norm
 
-    tx_days = pd.to_datetime(predictions["event_timestamp"], utc=True).dt.date
+    tx_days = pd.to_datetime(predictions[EVENT_TIME], utc=True).dt.date
     age_now = tx_days.map(lambda d: (day - d).days)
     window = ((age_now >= 1) & (age_now <= days)).to_numpy()
     preds, age_now = predictions[window], age_now[window]
-    arrival_age = index.ages(preds["transaction_id"], tx_days[window])
+    arrival_age = index.ages(preds[EVENT_ID], tx_days[window])
     arrived = (arrival_age <= age_now).to_numpy()
     rates = reference_rates(reference, threshold, index, days, day)
     ages = age_now[arrived].to_numpy()
@@ -162,7 +162,7 @@ def label_signal(
     usable = ~np.isnan(p)
     flagged = preds["decision"].to_numpy()[arrived][usable].astype("float64")
     ages, p = ages[usable], p[usable]
-    customers = index.customers(preds["transaction_id"][arrived][usable])
+    customers = index.customers(preds[EVENT_ID][arrived][usable])
     n, caught, expected = int(usable.sum()), int(flagged.sum()), float(p.sum())
     # the analysis side, per customer; the reference side, ages taken as fully correlated
     per_age = pd.Series(ages).value_counts()

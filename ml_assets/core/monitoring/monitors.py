@@ -13,12 +13,12 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.features.contract import raw_columns
+from ml_assets.core.features.contract import EVENT_TIME, raw_columns
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
 
 MONITORS_ARTIFACT = "monitoring/monitors.pkl"
-SCORE, DECISION, TS = "score", "decision", "event_timestamp"
+SCORE, DECISION, TS = "score", "decision", EVENT_TIME
 ALL_MONITORS = ("cbpe", "score_drift", "univariate", "multivariate", "missing", "unseen")
 PERFORMANCE_MONITORS = ("cbpe", "realized")  # their rows are per metric, not per column
 COMPLETE = "_complete"  # suffix of a performance monitor fitted again on complete labels

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml_assets.core.features.contract import EVENT_ID
 from ml_assets.core.labels import LabelTable
 from ml_assets.core.problem import process_problem
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
@@ -39,16 +40,14 @@ def realized_by_arm(
         return None
     complete_until = dt.date.fromisoformat(arrived[-1]) - dt.timedelta(days=label_delay_days)
     scored = warehouse.query(
-        f"SELECT transaction_id, partition_date, model_version, max(score) AS score FROM {PREDICTION_LOG} "
+        f'SELECT "{EVENT_ID}", partition_date, model_version, max(score) AS score FROM {PREDICTION_LOG} '
         "WHERE source = 'online' AND model_version IN (?, ?) AND partition_date <= ? "
-        "GROUP BY transaction_id, partition_date, model_version",
+        f'GROUP BY "{EVENT_ID}", partition_date, model_version',
         [champion, challenger, complete_until],
     )
     if scored.empty:
         return None
-    wide = scored.pivot_table(
-        index=["transaction_id", "partition_date"], columns="model_version", values="score"
-    )
+    wide = scored.pivot_table(index=[EVENT_ID, "partition_date"], columns="model_version", values="score")
     if champion not in wide or challenger not in wide:
         return None
     wide = wide.dropna(subset=[champion, challenger]).reset_index()
@@ -57,9 +56,7 @@ def realized_by_arm(
         day = dt.date.fromisoformat(str(day)[:10])
         # as realized_day reads them
         fraud = table.arrived_between(lake_dir, day, day + dt.timedelta(days=label_delay_days))
-        labels[wide.index.get_indexer(rows)] = (
-            wide.loc[rows, "transaction_id"].astype(str).isin(fraud).to_numpy()
-        )
+        labels[wide.index.get_indexer(rows)] = wide.loc[rows, EVENT_ID].astype(str).isin(fraud).to_numpy()
     if labels.sum() == 0 or labels.sum() == len(labels):
         return None
     return RealizedByArm(

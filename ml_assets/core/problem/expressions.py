@@ -130,10 +130,13 @@ def hour_field(column: str) -> str:
     return f"hour_of_{column}"
 
 
-def compile_expression(expression: str, hours_given: bool = False) -> Callable[[Mapping], np.ndarray]:
+def compile_expression(
+    expression: str, hours_given: bool = False, text: bool = False
+) -> Callable[[Mapping], np.ndarray]:
     """The expression as a function of columns, parsed and checked once (a request path calls it
     per request). With ``hours_given``, ``hour(ts)`` reads the column ``hour_field(ts)`` (the
-    request carries the hour, as Feast's request source does) instead of computing it."""
+    request carries the hour, as Feast's request source does) instead of computing it. A
+    ``text`` expression (a text column passed as it is) gives objects; any other, numbers."""
     names_in(expression)
 
     def run(node: ast.AST, columns: Mapping):
@@ -173,7 +176,7 @@ def compile_expression(expression: str, hours_given: bool = False) -> Callable[[
 
     def compiled(columns: Mapping) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):  # a missing value gives NaN, as SQL's NULL
-            return np.asarray(run(tree, columns), dtype="float64")
+            return np.asarray(run(tree, columns), dtype=object if text else "float64")
 
     return compiled
 

@@ -93,7 +93,9 @@ def land_history(
     the spine's rows of that day and the labels that arrive on it (an empty day lands as an
     empty file with the table's columns). Rewriting a day replaces its files."""
     spine, label = spec.tables[spec.spine.table], spec.label
-    calendar = [history.first_day + dt.timedelta(days=i) for i in (days or range(history.days))]
+    calendar = [
+        history.first_day + dt.timedelta(days=i) for i in (range(history.days) if days is None else days)
+    ]
     tables = (
         (spine.landing, history.events, history.events[spine.timestamp].dt.date),
         (spec.tables[label.table].landing, history.labels, history.labels[label.arrival].dt.date),

@@ -42,7 +42,7 @@ def evaluate_request(
     """The features over columns of rows: numbers as float64 (None -> NaN, as pandas would), text
     as objects; of the inputs, only what the expressions read (Feast passes every feature of a
     source view)."""
-    compiled, read = _compiled(expressions)
+    compiled, read = _compiled(expressions, text_inputs)
     columns = {
         name: np.asarray(inputs[name], dtype=object if name in text_inputs else "float64") for name in read
     }
@@ -50,8 +50,14 @@ def evaluate_request(
 
 
 @functools.cache
-def _compiled(expressions: tuple[tuple[str, str], ...]) -> tuple[list[tuple[str, Callable]], frozenset[str]]:
-    compiled = [(feature, compile_expression(e, hours_given=True)) for feature, e in expressions]
+def _compiled(
+    expressions: tuple[tuple[str, str], ...], text_inputs: tuple[str, ...]
+) -> tuple[list[tuple[str, Callable]], frozenset[str]]:
+    # a text input read as it is stays text (a categorical passed to the model's encoding)
+    compiled = [
+        (feature, compile_expression(e, hours_given=True, text=e.strip() in text_inputs))
+        for feature, e in expressions
+    ]
     read: set[str] = set()
     for _, expression in expressions:  # a timestamp is read through its hour field only
         hours = hours_read(expression)

@@ -110,7 +110,12 @@ def draft(
             else f"{PLACEHOLDER} days after which every label is known (at least source.label_delay_days)",
         },
         "request_features": {c: c for c in features if columns[c] != "timestamp"},
-        "model": {"categorical": [c for c in features if columns[c] == "str"]},
+        # the levels the file holds (a level it lacks would be unseen, and read as missing)
+        "model": {
+            "categorical": {
+                c: sorted(str(v) for v in frame[c].dropna().unique()) for c in features if columns[c] == "str"
+            }
+        },
         "monitoring": {"chunk": "day"},
         "serving": {"hash_key": id_column},
         # the file, replayed a day at a time: rows on their day, labels after the delay

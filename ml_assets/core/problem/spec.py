@@ -183,7 +183,11 @@ class ModelSpec(_Strict):
     registered_name: Identifier | None = Field(
         None, description="the model's name in the MLflow registry (default: <problem>_model)"
     )
-    categorical: list[Identifier] = Field(default_factory=list, description="features encoded as categories")
+    categorical: dict[Identifier, list[str]] = Field(
+        default_factory=dict,
+        description="text feature -> its levels, encoded as categories in this order the same way in "
+        "training and serving; a value outside them is missing (and counted as unseen by monitoring)",
+    )
     hyperparameters: dict[str, float | int | str] = Field(default_factory=dict)
     decision: Decision = Decision()
     metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
@@ -301,6 +305,20 @@ class ProblemSpec(_Strict):
             for v in self.feature_views()
             if read & set(v.feature_names())
         }
+
+    def feature_types(self) -> dict[str, Literal["float", "str"]]:
+        """Every feature's type as the model receives it: text where it is a text column passed as
+        it is (an attribute's, or a request column's, as a bare expression), else a number."""
+        out: dict[str, Literal["float", "str"]] = {}
+        for view in self.feature_views():
+            # (an unknown table is reported by the reference checks; its features read as numbers)
+            table = self.tables.get(view.table) if isinstance(view, AttributeView) else None
+            columns = table.columns if table is not None else {}
+            out |= {f: "str" if columns.get(f) == "str" else "float" for f in view.feature_names()}
+        spine = self.tables[self.spine.table].columns if self.spine.table in self.tables else {}
+        for feature, expression in self.request_features.items():
+            out[feature] = "str" if spine.get(expression.strip()) == "str" else "float"
+        return out
 
     def fetched_features(self) -> list[str]:
         """The features read from the feature store, view by view."""
@@ -427,9 +445,17 @@ def _reference_problems(spec: ProblemSpec):
     names = spec.feature_names()
     for duplicate in sorted({n for n in names if names.count(n) > 1}):
         yield "features", f"{duplicate!r} is declared more than once: give each feature one name"
-    for column in spec.model.categorical:
+    types = spec.feature_types()
+    for column, levels in spec.model.categorical.items():
         if column not in names:
-            yield "model.categorical", f"{column!r} is not a feature of this spec"
+            yield f"model.categorical.{column}", f"{column!r} is not a feature of this spec"
+        elif types[column] != "str":
+            yield f"model.categorical.{column}", f"{column!r} is a number: list text features only"
+        if not levels or len(set(levels)) != len(levels):
+            yield f"model.categorical.{column}", "list its levels, each once"
+    for column, kind in types.items():
+        if kind == "str" and column not in spec.model.categorical:
+            yield "model.categorical", f"{column!r} is text: list its levels here (the model reads numbers)"
     if spec.serving.hash_key not in spine.columns:
         yield "serving.hash_key", f"{spec.serving.hash_key!r} is not a column of the spine table"
 

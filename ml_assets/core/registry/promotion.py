@@ -10,6 +10,7 @@ import datetime as dt
 
 import pandas as pd
 
+from ml_assets.core.features.contract import EVENT_TIME
 from ml_assets.core.model import TARGET, WEIGHT, evaluate, score
 from ml_assets.core.model_store import CHAMPION, PREVIOUS, ModelStore
 from ml_assets.core.records import Metrics, PromotionDecision, Rollback
@@ -72,7 +73,7 @@ def compare(
     store: ModelStore, challenger: str, holdout: pd.DataFrame, features: list[str], policy: Policy
 ) -> PromotionDecision:
     """Challenger vs the current champion on ``holdout``, decided by the policy; no side effects."""
-    window = f"{holdout['event_timestamp'].min().date()}..{holdout['event_timestamp'].max().date()}"
+    window = f"{holdout[EVENT_TIME].min().date()}..{holdout[EVENT_TIME].max().date()}"
     champion = store.alias_version(CHAMPION)
     if champion == challenger:
         return PromotionDecision(

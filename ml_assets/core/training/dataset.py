@@ -26,7 +26,7 @@ import pandas as pd
 
 from ml_assets.core import lake
 from ml_assets.core.features.aggregates import warm_up_days
-from ml_assets.core.features.contract import entity_frame, historical_features
+from ml_assets.core.features.contract import EPISODE_KEY, EVENT_TIME, entity_frame, historical_features
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET, WEIGHT
@@ -82,6 +82,11 @@ def build_training_set(
     table = LabelTable.of(problem_spec(settings))
     labels = table.known_at(as_of, settings.lake_dir, settings.start_date, settings.label_lookback_days)
     entities = attach_labels(entity_frame(settings.lake_dir, window.days()), labels, table)
+    if entities.empty:
+        raise ValueError(
+            f"as_of={as_of}: no row of the training window {window} has a known label ({table.table} "
+            "lands them a delay after their row): set label_maturity_days to that delay, or a later as_of"
+        )
     frame = historical_features(repo, entities)
     frame[SPLIT] = split_rows(
         frame, window, settings.validation_days, shift_since, settings.retrain_holdout_share
@@ -113,9 +118,9 @@ def split_rows(
       (and the gate, where the champion never saw those days) leans the challenger's way a
       little; the alternative, waiting a week for a time split, leaves the old model serving."""
     split_at = pd.Timestamp(window.end - dt.timedelta(days=validation_days), tz="UTC")
-    recent = frame["event_timestamp"] >= split_at
+    recent = frame[EVENT_TIME] >= split_at
     if shift_since is not None:
-        recent &= held_out_customers(frame["customer_id"], holdout_share)
+        recent &= held_out_customers(frame[EPISODE_KEY], holdout_share)
     return recent.map({True: "validation", False: "train"})
 
 
@@ -165,7 +170,7 @@ def training_weights(
     - after a detected shift (``shift_since``), the rows from that day on carry at least
       ``shift_share`` of the total weight, so a model retrained days after a shift learns the
       new regime instead of being outvoted by the weeks before it."""
-    days = pd.to_datetime(frame["event_timestamp"], utc=True).dt.date
+    days = pd.to_datetime(frame[EVENT_TIME], utc=True).dt.date
     age = days.map(lambda d: (as_of - d).days).clip(0, len(cdf) - 1).to_numpy()
     known = cdf[age]
     # a chargeback can only be known on a day with F > 0; the guard keeps 1/0 out of the where
@@ -190,7 +195,7 @@ def save_training_set(
     tmp = path.with_suffix(".tmp")
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
-    young = frame["event_timestamp"] >= pd.Timestamp(
+    young = frame[EVENT_TIME] >= pd.Timestamp(
         as_of - dt.timedelta(days=settings.immature_label_days), tz="UTC"
     )
     return TrainingSetRecord(

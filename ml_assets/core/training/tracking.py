@@ -11,6 +11,7 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
+from ml_assets.core.features.contract import EVENT_ID, EVENT_TIME
 from ml_assets.core.model import TARGET, WEIGHT, Hyperparameters, evaluate, score, threshold_at_fpr, train
 from ml_assets.core.model_store import CHALLENGER, ModelStore
 from ml_assets.core.records import Lineage, Metrics, ModelVersionRecord, TrainingSetRecord
@@ -119,7 +120,7 @@ def log_and_register(
         fig = _importance_figure(trained, cols)
         mlflow.log_figure(fig, "feature_importance.png")
         plt.close(fig)
-        reference = val[["transaction_id", "event_timestamp", *cols, *raw_columns(specs), TARGET]].assign(
+        reference = val[[EVENT_ID, EVENT_TIME, *cols, *raw_columns(specs), TARGET]].assign(
             score=validation.scores
         )
         with tempfile.TemporaryDirectory() as tmp:

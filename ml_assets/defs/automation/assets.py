@@ -5,6 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
+from ml_assets.defs.keys import PREFIX, key
 from ml_assets.defs.resources import MLflowResource, WarehouseResource
 
 REFIT_OUTCOME = "outcome"  # metadata: applied | skipped: why
@@ -19,9 +20,10 @@ class ThresholdRefitConfig(dg.Config):
 
 
 @dg.asset(
+    key_prefix=PREFIX,
     group_name="automation",
     kinds={"mlflow", "duckdb"},
-    deps=["predictions"],
+    deps=[key("predictions")],
     pool=WarehouseResource.pool,
     description="The champion's decision threshold, re-fitted on recent scored days so that it flags the "
     "share of transactions it was chosen for again; recorded on the version in MLflow "

@@ -3,15 +3,17 @@ jobs take their calendar from the assets they select."""
 
 import dagster as dg
 
+from ml_assets.defs.keys import keys
+
 FEATURES = dg.AssetSelection.groups("ingest", "features", "feature_store") - dg.AssetSelection.assets(
-    "feast_apply"
+    *keys("feast_apply")
 )
 # the daily features without the online store: what batch scoring and training need each day
 INGEST_AND_SOURCES = FEATURES - dg.AssetSelection.groups("feature_store")
 SCORING = dg.AssetSelection.assets(
-    "predictions", "estimated_performance", "feature_drift", "data_quality", "early_label_signal"
+    *keys("predictions", "estimated_performance", "feature_drift", "data_quality", "early_label_signal")
 )
-TRAINING = dg.AssetSelection.assets("training_set", "fraud_model", "model_monitors", "promotion")
+TRAINING = dg.AssetSelection.assets(*keys("training_set", "fraud_model", "model_monitors", "promotion"))
 
 daily_features_job = dg.define_asset_job(
     "daily_features",
@@ -31,7 +33,7 @@ scoring_job = dg.define_asset_job(
 )
 realized_job = dg.define_asset_job(
     "realized_performance_job",
-    dg.AssetSelection.assets("realized_performance"),
+    dg.AssetSelection.assets(*keys("realized_performance")),
     description="Realized performance of a day whose labels have all had time to arrive.",
 )
 training_job = dg.define_asset_job(
@@ -42,12 +44,12 @@ training_job = dg.define_asset_job(
 )
 feature_repo_job = dg.define_asset_job(
     "feast_apply_job",
-    dg.AssetSelection.assets("feast_apply"),
+    dg.AssetSelection.assets(*keys("feast_apply")),
     description="Register the Feast repo (run after editing feature_repo/).",
 )
 threshold_job = dg.define_asset_job(
     "refit_threshold",
-    dg.AssetSelection.assets("decision_threshold"),
+    dg.AssetSelection.assets(*keys("decision_threshold")),
     description="Re-fit the champion's decision threshold to the flag rate it was chosen for, on recent days "
     "(the retrain sensor's answer when the operating point moved while the ranking held).",
 )

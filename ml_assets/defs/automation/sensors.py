@@ -21,16 +21,17 @@ from ml_assets.core.retrain_policy import (
 from ml_assets.core.settings import Settings
 from ml_assets.defs.automation.assets import REFIT_OUTCOME
 from ml_assets.defs.automation.jobs import daily_cycle_job, threshold_job, training_job
+from ml_assets.defs.keys import EVENTS, key, keys, op_name
 from ml_assets.defs.partitions import daily_partitions, shape_settings
 
-ESTIMATE, LABELS, DRIFT, REALIZED, PROMOTION, PREDICTIONS, THRESHOLD_ASSET = (
-    dg.AssetKey("estimated_performance"),
-    dg.AssetKey("early_label_signal"),
-    dg.AssetKey("feature_drift"),
-    dg.AssetKey("realized_performance"),
-    dg.AssetKey("promotion"),
-    dg.AssetKey("predictions"),
-    dg.AssetKey("decision_threshold"),
+ESTIMATE, LABELS, DRIFT, REALIZED, PROMOTION, PREDICTIONS, THRESHOLD_ASSET = keys(
+    "estimated_performance",
+    "early_label_signal",
+    "feature_drift",
+    "realized_performance",
+    "promotion",
+    "predictions",
+    "decision_threshold",
 )
 SENSOR_NAME = "retrain_on_performance_drop"
 TRIGGER_TAG = "ml_assets/trigger"
@@ -71,11 +72,11 @@ def _read_evidence(instance: dg.DagsterInstance, state: SensorState) -> None:
     """Every new materialization of the monitoring assets since the cursor, into the state;
     one position per asset (runs write while the sensor reads: one shared position could skip
     an event of one asset written between the reads of the two)."""
-    for key, fields in FIELDS.items():
-        name = key.to_user_string()
+    for asset, fields in FIELDS.items():
+        name = asset.to_user_string()
         while True:
             result = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, after_storage_id=state.positions.get(name, 0)),
+                dg.AssetRecordsFilter(asset_key=asset, after_storage_id=state.positions.get(name, 0)),
                 limit=1000,
                 ascending=True,
             )
@@ -176,7 +177,7 @@ def _retrain_request(decision: RetrainDecision) -> dg.RunRequest:
         job_name=training_job.name,
         run_config={
             "ops": {
-                "training_set": {
+                op_name("training_set"): {
                     "config": {"as_of": decision.as_of().isoformat(), "shift_since": decision.since or ""}
                 }
             }
@@ -201,7 +202,7 @@ def _threshold_request(decision: RetrainDecision) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"threshold-after-{decision.alert_day}",
         job_name=threshold_job.name,
-        run_config={"ops": {"decision_threshold": {"config": config}}},
+        run_config={"ops": {op_name("decision_threshold"): {"config": config}}},
         tags=_tags(decision),
     )
 
@@ -242,9 +243,7 @@ def daily_cycle_on_landing(
     ):
         return dg.SkipReason("a daily cycle is in flight: days run one at a time, in order")
     # the first tick starts after the newest day already ingested (by a replay or by hand)
-    done = context.cursor or max(
-        context.instance.get_materialized_partitions(dg.AssetKey("raw_transactions")), default=""
-    )
+    done = context.cursor or max(context.instance.get_materialized_partitions(EVENTS), default="")
     if done and (held := _crashed_day(context.instance, done)):
         return dg.SkipReason(held)
     pending = [d for d in landed_days(settings.landing_dir) if d > done]
@@ -261,7 +260,7 @@ def daily_cycle_on_landing(
 
 realized_performance_automation = dg.AutomationConditionSensorDefinition(
     "realized_performance_automation",
-    target=dg.AssetSelection.assets("realized_performance"),
+    target=dg.AssetSelection.assets(key("realized_performance")),
     default_status=LIVE,
     minimum_interval_seconds=shape_settings.sensor_interval_seconds,
     description="Materializes a day's realized performance as soon as its label window has landed.",

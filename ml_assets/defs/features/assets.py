@@ -12,6 +12,7 @@ from ml_assets.core.features.aggregates import AggregateSource, aggregate_source
 from ml_assets.core.features.catalogue import load_specs, repo_fingerprint
 from ml_assets.core.problem import problem_spec
 from ml_assets.core.settings import Settings
+from ml_assets.defs.keys import PREFIX, key
 from ml_assets.defs.partitions import daily_partitions, partition_day, previous_days, shape_settings
 from ml_assets.defs.resources import FeastResource, LakeResource
 
@@ -21,7 +22,9 @@ S = shape_settings
 # What get_historical_features reads (training, batch scoring): the offline sources of every
 # feature view under the definitions registered by feast_apply. The feature-view assets are
 # the online store, which serving reads.
-OFFLINE_FEATURE_ASSETS = ["feast_apply", *sorted({v.source_table for v in specs.FEATURE_VIEWS})]
+OFFLINE_FEATURE_ASSETS = [
+    key(n) for n in ["feast_apply", *sorted({v.source_table for v in specs.FEATURE_VIEWS})]
+]
 
 
 def _written(frame: pd.DataFrame, path) -> dg.MaterializeResult:
@@ -37,13 +40,14 @@ def _written(frame: pd.DataFrame, path) -> dg.MaterializeResult:
 def _aggregate_source_asset(source: AggregateSource) -> dg.AssetsDefinition:
     @dg.asset(
         name=source.table,
+        key_prefix=PREFIX,
         group_name="features",
         partitions_def=daily_partitions,
         kinds={"duckdb", "parquet"},
         # the compiled SQL's: a changed spec marks the partitions written by the old query stale
         code_version=source.code_version,
         deps=[
-            dg.AssetDep(table, partition_mapping=previous_days(days))
+            dg.AssetDep(key(table), partition_mapping=previous_days(days))
             for table, days in source.lake_days.items()
         ],
         description=f"{source.description} (DuckDB, compiled from the problem spec's `{source.view}`).",
@@ -68,6 +72,7 @@ def lake_write(lake: LakeResource, frame: pd.DataFrame, table: str, day: dt.date
 
 
 @dg.asset(
+    key_prefix=PREFIX,
     group_name="features",
     kinds={"feast"},
     pool=FeastResource.pool,
@@ -83,11 +88,12 @@ def feast_apply(feast: FeastResource) -> dg.MaterializeResult:
 def _feature_view_asset(view) -> dg.AssetsDefinition:
     @dg.asset(
         name=view.name,
+        key_prefix=PREFIX,
         group_name="feature_store",
         partitions_def=daily_partitions,
         kinds={"feast", "sqlite"},
         pool=FeastResource.pool,
-        deps=[view.source_table, feast_apply],
+        deps=[key(view.source_table), feast_apply],
         description=f"Feast feature view `{view.name}` (TTL {view.ttl}), loaded into the online store "
         f"one day at a time. {view.description}",
         metadata={"entity": view.entity, "features": ", ".join(view.features), "ttl": str(view.ttl)},

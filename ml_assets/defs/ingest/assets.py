@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from ml_assets.core.ingest import CHECK_NAMES, TABLES, TableSpec, ingest_partition
+from ml_assets.defs.keys import PREFIX, key
 from ml_assets.defs.partitions import daily_partitions, partition_day
 from ml_assets.defs.resources import LakeResource
 
@@ -13,12 +14,15 @@ from ml_assets.defs.resources import LakeResource
 def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
     @dg.asset(
         name=spec.name,
+        key_prefix=PREFIX,
         group_name="ingest",
         description=spec.description,
         partitions_def=daily_partitions,
         kinds={"parquet", "python"},
         check_specs=[
-            dg.AssetCheckSpec(name, asset=spec.name, blocking=True, description=f"{name} of the landing file")
+            dg.AssetCheckSpec(
+                name, asset=key(spec.name), blocking=True, description=f"{name} of the landing file"
+            )
             for name in CHECK_NAMES
         ],
         automation_condition=dg.AutomationCondition.eager(),
@@ -51,7 +55,4 @@ def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
     return _asset
 
 
-raw_transactions, label_arrivals, customer_snapshots, merchant_snapshots = (
-    _ingest_asset(TABLES[name])
-    for name in ("raw_transactions", "label_arrivals", "customer_snapshots", "merchant_snapshots")
-)
+ingest_assets = [_ingest_asset(table) for table in TABLES.values()]

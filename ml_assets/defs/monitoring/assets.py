@@ -7,6 +7,7 @@ import dagster as dg
 from ml_assets.core.monitoring.checks import AssetSummary
 from ml_assets.core.records import ModelVersionRecord
 from ml_assets.core.settings import Settings
+from ml_assets.defs.keys import LABELS, PREFIX, inputs, key, keys
 from ml_assets.defs.partitions import daily_partitions, partition_day, previous_days, shape_settings
 from ml_assets.defs.resources import FeastResource, MLflowResource, WarehouseResource
 
@@ -14,6 +15,8 @@ GROUP, KINDS = "monitoring", {"nannyml", "duckdb"}
 
 
 @dg.asset(
+    key_prefix=PREFIX,
+    ins=inputs("fraud_model"),
     group_name=GROUP,
     kinds={"nannyml", "mlflow"},
     description="NannyML monitors (CBPE, realized performance, univariate and multivariate drift, missing "
@@ -35,8 +38,8 @@ def model_monitors(
 
 def _spec(name: str, description: str) -> dg.AssetSpec:
     return dg.AssetSpec(
-        name,
-        deps=["predictions", "model_monitors"],
+        key(name),
+        deps=keys("predictions", "model_monitors"),
         group_name=GROUP,
         kinds=KINDS,
         description=description,
@@ -45,7 +48,7 @@ def _spec(name: str, description: str) -> dg.AssetSpec:
 
 
 def _check_spec(name: str, asset: str, blocking: bool, description: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
+    return dg.AssetCheckSpec(name, asset=key(asset), blocking=blocking, description=description)
 
 
 @dg.multi_asset(
@@ -99,7 +102,9 @@ def daily_monitoring(
     tidy = monitor_day(warehouse.warehouse(), mlflow.store(), day, settings)
     report = dg.MetadataValue.path(str(daily_report_path(settings, day)))
     for summary in summarize(tidy, settings.missing_rate_slack):
-        yield dg.MaterializeResult(asset_key=summary.asset, metadata=_metadata(summary) | {"report": report})
+        yield dg.MaterializeResult(
+            asset_key=key(summary.asset), metadata=_metadata(summary) | {"report": report}
+        )
         yield _check_result(summary)
 
 
@@ -111,7 +116,7 @@ def _check_result(summary: AssetSummary) -> dg.AssetCheckResult:
     verdict = summary.verdict
     severity = dg.AssetCheckSeverity.ERROR if verdict.blocking else dg.AssetCheckSeverity.WARN
     return dg.AssetCheckResult(
-        asset_key=summary.asset,
+        asset_key=key(summary.asset),
         check_name=verdict.check_name,
         passed=verdict.passed,
         severity=severity,
@@ -120,15 +125,15 @@ def _check_result(summary: AssetSummary) -> dg.AssetCheckResult:
 
 
 @dg.asset(
+    key_prefix=PREFIX,
     group_name=GROUP,
     kinds=KINDS,
     partitions_def=daily_partitions,
     pool=WarehouseResource.pool,
     deps=[
-        "predictions",
-        "estimated_performance",
+        *keys("predictions", "estimated_performance"),
         dg.AssetDep(
-            "label_arrivals",
+            LABELS,
             partition_mapping=dg.TimeWindowPartitionMapping(
                 start_offset=1,
                 end_offset=shape_settings.label_delay_max_days,
@@ -167,14 +172,15 @@ def realized_performance(
 
 
 @dg.asset(
+    key_prefix=PREFIX,
     group_name=GROUP,
     kinds={"duckdb"},
     partitions_def=daily_partitions,
     pool=WarehouseResource.pool,
     deps=[
-        dg.AssetDep("predictions", partition_mapping=previous_days(shape_settings.label_signal_days)),
-        "label_arrivals",
-        "model_monitors",
+        dg.AssetDep(key("predictions"), partition_mapping=previous_days(shape_settings.label_signal_days)),
+        LABELS,
+        key("model_monitors"),
     ],
     description="Early label signal as known at the end of the day: the share of the chargebacks arrived "
     "so far (for the last label_signal_days scored days) that the model had flagged, against its "
@@ -208,9 +214,10 @@ def early_label_signal(
 
 
 @dg.asset(
+    key_prefix=PREFIX,
     group_name=GROUP,
     kinds={"nannyml", "html"},
-    deps=["estimated_performance"],
+    deps=[key("estimated_performance")],
     description="Rolling HTML report (data/<problem>/reports/rolling.html): NannyML's CBPE and "
     "multivariate drift plots over the last scored days.",
 )

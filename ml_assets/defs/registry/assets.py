@@ -4,11 +4,12 @@ import dagster as dg
 
 from ml_assets.core.records import ModelVersionRecord, PromotionDecision, TrainingSetRecord
 from ml_assets.core.settings import Settings
+from ml_assets.defs.keys import PREFIX, inputs, key
 from ml_assets.defs.resources import FeastResource, MLflowResource
 
 
 @dg.asset_check(
-    asset="fraud_model",
+    asset=key("fraud_model"),
     blocking=True,
     description="The challenger's validation ROC AUC must reach the quality floor (settings) before "
     "promotion may even consider it.",
@@ -28,6 +29,8 @@ def quality_floor(
 
 
 @dg.asset(
+    key_prefix=PREFIX,
+    ins=inputs("fraud_model", "training_set"),
     group_name="registry",
     kinds={"mlflow"},
     description="Challenger vs champion on the challenger's held-out window (labels as known at its "

@@ -4,16 +4,18 @@ import dagster as dg
 
 from ml_assets.core.settings import Settings
 from ml_assets.defs.features.assets import OFFLINE_FEATURE_ASSETS
+from ml_assets.defs.keys import EVENTS, PREFIX, key
 from ml_assets.defs.partitions import daily_partitions, partition_day
 from ml_assets.defs.resources import FeastResource, MLflowResource, WarehouseResource
 
 
 @dg.asset(
+    key_prefix=PREFIX,
     group_name="scoring",
     partitions_def=daily_partitions,
     kinds={"lightgbm", "duckdb"},
     pool=WarehouseResource.pool,
-    deps=[*OFFLINE_FEATURE_ASSETS, "raw_transactions", "promotion"],
+    deps=[*OFFLINE_FEATURE_ASSETS, EVENTS, key("promotion")],
     description="The day's transactions scored by the champion (features from Feast, point in time), "
     "written to `prediction_log` in data/<problem>/warehouse.duckdb, replacing that day's rows.",
 )

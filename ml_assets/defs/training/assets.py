@@ -7,6 +7,7 @@ from ml_assets.core.model import Hyperparameters
 from ml_assets.core.records import ModelVersionRecord, TrainingSetRecord
 from ml_assets.core.settings import Settings
 from ml_assets.defs.features.assets import OFFLINE_FEATURE_ASSETS
+from ml_assets.defs.keys import EVENTS, LABELS, PREFIX, inputs
 from ml_assets.defs.resources import FeastResource, MLflowResource
 
 
@@ -28,9 +29,10 @@ class HyperparametersConfig(dg.Config, Hyperparameters):
 
 
 @dg.asset(
+    key_prefix=PREFIX,
     group_name="training",
     kinds={"feast", "parquet"},
-    deps=[*OFFLINE_FEATURE_ASSETS, "raw_transactions", "label_arrivals"],
+    deps=[*OFFLINE_FEATURE_ASSETS, EVENTS, LABELS],
     description="Point-in-time training frame: transactions of the training window, features from the "
     "feature service, labels as known at the as-of date; last days held out for validation.",
 )
@@ -73,6 +75,8 @@ def training_set(
 
 
 @dg.asset(
+    key_prefix=PREFIX,
+    ins=inputs("training_set"),
     group_name="training",
     kinds={"lightgbm", "mlflow"},
     description="LightGBM fraud model, logged to MLflow and registered as a new version with alias "

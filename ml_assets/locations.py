@@ -1,0 +1,28 @@
+"""One Dagster code location per problem: workspace.yaml loads ``attribute: <problem>`` of this
+module for each folder under problems/ (``ml-assets init`` adds its problem's).
+
+A code location is a process of its own, and a process runs one problem: the attribute chooses
+it for the process (``ML_ASSETS_PROBLEM``, as ``ml-assets --problem`` does, so that the run
+workers and services it starts run the same problem), then builds the definitions. Nothing here
+imports a problem's modules before the choice is made."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ml_assets.core.settings import PROBLEMS_DIR
+
+
+def __getattr__(name: str):
+    if name.startswith("_") or not (PROBLEMS_DIR / name / "problem.yaml").exists():
+        raise AttributeError(f"{name!r} is not a problem under {PROBLEMS_DIR} (ml-assets init {name})")
+    loaded = sys.modules.get("ml_assets.defs.keys")
+    if loaded is not None and loaded.shape_settings.problem != name:  # one problem's modules are in
+        raise RuntimeError(
+            f"this process runs {loaded.shape_settings.problem}; load {name} in a code location of its own"
+        )
+    os.environ["ML_ASSETS_PROBLEM"] = name
+    from ml_assets.definitions import build_definitions
+
+    return build_definitions()
