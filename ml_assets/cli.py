@@ -208,6 +208,11 @@ def _init(settings: Settings, args) -> None:
     except ProblemSpecError as exc:
         raise SystemExit(str(exc)) from None
     print(f"wrote {path}")
+    from ml_assets.core.settings import PROJECT_ROOT
+    from ml_assets.locations import add_location
+
+    if add_location(PROJECT_ROOT / "workspace.yaml", args.name):
+        print(f"added its code location to {PROJECT_ROOT / 'workspace.yaml'} (make dev shows it)")
     left = placeholders(spec)
     print(
         f"fill the {len(left)} placeholder(s), then: ml-assets check {args.name}\n  " + "\n  ".join(left)

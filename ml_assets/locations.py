@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from ml_assets.core.settings import PROBLEMS_DIR
 
@@ -26,3 +27,17 @@ def __getattr__(name: str):
     from ml_assets.definitions import build_definitions
 
     return build_definitions()
+
+
+def add_location(workspace: Path, name: str) -> bool:
+    """Add the problem's code location to ``workspace`` (a workspace.yaml), once; True if added.
+    Appended as text, so the file's comments stay."""
+    text = Path(workspace).read_text()
+    if f"attribute: {name}\n" in text:
+        return False
+    entry = (
+        f"  - python_module:\n      module_name: ml_assets.locations\n      attribute: {name}\n"
+        f"      location_name: {name}\n      working_directory: .\n"
+    )
+    Path(workspace).write_text(text.rstrip("\n") + "\n" + entry)
+    return True
