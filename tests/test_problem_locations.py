@@ -101,9 +101,10 @@ store, repo = engines.model_store(s), engines.feature_repo(s)
 scored = engines.warehouse(s).query(f"SELECT count(*) AS n FROM {PREDICTION_LOG}")["n"].iloc[0]
 landed = sum(len(lake.read_partition(s.lake_dir, "loans", s.day(i))) for i in (49, 50))
 version = store.client().get_model_version(store.model_name, store.alias_version("champion"))
+metrics = store.client().get_run(version.run_id).data.metrics
 print(json.dumps({
     "days": [r.day for r in rows], "estimates": [r.estimated_auc for r in rows],
-    "model": store.model_name, "auc": float(store.client().get_run(version.run_id).data.metrics["validation_roc_auc"]),
+    "model": store.model_name, "auc": float(metrics["validation_roc_auc"]),
     "project": repo.store().project, "scored": int(scored), "landed": landed,
     "data_dir": str(s.data_dir), "start": str(s.start_date),
 }))
