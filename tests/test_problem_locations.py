@@ -73,9 +73,10 @@ print(json.dumps({{"keys": keys, "jobs": jobs, "refused": refused}}))
     assert "runs card_fraud; load loan_default" in fraud["refused"]
 
 
-def test_loan_default_runs_end_to_end_on_its_own_data_model_and_feature_project(tmp_path):
+def test_loan_default_runs_end_to_end_from_its_import_to_a_served_score(tmp_path):
     """Its imported days through ingest, Feast, training, the registry, batch scoring and CBPE,
-    on the same code as card fraud, in a Dagster instance of its own."""
+    then one application scored online by the service, on the same code as card fraud, in a
+    Dagster instance of its own."""
     home = tmp_path / "dagster"
     home.mkdir()
     (home / "dagster.yaml").symlink_to(PROJECT_ROOT / "dagster.yaml")
@@ -90,7 +91,9 @@ def test_loan_default_runs_end_to_end_on_its_own_data_model_and_feature_project(
     }
     code = """
 import json
+import requests
 from ml_assets.core import engines, lake
+from ml_assets.serving.process import ServiceProcess, request_body
 from ml_assets.core.settings import Settings
 from ml_assets.core.warehouse import PREDICTION_LOG
 from ml_assets.replay import replay
@@ -102,11 +105,23 @@ scored = engines.warehouse(s).query(f"SELECT count(*) AS n FROM {PREDICTION_LOG}
 landed = sum(len(lake.read_partition(s.lake_dir, "loans", s.day(i))) for i in (49, 50))
 version = store.client().get_model_version(store.model_name, store.alias_version("champion"))
 metrics = store.client().get_run(version.run_id).data.metrics
+application = next(lake.read_partition(s.lake_dir, "loans", s.day(50)).itertuples())
+with ServiceProcess(s) as service:
+    service.wait_ready()
+    answer = requests.post(f"{service.url}/v1/score", json=request_body(application), timeout=30)
+    refused = requests.post(
+        f"{service.url}/v1/score", json=request_body(application, debt_to_income_ratio=2.0), timeout=30
+    )
+    batch = requests.post(
+        f"{service.url}/v1/score/batch", json={"events": [request_body(application)]}, timeout=30
+    )
 print(json.dumps({
     "days": [r.day for r in rows], "estimates": [r.estimated_auc for r in rows],
     "model": store.model_name, "auc": float(metrics["validation_roc_auc"]),
     "project": repo.store().project, "scored": int(scored), "landed": landed,
-    "data_dir": str(s.data_dir), "start": str(s.start_date),
+    "data_dir": str(s.data_dir), "start": str(s.start_date), "id": int(application.id),
+    "online": [answer.status_code, answer.json()], "refused": [refused.status_code, refused.json()],
+    "batch": [batch.status_code, batch.json()],
 }))
 """
     out = _in_process(code, env, timeout=900)
@@ -116,3 +131,10 @@ print(json.dumps({
     assert out["auc"] > 0.8  # the application predicts repayment well (NannyML's synthetic loans)
     assert all(e is not None and 0.5 < e <= 1 for e in out["estimates"])  # CBPE, before any outcome
     assert out["scored"] == out["landed"] > 0  # every application of the scored days, once
+    # online: the request model is the spec's (its id and columns), the answer echoes the id
+    status, answer = out["online"]
+    assert status == 200 and answer["id"] == out["id"] and 0 <= answer["score"] <= 1, answer
+    assert answer["model_version"] == "1" and answer["missing_views"] == []
+    assert out["batch"][0] == 200 and out["batch"][1]["results"][0]["score"] == answer["score"]
+    status, refused = out["refused"]  # outside the contract the spec declares
+    assert status == 422 and refused["detail"][0]["loc"][-1] == "debt_to_income_ratio", refused

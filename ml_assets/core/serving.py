@@ -17,8 +17,11 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.core.features.contract import (
+    EVENT_ID,
+    EVENT_TIME,
     HOUR_FIELDS,
     RAW_SUFFIX,
+    SPINE,
     model_matrix,
     raw_columns,
     request_hours,
@@ -26,6 +29,7 @@ from ml_assets.core.features.contract import (
 from ml_assets.core.features.online_read import OnlineFeatureReader
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import CHAMPION, ModelStore
+from ml_assets.core.problem import process_problem
 from ml_assets.core.registry.operating_point import THRESHOLD_TAG
 from ml_assets.core.rollout import CANARY_ARM, CHAMPION_ARM, SHADOW_ARM, RolloutController
 from ml_assets.core.scoring import ServingModel
@@ -33,10 +37,15 @@ from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 log = logging.getLogger(__name__)
 
+# the spine column the canary splits traffic by (a card fraud customer: all of a card's requests
+# go to one arm); an event is a dict keyed by the spine's columns, its time under "timestamp"
+HASH_KEY = process_problem().serving.hash_key
+TIMESTAMP = "timestamp"
+
 
 @dataclasses.dataclass(frozen=True)
 class OnlineScore:
-    transaction_id: str
+    event_id: str | int
     score: float
     decision: bool
     model_version: str
@@ -160,42 +169,34 @@ class OnlineScorer:
 
     def probe(self) -> None:
         """One read of an entity no one has: raises FeaturesUnavailable while the store is down."""
-        hours = dict.fromkeys(HOUR_FIELDS, 0.0)
-        self.read([{"customer_id": -1, "merchant_id": -1, "amount": 1.0, "channel": "in_store", **hours}])
+        self.read(
+            [{**dict.fromkeys(SPINE.keys, -1), **_placeholder_request(), **dict.fromkeys(HOUR_FIELDS, 0.0)}]
+        )
 
     def warm_up(self) -> None:
         """One real read and prediction, so the first request pays no first-call costs."""
-        now = dt.datetime.now(dt.UTC)
-        self.score(
-            [
-                {
-                    "transaction_id": "warm-up",
-                    "customer_id": 0,
-                    "merchant_id": 0,
-                    "amount": 1.0,
-                    "channel": "in_store",
-                    "timestamp": now,
-                }
-            ],
-            observe=False,
-        )
+        event = {
+            **_placeholder_request(),
+            **dict.fromkeys(SPINE.keys, 0),
+            EVENT_ID: "warm-up" if SPINE.types[EVENT_ID] == "str" else 0,
+            TIMESTAMP: dt.datetime.now(dt.UTC),
+        }
+        self.score([event], observe=False)
 
     def score(self, transactions: list[dict], observe: bool = True) -> tuple[list[OnlineScore], LogBatch]:
-        """Scores and prediction-log rows for transactions (dicts with transaction_id,
-        customer_id, merchant_id, amount, channel and an aware ``timestamp``). During a
+        """Scores and prediction-log rows for events (dicts with the spine's id, entity keys and
+        request columns, and an aware ``timestamp``; card fraud's transactions). During a
         rollout the challenger scores its rows too: it answers the canary customers, and its
         score of the others (or the champion's of the canary ones) is logged as ``shadow``."""
         started = time.perf_counter()
         routing = self.controller.routing  # one routing for the whole call, whatever changes meanwhile
         if routing is None:
             raise RuntimeError("no model loaded yet")
-        hours = request_hours([t["timestamp"] for t in transactions])
+        hours = request_hours([t[TIMESTAMP] for t in transactions])
         rows = [
             {
-                "customer_id": t["customer_id"],
-                "merchant_id": t["merchant_id"],
-                "amount": float(t["amount"]),
-                "channel": t["channel"],
+                **{k: t[k] for k in SPINE.keys},
+                **{c: _request_value(t[c], SPINE.types[c]) for c in SPINE.request},
                 **{field: float(values[i]) for field, values in hours.items()},
             }
             for i, t in enumerate(transactions)
@@ -210,8 +211,8 @@ class OnlineScorer:
         paired = canary
         challenger_scores, challenger_seconds, attempted = None, None, False
         if routing.challenger is not None:
-            canary = np.array([routing.canary(t["customer_id"]) for t in transactions])
-            paired = canary | np.array([routing.shadowed(t["transaction_id"]) for t in transactions])
+            canary = np.array([routing.canary(t[HASH_KEY]) for t in transactions])
+            paired = canary | np.array([routing.shadowed(t[EVENT_ID]) for t in transactions])
             if paired.any():
                 attempted, tick = True, time.perf_counter()
                 try:
@@ -238,7 +239,7 @@ class OnlineScorer:
         canary_list = canary.tolist()
         results = []
         for i, t in enumerate(transactions):
-            at = t["timestamp"].timestamp()
+            at = t[TIMESTAMP].timestamp()
             ages = {v: (at - ts[i] if ts[i] > 0 else None) for v, ts in stamps.items()}
             model, score, arm = (
                 (routing.challenger, other_list[i], CANARY_ARM)
@@ -247,7 +248,7 @@ class OnlineScorer:
             )
             results.append(
                 OnlineScore(
-                    transaction_id=t["transaction_id"],
+                    event_id=t[EVENT_ID],
                     score=score,
                     decision=score > model.threshold,
                     model_version=model.version,
@@ -274,7 +275,7 @@ class OnlineScorer:
             {r: [served.values[r][i] for i in shadowed] for r in self.raw_sources},
             [
                 OnlineScore(
-                    transactions[i]["transaction_id"], sc, sc > m.threshold, m.version, SHADOW_ARM, {}, [], []
+                    transactions[i][EVENT_ID], sc, sc > m.threshold, m.version, SHADOW_ARM, {}, [], []
                 )
                 for i, (m, sc) in zip(shadowed, unseen, strict=True)
             ],
@@ -293,8 +294,8 @@ class OnlineScorer:
         """Prediction-log rows by column: the features straight from the model's matrix (a dict
         per row cost more than the prediction of a batch; measured, bench-serve)."""
         columns: dict[str, list | np.ndarray] = {
-            "transaction_id": [t["transaction_id"] for t in transactions],
-            "event_timestamp": [t["timestamp"] for t in transactions],
+            EVENT_ID: [t[EVENT_ID] for t in transactions],
+            EVENT_TIME: [t[TIMESTAMP] for t in transactions],
             "score": [r.score for r in scores],
             "decision": [r.decision for r in scores],
             "model_name": [self.model_name] * len(scores),
@@ -303,7 +304,7 @@ class OnlineScorer:
         columns |= {feature: matrix[:, j] for j, feature in enumerate(self.features)}
         columns |= {raw: served[source] for raw, source in zip(self.raw, self.raw_sources, strict=True)}
         columns |= {
-            "partition_date": [t["timestamp"].date() for t in transactions],
+            "partition_date": [t[TIMESTAMP].date() for t in transactions],
             "source": ["online"] * len(scores),
             "arm": [r.arm for r in scores],
             "latency_seconds": [latency] * len(scores),
@@ -397,9 +398,7 @@ class PredictionLogWriter:
         columns = LogBatch.concat(batches).columns
         # typed in one call: pandas inferring aware datetimes one by one held the GIL, and the
         # service's requests wait while this thread holds it (bench-serve's p99, BENCHMARKS.md)
-        frame = pd.DataFrame(
-            columns | {"event_timestamp": pd.to_datetime(columns["event_timestamp"], utc=True)}
-        )
+        frame = pd.DataFrame(columns | {EVENT_TIME: pd.to_datetime(columns[EVENT_TIME], utc=True)})
         frame["scored_at"] = pd.Timestamp.now(tz="UTC")
         rows = len(frame)
         deadline, delay = time.monotonic() + self.retry_seconds, 0.05
@@ -442,3 +441,14 @@ class PredictionLogWriter:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=timeout)
+
+
+def _request_value(value, kind: str):
+    """A request column as the request source takes it: text as it is, any other as a number
+    (Feast's request fields are Float64 but for text)."""
+    return value if kind == "str" or value is None else float(value)
+
+
+def _placeholder_request() -> dict:
+    """A request's columns filled with a value of each one's type (a probe, a warm-up)."""
+    return {c: "" if SPINE.types[c] == "str" else 1.0 for c in SPINE.request}

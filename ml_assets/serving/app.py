@@ -5,7 +5,7 @@ import collections
 import contextlib
 import datetime as dt
 import math
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
 from fastapi.encoders import jsonable_encoder
@@ -13,13 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    WithJsonSchema,
     create_model,
-    field_validator,
 )
 
 from ml_assets.core.settings import Settings
@@ -27,54 +24,13 @@ from ml_assets.serving import auth
 from ml_assets.serving.fast_path import FastRoute, ScoreFastPath, ScoreResponse
 from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
 
-EXAMPLE = {
-    "transaction_id": "t00120-0000042",
-    "customer_id": 1234,
-    "merchant_id": 56,
-    "amount": 82.5,
-    "channel": "online",
-    "timestamp": "2026-04-30T14:03:00Z",
-}
-MAX_ID = 2**53 - 1  # int64 keys in Feast; JSON clients lose integer precision above 2**53
-EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
-# the calendar range said in the schema too (a pattern on the year), so clients see it
-TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "pattern": "^(19[7-9][0-9]|2[01][0-9][0-9])-"}
-
-
-class Transaction(BaseModel):
-    """A card transaction to score, as it happens."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
-    transaction_id: str = Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:\-]+$",
-        description="the card processor's id (letters, digits, _ . : -)",
-    )
-    customer_id: int = Field(ge=0, le=MAX_ID)
-    merchant_id: int = Field(ge=0, le=MAX_ID)
-    amount: float = Field(gt=0, le=1e9, allow_inf_nan=False, description="in the card's currency")
-    channel: Literal["in_store", "online"]
-    timestamp: Annotated[AwareDatetime, WithJsonSchema(TIMESTAMP_SCHEMA)] = Field(
-        description="when the transaction happened, with a time zone, between 1970 and 2200"
-    )
-
-    @field_validator("timestamp")
-    @classmethod
-    def _within_calendar(cls, value: dt.datetime) -> dt.datetime:
-        # the feature store, pandas and the prediction log keep nanosecond timestamps
-        if not EARLIEST <= value <= LATEST:
-            raise ValueError(
-                f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC): send the "
-                "transaction's real time"
-            )
-        return value
-
 
 class ScoreResult(BaseModel):
-    transaction_id: str
-    score: float = Field(description="estimated probability of fraud")
-    decision: bool = Field(description="true: flag the transaction (score above the version's threshold)")
+    """Model-generated: the spine's id, echoed under its own name, is added per problem
+    (``score_result_model``)."""
+
+    score: float = Field(description="estimated probability of the positive label")
+    decision: bool = Field(description="true: act on the event (score above the version's threshold)")
     model_version: str
     arm: str = Field(description="which arm answered: champion, or canary (the challenger, during a rollout)")
     feature_age_seconds: dict[str, float | None] = Field(
@@ -82,11 +38,13 @@ class ScoreResult(BaseModel):
     )
     missing_views: list[str] = Field(description="views without an online row for this entity")
     stale_views: list[str] = Field(description="views whose row is older than the view's TTL")
-    unknown_entity: bool = Field(description="the customer or the merchant had no online features")
+    unknown_entity: bool = Field(description="an entity of the event had no online features")
 
 
-class BatchResult(BaseModel):
-    results: list[ScoreResult]
+def score_result_model(id_name: str, id_type: type) -> type[BaseModel]:
+    return create_model(
+        "ScoreResult", __base__=ScoreResult, **{id_name: (id_type, Field(description="the event's id"))}
+    )
 
 
 class ServingVersion(BaseModel):
@@ -152,7 +110,16 @@ def _offline_docs(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from ml_assets.core.problem import problem_spec
+    from ml_assets.serving.events import event_model
+
     settings = settings or Settings()
+    # the request and response models of the problem's events (its spec's spine)
+    spec = problem_spec(settings)
+    spine, batch_field = spec.spine_columns(), spec.serving.batch_field
+    Event = event_model(spec)  # noqa: N806 (a class)
+    Result = score_result_model(spine.id, str if spine.types[spine.id] == "str" else int)  # noqa: N806
+    BatchResult = create_model("BatchResult", results=(list[Result], ...))  # noqa: N806
     metrics = ServiceMetrics()
     state: dict = {"ready": False, "reason": "starting"}
 
@@ -297,7 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from ml_assets.core.serving import FeaturesUnavailable
 
-    def fast_answer(transaction: Transaction) -> dict | None:
+    def fast_answer(transaction: Event) -> dict | None:
         if not state["ready"]:
             return None
         try:
@@ -308,14 +275,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     batch_request = create_model(
         "BatchRequest",
         __config__=ConfigDict(extra="forbid"),
-        transactions=(list[Transaction], Field(min_length=1, max_length=settings.serve_max_batch)),
+        **{batch_field: (list[Event], Field(min_length=1, max_length=settings.serve_max_batch))},
     )
 
     def fast_batch_answer(request) -> dict | None:
         if not state["ready"]:
             return None
         try:
-            return {"results": score(request.transactions)}
+            return {"results": score(getattr(request, batch_field))}
         except FeaturesUnavailable:
             return None  # as for one transaction
 
@@ -323,8 +290,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         ScoreFastPath,
         routes={
-            # far above any Transaction's JSON, and any full batch's
-            "/v1/score": FastRoute(Transaction, fast_answer, max_body=64 * 1024),
+            # far above any event's JSON, and any full batch's
+            "/v1/score": FastRoute(Event, fast_answer, max_body=64 * 1024),
             "/v1/score/batch": FastRoute(
                 batch_request, fast_batch_answer, max_body=settings.serve_max_batch * 1024
             ),
@@ -347,7 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def not_ready() -> JSONResponse:
         return JSONResponse({"detail": f"not ready: {state['reason']}"}, status_code=503)
 
-    def score(transactions: list[Transaction]) -> list[dict]:
+    def score(transactions: list) -> list[dict]:
         results, logged = state["scorer"].score([t.model_dump() for t in transactions])
         state["writer"].offer(logged)  # queue depth is read at scrape time (/metrics), not per request
         # counters move once per label set and request, not once per transaction: a batch's
@@ -384,7 +351,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stale[view] += 1
             # plain dicts of plain types: the response model documents them (and the property-based
             # test checks every response against it) without a second validation per request
-            out.append({**r.__dict__, "unknown_entity": bool(r.missing_views)})
+            answer = {spine.id: r.event_id, **r.__dict__, "unknown_entity": bool(r.missing_views)}
+            del answer["event_id"]
+            out.append(answer)
         for labels, n in predicted.items():
             metrics.predictions.labels(*labels).inc(n)
         for view, n in missing.items():
@@ -397,11 +366,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post(
         "/v1/score",
-        response_model=ScoreResult,
+        response_model=Result,
         responses={503: {"description": "not ready"}},
         dependencies=scoring_auth,
     )
-    async def score_one(transaction: Transaction):
+    async def score_one(transaction: Event):
         if not state["ready"]:
             return not_ready()
         return ScoreResponse(score([transaction])[0])
@@ -415,7 +384,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def score_batch(request: batch_request):  # type: ignore[valid-type]
         if not state["ready"]:
             return not_ready()
-        return ScoreResponse({"results": score(request.transactions)})
+        return ScoreResponse({"results": score(getattr(request, batch_field))})
 
     @app.get("/v1/models", response_model=Models)
     async def models():

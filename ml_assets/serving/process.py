@@ -16,17 +16,12 @@ from ml_assets.core.settings import Settings
 
 
 def request_body(row, **overrides) -> dict:
-    """A transaction row (lake ``raw_transactions``, as from ``itertuples``) as the service's
-    ``POST /v1/score`` takes it."""
-    return {
-        "transaction_id": str(row.transaction_id),
-        "customer_id": int(row.customer_id),
-        "merchant_id": int(row.merchant_id),
-        "amount": float(row.amount),
-        "channel": str(row.channel),
-        "timestamp": row.event_timestamp.isoformat(),
-        **overrides,
-    }
+    """An event row of this process's problem (its lake spine table, as from ``itertuples``) as
+    the service's ``POST /v1/score`` takes it."""
+    from ml_assets.core.problem import process_problem
+    from ml_assets.serving import events
+
+    return events.request_body(row, process_problem(), **overrides)
 
 
 def free_port() -> int:

@@ -37,6 +37,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ColumnContract(_Strict):
+    """What a valid value of a column is, beyond its type (the service's request model refuses
+    anything else with a 422 naming the field)."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    values: list[str] | None = Field(None, min_length=1, description="a text column's allowed values")
+
+
 class Table(_Strict):
     """A landing table: one file a day under ``data/<problem>/landing/<landing>``, validated, then kept
     in the lake as ``<name>`` by day."""
@@ -48,6 +59,9 @@ class Table(_Strict):
     timestamp: Identifier = Field(description="the column that must fall inside the file's day")
     not_null: list[Identifier] = Field(
         default_factory=list, description="columns besides the key and timestamp that may never be null"
+    )
+    contract: dict[Identifier, ColumnContract] = Field(
+        default_factory=dict, description="column -> its valid values (a range, or a text column's values)"
     )
 
 
@@ -204,6 +218,10 @@ class Monitoring(_Strict):
 
 class Serving(_Strict):
     hash_key: Identifier = Field(description="the spine column the canary splits traffic by")
+    batch_field: Identifier = Field(
+        "events",
+        description="the batch request's list of events (POST /v1/score/batch {<batch_field>: [...]})",
+    )
 
 
 class SimulatedSource(_Strict):
@@ -354,6 +372,15 @@ def _reference_problems(spec: ProblemSpec):
         for column in table.not_null:
             if column not in table.columns:
                 yield f"tables.{name}.not_null", f"{column!r} is not one of its columns"
+        for column, rule in table.contract.items():
+            kind, where = table.columns.get(column), f"tables.{name}.contract.{column}"
+            bounded = any(b is not None for b in (rule.gt, rule.ge, rule.lt, rule.le))
+            if kind is None:
+                yield where, f"{column!r} is not one of its columns"
+            elif bounded and kind not in ("int", "float"):
+                yield where, f"{column!r} is {kind}: a range bounds numbers only"
+            elif rule.values is not None and kind != "str":
+                yield where, f"{column!r} is {kind}: values lists a text column's values only"
 
     spine = tables.get(spec.spine.table)
     if spine is None:

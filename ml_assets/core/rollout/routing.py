@@ -1,5 +1,6 @@
-"""Which arm answers a request: a salted, stable hash of the customer picks the canary; a
-hash of the transaction picks the requests the other arm also scores in shadow."""
+"""Which arm answers a request: a salted, stable hash of the spec's hash key (card fraud's
+customer) picks the canary; a hash of the event's id picks the requests the other arm also
+scores in shadow."""
 
 from __future__ import annotations
 
@@ -24,15 +25,13 @@ class Routing:
 
     champion: ServingModel
     challenger: ServingModel | None = None
-    share: float = 0.0  # of customers the challenger answers
+    share: float = 0.0  # of hash keys (customers) the challenger answers
     shadow_share: float = 0.0  # of requests the challenger also scores unseen
     salt: str = ""
     step: int = 0
 
-    def canary(self, customer_id: int) -> bool:
-        return self.challenger is not None and bucket(customer_id, self.salt) < self.share
+    def canary(self, hash_key: int | str) -> bool:
+        return self.challenger is not None and bucket(hash_key, self.salt) < self.share
 
-    def shadowed(self, transaction_id: str) -> bool:
-        return (
-            self.challenger is not None and bucket(transaction_id, self.salt + ":shadow") < self.shadow_share
-        )
+    def shadowed(self, event_id: int | str) -> bool:
+        return self.challenger is not None and bucket(event_id, self.salt + ":shadow") < self.shadow_share
