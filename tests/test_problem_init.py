@@ -74,13 +74,17 @@ def test_a_drafted_spec_is_refused_until_its_placeholders_are_filled_then_valid(
         "description",
         "source.label_delay_days",
         "label.max_delay_days",
-        "settings.horizon_days",  # rows' days + the label delay: known once the delay is
+        # known once the label delay is
+        "settings.horizon_days",
+        "settings.label_delay_max_days",
+        "settings.label_maturity_days",
+        "settings.demo_days",
     }
     assert all(line.startswith(f"{path}: ") and "placeholder" in line for line in left)
     raw["description"] = "Loans that default, known 30 days after the application."
     raw["source"].update(label_delay_days=30)
     raw["label"].update(max_delay_days=30)
-    raw["settings"].update(horizon_days=120)
+    raw["settings"].update(horizon_days=120, label_delay_max_days=30, label_maturity_days=30, demo_days=66)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     loaded = load_spec(path)
     assert loaded.feature_names() == ["amount", "term_months", "region", "has_guarantor"]
@@ -116,3 +120,120 @@ def test_init_never_overwrites_a_spec_and_names_a_wrong_column_or_file(tmp_path)
     (tmp_path / "loans.xlsx").write_bytes(b"")
     with pytest.raises(ProblemSpecError, match="Parquet"):
         scaffold.draft("loans", tmp_path / "loans.xlsx", "loan_id", "applied_at", "defaulted")
+
+
+def _learnable_table(path, days: int = 60, per_day: int = 120):
+    """Loans whose default the application predicts (a table no shipped problem holds)."""
+    rng = np.random.default_rng(11)
+    n = days * per_day
+    amount = rng.lognormal(8, 1, n)
+    region = rng.choice(["north", "south", "east"], n)
+    guarantor = rng.random(n) < 0.3
+    risk = 0.8 * (np.log(amount) - 8) + np.where(region == "south", 1.0, -0.5) - 1.5 * guarantor
+    pd.DataFrame(
+        {
+            "loan_id": [f"L{i:06d}" for i in range(n)],
+            "applied_at": pd.Timestamp("2025-01-01", tz="UTC")
+            + pd.to_timedelta(np.sort(rng.integers(0, 86400 * days, n)), "s"),
+            "borrower_id": rng.integers(0, 2000, n),
+            "amount": amount,
+            "region": region,
+            "has_guarantor": guarantor,
+            "defaulted": rng.random(n) < 1 / (1 + np.exp(-(risk - 1))),
+        }
+    ).to_parquet(path)
+
+
+def test_init_then_check_bootstrap_and_serve_a_table_it_never_saw_editing_only_the_placeholders(tmp_path):
+    """The walk-through of the README's "Bring your own problem", in a copy of the project (init
+    writes into problems/ and workspace.yaml), on the real components."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from ml_assets.core.settings import PROJECT_ROOT
+
+    project = tmp_path / "project"
+    for name in ("ml_assets", "feature_repo", "problems"):
+        shutil.copytree(PROJECT_ROOT / name, project / name, ignore=shutil.ignore_patterns("*.parquet"))
+    for name in ("workspace.yaml", "dagster.yaml", "pyproject.toml"):
+        shutil.copy(PROJECT_ROOT / name, project / name)
+    _learnable_table(tmp_path / "loans.parquet")
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").symlink_to(project / "dagster.yaml")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(project),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "ML_ASSETS_DAGSTER_DIR": str(tmp_path / "dagster" / "storage"),
+    }
+    env.pop("ML_ASSETS_PROBLEM", None)
+    env.pop("ML_ASSETS_DATA_DIR", None)
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "ml_assets.cli", *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout
+
+    out = cli(
+        "init",
+        "loans",
+        "--from",
+        str(tmp_path / "loans.parquet"),
+        "--id",
+        "loan_id",
+        "--timestamp",
+        "applied_at",
+        "--label",
+        "defaulted",
+        "--label-delay-days",
+        "7",
+    )
+    assert "added its code location" in out and "description" in out  # the one placeholder left
+    spec_path = project / "problems" / "loans" / "problem.yaml"
+    raw = yaml.safe_load(spec_path.read_text())
+    raw["description"] = "Loans that default, known 7 days after the application."
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    assert "valid problem spec 'loans'" in cli("check", "loans")
+    assert "attribute: loans" in (project / "workspace.yaml").read_text()
+    cli("--problem", "loans", "bootstrap")
+
+    served = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            """
+import json, requests
+from ml_assets.core import engines, lake
+from ml_assets.core.settings import Settings
+from ml_assets.serving.process import ServiceProcess, request_body
+s = Settings()
+store = engines.model_store(s)
+row = next(lake.read_partition(s.lake_dir, "loans", s.day(s.demo_days - 1)).itertuples())
+with ServiceProcess(s) as service:
+    service.wait_ready()
+    answer = requests.post(f"{service.url}/v1/score", json=request_body(row), timeout=30)
+print(json.dumps({"model": store.model_name, "champion": store.alias_version("champion"),
+                  "data_dir": str(s.data_dir), "id": row.loan_id, "answer": answer.json()}))
+""",
+        ],
+        cwd=project,
+        env={**env, "ML_ASSETS_PROBLEM": "loans"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert served.returncode == 0, served.stdout[-3000:] + served.stderr[-3000:]
+    result = json.loads(served.stdout.strip().splitlines()[-1])
+    assert result["model"] == "loans_model" and result["champion"] is not None
+    assert result["data_dir"] == str(project / "data" / "loans")
+    assert result["answer"]["loan_id"] == result["id"] and 0 <= result["answer"]["score"] <= 1

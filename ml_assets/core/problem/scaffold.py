@@ -65,14 +65,25 @@ def draft(
         if label_delay_days is not None
         else f"{PLACEHOLDER} days after a row until its label is known"
     )
-    # the partition calendar: the file's first day to its last label's arrival
+    # the partition calendar: the file's first day to its last label's arrival; training waits
+    # for the labels (rows as old as the delay), and the demo covers a training window, its
+    # labels' delay and a monitored week
     times = pd.to_datetime(frame[timestamp], utc=True)
     first, span = times.min().date(), (times.max().date() - times.min().date()).days + 1
-    horizon = (
-        span + label_delay_days
-        if label_delay_days is not None
-        else f"{PLACEHOLDER} {span} days of rows + the label delay: days from start_date to the last label"
-    )
+    if label_delay_days is not None:
+        settings = {
+            "horizon_days": span + label_delay_days,
+            "label_delay_max_days": label_delay_days,
+            "label_maturity_days": label_delay_days,
+            "demo_days": 28 + label_delay_days + 8,
+        }
+    else:
+        settings = {
+            "horizon_days": f"{PLACEHOLDER} {span} days of rows + the label delay",
+            "label_delay_max_days": f"{PLACEHOLDER} the label delay (days)",
+            "label_maturity_days": f"{PLACEHOLDER} the label delay (days): training rows that old",
+            "demo_days": f"{PLACEHOLDER} 36 + the label delay (days the demo replays)",
+        }
     return {
         "name": name,
         "description": f"{PLACEHOLDER} what is predicted, for whom, and when the answer is known",
@@ -124,7 +135,7 @@ def draft(
             "path": str(Path(source).resolve()),
             "label_delay_days": delay,
         },
-        "settings": {"start_date": first.isoformat(), "horizon_days": horizon},
+        "settings": {"start_date": first.isoformat(), **settings},
     }
 
 
