@@ -13,7 +13,7 @@ import pandas as pd
 from feast import FeatureStore
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("ML_ASSETS_DATA_DIR", str(ROOT / "data"))  # where the sources live
+os.environ.setdefault("ML_ASSETS_DATA_DIR", str(ROOT / "data" / "card_fraud"))  # where the sources live
 
 store = FeatureStore(repo_path=str(ROOT / "feature_repo"))
 service = store.get_feature_service("fraud_model_v1")

@@ -8,7 +8,6 @@ the same objects for the default directory, so the plain Feast CLI and SDK work 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,6 +17,7 @@ from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Float64, String
 
 from ml_assets.core.problem.requests import request_function
+from ml_assets.core.settings import Settings
 
 _TYPES = {"Float64": Float64, "String": String}
 
@@ -76,14 +76,14 @@ def build(data_dir: Path) -> RepoObjects:
     service = FeatureService(
         name=specs.FEATURE_SERVICE,
         features=[*views.values(), context],
-        description="Every feature the fraud model reads.",
+        description="Every feature the model reads.",
     )
     return RepoObjects(entities, views, request, {context.name: context}, {service.name: service})
 
 
-# The default data directory (or ML_ASSETS_DATA_DIR): what `feast` run in this folder sees.
-# Feast's CLI finds objects among module attributes, so every object is one, by its name.
-_default = build(os.environ.get("ML_ASSETS_DATA_DIR") or Path(__file__).resolve().parent.parent / "data")
+# The problem's data directory (data/<problem>, or ML_ASSETS_DATA_DIR): what `feast` run in this
+# folder sees. Feast's CLI finds objects among module attributes, so every object is one, by its name.
+_default = build(Settings().data_dir)
 globals().update(
     {
         **_default.entities,

@@ -122,28 +122,6 @@ def test_init_never_overwrites_a_spec_and_names_a_wrong_column_or_file(tmp_path)
         scaffold.draft("loans", tmp_path / "loans.xlsx", "loan_id", "applied_at", "defaulted")
 
 
-def _learnable_table(path, days: int = 60, per_day: int = 120):
-    """Loans whose default the application predicts (a table no shipped problem holds)."""
-    rng = np.random.default_rng(11)
-    n = days * per_day
-    amount = rng.lognormal(8, 1, n)
-    region = rng.choice(["north", "south", "east"], n)
-    guarantor = rng.random(n) < 0.3
-    risk = 0.8 * (np.log(amount) - 8) + np.where(region == "south", 1.0, -0.5) - 1.5 * guarantor
-    pd.DataFrame(
-        {
-            "loan_id": [f"L{i:06d}" for i in range(n)],
-            "applied_at": pd.Timestamp("2025-01-01", tz="UTC")
-            + pd.to_timedelta(np.sort(rng.integers(0, 86400 * days, n)), "s"),
-            "borrower_id": rng.integers(0, 2000, n),
-            "amount": amount,
-            "region": region,
-            "has_guarantor": guarantor,
-            "defaulted": rng.random(n) < 1 / (1 + np.exp(-(risk - 1))),
-        }
-    ).to_parquet(path)
-
-
 def test_init_then_check_bootstrap_and_serve_a_table_it_never_saw_editing_only_the_placeholders(tmp_path):
     """The walk-through of the README's "Bring your own problem", in a copy of the project (init
     writes into problems/ and workspace.yaml), on the real components."""
@@ -160,7 +138,12 @@ def test_init_then_check_bootstrap_and_serve_a_table_it_never_saw_editing_only_t
         shutil.copytree(PROJECT_ROOT / name, project / name, ignore=shutil.ignore_patterns("*.parquet"))
     for name in ("workspace.yaml", "dagster.yaml", "pyproject.toml"):
         shutil.copy(PROJECT_ROOT / name, project / name)
-    _learnable_table(tmp_path / "loans.parquet")
+    # the README's table (examples/loans_table.py)
+    subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "examples" / "loans_table.py"), str(tmp_path / "loans.parquet")],
+        check=True,
+        timeout=120,
+    )
     (tmp_path / "dagster").mkdir()
     (tmp_path / "dagster" / "dagster.yaml").symlink_to(project / "dagster.yaml")
     env = {
