@@ -33,6 +33,8 @@ def bootstrap(settings: Settings, days: int) -> None:
 
 def summary(settings: Settings, ui_port: int = 3000) -> str:
     """Where to look next, once the demo world is there."""
+    from ml_assets.replay import world_name
+
     reports = settings.reports_dir
     return "\n".join(
         [
@@ -42,7 +44,7 @@ def summary(settings: Settings, ui_port: int = 3000) -> str:
             f"  scoring service     make serve -> http://{settings.serve_host}:{settings.serve_port}/docs",
             "  MLflow registry     make mlflow-ui -> http://127.0.0.1:5000",
             f"  monitoring reports  {reports / 'rolling.html'} and {reports / 'daily'}/",
-            f"  replay plot         {reports / f'replay_{settings.scenario}.png'}",
+            f"  replay plot         {reports / f'replay_{world_name(settings)}.png'}",
             "",
         ]
     )

@@ -69,6 +69,11 @@ def _wipe(settings: Settings) -> None:
             path.unlink()
 
 
+def world_name(s: Settings) -> str:
+    """What a replay replays: the simulator's scenario, or the problem's imported history."""
+    return s.scenario if problem_spec(s).source.kind == "simulator" else s.problem
+
+
 def _meta(result, name: str) -> dict:
     for event in result.get_asset_materialization_events():
         if event.asset_key == key(name):
@@ -266,7 +271,8 @@ def plot(rows: list[DayRow], retrains, settings: Settings, path) -> None:
         ls=":",
         label="CBPE threshold (from the champion's reference)",
     )
-    if settings.scenario != "stable":
+    simulated = problem_spec(settings).source.kind == "simulator"
+    if simulated and settings.scenario != "stable":
         ax.axvline(
             pd.Timestamp(settings.day(settings.drift_start_day)),
             color="#999",
@@ -285,7 +291,7 @@ def plot(rows: list[DayRow], retrains, settings: Settings, path) -> None:
         )
         labelled.add(kind)
     ax.set_ylabel("ROC AUC")
-    ax.set_title(f"Replay: {settings.scenario}")
+    ax.set_title(f"Replay: {world_name(settings)}")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,7 +314,7 @@ def replay(
     from ml_assets.progress import DayProgress
     from ml_assets.sources import land_days
 
-    progress = DayProgress(days, f"[replay] {s.scenario}") if log is None else None
+    progress = DayProgress(days, f"[replay] {world_name(s)}") if log is None else None
     log = progress.event if progress is not None else log
     if warm_up_days is None:
         # features filling up, then a training window whose labels have matured
@@ -356,7 +362,7 @@ def replay(
         board = scoreboard.score(r.rows, s.scenario, drift_day)
         log(scoreboard.table([board]))
         scoreboard.save(board, s.reports_dir)
-    png = s.reports_dir / f"replay_{s.scenario}.png"
+    png = s.reports_dir / f"replay_{world_name(s)}.png"
     plot(r.rows, r.retrains, s, png)
     log(f"[replay] {days} days in {time.monotonic() - started:.0f}s; plot: {png}; reports: {s.reports_dir}")
     return r.rows
