@@ -122,7 +122,11 @@ def historical_features(repo: FeatureRepo, entities: pd.DataFrame) -> pd.DataFra
     as a model frame."""
     store = repo.store()
     service = store.get_feature_service(repo.specs.FEATURE_SERVICE)
+    # Feast's name for the entity rows' time (another name works, with a line on stdout per call)
+    feast_time = "event_timestamp"
+    entities = entities.rename(columns={EVENT_TIME: feast_time})
     frame = store.get_historical_features(entity_df=entities, features=service).to_df()
+    frame = frame.rename(columns={feast_time: EVENT_TIME})
     # a request column passed on as a feature of the same name comes back twice (the entity row's
     # and the on-demand view's): one is kept, the feature
     frame = frame.loc[:, ~frame.columns.duplicated(keep="last")]
