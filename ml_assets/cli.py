@@ -11,7 +11,7 @@ import sys
 import typing
 from pathlib import Path
 
-from ml_assets.core.settings import Scenario, Settings
+from ml_assets.core.settings import DEFAULT_PROBLEM, Scenario, Settings
 
 SCENARIOS = list(typing.get_args(Scenario))
 
@@ -187,13 +187,21 @@ def _check(settings: Settings, args) -> None:
     )
     print(f"  label: {spec.label.table}.{spec.label.value or '(row present)'}, known {known}")
     columns = spec.spine_columns()
-    request = dict.fromkeys([columns.id, columns.timestamp, *columns.keys, *columns.request])  # once each
-    print(f"  online request: {', '.join(f'{c}: {columns.types[c]}' for c in request)}")
+    request = dict.fromkeys([columns.id, *columns.keys, *columns.request])  # once each
+    fields = [f"{c}: {columns.types[c]}" for c in request]
+    print(f"  online request (POST /v1/score): {', '.join(fields)}, timestamp: timestamp")
     if spec.source.kind == "historical_import":
         print(
             f"  source: {spec.source.path} imported a day at a time, labels "
             f"{spec.source.label_delay_days} days after their row"
         )
+    categorical = ", ".join(f"{c} ({len(levels)} levels)" for c, levels in spec.model.categorical.items())
+    print(f"  model: registered as {spec.registered_model_name}; categorical: {categorical or 'none'}")
+    prefix = "" if spec.name == DEFAULT_PROBLEM else f"{spec.name}/"
+    print(
+        f"  runs in: data/{spec.name}/, Feast project {spec.name}, asset keys {prefix}<asset> "
+        f"(ml-assets --problem {spec.name} bootstrap | serve; make dev shows it)"
+    )
 
 
 def _init(settings: Settings, args) -> None:

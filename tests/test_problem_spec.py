@@ -233,7 +233,10 @@ def test_ml_assets_check_prints_what_a_spec_declares_and_exits_with_its_mistakes
     main(["check", "--spec", str(FRAUD)])
     out = capsys.readouterr().out
     assert "valid problem spec 'card_fraud'" in out and "merchant_fraud_rate_30d" in out
-    assert "online request: transaction_id: str, event_timestamp: timestamp" in out
+    assert (
+        "online request (POST /v1/score): transaction_id: str, customer_id: int, merchant_id: int, "
+        "amount: float, channel: str, timestamp: timestamp"
+    ) in out
     path = tmp_path / "problem.yaml"
     path.write_text(yaml.safe_dump(_break(lambda r: r["spine"]["request_columns"].append("device"))))
     with pytest.raises(SystemExit) as caught:
