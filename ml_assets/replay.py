@@ -312,10 +312,14 @@ def replay(
     person is watching: a progress bar over the days and a line per retrain instead of one per
     day (the table at the end has every day)."""
     from ml_assets.progress import DayProgress
-    from ml_assets.sources import land_days
+    from ml_assets.sources import event_days, land_days
 
+    asked, ends = days, event_days(s)
+    days = min(days, ends or days)
     progress = DayProgress(days, f"[replay] {world_name(s)}") if log is None else None
     log = progress.event if progress is not None else log
+    if days < asked:
+        log(f"[replay] {s.problem}'s events end after {ends} days: replaying {ends}, not {asked}")
     if warm_up_days is None:
         # features filling up, then a training window whose labels have matured
         warm_up_days = (

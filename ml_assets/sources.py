@@ -25,3 +25,19 @@ def land_days(settings: Settings, days: range, overwrite: bool = False) -> list[
     offset = (settings.start_date - history.first_day).days
     landed = land_history(spec, history, settings.landing_dir, range(days.start + offset, days.stop + offset))
     return [d.isoformat() for d in landed]
+
+
+def event_days(settings: Settings) -> int | None:
+    """Days from ``start_date`` through an import's last event (after it, only labels land, and
+    an export with no event is refused by the volume check); None for the simulator, which
+    never ends."""
+    from ml_assets.core.problem import problem_spec
+
+    spec = problem_spec(settings)
+    if spec.source.kind == "simulator":
+        return None
+    from ml_assets.core.problem.history import read_history
+
+    history = read_history(spec, PROBLEMS_DIR / settings.problem)
+    last = history.events[spec.tables[spec.spine.table].timestamp].max().date()
+    return (last - settings.start_date).days + 1

@@ -169,3 +169,16 @@ def test_a_label_not_known_yet_is_a_negative_only_where_the_problem_says_so(loan
     )
     tx = pd.DataFrame({"transaction_id": ["t0", "t1", "t2"]})
     assert attach_labels(tx, chargebacks, fraud)[TARGET].tolist() == [0, 1, 0]
+
+
+def test_a_replay_of_an_import_ends_with_its_last_event_day():
+    """After the last application only outcomes land, and an export without an event is refused
+    by the volume check: the replay stops on the last event day (found in the full replay)."""
+    from ml_assets.core.settings import Settings
+    from ml_assets.sources import event_days
+
+    loans = Settings(problem="loan_default")
+    raw = pd.read_parquet(LOANS / "car_loan.parquet")
+    last = pd.to_datetime(raw["timestamp"]).max().date()
+    assert event_days(loans) == (last - loans.start_date).days + 1 == 606
+    assert event_days(Settings()) is None  # the simulator never ends
