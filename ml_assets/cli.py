@@ -166,7 +166,7 @@ def _demo(settings: Settings, args) -> None:
 def _check(settings: Settings, args) -> None:
     """Validate a problem spec and print what it declares; every mistake with its field and fix."""
     from ml_assets.core.problem import PROBLEMS_DIR
-    from ml_assets.core.problem.spec import ProblemSpecError, load_spec
+    from ml_assets.core.problem.spec import REQUEST_TIMESTAMP, ProblemSpecError, load_spec
 
     path = args.spec if args.spec is not None else PROBLEMS_DIR / args.name / "problem.yaml"
     try:
@@ -189,7 +189,7 @@ def _check(settings: Settings, args) -> None:
     columns = spec.spine_columns()
     request = dict.fromkeys([columns.id, *columns.keys, *columns.request])  # once each
     fields = [f"{c}: {columns.types[c]}" for c in request]
-    print(f"  online request (POST /v1/score): {', '.join(fields)}, timestamp: timestamp")
+    print(f"  online request (POST /v1/score): {', '.join(fields)}, {REQUEST_TIMESTAMP}: timestamp")
     if spec.source.kind == "historical_import":
         print(
             f"  source: {spec.source.path} imported a day at a time, labels "

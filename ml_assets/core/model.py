@@ -100,8 +100,8 @@ def evaluate(
     weights: np.ndarray | None = None,
 ) -> Metrics:
     """Metrics of scores ``p`` against labels ``y``; with ``weights`` (a training set's: young
-    rows without a chargeback count for what is known of them), the ranking and calibration
-    metrics are weighted, so a window whose chargebacks are still arriving is judged on what its
+    rows without a positive label count for what is known of them), the ranking and calibration
+    metrics are weighted, so a window whose positives are still arriving is judged on what its
     labels can say. The decision threshold and recall stay unweighted (they concern flagged
     rows and known fraud)."""
     from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score

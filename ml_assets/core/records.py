@@ -52,7 +52,7 @@ class TrainingSetRecord:
     train_rows: int
     validation_rows: int
     positive_rate: float
-    immature_rows: int  # labels of these rows may still change: chargebacks arrive after as_of
+    immature_rows: int  # labels of these rows may still change: labels arrive after as_of
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,12 +9,12 @@ version's own reference (never a constant tuned to one simulation):
   scoreboard's recovery tolerance: a smaller loss is not worth a retrain). Why not its
   validation window: CBPE is calibrated there, so its estimates on those days are in-sample
   and optimistic (measured 0.935 there against 0.922 on the stable days after, same model,
-  same data), and that window's realized ROC AUC is label noise (its chargebacks were still
+  same data), and that window's realized ROC AUC is label noise (its labels were still
   arriving). Until the baseline is complete the version's CBPE says nothing; the early labels
   still do. The day-by-day estimates come from CBPE as calibrated at training, on the labels
   known then (the decision says it rests on immature labels): the baseline was learnt on that
   calibration. A second calibration, on complete labels, judges complete labels (below);
-- early labels: fewer arrived chargebacks caught than the reference's age-matched rates allow
+- early labels: fewer arrived positive labels caught than the reference's age-matched rates allow
   (label_signal.py, ``label_signal_false_alarm_rate``).
 Realized performance, once a day's labels are complete (``label_delay_max_days`` later), is the
 safety net under both: the champion's realized ROC AUC under the lower confidence bound of its

@@ -30,6 +30,7 @@ from ml_assets.core.features.online_read import OnlineFeatureReader
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.problem import process_problem
+from ml_assets.core.problem.spec import REQUEST_TIMESTAMP as TIMESTAMP
 from ml_assets.core.registry.operating_point import THRESHOLD_TAG
 from ml_assets.core.rollout import CANARY_ARM, CHAMPION_ARM, SHADOW_ARM, RolloutController
 from ml_assets.core.scoring import ServingModel
@@ -38,9 +39,8 @@ from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 log = logging.getLogger(__name__)
 
 # the spine column the canary splits traffic by (a card fraud customer: all of a card's requests
-# go to one arm); an event is a dict keyed by the spine's columns, its time under "timestamp"
+# go to one arm); an event is a dict keyed by the spine's columns, its time under TIMESTAMP
 HASH_KEY = process_problem().serving.hash_key
-TIMESTAMP = "timestamp"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ checkout, never to a particular machine.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Literal
 
@@ -111,12 +112,12 @@ class Settings(BaseSettings):
     training_window_days: int = Field(28, gt=0)
     validation_days: int = Field(7, gt=0)
     label_maturity_days: int = Field(0, ge=0, description="gap between the training window and as_of")
-    label_lookback_days: int = Field(120, description="how far back chargebacks are read for a training set")
+    label_lookback_days: int = Field(120, description="how far back labels are read for a training set")
     immature_label_days: int = Field(7, description="rows younger than this at as_of are counted as immature")
     max_positive_weight: float = Field(
         10.0,
         ge=1,
-        description="cap of a young chargeback's training weight 1/F(age) (F: share of chargebacks arrived "
+        description="cap of a young positive label's training weight 1/F(age) (F: share of labels arrived "
         "by that age): a day-old one stands for at most this many",
     )
     fixed_fpr: float = Field(0.01, gt=0, lt=1, description="recall and the decision threshold at this FPR")
@@ -160,11 +161,11 @@ class Settings(BaseSettings):
         0.001,
         gt=0,
         lt=0.5,
-        description="a day's early label signal alerts when fewer arrived chargebacks were caught than the "
-        "reference's age-matched rates make this unlikely (one-sided binomial z)",
+        description="a day's early label signal alerts when fewer arrived positive labels were caught "
+        "than the reference's age-matched rates make this unlikely (one-sided binomial z)",
     )
     label_signal_min_arrived: int = Field(
-        20, gt=0, description="arrived chargebacks the early label signal needs before it says anything"
+        20, gt=0, description="arrived positive labels the early label signal needs before it says anything"
     )
     report_drift_columns: int = Field(3, description="most drifting features plotted in a daily report")
     rolling_report_days: int = Field(30, gt=0)
@@ -445,13 +446,19 @@ class ProblemSettings(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict:
-        import yaml
-
-        problem = next((s()["problem"] for s in self.above if "problem" in s()), DEFAULT_PROBLEM)
-        out = {"data_dir": PROJECT_ROOT / "data" / str(problem)}
+        problem = next(
+            (values["problem"] for s in self.above if "problem" in (values := s())), DEFAULT_PROBLEM
+        )
         path = PROBLEMS_DIR / str(problem) / "problem.yaml"
-        if path.exists():
-            declared = (yaml.safe_load(path.read_text()) or {}).get("settings") or {}
-            if isinstance(declared, dict):
-                out |= declared
-        return out
+        declared = _declared_settings(str(path), path.stat().st_mtime_ns) if path.exists() else {}
+        return {"data_dir": PROJECT_ROOT / "data" / str(problem), **declared}
+
+
+@functools.lru_cache(maxsize=16)
+def _declared_settings(path: str, mtime_ns: int) -> dict:
+    """A spec file's ``settings:`` mapping, parsed once per version of the file (a whole spec is
+    ~20 ms of YAML, and every Settings() reads it)."""
+    import yaml
+
+    declared = (yaml.safe_load(Path(path).read_text()) or {}).get("settings") or {}
+    return dict(declared) if isinstance(declared, dict) else {}

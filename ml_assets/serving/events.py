@@ -17,13 +17,13 @@ from pydantic import (
     field_validator,
 )
 
+from ml_assets.core.problem.spec import REQUEST_TIMESTAMP as TIMESTAMP
 from ml_assets.core.problem.spec import ColumnContract, ProblemSpec
 
 MAX_ID = 2**53 - 1  # int64 keys in Feast; JSON clients lose integer precision above 2**53
 EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 # the calendar range said in the schema too (a pattern on the year), so clients see it
 TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "pattern": "^(19[7-9][0-9]|2[01][0-9][0-9])-"}
-TIMESTAMP = "timestamp"  # every problem's events say when they happened under this name
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]+$"  # a text id is logged and echoed: letters, digits, _ . : -
 
 

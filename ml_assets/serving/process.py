@@ -4,6 +4,7 @@ rollout demo, the benchmarks and the tests drive over real HTTP."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -18,10 +19,17 @@ from ml_assets.core.settings import Settings
 def request_body(row, **overrides) -> dict:
     """An event row of this process's problem (its lake spine table, as from ``itertuples``) as
     the service's ``POST /v1/score`` takes it."""
-    from ml_assets.core.problem import process_problem
     from ml_assets.serving import events
 
-    return events.request_body(row, process_problem(), **overrides)
+    return events.request_body(row, _process_spec(), **overrides)
+
+
+@functools.cache
+def _process_spec():
+    """The process's problem, read once: a body is built per request (Settings() costs ms)."""
+    from ml_assets.core.problem import process_problem
+
+    return process_problem()
 
 
 def free_port() -> int:

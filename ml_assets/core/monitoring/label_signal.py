@@ -1,21 +1,22 @@
-"""The early label signal: how much of the fraud that has come to light so far the model
+"""The early label signal: how many of the positives that have come to light so far the model
 had caught, against what its reference showed at the same label age.
 
-Chargebacks arrive over weeks, so a day's realized ROC AUC waits for ``label_delay_max_days``.
-But the first chargebacks of a day arrive within days, and a model that misses a new kind of
-fraud shows it there first: the share of arrived chargebacks the model had flagged (its
-decision) drops. Which chargebacks arrive early may depend on the fraud, so the comparison is
-age-matched: a transaction ``a`` days old is compared with the reference's flagged share among
-chargebacks that had arrived within ``a`` days.
+Positive labels may arrive over weeks, so a day's realized ROC AUC waits for
+``label_delay_max_days``. But the first positives of a day arrive within days, and a model that
+misses a new kind of positive shows it there first: the share of arrived positives the model had
+flagged (its decision) drops. Which positives arrive early may depend on their kind, so the
+comparison is age-matched: an event ``a`` days old is compared with the reference's flagged
+share among positives that had arrived within ``a`` days.
 
 For the newest ``days`` scored days before ``day`` (ages 1..days): caught = flagged among the
-arrived; expected = sum over arrived chargebacks of p_ref(their age); z = (caught - expected) /
+arrived; expected = sum over arrived positives of p_ref(their age); z = (caught - expected) /
 sd, alerting below the normal quantile of ``false_alarm_rate``. The sd counts two noises:
-- chargebacks come in episodes (one compromised card, several transactions, all flagged or all
-  missed together), so the variance is the cluster-robust (sandwich) one, summed per customer;
-  a binomial variance measured 2-3x too small here and alerted on stable days;
-- p_ref is itself estimated from a few hundred reference chargebacks: its variance (also per
-  customer) is added, taking the ages as fully correlated (nested sets: the safe side)."""
+- positives come in episodes (several events of one entity, the spine's first, all flagged or
+  all missed together), so the variance is the cluster-robust (sandwich) one, summed per
+  episode key; a binomial variance measured 2-3x too small on card fraud and alerted on stable
+  days;
+- p_ref is itself estimated from a few hundred reference positives: its variance (also per
+  episode key) is added, taking the ages as fully correlated (nested sets: the safe side)."""
 
 from __future__ import annotations
 
@@ -39,10 +40,10 @@ class LabelSignal:
     day: str  # labels as known at the end of this day
     model_version: str
     days_pooled: int
-    arrived: int  # chargebacks arrived so far for the pooled days
+    arrived: int  # positive labels arrived so far for the pooled days
     caught: int  # of which the model had flagged
     expected: float  # flagged expected at the reference's age-matched rates
-    z: float | None  # None: too few arrived chargebacks to say anything
+    z: float | None  # None: too few arrived positives to say anything
     z_threshold: float
     reference: str
 
@@ -52,19 +53,17 @@ class LabelSignal:
 
     def describe(self) -> str:
         if self.z is None:
-            return (
-                f"early labels: only {self.arrived} chargebacks arrived for the last {self.days_pooled} days"
-            )
+            return f"early labels: only {self.arrived} positives arrived for the last {self.days_pooled} days"
         return (
-            f"early labels: caught {self.caught} of {self.arrived} arrived chargebacks, "
+            f"early labels: caught {self.caught} of {self.arrived} arrived positive labels, "
             f"{self.expected:.1f} expected at the reference's rates (z {self.z:+.2f}, threshold "
             f"{self.z_threshold:+.2f}; reference {self.reference})"
         )
 
 
 class ArrivalIndex:
-    """Arrival day of every chargeback that landed in the lake's label partitions of ``ranges``
-    (inclusive date pairs), and the customer of every transaction of those days."""
+    """Arrival day of every positive label that landed in the lake's label partitions of ``ranges``
+    (inclusive date pairs), and the episode key of every event of those days."""
 
     def __init__(self, lake_dir: Path, ranges: list[tuple[dt.date, dt.date]]):
         wanted = sorted(
@@ -78,16 +77,16 @@ class ArrivalIndex:
             for event in LABELS.positive_ids(lake.read_partition(lake_dir, LABELS.table, d))
         }
         columns = list(dict.fromkeys([EVENT_ID, EPISODE_KEY]))
-        customers = [
+        keyed = [
             lake.read_partition(lake_dir, SPINE.table, d)[columns]
             for d in wanted
             if lake.partition_path(lake_dir, SPINE.table, d).exists()
         ]
-        known = pd.concat(customers) if customers else pd.DataFrame(columns=columns)
-        self.customer = dict(zip(known[EVENT_ID].astype(str), known[EPISODE_KEY].astype(str), strict=True))
+        known = pd.concat(keyed) if keyed else pd.DataFrame(columns=columns)
+        self.episode = dict(zip(known[EVENT_ID].astype(str), known[EPISODE_KEY].astype(str), strict=True))
 
     def ages(self, ids: pd.Series, days: pd.Series) -> pd.Series:
-        """Days from each transaction's day to its chargeback's arrival (NaN: none arrived)."""
+        """Days from each event's day to its positive label's arrival (NaN: none arrived)."""
         arrived = ids.astype(str).map(self.arrival_day)
         return pd.Series(
             [(a - d).days if isinstance(a, dt.date) else np.nan for a, d in zip(arrived, days, strict=True)],
@@ -95,10 +94,10 @@ class ArrivalIndex:
             dtype="float64",
         )
 
-    def customers(self, ids: pd.Series) -> np.ndarray:
-        """The customer of each transaction (its own id when unknown: a cluster of one)."""
+    def episodes(self, ids: pd.Series) -> np.ndarray:
+        """The episode key of each event (its own id when unknown: a cluster of one)."""
         ids = ids.astype(str)
-        return ids.map(self.customer).fillna(ids).to_numpy()
+        return ids.map(self.episode).fillna(ids).to_numpy()
 
 
 def _clustered_sum_of_squares(residuals: np.ndarray, clusters: np.ndarray) -> float:
@@ -113,13 +112,13 @@ def reference_rates(
     reference: pd.DataFrame, threshold: float, index: ArrivalIndex, max_age: int, known_until: dt.date
 ) -> dict[int, tuple[float, float]]:
     """(p_ref, its variance) for ages 1..max_age: the flagged share of the reference's
-    chargebacks that arrived within ``age`` days, over the reference days at least ``age`` days
+    positives that arrived within ``age`` days, over the reference days at least ``age`` days
     before ``known_until`` (younger ones cannot show a full ``age`` yet); NaN where none arrived."""
     days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
     age = index.ages(reference[EVENT_ID], days).to_numpy()
     old_enough = days.map(lambda d: (known_until - d).days).to_numpy()
     flagged = (reference["score"].to_numpy() > threshold).astype("float64")
-    customers = index.customers(reference[EVENT_ID])
+    episodes = index.episodes(reference[EVENT_ID])
     rates = {}
     for a in range(1, max_age + 1):
         known = (age <= a) & (old_enough >= a)
@@ -129,7 +128,7 @@ def reference_rates(
         p = flagged[known].mean()
         rates[a] = (
             float(p),
-            _clustered_sum_of_squares(flagged[known] - p, customers[known]) / known.sum() ** 2,
+            _clustered_sum_of_squares(flagged[known] - p, episodes[known]) / known.sum() ** 2,
         )
     return rates
 
@@ -162,12 +161,12 @@ def label_signal(
     usable = ~np.isnan(p)
     flagged = preds["decision"].to_numpy()[arrived][usable].astype("float64")
     ages, p = ages[usable], p[usable]
-    customers = index.customers(preds[EVENT_ID][arrived][usable])
+    episodes = index.episodes(preds[EVENT_ID][arrived][usable])
     n, caught, expected = int(usable.sum()), int(flagged.sum()), float(p.sum())
-    # the analysis side, per customer; the reference side, ages taken as fully correlated
+    # the analysis side, per episode key; the reference side, ages taken as fully correlated
     per_age = pd.Series(ages).value_counts()
     reference_sd = sum(count * np.sqrt(rates[a][1]) for a, count in per_age.items())
-    variance = _clustered_sum_of_squares(flagged - p, customers) + reference_sd**2
+    variance = _clustered_sum_of_squares(flagged - p, episodes) + reference_sd**2
     z = (caught - expected) / np.sqrt(variance) if n >= min_arrived and variance > 0 else None
     return LabelSignal(
         day.isoformat(),

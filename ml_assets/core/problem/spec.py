@@ -182,8 +182,8 @@ class Label(_Strict):
     max_delay_days: PositiveInt = Field(description="after this many days a label is complete")
     missing: Literal["negative", "unknown"] = Field(
         "unknown",
-        description="a row whose label has not arrived: negative (the table lists positives only, as "
-        "chargebacks do) or unknown (it waits, and is not trained on)",
+        description="a row whose label has not arrived: negative (the table lists positives only) or unknown "
+        "(it waits, and is not trained on)",
     )
 
 
@@ -579,6 +579,9 @@ def _settings_problems(declared: dict[str, Any]):
             yield f"settings.{where}", error["msg"]
 
 
+# every problem's events say when they happened under this name in a request (the service's
+# model, the scorer), whatever the spine's timestamp column is called
+REQUEST_TIMESTAMP = "timestamp"
 PLACEHOLDER = "TODO:"  # a choice ml-assets init left to the user
 
 

@@ -1,16 +1,17 @@
 """Point-in-time-correct training frames.
 
-Entity rows are the transactions of a window; features come from Feast's
-``get_historical_features`` on the model's feature service; labels are the chargebacks
-*as known at the as-of date*.
+Entity rows are the prediction events (the spine) of a window; features come from Feast's
+``get_historical_features`` on the model's feature service; labels are the label table's
+*as known at the as-of date* (core/labels.py).
 
-Unarrived chargebacks, handled explicitly: a transaction whose chargeback had not arrived
-by the as-of date is labelled honest (it is, as far as anyone could know then), never
-positive. Recent days therefore carry "immature" labels. We keep them, because after a
-shift the recent honest behaviour is exactly what a retrained model must learn, and
-~98% of those rows really are honest; the cost is a little label noise on the fraud side
-(ROC AUC barely moves; PR AUC and recall on recent days read low, for challenger and
-champion alike, so comparisons stay fair). The record counts the rows younger than
+Unarrived labels, handled as the spec's ``label.missing`` says. Where a missing label is a
+negative (a table of positives only), an event whose positive had not arrived by the as-of date
+is labelled negative (as far as anyone could know then), never positive, and recent days carry
+"immature" labels. We keep them, because after a shift the recent negative behaviour is exactly
+what a retrained model must learn, and nearly all of those rows really are negative (card
+fraud: ~98%); the cost is a little label noise on the positive side (ROC AUC barely moves; PR
+AUC and recall on recent days read low, for challenger and champion alike, so comparisons stay
+fair). Where it is unknown, the event waits outside the training set. The record counts the rows younger than
 ``immature_label_days``; ``label_maturity_days`` > 0 leaves a gap before the as-of date
 instead, trading recency for complete labels.
 """
@@ -111,34 +112,36 @@ def split_rows(
     - after a detected shift (``shift_since``), those days are the new regime, and a time split
       would leave none of it to learn from (measured: retrains a few days after a shift had
       zero post-shift training rows and learnt nothing of it). Then only a hashed
-      ``holdout_share`` of customers validates on those days; the other customers' rows of the
-      same days train. Whole customers are held out because fraud comes in per-card episodes:
-      a compromised card's rows on both sides would leak its episode into the validation.
-      Merchants are still shared with the training rows of the same days, so the validation
+      ``holdout_share`` of episode keys (the spine's first entity) validates on those days; the
+      other keys' rows of the same days train. Whole keys are held out because positives come
+      in episodes (card fraud: a compromised card's transactions), and an episode's rows on both
+      sides would leak it into the validation. The other entities (card fraud's merchants) are
+      still shared with the training rows of the same days, so the validation
       (and the gate, where the champion never saw those days) leans the challenger's way a
       little; the alternative, waiting a week for a time split, leaves the old model serving."""
     split_at = pd.Timestamp(window.end - dt.timedelta(days=validation_days), tz="UTC")
     recent = frame[EVENT_TIME] >= split_at
     if shift_since is not None:
-        recent &= held_out_customers(frame[EPISODE_KEY], holdout_share)
+        recent &= held_out_keys(frame[EPISODE_KEY], holdout_share)
     return recent.map({True: "validation", False: "train"})
 
 
-def held_out_customers(customer_ids: pd.Series, share: float) -> pd.Series:
-    """A fixed, pseudo-random ``share`` of customers (Knuth's multiplicative hash: the same
-    customers for every retrain, independent of the simulator's own customer numbering)."""
-    hashed = (customer_ids.to_numpy("uint64") * np.uint64(2654435761)) % np.uint64(2**32)
-    return pd.Series(hashed < share * 2**32, index=customer_ids.index)
+def held_out_keys(keys: pd.Series, share: float) -> pd.Series:
+    """A fixed, pseudo-random ``share`` of keys (Knuth's multiplicative hash: the same keys for
+    every retrain, independent of how the data source numbers them; a text key is hashed first)."""
+    numbers = keys if pd.api.types.is_integer_dtype(keys) else pd.util.hash_pandas_object(keys, index=False)
+    hashed = (numbers.to_numpy("uint64") * np.uint64(2654435761)) % np.uint64(2**32)
+    return pd.Series(hashed < share * 2**32, index=keys.index)
 
 
 def arrival_cdf(labels: pd.DataFrame, table: LabelTable, as_of: dt.date, max_delay: int) -> np.ndarray:
-    """F[a]: the share of a day's chargebacks known at the start of ``as_of`` when that day is
-    ``a`` days old (a = 0..max_delay + 1), i.e. that arrived on one of the ``a - 1`` days after it
-    (a chargeback arriving on ``as_of`` itself is not known yet: ``LabelTable.known_at``). Measured
-    on the days whose chargebacks had all arrived by ``as_of``; all ones when no such day
-    exists yet (then nothing is corrected). The first version counted arrivals within ``a``
-    days, one day too many: measured at default size, a 4-day-old day had 44% of its
-    chargebacks known where it said 57%, so young chargebacks were weighed too little."""
+    """F[a]: the share of a day's labels known at the start of ``as_of`` when that day is ``a``
+    days old (a = 0..max_delay + 1), i.e. that arrived on one of the ``a - 1`` days after it (a
+    label arriving on ``as_of`` itself is not known yet: ``LabelTable.known_at``). Measured on the
+    days whose labels had all arrived by ``as_of``; all ones when no such day exists yet (then
+    nothing is corrected). The first version counted arrivals within ``a`` days, one day too
+    many: measured at default size on card fraud, a 4-day-old day had 44% of its positives known
+    where it said 57%, so young positives were weighed too little."""
     if labels.empty:
         return np.ones(max_delay + 2)
     arrived = labels.assign(day=pd.to_datetime(labels[table.event_time], utc=True).dt.date)
@@ -158,13 +161,13 @@ def training_weights(
     max_positive_weight: float,
 ) -> np.ndarray:
     """Sample weights for training:
-    - a chargeback that arrived for a row ``a`` days old at ``as_of`` weighs 1/F[a] (at most
-      ``max_positive_weight``): only the share F[a] of that day's fraud is known yet, so each
-      known one stands for 1/F[a] (inverse-propensity weighting of the delayed feedback; it
-      restores the young days' fraud rate as it will be once their labels are in);
-    - a row without a chargeback weighs 1. It is fraud not yet reported with probability
-      p(1 - F[a]) / (1 - pF[a]), under 1% at a ~1% fraud rate, so it is nearly always honest.
-      Weighing it F[a] instead (the first version) threw away the young honest rows, which are
+    - a positive that arrived for a row ``a`` days old at ``as_of`` weighs 1/F[a] (at most
+      ``max_positive_weight``): only the share F[a] of that day's positives is known yet, so
+      each known one stands for 1/F[a] (inverse-propensity weighting of the delayed feedback; it
+      restores the young days' positive rate as it will be once their labels are in);
+    - a row without a positive weighs 1. It is a positive not yet reported with probability
+      p(1 - F[a]) / (1 - pF[a]), under 1% at card fraud's ~1% rate, so it is nearly always
+      negative. Weighing it F[a] instead (the first version) threw away the young negative rows, which are
       exactly what a model must learn from after a seasonal shift (measured: its retrains
       learnt nothing of the new regime);
     - after a detected shift (``shift_since``), the rows from that day on carry at least
@@ -173,7 +176,7 @@ def training_weights(
     days = pd.to_datetime(frame[EVENT_TIME], utc=True).dt.date
     age = days.map(lambda d: (as_of - d).days).clip(0, len(cdf) - 1).to_numpy()
     known = cdf[age]
-    # a chargeback can only be known on a day with F > 0; the guard keeps 1/0 out of the where
+    # a positive can only be known on a day with F > 0; the guard keeps 1/0 out of the where
     inverse = np.minimum(1.0 / np.maximum(known, 1.0 / max_positive_weight), max_positive_weight)
     weight = np.where(frame[TARGET].to_numpy() == 1, inverse, 1.0)
     if shift_since is not None:

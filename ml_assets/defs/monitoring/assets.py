@@ -182,10 +182,10 @@ def realized_performance(
         LABELS,
         key("model_monitors"),
     ],
-    description="Early label signal as known at the end of the day: the share of the chargebacks arrived "
-    "so far (for the last label_signal_days scored days) that the model had flagged, against its "
-    "reference at the same label age (table monitoring_label_signal). Sees a new kind of fraud weeks "
-    "before realized performance can.",
+    description="Early label signal as known at the end of the day: the share of the positive labels "
+    "arrived so far (for the last label_signal_days scored days) that the model had flagged, against its "
+    "reference at the same label age (table monitoring_label_signal). Sees a new kind of positive "
+    "weeks before realized performance can.",
 )
 def early_label_signal(
     context: dg.AssetExecutionContext,
@@ -201,9 +201,9 @@ def early_label_signal(
     newest = signals[-1]
     meta = {
         "model_version": newest.model_version,
-        "chargebacks_arrived": newest.arrived,
-        "chargebacks_caught": newest.caught,
-        "chargebacks_caught_expected": newest.expected,
+        "positives_arrived": newest.arrived,
+        "positives_caught": newest.caught,
+        "positives_caught_expected": newest.expected,
         "early_label_z_threshold": newest.z_threshold,
         "early_label_alert": newest.alert,
         "summary": dg.MetadataValue.md("\n\n".join(f"v{s.model_version}: {s.describe()}" for s in signals)),
