@@ -197,6 +197,16 @@ def _check(settings: Settings, args) -> None:
         )
     categorical = ", ".join(f"{c} ({len(levels)} levels)" for c, levels in spec.model.categorical.items())
     print(f"  model: registered as {spec.registered_model_name}; categorical: {categorical or 'none'}")
+    decision = spec.model.decision
+    if decision.policy == "threshold":
+        flags = f"above the score {decision.value:g}"
+    elif decision.policy == "top_k":
+        flags = f"the top {decision.value:g} a day (a threshold chosen on the validation window)"
+    else:
+        flags = f"at a false-positive rate of {decision.value or settings.fixed_fpr:g}"
+    print(f"  decision: flags {flags}, the same in batch scoring and online")
+    chunk = "that day" if spec.monitoring.chunk_days == 1 else "the week ending on it"
+    print(f"  monitoring: each day judged on {chunk}")
     prefix = "" if spec.name == DEFAULT_PROBLEM else f"{spec.name}/"
     print(
         f"  runs in: data/{spec.name}/, Feast project {spec.name}, asset keys {prefix}<asset> "

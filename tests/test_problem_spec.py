@@ -176,6 +176,26 @@ BAD = {
         "model.categorical.log_amount",
         "'log_amount' is a number: list text features only",
     ),
+    "a threshold policy without its threshold": (
+        lambda r: r["model"].update(decision={"policy": "threshold"}),
+        "model.decision",
+        "policy threshold needs value: the score in (0, 1)",
+    ),
+    "a top-k policy with a fraction": (
+        lambda r: r["model"].update(decision={"policy": "top_k", "value": 0.5}),
+        "model.decision",
+        "policy top_k needs value: k, the events flagged a day",
+    ),
+    "an unknown hyperparameter": (
+        lambda r: r["model"].update(hyperparameters={"max_depth": 6}),
+        "model.hyperparameters",
+        "unknown hyperparameter(s) ['max_depth']; known: n_estimators",
+    ),
+    "a hyperparameter out of its range": (
+        lambda r: r["model"].update(hyperparameters={"learning_rate": -1}),
+        "model.hyperparameters.learning_rate",
+        "Input should be greater than 0",
+    ),
     "unknown field": (
         lambda r: r["model"].update(categorical_features=["merchant_category"]),
         "model.categorical_features",

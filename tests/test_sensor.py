@@ -1,6 +1,7 @@
 """The retrain policy, and the sensor evaluated through Dagster on a real instance whose
 event log holds the monitoring assets' materializations."""
 
+import dataclasses
 import json
 
 import dagster as dg
@@ -455,6 +456,17 @@ def test_cbpe_down_retrains_whatever_the_flag_rate_did():
     evidence = _v1_baseline() | _served([0.0068, 0.0071, 0.0065], 1, estimate=0.85)
     decision = decide(evidence, [], OP_POLICY)
     assert decision.action == "retrain" and decision.diagnosis == "ranking" and "CBPE fell" in decision.reason
+
+
+def test_a_fixed_threshold_policy_is_never_re_fitted_the_labels_still_retrain():
+    """A spec whose decision is a fixed threshold (model.decision policy: threshold): the move of
+    the flag rate is no reason to move it; fewer positives caught is then a ranking loss."""
+    fixed = dataclasses.replace(OP_POLICY, refits_threshold=False)
+    fell = _v1_baseline() | _served([0.0068, 0.0071, 0.0065], 1, label_z=-4.5)
+    assert decide(fell, [], OP_POLICY).action == "threshold"  # the same days, a re-fitting policy
+    decision = decide(fell, [], fixed)
+    assert decision.fire and decision.action == "retrain" and decision.diagnosis == "ranking"
+    assert not decide(_v1_baseline() | _served([0.0150, 0.0160, 0.0145], 1), [], fixed).fire
 
 
 def test_a_flag_rate_that_rose_alone_re_fits_and_a_small_move_does_nothing():

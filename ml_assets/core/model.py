@@ -4,12 +4,16 @@ decision is based on."""
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
 from ml_assets.core.records import Metrics
+
+if TYPE_CHECKING:
+    from ml_assets.core.problem.spec import Decision
 
 TARGET = "target"  # the training and reference frames' label column, whatever the problem calls it
 WEIGHT = "sample_weight"  # a training set's per-row weight (dataset.training_weights)
@@ -75,6 +79,33 @@ def threshold_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float) -> float:
     if negatives.size == 0:
         return 0.5
     return float(negatives[min(negatives.size - 1, int(np.ceil((1 - fpr) * negatives.size)))])
+
+
+def threshold_for_flag_rate(scores: np.ndarray, target_flag_rate: float) -> float:
+    """The threshold above which ``target_flag_rate`` of ``scores`` lie (decision: score > it)."""
+    if not 0 < target_flag_rate < 1:
+        raise ValueError(f"target_flag_rate must be in (0, 1), got {target_flag_rate}")
+    if len(scores) == 0:
+        raise ValueError("no scores to re-fit the threshold on: score the window's days first")
+    return float(np.quantile(np.asarray(scores, dtype="float64"), 1 - target_flag_rate))
+
+
+def decision_threshold(
+    decision: Decision, y: np.ndarray, p: np.ndarray, days: int, fixed_fpr: float
+) -> float:
+    """The threshold a version serves with, chosen on its validation window (labels ``y``, scores
+    ``p``, ``days`` long) by the problem's decision policy (spec ``model.decision``)."""
+    if decision.policy == "threshold":
+        return float(decision.value)
+    if decision.policy == "top_k":
+        per_day = len(p) / days
+        if decision.value >= per_day:
+            raise ValueError(
+                f"model.decision top_k={decision.value:g} flags every event: the validation window holds "
+                f"{per_day:.0f} a day; lower model.decision.value"
+            )
+        return threshold_for_flag_rate(p, decision.value / per_day)
+    return threshold_at_fpr(y, p, decision.value or fixed_fpr)
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int, w: np.ndarray | None = None) -> float:

@@ -56,6 +56,7 @@ import dataclasses
 import datetime as dt
 import json
 
+from ml_assets.core.problem import problem_spec
 from ml_assets.core.settings import Settings
 
 
@@ -72,6 +73,7 @@ class RetrainPolicy:
     min_flag_rate_change: float = 0.2  # relative: a smaller move of the flag rate is no reason to act
     label_window_days: int = 7  # days the early label signal pools (label_signal_days)
     min_scale_change: float = 0.08  # relative move of the median score that says the scale moved
+    refits_threshold: bool = True  # False: the problem's decision policy is a fixed threshold
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
@@ -87,6 +89,7 @@ class RetrainPolicy:
             s.threshold_min_flag_rate_change,
             s.label_signal_days,
             s.threshold_min_scale_change,
+            problem_spec(s).model.decision.refits,
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
@@ -288,7 +291,9 @@ def decide(
     follow_up = _follow_up(retrains, days[-1], policy)
     if follow_up:
         return dataclasses.replace(follow_up, diagnosis=RANKING)
-    move = _flag_rate_move(evidence, days, attempts, policy, flag_baselines)
+    move = (
+        _flag_rate_move(evidence, days, attempts, policy, flag_baselines) if policy.refits_threshold else None
+    )
     recent = _recent_streak(evidence, days, retrains, policy)
     streak = days[-policy.consecutive_days :]
     bad = {d: evidence[d].bad_signals() for d in streak}

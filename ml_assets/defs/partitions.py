@@ -30,3 +30,12 @@ def previous_days(days: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(
         start_offset=-days, end_offset=-1, allow_nonexistent_upstream_partitions=True
     )
+
+
+def chunk_days(days: int) -> dg.TimeWindowPartitionMapping | None:
+    """The ``days`` partitions ending on this one (a monitoring chunk's days; None: this one)."""
+    if days == 1:
+        return None
+    return dg.TimeWindowPartitionMapping(
+        start_offset=1 - days, end_offset=0, allow_nonexistent_upstream_partitions=True
+    )

@@ -47,6 +47,25 @@ def predictions_of(warehouse: Warehouse, start: dt.date, end: dt.date) -> pd.Dat
     )
 
 
+def _chunks(
+    warehouse: Warehouse,
+    store: ModelStore,
+    preds: pd.DataFrame,
+    day: dt.date,
+    settings: Settings,
+    labels_through: dt.date,
+):
+    """(version, its monitors, the predictions its chunk for ``day`` judges) per version that
+    scored ``day``: the day's, or the trailing ``chunk_days`` days' ending on it (only the rows
+    that version scored: a new champion's first chunks are its days in service so far)."""
+    for version, part in preds.groupby("model_version"):
+        fitted = monitors_of(store, str(version), settings, labels_through)
+        if fitted.chunk_days > 1:
+            window = predictions_of(warehouse, day - dt.timedelta(days=fitted.chunk_days - 1), day)
+            part = window[window["model_version"] == version].reset_index(drop=True)
+        yield str(version), fitted, part
+
+
 def monitor_day(
     warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings
 ) -> dict[str, pd.DataFrame]:
@@ -57,8 +76,7 @@ def monitor_day(
             f"no predictions for {day} in {PREDICTION_LOG}: materialize predictions for {day} first"
         )
     frames, results_by_version = [], {}
-    for version, part in preds.groupby("model_version"):
-        fitted = monitors_of(store, str(version), settings, day)
+    for version, fitted, part in _chunks(warehouse, store, preds, day, settings, day):
         results_by_version[version] = monitors.run(fitted, part)
         frames.append(
             monitors.tidy(results_by_version[version], fitted.references).assign(
@@ -105,7 +123,7 @@ def rolling_report(warehouse: Warehouse, store: ModelStore, settings: Settings) 
 
 
 def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings) -> pd.DataFrame:
-    """Realized ROC AUC/F1 of a day once its labels had time to arrive, the error of the
+    """Realized ROC AUC/F1 of a day (of its chunk) once its labels had time to arrive, the error of the
     estimate made for that day (estimated - realized), and the day estimated again by CBPE
     calibrated on its reference's complete labels (``complete_label_*``): complete labels are
     judged against an estimator that also knew its labels complete (any day a version scored is
@@ -118,13 +136,13 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
             f"labels for {day} are not complete until {ready} (label_delay_max_days="
             f"{settings.label_delay_max_days}); materialize {labels.table} through {ready} first"
         )
-    preds = predictions_of(warehouse, day, day)
-    preds[TARGET] = (
-        preds[EVENT_ID].astype(str).isin(labels.arrived_between(settings.lake_dir, day, ready)).astype(int)
-    )
     frames, again = [], []
-    for version, part in preds.groupby("model_version"):
-        fitted = monitors_of(store, str(version), settings, ready)
+    for version, fitted, part in _chunks(
+        warehouse, store, predictions_of(warehouse, day, day), day, settings, ready
+    ):
+        first = pd.to_datetime(part[EVENT_TIME], utc=True).dt.date.min()
+        arrived = labels.arrived_between(settings.lake_dir, first, ready)
+        part = part.assign(**{TARGET: part[EVENT_ID].astype(str).isin(arrived).astype(int)})
         cbpe = fitted.complete_or_training("cbpe")
         results = monitors.run(fitted, part, which=("realized", cbpe))
         frames.append(monitors.tidy({"realized": results["realized"]}).assign(model_version=str(version)))

@@ -142,6 +142,7 @@ def _fit_and_store(
         false_alarm_rate=settings.drift_false_alarm_rate,
         folds=settings.drift_threshold_folds,
         performance_false_alarm_rate=settings.retrain_false_alarm_rate,
+        chunk_days=problem_spec(settings).monitoring.chunk_days,
     )
     return _store(store, version, fitted, settings, run_id)
 

@@ -1,7 +1,8 @@
 """NannyML monitors of one model version: fitted on the version's labelled validation
 window (its *reference*), stored with the version in MLflow, run on each day's predictions.
 
-One chunk per day (``chunk_period="D"``), so every result row is one partition."""
+One chunk per day, or the trailing week ending on each day for a problem with few events a day
+(chunks.py); either way every result row is one partition, dated by its chunk's last day."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class FittedMonitors:
     # None: fitted at training, on the labels known then (the newest days' frauds mostly unreported)
     labels_complete_on: str | None = None
     reference_through: str | None = None  # the reference's newest day (its labels complete after it)
+    chunk_days: int = 1  # the days of predictions one chunk holds (the days a partition monitors)
 
     @property
     def labels(self) -> str:
@@ -87,6 +89,7 @@ def fit_monitors(
     false_alarm_rate: float,
     performance_false_alarm_rate: float,
     folds: int = 2,
+    chunk_days: int = 1,
 ) -> FittedMonitors:
     """Fit every monitor: performance and score drift on ``reference`` (the labelled
     validation window with out-of-sample scores), feature drift and data quality on
@@ -99,19 +102,21 @@ def fit_monitors(
     thresholds.fit_out_of_sample): a day alerts above those values' one-sided prediction
     interval at ``false_alarm_rate`` (thresholds.PredictionIntervalThreshold; upper side only: a
     distance cannot drift down).
+    Every monitor cuts reference and analysis into the same ``chunk_days``-day chunks.
     Jensen-Shannon distance for every feature, categorical ones too: chi2's p-value at 10k rows
     a day flags differences far too small to matter, every day. Continuous columns and the
     score use it with open outer bins (drift_methods.py: a value past the reference's range is
     not a new category)."""
     import nannyml as nml
 
+    from ml_assets.core.monitoring.chunks import chunker
     from ml_assets.core.monitoring.drift_methods import OPEN_JENSEN_SHANNON
     from ml_assets.core.monitoring.thresholds import PredictionIntervalThreshold, fit_out_of_sample
 
     ref = _naive(reference, columns)
     ref[DECISION] = (ref[SCORE] > threshold).astype(int)
     long_ref = _naive(drift_reference, columns)
-    common = {"timestamp_column_name": TS, "chunk_period": "D"}
+    common = {"timestamp_column_name": TS, **chunker(TS, chunk_days)}
     upper = PredictionIntervalThreshold(false_alarm_rate)
     js = {
         "continuous_methods": [OPEN_JENSEN_SHANNON],
@@ -119,7 +124,7 @@ def fit_monitors(
         "thresholds": {OPEN_JENSEN_SHANNON: upper, "jensen_shannon": upper},
     }
     continuous, categorical = columns.continuous, columns.categorical
-    on_validation = _performance_monitors(performance_false_alarm_rate)
+    on_validation = _performance_monitors(performance_false_alarm_rate, chunk_days)
     on_training_window = {
         "missing": nml.MissingValuesCalculator(column_names=[*continuous, *categorical], **common),
         "unseen": nml.UnseenValuesCalculator(column_names=categorical, **common),
@@ -154,14 +159,21 @@ def fit_monitors(
         references[name] += ", labels as known at training"
     newest = pd.to_datetime(reference[TS], utc=True).dt.date.max()
     return FittedMonitors(
-        {**on_validation, **on_training_window}, threshold, columns, references, None, newest.isoformat()
+        {**on_validation, **on_training_window},
+        threshold,
+        columns,
+        references,
+        None,
+        newest.isoformat(),
+        chunk_days,
     )
 
 
-def _performance_monitors(false_alarm_rate: float) -> dict[str, object]:
+def _performance_monitors(false_alarm_rate: float, chunk_days: int) -> dict[str, object]:
     """CBPE and realized performance, unfitted: fitted on the labelled validation window."""
     import nannyml as nml
 
+    from ml_assets.core.monitoring.chunks import chunker
     from ml_assets.core.monitoring.thresholds import PredictionIntervalThreshold
 
     perf = {
@@ -171,7 +183,7 @@ def _performance_monitors(false_alarm_rate: float) -> dict[str, object]:
         "y_true": TARGET,
         "metrics": ["roc_auc", "f1"],
         "timestamp_column_name": TS,
-        "chunk_period": "D",
+        **chunker(TS, chunk_days),
     }
     return {
         # NannyML learns CBPE's thresholds from the reference days' realized ROC AUC: a WARN in the
@@ -200,7 +212,7 @@ def with_complete_labels(
     against the complete-label one (docs/decisions/matured-references.md)."""
     ref = _naive(reference, fitted.columns)
     ref[DECISION] = (ref[SCORE] > fitted.threshold).astype(int)
-    refitted = _performance_monitors(false_alarm_rate)
+    refitted = _performance_monitors(false_alarm_rate, fitted.chunk_days)
     for monitor in refitted.values():
         monitor.fit(ref)
     described = describe_reference(reference, "validation window") + f", labels complete on {complete_on}"
@@ -237,7 +249,8 @@ def load(store: ModelStore, version: str, cache_dir: Path) -> FittedMonitors:
 
 
 def run(fitted: FittedMonitors, predictions: pd.DataFrame, which=ALL_MONITORS) -> dict:
-    """Run monitors on predictions (one chunk per day); returns NannyML result objects."""
+    """Run monitors on predictions (one chunk per day, each of the fitted ``chunk_days``);
+    returns NannyML result objects."""
     analysis = _naive(predictions, fitted.columns)
     analysis[DECISION] = analysis[DECISION].astype(int)
     out = {}
@@ -248,13 +261,14 @@ def run(fitted: FittedMonitors, predictions: pd.DataFrame, which=ALL_MONITORS) -
 
 
 def tidy(results: dict, references: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per chunk (day) x monitor x column x metric, for DuckDB and metadata, read
+    """One row per chunk (dated by its last day) x monitor x column x metric, for DuckDB and
+    metadata, read
     through NannyML's own accessors (``keys``, ``values``, bounds, thresholds, alerts), with
     the reference each monitor's thresholds were learnt on."""
     frames = []
     for monitor, result in results.items():
         analysis = result.filter(period="analysis")
-        days = pd.to_datetime(pd.Series(analysis.chunk_start_dates)).dt.date.to_numpy()
+        days = pd.to_datetime(pd.Series(analysis.chunk_end_dates)).dt.date.to_numpy()
         for key in analysis.keys():
             # (metric,) for performance; (column, method) for drift; (column,) for quality
             props = key.properties

@@ -13,6 +13,8 @@ import pandas as pd
 from ml_assets.core.problem.history import read_table
 from ml_assets.core.problem.spec import PLACEHOLDER, ProblemSpecError
 
+WEEKLY_BELOW_ROWS_A_DAY = 1000  # rows a day under which init proposes weekly monitoring chunks
+
 
 def column_type(series: pd.Series) -> str:
     """The spec's type of a column, from its pandas dtype (a CSV's text timestamps are parsed)."""
@@ -127,7 +129,8 @@ def draft(
                 c: sorted(str(v) for v in frame[c].dropna().unique()) for c in features if columns[c] == "str"
             }
         },
-        "monitoring": {"chunk": "day"},
+        # a day's CBPE estimate from a few hundred rows is mostly noise: judge the week ending on it
+        "monitoring": {"chunk": "week" if len(frame) / span < WEEKLY_BELOW_ROWS_A_DAY else "day"},
         "serving": {"hash_key": id_column},
         # the file, replayed a day at a time: rows on their day, labels after the delay
         "source": {

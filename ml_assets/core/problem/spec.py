@@ -22,6 +22,7 @@ from pydantic import (
     PositiveInt,
     Tag,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -188,8 +189,37 @@ class Label(_Strict):
 
 
 class Decision(_Strict):
+    """How a score becomes a decision, chosen on the version's validation window and served the
+    same by batch scoring and the online service: flag above the score that keeps the
+    false-positive rate at ``value`` (``fixed_fpr``), above a fixed score (``threshold``), or the
+    share of events that flags ``value`` events a day (``top_k``)."""
+
     policy: Literal["fixed_fpr", "threshold", "top_k"] = "fixed_fpr"
-    value: float = Field(0.01, gt=0, description="the false-positive rate, the threshold, or k")
+    value: float | None = Field(
+        None,
+        gt=0,
+        description="fixed_fpr: the false-positive rate (default: the fixed_fpr setting); threshold: the "
+        "score above which an event is flagged; top_k: the events flagged a day",
+    )
+
+    @model_validator(mode="after")
+    def _value_fits_policy(self) -> Decision:
+        v = self.value
+        if self.policy == "fixed_fpr" and v is not None and v >= 1:
+            raise ValueError(f"a false-positive rate lies in (0, 1), got value: {v}; e.g. value: 0.01")
+        if self.policy == "threshold" and (v is None or v >= 1):
+            raise ValueError(
+                f"policy threshold needs value: the score in (0, 1) above which an event is flagged, "
+                f"got {v}; e.g. value: 0.5"
+            )
+        if self.policy == "top_k" and (v is None or v != int(v)):
+            raise ValueError(f"policy top_k needs value: k, the events flagged a day (whole), got {v}")
+        return self
+
+    @property
+    def refits(self) -> bool:
+        """Whether the operating point may be re-fitted (a fixed threshold is the policy itself)."""
+        return self.policy != "threshold"
 
 
 class ModelSpec(_Strict):
@@ -202,18 +232,47 @@ class ModelSpec(_Strict):
         description="text feature -> its levels, encoded as categories in this order the same way in "
         "training and serving; a value outside them is missing (and counted as unseen by monitoring)",
     )
-    hyperparameters: dict[str, float | int | str] = Field(default_factory=dict)
+    hyperparameters: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        description="LightGBM defaults for this problem (names as in the training asset's config: "
+        "n_estimators, learning_rate, num_leaves, min_child_samples, feature_fraction, "
+        "scale_pos_weight, seed); a run's config still overrides them",
+    )
     decision: Decision = Decision()
-    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    metric: Literal["roc_auc"] = Field(
+        "roc_auc",
+        description="the primary metric the promotion gate, the quality floor and the retrain sensor "
+        "judge: ROC AUC, which CBPE estimates before labels arrive (the schema leaves room for more)",
+    )
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _known_hyperparameters(cls, value: dict) -> dict:
+        from ml_assets.core.model import Hyperparameters  # the training asset's own model
+
+        known = Hyperparameters.model_fields
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s) {unknown}; known: {', '.join(known)}")
+        Hyperparameters(**value)  # a value out of its range names the field
+        return value
 
 
 class Monitoring(_Strict):
-    chunk: Literal["day", "week"] = "day"
+    chunk: Literal["day", "week"] = Field(
+        "day",
+        description="what one day's monitoring judges: that day, or the week ending on it (a problem "
+        "with a few hundred events a day: a day's estimate would be mostly noise)",
+    )
     ages: list[Identifier] = Field(
         default_factory=list,
         description="features that grow by one a day for every entity (an account's age): drift is "
         "judged on them as of one fixed day, since a population that only grows older has not drifted",
     )
+
+    @property
+    def chunk_days(self) -> int:
+        return {"day": 1, "week": 7}[self.chunk]
 
 
 class Serving(_Strict):

@@ -18,6 +18,7 @@ import json
 
 import numpy as np
 
+from ml_assets.core.model import threshold_for_flag_rate
 from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
@@ -42,15 +43,6 @@ class ThresholdEvent:
     # the window's median score: where the bulk of the scores sat when this threshold was chosen,
     # what a later move of the scale is measured from (the version's validation window before)
     median_score: float | None = None
-
-
-def threshold_for_flag_rate(scores: np.ndarray, target_flag_rate: float) -> float:
-    """The threshold above which ``target_flag_rate`` of ``scores`` lie (decision: score > it)."""
-    if not 0 < target_flag_rate < 1:
-        raise ValueError(f"target_flag_rate must be in (0, 1), got {target_flag_rate}")
-    if len(scores) == 0:
-        raise ValueError("no scores to re-fit the threshold on: score the window's days first")
-    return float(np.quantile(np.asarray(scores, dtype="float64"), 1 - target_flag_rate))
 
 
 def _tags(store: ModelStore, version: str) -> dict[str, str]:
@@ -185,9 +177,14 @@ def window_scores(warehouse: Warehouse, version: str, first: dt.date, last: dt.d
     return frame["score"].to_numpy(dtype="float64")
 
 
-def refit_champion(store: ModelStore, warehouse: Warehouse, request: RefitRequest) -> ThresholdEvent | str:
+def refit_champion(
+    store: ModelStore, warehouse: Warehouse, request: RefitRequest, refits: bool = True
+) -> ThresholdEvent | str:
     """The re-fit of ``request`` when its version still serves as champion; else why not (a
-    retrain promoted since the diagnosis: the new champion has its own operating point)."""
+    retrain promoted since the diagnosis: the new champion has its own operating point; the
+    problem's decision policy is a fixed threshold: ``refits`` False)."""
+    if not refits:
+        return "skipped: the problem's decision policy is a fixed threshold (spec model.decision)"
     champion = store.alias_version(CHAMPION)
     if champion != str(request.version):
         return f"skipped: the champion is now v{champion}, not v{request.version} the diagnosis was about"

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.core.features.contract import EVENT_ID, EVENT_TIME
-from ml_assets.core.model import TARGET, WEIGHT, Hyperparameters, evaluate, score, threshold_at_fpr, train
+from ml_assets.core.model import TARGET, WEIGHT, Hyperparameters, decision_threshold, evaluate, score, train
 from ml_assets.core.model_store import CHALLENGER, ModelStore
+from ml_assets.core.problem import problem_spec
 from ml_assets.core.records import Lineage, Metrics, ModelVersionRecord, TrainingSetRecord
 from ml_assets.core.settings import Settings
 from ml_assets.core.training.dataset import SPLIT
@@ -32,10 +33,11 @@ class Validation:
 
 
 def validate(trained, validation: pd.DataFrame, features: list[str], settings: Settings) -> Validation:
-    """Scores on the validation split, the decision threshold at the fixed FPR, the metrics."""
+    """Scores on the validation split, the decision threshold its policy chooses, the metrics."""
     p = score(trained, validation, features)
     y = validation[TARGET].to_numpy()
-    threshold = threshold_at_fpr(y, p, settings.fixed_fpr)
+    decision = problem_spec(settings).model.decision
+    threshold = decision_threshold(decision, y, p, settings.validation_days, settings.fixed_fpr)
     weights = validation[WEIGHT].to_numpy() if WEIGHT in validation else None
     return Validation(
         p, threshold, evaluate(y, p, settings.fixed_fpr, settings.calibration_bins, threshold, weights)

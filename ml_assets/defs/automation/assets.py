@@ -5,6 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
+from ml_assets.core.settings import Settings
 from ml_assets.defs.keys import PREFIX, key
 from ml_assets.defs.resources import MLflowResource, WarehouseResource
 
@@ -31,8 +32,12 @@ class ThresholdRefitConfig(dg.Config):
     "`make rollback-threshold`.",
 )
 def decision_threshold(
-    config: ThresholdRefitConfig, mlflow: MLflowResource, warehouse: WarehouseResource
+    config: ThresholdRefitConfig,
+    mlflow: MLflowResource,
+    warehouse: WarehouseResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
+    from ml_assets.core.problem import problem_spec
     from ml_assets.core.registry.operating_point import RefitRequest, refit_champion
 
     request = RefitRequest(
@@ -42,7 +47,8 @@ def decision_threshold(
         config.target_flag_rate,
         config.reason,
     )
-    event = refit_champion(mlflow.store(), warehouse.warehouse(), request)
+    refits = problem_spec(settings).model.decision.refits
+    event = refit_champion(mlflow.store(), warehouse.warehouse(), request, refits)
     if isinstance(event, str):
         return dg.MaterializeResult(metadata={REFIT_OUTCOME: event, "model_version": config.version})
     return dg.MaterializeResult(

@@ -5,13 +5,22 @@ arrive, realized performance."""
 import dagster as dg
 
 from ml_assets.core.monitoring.checks import AssetSummary
+from ml_assets.core.problem import process_problem
 from ml_assets.core.records import ModelVersionRecord
 from ml_assets.core.settings import Settings
-from ml_assets.defs.keys import LABELS, PREFIX, inputs, key, keys
-from ml_assets.defs.partitions import daily_partitions, partition_day, previous_days, shape_settings
+from ml_assets.defs.keys import LABELS, PREFIX, inputs, key
+from ml_assets.defs.partitions import (
+    chunk_days,
+    daily_partitions,
+    partition_day,
+    previous_days,
+    shape_settings,
+)
 from ml_assets.defs.resources import FeastResource, MLflowResource, WarehouseResource
 
 GROUP, KINDS = "monitoring", {"nannyml", "duckdb"}
+# the scored days one day's monitoring reads: that day, or the week ending on it
+CHUNK = dg.AssetDep(key("predictions"), partition_mapping=chunk_days(process_problem().monitoring.chunk_days))
 
 
 @dg.asset(
@@ -39,7 +48,7 @@ def model_monitors(
 def _spec(name: str, description: str) -> dg.AssetSpec:
     return dg.AssetSpec(
         key(name),
-        deps=keys("predictions", "model_monitors"),
+        deps=[CHUNK, key("model_monitors")],
         group_name=GROUP,
         kinds=KINDS,
         description=description,
@@ -131,7 +140,8 @@ def _check_result(summary: AssetSummary) -> dg.AssetCheckResult:
     partitions_def=daily_partitions,
     pool=WarehouseResource.pool,
     deps=[
-        *keys("predictions", "estimated_performance"),
+        CHUNK,
+        key("estimated_performance"),
         dg.AssetDep(
             LABELS,
             partition_mapping=dg.TimeWindowPartitionMapping(

@@ -1,9 +1,11 @@
 """Training: the point-in-time training set and the LightGBM model registered in MLflow."""
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, create_model
+from pydantic.fields import FieldInfo
 
 from ml_assets.core.model import Hyperparameters
+from ml_assets.core.problem import process_problem
 from ml_assets.core.records import ModelVersionRecord, TrainingSetRecord
 from ml_assets.core.settings import Settings
 from ml_assets.defs.features.assets import OFFLINE_FEATURE_ASSETS
@@ -24,8 +26,30 @@ class TrainingSetConfig(dg.Config):
     )
 
 
-class HyperparametersConfig(dg.Config, Hyperparameters):
+class _HyperparametersConfig(dg.Config, Hyperparameters):
     """LightGBM hyperparameters (the core's Hyperparameters, editable in the launchpad)."""
+
+
+def _with_problem_defaults(
+    base: type[_HyperparametersConfig], defaults: dict[str, float | int | str]
+) -> type[_HyperparametersConfig]:
+    """``base`` whose defaults are the problem spec's ``model.hyperparameters`` where it sets them:
+    the launchpad shows the problem's own defaults, and a run config still overrides them."""
+    fields = Hyperparameters.model_fields
+    return create_model(
+        "HyperparametersConfig",
+        __base__=base,
+        __doc__=base.__doc__,
+        **{
+            k: (fields[k].annotation, FieldInfo.merge_field_infos(fields[k], default=v))
+            for k, v in defaults.items()
+        },
+    )
+
+
+HyperparametersConfig = _with_problem_defaults(
+    _HyperparametersConfig, process_problem().model.hyperparameters
+)
 
 
 @dg.asset(
