@@ -148,7 +148,7 @@ class Replay:
         )
         self.log(
             f"[replay] warm-up: {days} days ingested, first champion v{self.champion()} "
-            f"(validation ROC AUC {_meta(result, 'fraud_model').get('validation_roc_auc', float('nan')):.3f})"
+            f"(validation ROC AUC {_meta(result, 'model').get('validation_roc_auc', float('nan')):.3f})"
         )
 
     def step(self, index: int) -> DayRow:
@@ -202,7 +202,7 @@ class Replay:
                 self.retrains.append((key, promoted))
                 row.sensor = "FIRED"
                 row.follow_up = request.tags.get("ml_assets/follow_up") == "true"
-                row.retrain = f"v{_meta(run, 'fraud_model').get('model_version')} {outcome}"
+                row.retrain = f"v{_meta(run, 'model').get('model_version')} {outcome}"
         else:
             row.sensor = "skip"
         self.rows.append(row)

@@ -36,7 +36,7 @@ DAILY_STEPS = [
 ]
 TRAINING_STEPS = [
     ("training_set", "training set"),
-    ("fraud_model", "training and registration"),
+    ("model", "training and registration"),
     ("model_monitors", "monitors"),
     ("promotion", "promotion"),
 ]

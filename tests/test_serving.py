@@ -48,7 +48,7 @@ def world(tmp_path_factory):
         for hyper in ({}, {"n_estimators": 60, "num_leaves": 7}):
             config = {"ops": {"training_set": {"config": {"as_of": str(settings.day(DAYS))}}}}
             if hyper:
-                config["ops"]["fraud_model"] = {"config": hyper}
+                config["ops"]["model"] = {"config": hyper}
             assert job.execute_in_process(instance=instance, run_config=config).success
     store = store_of(settings)
     store.set_alias("champion", "1")

@@ -37,7 +37,7 @@ def _defs(settings):
 def _train(settings, instance, as_of, **hyper):
     config = {"ops": {"training_set": {"config": {"as_of": str(as_of)}}}}
     if hyper:
-        config["ops"]["fraud_model"] = {"config": hyper}
+        config["ops"]["model"] = {"config": hyper}
     result = (
         _defs(settings)
         .resolve_job_def("train_and_promote")
@@ -59,16 +59,16 @@ def test_training_reaches_the_promised_auc_and_first_model_becomes_champion(worl
     settings, instance = world
     result, out = _train(settings, instance, settings.day(DAYS))
     assert result.success
-    assert out["fraud_model"]["validation_roc_auc"] >= 0.85
+    assert out["model"]["validation_roc_auc"] >= 0.85
     assert (
         0
         < out["training_set"][f"rows_younger_than_{settings.immature_label_days}d"]
         < out["training_set"]["rows"]
     )
     assert out["promotion"]["decision"] == "promoted"
-    assert _alias(settings, "champion") == out["fraud_model"]["model_version"]
+    assert _alias(settings, "champion") == out["model"]["model_version"]
     client = store_of(settings).client()
-    run = client.get_run(out["fraud_model"]["mlflow_run_id"])
+    run = client.get_run(out["model"]["mlflow_run_id"])
     # lineage and artifacts are in MLflow
     assert run.data.tags["dagster_run_id"] == result.run_id
     assert run.data.tags["feature_service"] == "fraud_model_v1"
@@ -81,14 +81,14 @@ def test_training_reaches_the_promised_auc_and_first_model_becomes_champion(worl
 
 
 def test_promotion_judges_the_challenger_on_exactly_what_it_was_validated_on(world):
-    """The challenger's metrics in `promotion` are fraud_model's validation metrics: same
+    """The challenger's metrics in `promotion` are model's validation metrics: same
     rows, same inputs (a second encoding pass used to turn merchant_category into NaN)."""
     settings, instance = world
     if _alias(settings, "champion") is None:
         _train(settings, instance, settings.day(DAYS))
     result, out = _train(settings, instance, settings.day(DAYS - 1))
     assert result.success
-    model, promotion = out["fraud_model"], out["promotion"]
+    model, promotion = out["model"], out["promotion"]
     for metric in ("roc_auc", "pr_auc", "ece", "log_loss", "brier", "recall_at_fixed_fpr"):
         assert promotion[f"challenger_{metric}"] == pytest.approx(model[f"validation_{metric}"], abs=1e-9), (
             metric
@@ -173,7 +173,7 @@ def test_worse_challenger_is_rejected_and_better_one_promoted_then_rollback(worl
         settings, instance, settings.day(DAYS), n_estimators=10, num_leaves=3, feature_fraction=0.2
     )
     assert result.success
-    weak = out["fraud_model"]["model_version"]
+    weak = out["model"]["model_version"]
     assert out["promotion"]["decision"] == "kept champion", out["promotion"]["reason"]
     assert _alias(settings, "champion") == champion and _alias(settings, "challenger") == weak
     tags = store_of(settings).client().get_model_version("fraud_model", weak).tags
@@ -184,7 +184,7 @@ def test_worse_challenger_is_rejected_and_better_one_promoted_then_rollback(worl
     # a stronger challenger beats the weak one: make the weak one champion first, then retrain
     store_of(settings).set_alias(CHAMPION, weak)
     result, out = _train(settings, instance, settings.day(DAYS))
-    strong = out["fraud_model"]["model_version"]
+    strong = out["model"]["model_version"]
     # the offline win is the entry ticket to a rollout: the champion does not move yet
     assert out["promotion"]["decision"] == "awaiting rollout", out["promotion"]["reason"]
     assert _alias(settings, "champion") == weak
@@ -254,7 +254,7 @@ def test_a_champion_registered_without_monitors_is_monitored_all_the_same(world)
     from ml_assets.core.monitoring import monitors
 
     settings, instance = world
-    selection = {dg.AssetKey("training_set"), dg.AssetKey("fraud_model")}  # registered, no model_monitors
+    selection = {dg.AssetKey("training_set"), dg.AssetKey("model")}  # registered, no model_monitors
     result = (
         _defs(settings)
         .resolve_job_def("train_and_promote")
@@ -267,7 +267,7 @@ def test_a_champion_registered_without_monitors_is_monitored_all_the_same(world)
     version = next(
         e.materialization.metadata["model_version"].value
         for e in result.get_asset_materialization_events()
-        if e.asset_key == dg.AssetKey("fraud_model")
+        if e.asset_key == dg.AssetKey("model")
     )
     store = store_of(settings)
     with pytest.raises(FileNotFoundError, match="has no monitoring/monitors.pkl"):

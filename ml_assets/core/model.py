@@ -20,7 +20,7 @@ WEIGHT = "sample_weight"  # a training set's per-row weight (dataset.training_we
 
 
 class Hyperparameters(BaseModel):
-    """LightGBM hyperparameters (the fraud_model asset's config, editable in the launchpad)."""
+    """LightGBM hyperparameters (the model asset's config, editable in the launchpad)."""
 
     n_estimators: int = Field(300, gt=0, description="boosting rounds")
     learning_rate: float = Field(0.05, gt=0, description="shrinkage per round")

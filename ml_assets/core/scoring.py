@@ -44,7 +44,7 @@ class ServingModel:
         if found is None:
             raise RuntimeError(
                 f"model '{store.model_name}' has no '{alias}' alias: "
-                "materialize training_set, fraud_model and promotion first"
+                "materialize training_set, model and promotion first"
             )
         return cls._of(store, found, alias)
 

@@ -132,7 +132,7 @@ def _fit_and_store(
     if not training_set.exists():
         raise FileNotFoundError(
             f"model version {version} was trained on {training_set}, which is gone: its feature "
-            "drift reference is that training window; re-materialize training_set and fraud_model"
+            "drift reference is that training window; re-materialize training_set and model"
         )
     fitted = monitors.fit_monitors(
         reference,

@@ -106,7 +106,7 @@ def log_and_register(
     lineage = Lineage.of(training_set)
     val = frame[frame[SPLIT] == "validation"]
     tags = {"dagster_run_id": dagster_run_id, **lineage.tags()}
-    with store.start_run(run_name=f"fraud_model as_of {lineage.as_of}", tags=tags) as (mlflow, run):
+    with store.start_run(run_name=f"{store.model_name} as_of {lineage.as_of}", tags=tags) as (mlflow, run):
         mlflow.log_params({**params.model_dump(), **lineage.tags()})
         mlflow.log_metrics(
             {f"validation_{k}": float(v) for k, v in validation.metrics.as_dict().items()}

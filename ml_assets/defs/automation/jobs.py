@@ -13,7 +13,7 @@ INGEST_AND_SOURCES = FEATURES - dg.AssetSelection.groups("feature_store")
 SCORING = dg.AssetSelection.assets(
     *keys("predictions", "estimated_performance", "feature_drift", "data_quality", "early_label_signal")
 )
-TRAINING = dg.AssetSelection.assets(*keys("training_set", "fraud_model", "model_monitors", "promotion"))
+TRAINING = dg.AssetSelection.assets(*keys("training_set", "model", "model_monitors", "promotion"))
 
 daily_features_job = dg.define_asset_job(
     "daily_features",

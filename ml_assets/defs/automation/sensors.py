@@ -135,7 +135,7 @@ def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
     default_status=LIVE,
     description="Answers a loss with what can fix it. The ranking fell (CBPE or the early label signal under "
     "its threshold from the model's reference on K consecutive days, or K consecutive days whose complete "
-    "labels realized under their CBPE lower bound): retrain (training_set -> fraud_model -> promotion), "
+    "labels realized under their CBPE lower bound): retrain (training_set -> model -> promotion), "
     "retrying a rejected retrain a bounded number of times, else waiting a cooldown. The operating point "
     "moved while the ranking held (the flag rate off its target and the median score moved, on K days): "
     "re-fit the decision threshold (decision_threshold).",

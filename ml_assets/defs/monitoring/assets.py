@@ -25,7 +25,7 @@ CHUNK = dg.AssetDep(key("predictions"), partition_mapping=chunk_days(process_pro
 
 @dg.asset(
     key_prefix=PREFIX,
-    ins=inputs("fraud_model"),
+    ins=inputs("model"),
     group_name=GROUP,
     kinds={"nannyml", "mlflow"},
     description="NannyML monitors (CBPE, realized performance, univariate and multivariate drift, missing "
@@ -34,15 +34,15 @@ CHUNK = dg.AssetDep(key("predictions"), partition_mapping=chunk_days(process_pro
     "MLflow, so each day is monitored by the estimator of the model that scored it.",
 )
 def model_monitors(
-    fraud_model: ModelVersionRecord,
+    model: ModelVersionRecord,
     mlflow: MLflowResource,
     feast: FeastResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
     from ml_assets.core.monitoring.fitting import fit_and_store
 
-    path = fit_and_store(mlflow.store(), fraud_model, feast.repo().specs, settings)
-    return dg.MaterializeResult(metadata={"model_version": fraud_model.version, "artifact": path})
+    path = fit_and_store(mlflow.store(), model, feast.repo().specs, settings)
+    return dg.MaterializeResult(metadata={"model_version": model.version, "artifact": path})
 
 
 def _spec(name: str, description: str) -> dg.AssetSpec:

@@ -9,28 +9,26 @@ from ml_assets.defs.resources import FeastResource, MLflowResource
 
 
 @dg.asset_check(
-    asset=key("fraud_model"),
+    asset=key("model"),
     blocking=True,
     description="The challenger's validation ROC AUC must reach the quality floor (settings) before "
     "promotion may even consider it.",
 )
-def quality_floor(
-    fraud_model: ModelVersionRecord, settings: dg.ResourceParam[Settings]
-) -> dg.AssetCheckResult:
-    floor, auc = settings.quality_floor_auc, fraud_model.metrics.roc_auc
+def quality_floor(model: ModelVersionRecord, settings: dg.ResourceParam[Settings]) -> dg.AssetCheckResult:
+    floor, auc = settings.quality_floor_auc, model.metrics.roc_auc
     passed = auc >= floor
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
         description=f"validation ROC AUC {auc:.4f} {'>=' if passed else '<'} floor {floor:.2f}"
         + ("" if passed else ": the model is not promoted; check the training set and hyperparameters"),
-        metadata={"roc_auc": auc, "floor": floor, "model_version": fraud_model.version},
+        metadata={"roc_auc": auc, "floor": floor, "model_version": model.version},
     )
 
 
 @dg.asset(
     key_prefix=PREFIX,
-    ins=inputs("fraud_model", "training_set"),
+    ins=inputs("model", "training_set"),
     group_name="registry",
     kinds={"mlflow"},
     description="Challenger vs champion on the challenger's held-out window (labels as known at its "
@@ -39,7 +37,7 @@ def quality_floor(
 )
 def promotion(
     context: dg.AssetExecutionContext,
-    fraud_model: ModelVersionRecord,
+    model: ModelVersionRecord,
     training_set: TrainingSetRecord,
     mlflow: MLflowResource,
     feast: FeastResource,
@@ -52,7 +50,7 @@ def promotion(
     holdout = load_split(training_set, "validation")
     decision = promote_or_keep(
         mlflow.store(),
-        fraud_model.version,
+        model.version,
         holdout,
         feast.repo().specs.model_features(),
         Policy.from_settings(settings),

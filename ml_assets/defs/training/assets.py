@@ -103,10 +103,10 @@ def training_set(
     ins=inputs("training_set"),
     group_name="training",
     kinds={"lightgbm", "mlflow"},
-    description="LightGBM fraud model, logged to MLflow and registered as a new version with alias "
+    description="The LightGBM model, logged to MLflow and registered as a new version with alias "
     "`challenger`. The value is a small record; the model lives in the registry.",
 )
-def fraud_model(
+def model(
     context: dg.AssetExecutionContext,
     config: HyperparametersConfig,
     training_set: TrainingSetRecord,
