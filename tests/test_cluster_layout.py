@@ -31,7 +31,7 @@ def _settings_of(env: dict[str, str], tmp_path) -> Settings:
     unknown = set(own) - set(fields)
     assert not unknown, f"not settings fields: {unknown}"
     assert TELEMETRY_OFF <= set(env), "third-party telemetry must be off in every process"
-    values = {fields[k]: v for k, v in own.items() if k != "ML_ASSETS_DATA_DIR"}
+    values = {fields[k]: v for k, v in own.items() if k not in ("ML_ASSETS_DATA_DIR", "ML_ASSETS_DATA_ROOT")}
     return Settings(data_dir=tmp_path, **values)
 
 
@@ -72,6 +72,17 @@ def test_compose_runs_the_tested_profile(tmp_path):
     assert _worker_args(worker["command"]) == _worker_args_tested(config_path)
     for service in services.values():  # host ports on loopback only
         assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", []))
+    # every problem's code location (workspace.yaml, in the project the image holds) and service
+    _workspace_locations()
+    for name in ("dagster-webserver", "dagster-daemon"):
+        command = ours[name]["command"]
+        assert command[command.index("-w") + 1] == "workspace.yaml" and ours[name]["working_dir"]
+    served = {
+        (c[c.index("--problem") + 1] if "--problem" in c else "card_fraud")
+        for c in (s["command"] for s in ours.values())
+        if "serve" in c
+    }
+    assert served == set(_workspace_locations())
 
 
 def test_kubernetes_config_and_helm_values_match_the_profile(tmp_path):
@@ -88,10 +99,27 @@ def test_kubernetes_config_and_helm_values_match_the_profile(tmp_path):
         values["concurrency"]["runs"]["maxConcurrentRuns"]
         == instance["concurrency"]["runs"]["max_concurrent_runs"]
     )
-    (deployment,) = values["dagster-user-deployments"]["deployments"]
-    module = deployment["dagsterApiGrpcArgs"][deployment["dagsterApiGrpcArgs"].index("--module-name") + 1]
-    assert (PROJECT_ROOT / Path(*module.split("."))).with_suffix(".py").exists()
+    # a code location per problem, as workspace.yaml: the module and attribute each one loads
+    located = {}
+    for deployment in values["dagster-user-deployments"]["deployments"]:
+        args = deployment["dagsterApiGrpcArgs"]
+        module, attribute = args[args.index("--module-name") + 1], args[args.index("--attribute") + 1]
+        located[attribute] = module
+        assert (
+            deployment["volumeMounts"] == values["dagster-user-deployments"]["deployments"][0]["volumeMounts"]
+        )
+    assert located == {name: "ml_assets.locations" for name in _workspace_locations()}
     assert values["telemetry"]["enabled"] is False
+
+
+def _workspace_locations() -> list[str]:
+    """The problems workspace.yaml loads (ml_assets.locations' attributes), every shipped one."""
+    from ml_assets.core.problem import problem_names
+
+    workspace = _load(PROJECT_ROOT / "workspace.yaml")["load_from"]
+    names = [entry["python_module"]["attribute"] for entry in workspace]
+    assert sorted(names) == sorted(problem_names())
+    return names
 
 
 def _worker_args(command: list[str]) -> list[str]:
@@ -120,7 +148,7 @@ def _pod_mounts(volumes: list[dict], mounts: list[dict]) -> dict[str, str]:
 
 def test_kubernetes_workers_run_the_tested_executor_and_every_pod_shares_the_lake():
     config = _load(DEPLOY / "k8s" / "ml-assets-config.yaml")["data"]
-    lake = config["ML_ASSETS_DATA_DIR"]
+    lake = config["ML_ASSETS_DATA_ROOT"]
     claim = _load(DEPLOY / "k8s" / "lake-volume.yaml")
     assert claim["kind"] == "PersistentVolumeClaim" and claim["spec"]["accessModes"] == ["ReadWriteMany"]
     claim_name = claim["metadata"]["name"]
@@ -137,7 +165,7 @@ def test_kubernetes_workers_run_the_tested_executor_and_every_pod_shares_the_lak
     assert worker["envFrom"] == [{"configMapRef": {"name": "ml-assets-cluster"}}]
     # every pod that reads or writes the lake mounts the same claim where the settings point
     values = _load(DEPLOY / "k8s" / "dagster-values.yaml")
-    (code,) = values["dagster-user-deployments"]["deployments"]
+    code = values["dagster-user-deployments"]["deployments"][0]
     runs = values["runLauncher"]["config"]["k8sRunLauncher"]
     service = _load(DEPLOY / "k8s" / "scoring-service.yaml")["spec"]["template"]["spec"]
     pods = {

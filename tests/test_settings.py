@@ -85,3 +85,17 @@ def test_each_problem_registers_its_own_model_in_its_own_feast_project(tmp_path)
     assert engines.model_store(loans).model_name == "loan_default_model"
     assert engines.feature_repo(fraud).config().project == "card_fraud"
     assert engines.feature_repo(loans).config().project == "loan_default"
+
+
+def test_a_shared_data_root_keeps_each_problem_in_its_folder_and_its_own_warehouse(monkeypatch, tmp_path):
+    """A deployment's one volume (ML_ASSETS_DATA_ROOT) holds every problem, each in its folder;
+    on the cluster profile each problem but the default has a warehouse database of its own."""
+    monkeypatch.setenv("ML_ASSETS_DATA_ROOT", str(tmp_path))
+    fraud, loans = Settings(profile="cluster"), Settings(problem="loan_default", profile="cluster")
+    assert (fraud.data_dir, loans.data_dir) == (tmp_path / "card_fraud", tmp_path / "loan_default")
+    assert fraud.database_name("warehouse") == "ml_assets_warehouse"
+    assert loans.database_name("warehouse") == "ml_assets_loan_default_warehouse"
+    for shared in ("dagster", "feast", "mlflow"):  # one instance, registry and server
+        assert fraud.database_name(shared) == loans.database_name(shared)
+    monkeypatch.setenv("ML_ASSETS_DATA_DIR", str(tmp_path / "mine"))  # an explicit folder wins
+    assert Settings(problem="loan_default").data_dir == tmp_path / "mine"

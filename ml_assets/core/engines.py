@@ -83,7 +83,7 @@ def create_databases(s: Settings) -> list[str]:
     created = []
     with _server_cursor(s) as cur:
         for system in DATABASES:
-            name = f"{s.postgres_database_prefix}_{system}"
+            name = s.database_name(system)
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
             if cur.fetchone() is None:
                 cur.execute(f'CREATE DATABASE "{name}"')
@@ -95,4 +95,4 @@ def drop_databases(s: Settings) -> None:
     """Drop the profile's databases (tests on a throw-away prefix)."""
     with _server_cursor(s) as cur:
         for system in DATABASES:
-            cur.execute(f'DROP DATABASE IF EXISTS "{s.postgres_database_prefix}_{system}" WITH (FORCE)')
+            cur.execute(f'DROP DATABASE IF EXISTS "{s.database_name(system)}" WITH (FORCE)')

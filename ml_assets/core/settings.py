@@ -27,6 +27,9 @@ DEFAULT_PROBLEM = "card_fraud"
 Scenario = Literal["stable", "seasonal", "fraud_shift", "currency_switch"]
 
 
+PER_PROBLEM_DATABASES = ("warehouse",)  # the cluster databases each problem has its own of
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ML_ASSETS_", frozen=True, extra="forbid")
 
@@ -37,8 +40,14 @@ class Settings(BaseSettings):
     )
 
     # --- paths ---------------------------------------------------------------------------
+    data_root: Path = Field(
+        PROJECT_ROOT / "data",
+        description="the folder of every problem's data folder (<data_root>/<problem>): a deployment "
+        "points it at its shared volume, and each code location keeps to its own problem's folder",
+    )
     data_dir: Path = Field(
-        PROJECT_ROOT / "data" / DEFAULT_PROBLEM, description="this problem's data (default: data/<problem>)"
+        PROJECT_ROOT / "data" / DEFAULT_PROBLEM,
+        description="this problem's data (default: <data_root>/<problem>)",
     )
     feature_repo_dir: Path = PROJECT_ROOT / "feature_repo"
 
@@ -352,7 +361,7 @@ class Settings(BaseSettings):
             raise ValueError("must be increasing shares in [0, 1), e.g. [0, 0.05, 0.25, 0.5]")
         return steps
 
-    @field_validator("data_dir", "feature_repo_dir")
+    @field_validator("data_root", "data_dir", "feature_repo_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:
         # Feast, MLflow and DuckDB resolve relative paths against each process's cwd
@@ -421,10 +430,17 @@ class Settings(BaseSettings):
         """Exclusive end of the partitioned calendar."""
         return self.start_date + dt.timedelta(days=self.horizon_days)
 
-    def database_url(self, system: str) -> str:
+    def database_name(self, system: str) -> str:
         """The Postgres database of one system (dagster, feast, mlflow, warehouse) in the cluster
-        profile."""
-        return f"{self.postgres_url}/{self.postgres_database_prefix}_{system}"
+        profile. Problems share Dagster's instance, Feast's registry (a project each) and MLflow's
+        server (a registered model each); each problem but the default has a warehouse of its own,
+        as each has a DuckDB file of its own embedded."""
+        if system in PER_PROBLEM_DATABASES and self.problem != DEFAULT_PROBLEM:
+            return f"{self.postgres_database_prefix}_{self.problem}_{system}"
+        return f"{self.postgres_database_prefix}_{system}"
+
+    def database_url(self, system: str) -> str:
+        return f"{self.postgres_url}/{self.database_name(system)}"
 
     def day(self, index: int) -> dt.date:
         return self.start_date + dt.timedelta(days=index)
@@ -451,7 +467,8 @@ class ProblemSettings(PydanticBaseSettingsSource):
         )
         path = PROBLEMS_DIR / str(problem) / "problem.yaml"
         declared = _declared_settings(str(path), path.stat().st_mtime_ns) if path.exists() else {}
-        return {"data_dir": PROJECT_ROOT / "data" / str(problem), **declared}
+        root = next((values["data_root"] for s in self.above if "data_root" in (values := s())), None)
+        return {"data_dir": Path(root or PROJECT_ROOT / "data") / str(problem), **declared}
 
 
 @functools.lru_cache(maxsize=16)
