@@ -6,7 +6,7 @@ import pytest
 
 from ml_assets.core.model import Hyperparameters, decision_threshold
 from ml_assets.core.problem import named
-from ml_assets.core.problem.spec import Decision
+from ml_assets.core.problem.parts import Decision
 
 DAYS = 14
 

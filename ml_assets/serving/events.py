@@ -17,8 +17,9 @@ from pydantic import (
     field_validator,
 )
 
+from ml_assets.core.problem.parts import ColumnContract
 from ml_assets.core.problem.spec import REQUEST_TIMESTAMP as TIMESTAMP
-from ml_assets.core.problem.spec import ColumnContract, ProblemSpec
+from ml_assets.core.problem.spec import ProblemSpec
 
 MAX_ID = 2**53 - 1  # int64 keys in Feast; JSON clients lose integer precision above 2**53
 EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)

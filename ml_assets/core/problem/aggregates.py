@@ -15,7 +15,8 @@ import pandas as pd
 
 from ml_assets.core import lake
 from ml_assets.core.problem.expressions import to_sql
-from ml_assets.core.problem.spec import Aggregate, AggregateView, Derived, ProblemSpec
+from ml_assets.core.problem.parts import Aggregate, AggregateView, Derived
+from ml_assets.core.problem.spec import ProblemSpec
 
 _DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
 _DUCKDB_TYPES |= {"timestamp": "TIMESTAMPTZ", "date": "DATE"}

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from ml_assets.core import lake
-from ml_assets.core.problem.spec import HistoricalImport, ProblemSpec, ProblemSpecError
+from ml_assets.core.problem.parts import HistoricalImport
+from ml_assets.core.problem.spec import ProblemSpec, ProblemSpecError
 
 _PANDAS_TYPES = {"int": "int64", "float": "float64", "bool": "bool", "str": object}
 
