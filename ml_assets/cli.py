@@ -186,6 +186,10 @@ def _check(settings: Settings, args) -> None:
         else f"{spec.label.delay_days} days after the event"
     )
     print(f"  label: {spec.label.table}.{spec.label.value or '(row present)'}, known {known}")
+    for name, table in spec.tables.items():
+        rules = [f"{c} {_rule(r)}" for c, r in table.contract.items()]
+        rules += [f"{c} may be empty" for c in table.nullable]
+        print(f"  contract of {name}: {'; '.join(rules) or 'types, values present'}")
     columns = spec.spine_columns()
     request = dict.fromkeys([columns.id, *columns.keys, *columns.request])  # once each
     fields = [f"{c}: {columns.types[c]}" for c in request]
@@ -212,6 +216,20 @@ def _check(settings: Settings, args) -> None:
         f"  runs in: data/{spec.name}/, Feast project {spec.name}, asset keys {prefix}<asset> "
         f"(ml-assets --problem {spec.name} bootstrap | serve; make dev shows it)"
     )
+
+
+def _rule(rule) -> str:
+    """A column's contract in words (ml-assets check)."""
+    words = [
+        f"{op} {getattr(rule, name):g}"
+        for name, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+        if getattr(rule, name) is not None
+    ]
+    if rule.values:
+        words.append(f"in {rule.values}")
+    if rule.pattern:
+        words.append(f"matching {rule.pattern}")
+    return " and ".join(words)
 
 
 def _init(settings: Settings, args) -> None:

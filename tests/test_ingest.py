@@ -46,7 +46,7 @@ def test_clean_landing_passes_every_check(landed):
         ),
         (
             lambda df: df.assign(customer_id=df["customer_id"].astype("Int64").mask(df.index < 3)),
-            "null_keys",
+            "null_values",
             ["'customer_id'", "3 null", "repair"],
         ),
         (

@@ -196,6 +196,36 @@ BAD = {
         "model.hyperparameters.learning_rate",
         "Input should be greater than 0",
     ),
+    "a primary key declared nullable": (
+        lambda r: r["tables"]["raw_transactions"].update(nullable=["transaction_id"]),
+        "tables.raw_transactions.nullable",
+        "'transaction_id' identifies or dates a row: it is never empty",
+    ),
+    "a nullable column that does not exist": (
+        lambda r: r["tables"]["raw_transactions"].update(nullable=["device"]),
+        "tables.raw_transactions.nullable",
+        "'device' is not one of its columns",
+    ),
+    "a pattern on a number": (
+        lambda r: r["tables"]["raw_transactions"]["contract"].update(amount={"pattern": "[0-9]+"}),
+        "tables.raw_transactions.contract.amount",
+        "'amount' is float: a pattern matches text only",
+    ),
+    "a pattern that is no regular expression": (
+        lambda r: r["tables"]["raw_transactions"]["contract"].update(channel={"pattern": "(online"}),
+        "tables.raw_transactions.contract.channel.pattern",
+        "not a regular expression",
+    ),
+    "rows per day whose max is under its min": (
+        lambda r: r["tables"]["raw_transactions"].update(rows_per_day={"min": 100, "max": 10}),
+        "tables.raw_transactions.rows_per_day",
+        "max is under min",
+    ),
+    "a bad-row share over 1%": (
+        lambda r: r["tables"]["raw_transactions"].update(bad_rows=0.05),
+        "tables.raw_transactions.bad_rows",
+        "less than or equal to 0.01",
+    ),
     "unknown field": (
         lambda r: r["model"].update(categorical_features=["merchant_category"]),
         "model.categorical_features",

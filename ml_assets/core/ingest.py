@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_assets.core import lake
+from ml_assets.core import contracts, lake
 from ml_assets.core.problem import process_problem
+from ml_assets.core.problem.parts import Table
 from ml_assets.core.problem.spec import ProblemSpec
 from ml_assets.core.settings import Settings
 
@@ -25,10 +26,11 @@ class TableSpec:
     name: str  # lake table and Dagster asset name
     landing: str  # folder under data/<problem>/landing
     columns: dict[str, str]  # column -> pandas dtype kind: int, float, str, bool, timestamp, date
-    keys: tuple[str, ...]  # columns that may never be null
     unique_id: str  # column that identifies a row
     timestamp: str  # column that must fall inside the partition's day
     description: str
+    contract: Table  # the spec's table: its columns' contract (core/contracts.py)
+    problem: str  # whose spec declares it (named in the fixes)
 
 
 def tables_of(spec: ProblemSpec) -> dict[str, TableSpec]:
@@ -38,10 +40,11 @@ def tables_of(spec: ProblemSpec) -> dict[str, TableSpec]:
             name=name,
             landing=table.landing,
             columns=dict(table.columns),
-            keys=(table.primary_key, *table.not_null, table.timestamp),
             unique_id=table.primary_key,
             timestamp=table.timestamp,
             description=table.description,
+            contract=table,
+            problem=spec.name,
         )
         for name, table in spec.tables.items()
     }
@@ -50,8 +53,9 @@ def tables_of(spec: ProblemSpec) -> dict[str, TableSpec]:
 # the process problem's tables, from its spec (problems/<name>/problem.yaml)
 TABLES: dict[str, TableSpec] = tables_of(process_problem())
 
-CHECK_NAMES = ("readable", "schema", "null_keys", "unique_ids", "timestamps_in_partition", "row_volume")
+CHECK_NAMES = ("readable", *contracts.GROUPS, "row_volume")
 REASON_FILE = "reason.json"  # beside every quarantined file: why it was refused
+DROPPED_FILE = "dropped_rows.parquet"  # beside it: the rows a table's bad_rows share let go
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,78 +84,83 @@ class CheckOutcome:
     passed: bool
     message: str
     failing_rows: int = 0
+    rules: tuple[contracts.RuleFailure, ...] = ()  # what broke: column, rule, rows, examples
 
 
-def _dtype_ok(series: pd.Series, kind: str) -> bool:
-    t = pd.api.types
-    return {
-        "int": t.is_integer_dtype,
-        "float": lambda s: t.is_float_dtype(s) or t.is_integer_dtype(s),
-        "str": lambda s: t.is_string_dtype(s) or t.is_object_dtype(s),
-        "bool": t.is_bool_dtype,
-        "timestamp": lambda s: isinstance(s.dtype, pd.DatetimeTZDtype),
-    }[kind](series)
+def _spec_file(spec: TableSpec) -> str:
+    return f"problems/{spec.problem}/problem.yaml"
+
+
+def _message(
+    dtypes: dict, group: str, found: list[contracts.RuleFailure], spec: TableSpec, day: dt.date, where: str
+) -> str:
+    """The failures of one rule group in words: the column, how many rows, an example, the fix."""
+    parts = []
+    for f in found:
+        column, kind = f.column, spec.columns.get(f.column, "?")
+        example = (
+            f" (e.g. {f.examples[0].get(column)!r} in row {f.index[0]})" if f.index and f.examples else ""
+        )
+        if f.rule == "column_in_dataframe":
+            parts.append(f"column '{column}' is missing in {where}: add it to the export ({kind})")
+        elif group == contracts.SCHEMA:
+            fix = "a timezone-aware UTC timestamp" if kind == "timestamp" else kind
+            text = kind == "str" and dtypes[column] == "object"
+            has = "values that are not text" if text else f"dtype {dtypes[column]}"
+            parts.append(f"column '{column}' has {has} in {where}: export it as {fix}")
+        elif group == contracts.NULLS:
+            parts.append(
+                f"column '{column}' has {f.rows} null values in {where}: repair those rows upstream, or "
+                f"declare it in tables.{spec.name}.nullable of {_spec_file(spec)}"
+            )
+        elif group == contracts.UNIQUE:
+            parts.append(
+                f"column '{column}' has {f.rows} duplicated values in {where}: deduplicate the export"
+            )
+        elif group == contracts.IN_DAY:
+            parts.append(
+                f"column '{column}' has {f.rows} values outside {day} (UTC) in {where}: move those rows to "
+                "the partition of their own day"
+            )
+        else:
+            parts.append(
+                f"column '{column}' has {f.rows} values breaking {f.rule}{example} in {where}: repair them "
+                f"upstream, or change tables.{spec.name}.contract.{column} in {_spec_file(spec)}"
+            )
+    return "; ".join(parts)
+
+
+PASSED = {
+    contracts.SCHEMA: "all {n} columns present with the expected types",
+    contracts.NULLS: "no empty value outside the nullable columns",
+    contracts.UNIQUE: "'{id}' is unique",
+    contracts.VALUES: "every value within its column's contract",
+    contracts.IN_DAY: "every '{ts}' falls on {day}",
+}
 
 
 def validate(df: pd.DataFrame, spec: TableSpec, day: dt.date) -> list[CheckOutcome]:
-    """Run every check of a landing partition; each failing message names the column
-    and the fix."""
+    """Every rule group of the table's contract on a landing partition (core/contracts.py); each
+    failing message names the column, the rows and the fix."""
     where = f"{spec.landing}/date={day}"
-    problems = []
-    for col, kind in spec.columns.items():
-        if col not in df.columns:
-            problems.append(f"column '{col}' is missing in {where}: add it to the export ({kind})")
-        elif not _dtype_ok(df[col], kind):
-            fix = "a timezone-aware UTC timestamp" if kind == "timestamp" else kind
-            problems.append(f"column '{col}' has dtype {df[col].dtype} in {where}: export it as {fix}")
-    if problems:
-        skipped = "not checked: fix the schema first"
-        return [CheckOutcome("schema", False, "; ".join(problems))] + [
-            CheckOutcome(name, False, skipped) for name in CHECK_NAMES[2:]
-        ]
-    out = [CheckOutcome("schema", True, f"all {len(spec.columns)} columns present with the expected types")]
-
-    nulls = {c: int(df[c].isna().sum()) for c in spec.keys}
-    bad = {c: n for c, n in nulls.items() if n}
-    out.append(
-        CheckOutcome(
-            "null_keys",
-            not bad,
-            "; ".join(
-                f"column '{c}' has {n} null values in {where}: drop or repair those rows upstream"
-                for c, n in bad.items()
+    out = []
+    for group, found in contracts.check_day(df, spec.contract, day).items():
+        if found is None:
+            out.append(CheckOutcome(group, False, "not checked: fix the schema first"))
+        elif found:
+            rows = len({i for f in found for i in f.index}) or max(f.rows for f in found)
+            out.append(
+                CheckOutcome(
+                    group,
+                    False,
+                    _message(df.dtypes.astype(str).to_dict(), group, found, spec, day, where),
+                    rows,
+                    tuple(found),
+                )
             )
-            or "no null keys",
-            sum(bad.values()),
-        )
-    )
-
-    dupes = int(df[spec.unique_id].duplicated().sum())
-    out.append(
-        CheckOutcome(
-            "unique_ids",
-            dupes == 0,
-            f"column '{spec.unique_id}' has {dupes} duplicated values in {where}: deduplicate the export"
-            if dupes
-            else f"'{spec.unique_id}' is unique",
-            dupes,
-        )
-    )
-
-    start = pd.Timestamp(day, tz="UTC")
-    ts = df[spec.timestamp]
-    outside = int(((ts < start) | (ts >= start + pd.Timedelta(days=1))).sum())
-    out.append(
-        CheckOutcome(
-            "timestamps_in_partition",
-            outside == 0,
-            f"column '{spec.timestamp}' has {outside} values outside {day} (UTC) in {where}: "
-            f"move those rows to the partition of their own day"
-            if outside
-            else f"every '{spec.timestamp}' falls on {day}",
-            outside,
-        )
-    )
+        else:
+            done = PASSED[group].format(n=len(spec.columns), id=spec.unique_id, ts=spec.timestamp, day=day)
+            out.append(CheckOutcome(group, True, done))
     return out
 
 
@@ -168,6 +177,18 @@ def normalize(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
 
 
 def check_volume(rows: int, spec: TableSpec, day: dt.date, lake_dir: Path, rule: VolumeRule) -> CheckOutcome:
+    """The day's row count within the table's declared bounds (``rows_per_day``), and near the
+    usual count of its last days in the lake."""
+    bounds = spec.contract.rows_per_day
+    if rows < bounds.min or (bounds.max is not None and rows > bounds.max):
+        return CheckOutcome(
+            "row_volume",
+            False,
+            f"{spec.landing}/date={day} has {rows} rows, outside tables.{spec.name}.rows_per_day "
+            f"[{bounds.min}, {bounds.max if bounds.max is not None else 'no limit'}] of {_spec_file(spec)}: "
+            "check the export, then land it again",
+            rows,
+        )
     earlier = [d for d in lake.existing_partitions(lake_dir, spec.name) if d < str(day)][-rule.history_days :]
     if not earlier:
         return CheckOutcome("row_volume", True, "no earlier day in the lake to compare with")
@@ -219,9 +240,60 @@ def _quarantine(source: Path, checks: list[CheckOutcome], quarantine_dir: Path, 
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.copyfile(source, tmp)
     tmp.replace(target)
-    reasons = {c.name: c.message for c in checks if not c.passed}
-    (target.parent / REASON_FILE).write_text(json.dumps({"day": str(day), "failed": reasons}, indent=2))
+    _write_reasons(target.parent, spec, day, checks)
     return target
+
+
+def _write_reasons(folder: Path, spec: TableSpec, day, checks: list[CheckOutcome], dropped: int = 0) -> None:
+    """Why a day was refused (or rows of it dropped), for people and programs: each failed
+    check's message, and each broken rule with its column, row count and example rows."""
+    report = {
+        "table": spec.name,
+        "day": str(day),
+        "failed": {c.name: c.message for c in checks if not c.passed},
+        "rules": [
+            {
+                "check": c.name,
+                "column": r.column,
+                "rule": r.rule,
+                "rows": r.rows,
+                "examples": list(r.examples),
+            }
+            for c in checks
+            for r in c.rules
+        ],
+        "dropped_rows": dropped,
+    }
+    (folder / REASON_FILE).write_text(json.dumps(report, indent=2))
+
+
+def _drop_bad_rows(
+    checks: list[CheckOutcome], raw: pd.DataFrame, spec: TableSpec, day, quarantine_dir: Path
+) -> tuple[list[CheckOutcome], pd.DataFrame]:
+    """When only row rules failed (an empty value, a value outside its contract) on at most the
+    table's ``bad_rows`` share of the day, those rows go to quarantine with the report and the
+    others land; otherwise nothing changes (the day is refused whole)."""
+    failed = [c for c in checks if not c.passed]
+    bad = {i for c in failed for r in c.rules for i in r.index}
+    share = spec.contract.bad_rows
+    if not failed or any(c.name not in contracts.ROW_RULES for c in failed) or len(bad) > share * len(raw):
+        return checks, raw
+    folder = lake.partition_path(quarantine_dir, spec.name, day).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    raw.iloc[sorted(bad)].to_parquet(folder / DROPPED_FILE, index=False)
+    _write_reasons(folder, spec, day, checks, dropped=len(bad))
+    kept = [
+        dataclasses.replace(
+            c,
+            passed=True,
+            message=f"{len(bad)} of {len(raw)} rows dropped into quarantine (bad_rows allows "
+            f"{share:.2%}): {c.message}",
+        )
+        if not c.passed
+        else c
+        for c in checks
+    ]
+    return kept, raw.drop(index=raw.index[sorted(bad)]).reset_index(drop=True)
 
 
 def ingest_partition(
@@ -236,7 +308,7 @@ def ingest_partition(
     reasons; the lake keeps its last good copy of a refused day."""
     source = lake.partition_path(landing_dir, spec.landing, day)
     try:
-        raw = lake.read_partition(landing_dir, spec.landing, day)
+        raw = lake.read_partition(landing_dir, spec.landing, day).reset_index(drop=True)
     except FileNotFoundError:
         raise  # nothing landed: the day is not there yet, which is no bad file
     except Exception as exc:  # truncated, empty or not Parquet at all: pyarrow's errors vary by case
@@ -246,6 +318,7 @@ def ingest_partition(
         )
     checks = [CheckOutcome("readable", True, "a readable Parquet file")] + validate(raw, spec, day)
     checks.append(check_volume(len(raw), spec, day, lake_dir, volume))
+    checks, raw = _drop_bad_rows(checks, raw, spec, day, quarantine_dir)
     if all(c.passed for c in checks):
         path = lake.write_partition(normalize(raw, spec), lake_dir, spec.name, day)
         return IngestOutcome(checks, len(raw), path, quarantined=False)

@@ -37,12 +37,22 @@ def _within_calendar(cls, value: dt.datetime) -> dt.datetime:
     return value
 
 
-def _column(kind: str, contract: ColumnContract | None) -> tuple[Any, Any]:
-    rule = contract or ColumnContract()
+def _column(kind: str, contract: ColumnContract | None, nullable: bool = False) -> tuple[Any, Any]:
+    """A request field as the column's contract declares it (what ingest enforces offline:
+    core/contracts.py); a nullable column may be sent as null."""
+    annotation, field = _declared(kind, contract or ColumnContract())
+    if nullable:
+        return annotation | None, field
+    return annotation, field
+
+
+def _declared(kind: str, rule: ColumnContract) -> tuple[Any, Any]:
     if kind == "str":
         if rule.values:
             return Literal[tuple(rule.values)], Field(description=f"one of {', '.join(rule.values)}")
-        return str, Field(max_length=256)
+        # pydantic's pattern is a search: anchored, as the contract means the whole value
+        pattern = None if rule.pattern is None else f"^(?:{rule.pattern})$"
+        return str, Field(max_length=256, pattern=pattern)
     if kind == "bool":
         return bool, Field()
     bounds = {
@@ -65,7 +75,7 @@ def event_model(spec: ProblemSpec) -> type[BaseModel]:
         if key != spine.id:
             fields[key] = (int, Field(ge=0, le=MAX_ID))
     for column in spine.request:
-        fields[column] = _column(spine.types[column], table.contract.get(column))
+        fields[column] = _column(spine.types[column], table.contract.get(column), column in table.nullable)
     fields[TIMESTAMP] = (
         Annotated[AwareDatetime, WithJsonSchema(TIMESTAMP_SCHEMA)],
         Field(description="when the event happened, with a time zone, between 1970 and 2200"),

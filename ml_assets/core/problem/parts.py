@@ -31,14 +31,35 @@ class StrictModel(BaseModel):
 
 
 class ColumnContract(StrictModel):
-    """What a valid value of a column is, beyond its type (the service's request model refuses
-    anything else with a 422 naming the field)."""
+    """What a valid value of a column is, beyond its type and being present: ingest refuses a day
+    holding anything else (a blocking check, core/contracts.py), and the service's request model
+    answers it with a 422 naming the field."""
 
     gt: float | None = None
     ge: float | None = None
     lt: float | None = None
     le: float | None = None
     values: list[str] | None = Field(None, min_length=1, description="a text column's allowed values")
+    pattern: str | None = Field(None, description="a regular expression every text value matches whole")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        import re
+
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression ({exc}): e.g. '^[a-z0-9-]+$'") from None
+        return pattern
+
+
+class RowsPerDay(StrictModel):
+    """A day's row count that is plausible at all (the relative volume check sits beside it)."""
+
+    min: int = Field(0, ge=0, description="fewer rows in a day's file refuse it (0: an empty day lands)")
+    max: PositiveInt | None = Field(None, description="more rows refuse it (a re-sent period)")
 
 
 class Table(StrictModel):
@@ -50,11 +71,20 @@ class Table(StrictModel):
     columns: dict[Identifier, ColumnType] = Field(min_length=1, description="column -> type")
     primary_key: Identifier = Field(description="the column that identifies a row within a day")
     timestamp: Identifier = Field(description="the column that must fall inside the file's day")
-    not_null: list[Identifier] = Field(
-        default_factory=list, description="columns besides the key and timestamp that may never be null"
+    nullable: list[Identifier] = Field(
+        default_factory=list, description="columns that may be empty; every other column must hold a value"
     )
     contract: dict[Identifier, ColumnContract] = Field(
-        default_factory=dict, description="column -> its valid values (a range, or a text column's values)"
+        default_factory=dict,
+        description="column -> its valid values (a range, a text column's values or pattern)",
+    )
+    rows_per_day: RowsPerDay = RowsPerDay()
+    bad_rows: float = Field(
+        0.0,
+        ge=0,
+        le=0.01,
+        description="the share of a day's rows that may break a value rule (an empty value, a range, the "
+        "values, a pattern) and go to quarantine while the others land; 0: any such row refuses the day",
     )
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from ml_assets.core.problem.history import read_table
 from ml_assets.core.problem.spec import PLACEHOLDER, ProblemSpecError
 
+FEW_VALUES = 20  # a text column with at most this many values gets them as its contract
 WEEKLY_BELOW_ROWS_A_DAY = 1000  # rows a day under which init proposes weekly monitoring chunks
 
 
@@ -96,6 +97,7 @@ def draft(
                 "columns": events,
                 "primary_key": id_column,
                 "timestamp": timestamp,
+                **proposed_contract(frame, events, (id_column, timestamp)),
             },
             f"{name}_labels": {
                 "landing": f"{name}_labels",
@@ -142,6 +144,27 @@ def draft(
     }
 
 
+def proposed_contract(frame: pd.DataFrame, columns: dict[str, str], keys: tuple[str, ...]) -> dict:
+    """A contract read off the file, for the user to confirm: the columns that hold empty values
+    (nullable), a lower bound of 0 on numbers never negative, an upper bound of 1 on shares
+    (numbers within [0, 1]), and the values of a text column with few of them. Observed values
+    only: no bound is invented beyond what the file shows."""
+    contract: dict[str, dict] = {}
+    for column, kind in columns.items():
+        if column in keys:
+            continue
+        values = frame[column].dropna()
+        if kind in ("int", "float") and len(values):
+            low, high = float(values.min()), float(values.max())
+            bounds = ({"ge": 0} if low >= 0 else {}) | ({"le": 1} if low >= 0 and high <= 1 else {})
+            if bounds:
+                contract[column] = bounds
+        elif kind == "str" and 0 < values.nunique() <= FEW_VALUES:
+            contract[column] = {"values": sorted(str(v) for v in values.unique())}
+    nullable = [c for c in columns if c not in keys and frame[c].isna().any()]
+    return ({"nullable": nullable} if nullable else {}) | ({"contract": contract} if contract else {})
+
+
 def write_draft(spec: dict, path: Path) -> Path:
     """Write the draft, never over an existing spec."""
     import yaml
@@ -152,6 +175,8 @@ def write_draft(spec: dict, path: Path) -> Path:
     header = (
         "# yaml-language-server: $schema=../problem.schema.json\n"
         "# drafted by ml-assets init: fill every TODO, then run ml-assets check\n"
+        "# the tables' nullable and contract are read off the file: confirm them (ingest refuses a day\n"
+        "# that breaks them, the service a request)\n"
     )
     path.write_text(header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return path

@@ -168,9 +168,13 @@ def _reference_problems(spec: ProblemSpec):
                 f"tables.{name}.timestamp",
                 f"{table.timestamp!r} is {table.columns[table.timestamp]}: declare it timestamp",
             )
-        for column in table.not_null:
+        for column in table.nullable:
             if column not in table.columns:
-                yield f"tables.{name}.not_null", f"{column!r} is not one of its columns"
+                yield f"tables.{name}.nullable", f"{column!r} is not one of its columns"
+            elif column in (table.primary_key, table.timestamp):
+                yield f"tables.{name}.nullable", f"{column!r} identifies or dates a row: it is never empty"
+        if table.rows_per_day.max is not None and table.rows_per_day.max < table.rows_per_day.min:
+            yield f"tables.{name}.rows_per_day", "max is under min"
         for column, rule in table.contract.items():
             kind, where = table.columns.get(column), f"tables.{name}.contract.{column}"
             bounded = any(b is not None for b in (rule.gt, rule.ge, rule.lt, rule.le))
@@ -180,6 +184,8 @@ def _reference_problems(spec: ProblemSpec):
                 yield where, f"{column!r} is {kind}: a range bounds numbers only"
             elif rule.values is not None and kind != "str":
                 yield where, f"{column!r} is {kind}: values lists a text column's values only"
+            elif rule.pattern is not None and kind != "str":
+                yield where, f"{column!r} is {kind}: a pattern matches text only"
 
     spine = tables.get(spec.spine.table)
     if spine is None:

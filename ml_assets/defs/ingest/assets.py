@@ -1,11 +1,14 @@
 """Ingest: one daily-partitioned asset per landing table, validated by blocking checks.
 A failing day goes to quarantine; the lake keeps its last good copy."""
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
 
-from ml_assets.core.ingest import CHECK_NAMES, TABLES, TableSpec, ingest_partition
+from ml_assets.core.contracts import value_schema
+from ml_assets.core.ingest import CHECK_NAMES, TABLES, CheckOutcome, TableSpec, ingest_partition
+from ml_assets.core.problem.parts import Table
 from ml_assets.defs.keys import PREFIX, key
 from ml_assets.defs.partitions import daily_partitions, partition_day
 from ml_assets.defs.resources import LakeResource
@@ -26,6 +29,7 @@ def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
             for name in CHECK_NAMES
         ],
         automation_condition=dg.AutomationCondition.eager(),
+        metadata={"dagster/column_schema": column_schema(spec.contract)},  # its contract, in the UI
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
         out = ingest_partition(
@@ -49,10 +53,40 @@ def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 passed=check.passed,
                 severity=dg.AssetCheckSeverity.ERROR,
                 description=check.message,
-                metadata={"failing_rows": check.failing_rows},
+                metadata=_check_metadata(check),
             )
 
     return _asset
+
+
+def column_schema(table: Table) -> dg.TableSchema:
+    """The table's contract as Dagster shows it on the asset (dagster-pandera's conversion, each
+    column typed as declared: the types are checks of their own in core/contracts.py)."""
+    import warnings
+
+    from dagster_pandera import pandera_schema_to_dagster_type
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # dagster-pandera is marked beta
+        shown = pandera_schema_to_dagster_type(value_schema(table, dt.date(2000, 1, 1))).metadata["schema"]
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.name, table.columns[c.name], constraints=c.constraints)
+            for c in shown.schema.columns
+        ]
+    )
+
+
+def _check_metadata(check: CheckOutcome) -> dict:
+    """The failing rows' count, and each broken rule with example rows (as the UI shows them)."""
+    meta: dict = {"failing_rows": check.failing_rows}
+    if check.rules:
+        lines = ["| column | rule | rows | example row |", "|---|---|---|---|"]
+        for r in check.rules:
+            example = ", ".join(f"{k}={v}" for k, v in r.examples[0].items()) if r.examples else ""
+            lines.append(f"| {r.column} | {r.rule} | {r.rows} | {example.replace('|', '/')} |")
+        meta["broken_rules"] = dg.MetadataValue.md("\n".join(lines))
+    return meta
 
 
 ingest_assets = [_ingest_asset(table) for table in TABLES.values()]

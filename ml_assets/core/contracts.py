@@ -1,0 +1,176 @@
+"""A landing table's data contract, compiled from its spec into pandera schemas: what ingest
+enforces on every day's file, rule group by rule group (one blocking check each), with the
+failing rows counted and shown. The service's request model enforces the same declarations
+(serving/events.py); tests/test_contracts.py holds the two to the same verdicts.
+
+Two schemas, run in order: the columns and their types first (a value rule on a column of the
+wrong type would only report the type again), then the values."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ml_assets.core.problem.parts import ColumnContract, Table
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+SCHEMA, NULLS, UNIQUE, VALUES, IN_DAY = (
+    "schema",
+    "null_values",
+    "unique_ids",
+    "values_in_contract",
+    "timestamps_in_partition",
+)
+GROUPS = (SCHEMA, NULLS, UNIQUE, VALUES, IN_DAY)
+ROW_RULES = (NULLS, VALUES)  # rules a single row breaks (what table.bad_rows may drop)
+EXAMPLES = 5  # failing rows kept per rule
+IN_DAY_RULE = "within its file's day (UTC)"
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleFailure:
+    """One rule of one column that rows of a day's file break."""
+
+    group: str
+    column: str
+    rule: str  # as pandera names it: greater_than(0), isin([...]), not_nullable, ...
+    rows: int
+    examples: tuple[dict, ...]  # the first failing rows, their values as text
+    index: tuple = ()  # the failing rows' positions in the file (empty: the column as a whole)
+
+    def describe(self) -> str:
+        return f"column '{self.column}': {self.rows} row(s) break {self.rule}"
+
+
+def _is_type(kind: str):
+    """A column-level check of a declared type (int, float, str, bool, timestamp); a text
+    column is also checked value by value (an object column holds anything)."""
+    t = pd.api.types
+    return {
+        "int": t.is_integer_dtype,
+        "float": lambda s: t.is_float_dtype(s) or t.is_integer_dtype(s),
+        "str": lambda s: (
+            (t.is_string_dtype(s) or t.is_object_dtype(s)) and bool(s.dropna().map(type).eq(str).all())
+        ),
+        "bool": t.is_bool_dtype,
+        "timestamp": lambda s: isinstance(s.dtype, pd.DatetimeTZDtype),
+        "date": lambda s: t.is_datetime64_any_dtype(s) or t.is_object_dtype(s),
+    }[kind]
+
+
+def type_schema(table: Table) -> pa.DataFrameSchema:
+    """Every declared column present, of its declared type (a timestamp with its time zone)."""
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema(
+        {
+            column: pa.Column(
+                checks=pa.Check(_is_type(kind), name=f"type {kind}"),
+                nullable=True,
+            )
+            for column, kind in table.columns.items()
+        },
+        name="types",
+    )
+
+
+def _value_checks(kind: str, rule: ColumnContract) -> list[pa.Check]:
+    import numpy as np
+    import pandera.pandas as pa
+
+    checks = []
+    if kind == "float":  # an infinite value is no measurement
+        checks.append(pa.Check(lambda s: np.isfinite(s.astype("float64")), name="finite"))
+    for name, check in (
+        ("gt", pa.Check.greater_than),
+        ("ge", pa.Check.greater_than_or_equal_to),
+        ("lt", pa.Check.less_than),
+        ("le", pa.Check.less_than_or_equal_to),
+    ):
+        if getattr(rule, name) is not None:
+            checks.append(check(getattr(rule, name)))
+    if rule.values:
+        checks.append(pa.Check.isin(rule.values))
+    if rule.pattern:
+        checks.append(pa.Check(lambda s, p=rule.pattern: s.str.fullmatch(p), name=f"matches {rule.pattern}"))
+    return checks
+
+
+def value_schema(table: Table, day: dt.date) -> pa.DataFrameSchema:
+    """Given the types: no empty value where the column is not ``nullable``, a unique primary key,
+    each value within its contract, and the timestamp on ``day`` (UTC)."""
+    import pandera.pandas as pa
+
+    start = pd.Timestamp(day, tz="UTC")
+    in_day = pa.Check(lambda s: (s >= start) & (s < start + pd.Timedelta(days=1)), name=IN_DAY_RULE)
+    columns = {}
+    for column, kind in table.columns.items():
+        checks = _value_checks(kind, table.contract.get(column) or ColumnContract())
+        if column == table.timestamp:
+            checks.append(in_day)
+        columns[column] = pa.Column(
+            checks=checks,
+            nullable=column in table.nullable,
+            unique=column == table.primary_key,
+            report_duplicates="exclude_first",
+        )
+    return pa.DataFrameSchema(columns, name="values")
+
+
+def _group(check: str, column: str, table: Table) -> str:
+    if check.startswith("type ") or check == "column_in_dataframe":
+        return SCHEMA
+    if check == "not_nullable":
+        return NULLS
+    if check == "field_uniqueness":
+        return UNIQUE
+    if check == IN_DAY_RULE:
+        return IN_DAY
+    return VALUES
+
+
+def failures(df: pd.DataFrame, schema: pa.DataFrameSchema, table: Table) -> list[RuleFailure]:
+    """Every rule ``df`` breaks under ``schema``, from pandera's failure cases (lazy: all at once)."""
+    import pandera.errors as pe
+
+    try:
+        schema.validate(df, lazy=True)
+    except pe.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return []
+    out = []
+    for (column, check), part in cases.groupby(
+        [cases["column"].fillna("").astype(str), cases["check"].astype(str)], sort=False
+    ):
+        index = tuple(int(i) for i in part["index"].dropna().unique())
+        if column == "" or column == schema.name:  # a missing column comes as the schema's own case
+            column = str(part["failure_case"].iloc[0])
+        rows = df.iloc[list(index[:EXAMPLES])] if index else df.iloc[0:0]
+        out.append(
+            RuleFailure(
+                _group(check, column, table),
+                column,
+                check,
+                len(index) if index else len(df),
+                tuple({k: str(v) for k, v in r.items()} for r in rows.to_dict("records")),
+                index,
+            )
+        )
+    return out
+
+
+def check_day(df: pd.DataFrame, table: Table, day: dt.date) -> dict[str, list[RuleFailure]]:
+    """The rules a day's file breaks, by group; with a type broken, the value groups are not
+    checked (``None``). Rows are named by position in the file."""
+    df = df.reset_index(drop=True)
+    broken = failures(df, type_schema(table), table)
+    if broken:
+        return {SCHEMA: broken} | dict.fromkeys(GROUPS[1:])
+    found = failures(df, value_schema(table, day), table)
+    return {SCHEMA: []} | {g: [f for f in found if f.group == g] for g in GROUPS[1:]}

@@ -1,0 +1,188 @@
+"""Data contracts (issue 28): each column's declared valid values, enforced the same way at
+ingest (pandera, core/contracts.py: a blocking check per rule group) and by the service's
+request model (serving/events.py: a 422 naming the field); a refused day goes to quarantine with
+a machine-readable report, and a table may let a bounded share of bad rows go instead."""
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pydantic
+import pytest
+import yaml
+
+from ml_assets.core import lake
+from ml_assets.core.ingest import DROPPED_FILE, REASON_FILE, VolumeRule, ingest_partition, tables_of, validate
+from ml_assets.core.problem import PROBLEMS_DIR, named
+from ml_assets.core.problem.spec import ProblemSpec
+from ml_assets.serving.events import event_model, example, request_body
+
+DAY = dt.date(2018, 3, 5)
+
+
+@pytest.fixture(scope="module")
+def loans() -> pd.DataFrame:
+    """One day of loan applications as they land (the shipped import's rows, without the answer)."""
+    raw = pd.read_parquet(PROBLEMS_DIR / "loan_default" / "car_loan.parquet")
+    raw["timestamp"] = pd.to_datetime(raw["timestamp"]).dt.tz_localize("UTC")
+    day = raw[raw["timestamp"].dt.date == DAY].drop(columns=["repaid"])
+    return day.reset_index(drop=True)
+
+
+def _card_transactions() -> pd.DataFrame:
+    stamps = pd.to_datetime([f"{DAY} 0{h}:00" for h in range(4)], utc=True)
+    return pd.DataFrame(
+        {
+            "transaction_id": [f"t-{i}" for i in range(4)],
+            "customer_id": [1, 2, 3, 4],
+            "merchant_id": [5, 6, 7, 8],
+            "amount": [12.5, 80.0, 3.2, 410.0],
+            "channel": ["online", "in_store", "online", "online"],
+            "merchant_category": ["grocery", "travel", "grocery", "electronics"],
+            "event_timestamp": stamps,
+        }
+    )
+
+
+def _failed(outcomes) -> dict[str, str]:
+    return {o.name: o.message for o in outcomes if not o.passed}
+
+
+# (problem, column, a value its contract refuses, the rule group that refuses it offline)
+BREAKS = [
+    ("loan_default", "car_value", 0.0, "values_in_contract"),
+    ("loan_default", "car_value", -2500.0, "values_in_contract"),
+    ("loan_default", "debt_to_income_ratio", 1.4, "values_in_contract"),
+    ("loan_default", "loan_length", 0.0, "values_in_contract"),
+    ("loan_default", "driver_tenure", -0.5, "values_in_contract"),
+    ("loan_default", "salary_range", None, "null_values"),
+    ("loan_default", "car_value", None, "null_values"),
+    ("card_fraud", "amount", -5e12, "values_in_contract"),
+    ("card_fraud", "amount", 2e9, "values_in_contract"),
+    ("card_fraud", "channel", "web", "values_in_contract"),
+    ("card_fraud", "channel", None, "null_values"),
+]
+
+
+@pytest.mark.parametrize(("problem", "column", "value", "group"), BREAKS)
+def test_every_rule_refuses_the_same_value_offline_and_online(loans, problem, column, value, group):
+    spec = named(problem)
+    table = tables_of(spec)[spec.spine.table]
+    frame = loans.copy() if problem == "loan_default" else _card_transactions()
+    good = frame.iloc[0]
+    assert _failed(validate(frame, table, DAY)) == {}  # the untouched day passes
+    body = request_body(good, spec) if problem == "loan_default" else example(spec)
+    event_model(spec).model_validate(body)  # and so does its event online
+
+    frame[column] = frame[column].astype("object")
+    frame.loc[0, column] = value
+    if spec.tables[spec.spine.table].columns[column] == "float":
+        frame[column] = frame[column].astype("float64")  # an empty number lands as NaN
+    failed = _failed(validate(frame, table, DAY))
+    assert list(failed) == [group], failed  # offline: that rule group alone, naming the column
+    assert f"column '{column}'" in failed[group]
+    with pytest.raises(pydantic.ValidationError) as refused:  # online: a 422 naming the field
+        event_model(spec).model_validate(body | {column: value})
+    assert {e["loc"][0] for e in refused.value.errors()} == {column}
+
+
+def _with_table(problem: str, change) -> ProblemSpec:
+    raw = yaml.safe_load((PROBLEMS_DIR / problem / "problem.yaml").read_text())
+    change(raw["tables"][raw["spine"]["table"]])
+    return ProblemSpec.model_validate(raw)
+
+
+def test_a_pattern_is_one_rule_offline_and_online(loans):
+    spec = _with_table("loan_default", lambda t: t["contract"].update(salary_range={"pattern": r"[0-9]+.*€"}))
+    table = tables_of(spec)["loans"]
+    assert _failed(validate(loans, table, DAY)) == {}
+    frame = loans.copy()
+    frame.loc[3, "salary_range"] = "about 30K"
+    failed = _failed(validate(frame, table, DAY))
+    assert list(failed) == ["values_in_contract"] and "'about 30K' in row 3" in failed["values_in_contract"]
+    body = request_body(loans.iloc[0], spec)
+    event_model(spec).model_validate(body)
+    with pytest.raises(pydantic.ValidationError, match="salary_range"):
+        event_model(spec).model_validate(body | {"salary_range": "about 30K"})
+
+
+def test_a_label_file_with_an_empty_answer_is_refused_naming_the_column_not_a_raw_error():
+    """Issue 28's first finding: a null is_fraud passed every check, then normalize() raised
+    'cannot convert float NaN to bool'."""
+    table = tables_of(named("card_fraud"))["label_arrivals"]
+    labels = pd.DataFrame(
+        {
+            "transaction_id": ["t-1", "t-2"],
+            "transaction_timestamp": pd.to_datetime([f"{DAY} 01:00"] * 2, utc=True) - pd.Timedelta(days=3),
+            "is_fraud": pd.Series([True, None], dtype="object"),
+            "arrived_at": pd.to_datetime([f"{DAY} 09:00"] * 2, utc=True),
+        }
+    )
+    failed = _failed(validate(labels, table, DAY))
+    assert "schema" in failed and "'is_fraud'" in failed["schema"]  # an object column, not bool
+    labels["is_fraud"] = labels["is_fraud"].astype("boolean")
+    failed = _failed(validate(labels, table, DAY))
+    assert list(failed) == ["null_values"] and "'is_fraud' has 1 null values" in failed["null_values"]
+
+
+def test_text_that_is_not_text_is_a_schema_failure():
+    """Issue 28's second finding: a float in merchant_category passed as `str` (an object column)."""
+    table = tables_of(named("card_fraud"))["raw_transactions"]
+    frame = _card_transactions().astype({"merchant_category": "object"})
+    frame.loc[1, "merchant_category"] = 4.5
+    failed = _failed(validate(frame, table, DAY))
+    assert "'merchant_category' has values that are not text" in failed["schema"]
+    assert all(m == "not checked: fix the schema first" for k, m in failed.items() if k != "schema")
+
+
+def _land(tmp_path, frame: pd.DataFrame):
+    lake.write_partition(frame, tmp_path / "landing", "loans", DAY)
+    return (tmp_path / "landing", tmp_path / "lake", tmp_path / "quarantine", VolumeRule(10.0, 7, 100))
+
+
+def test_a_refused_day_leaves_a_machine_readable_report_and_the_lake_keeps_its_copy(loans, tmp_path):
+    table = tables_of(named("loan_default"))["loans"]
+    dirs = _land(tmp_path, loans)
+    assert not ingest_partition(table, DAY, *dirs).quarantined
+    bad = loans.copy()
+    bad.loc[[2, 7], "debt_to_income_ratio"] = 3.0
+    dirs = _land(tmp_path, bad)
+    out = ingest_partition(table, DAY, *dirs)
+    assert out.quarantined
+    report = json.loads((out.path.parent / REASON_FILE).read_text())
+    (rule,) = report["rules"]
+    assert (rule["check"], rule["column"], rule["rows"]) == ("values_in_contract", "debt_to_income_ratio", 2)
+    assert rule["rule"] == "less_than_or_equal_to(1.0)"
+    assert [e["debt_to_income_ratio"] for e in rule["examples"]] == ["3.0", "3.0"]
+    assert report["table"] == "loans" and report["dropped_rows"] == 0
+    kept = lake.read_partition(tmp_path / "lake", "loans", DAY)  # the last good copy, untouched
+    assert list(kept["id"]) == list(loans["id"]) and (kept["debt_to_income_ratio"] <= 1).all()
+
+
+def test_a_bounded_share_of_bad_rows_goes_to_quarantine_and_the_rest_lands(loans, tmp_path):
+    spec = _with_table("loan_default", lambda t: t.update(bad_rows=0.01))
+    table = tables_of(spec)["loans"]
+    one_bad = loans.copy()
+    one_bad.loc[5, "car_value"] = -1.0  # 1 of ~160 rows: under 1%
+    out = ingest_partition(table, DAY, *_land(tmp_path, one_bad))
+    assert not out.quarantined and out.rows == len(loans) - 1
+    landed = lake.read_partition(tmp_path / "lake", "loans", DAY)
+    assert len(landed) == len(loans) - 1 and one_bad.loc[5, "id"] not in set(landed["id"])
+    folder = lake.partition_path(tmp_path / "quarantine", "loans", DAY).parent
+    dropped = pd.read_parquet(folder / DROPPED_FILE)
+    assert list(dropped["id"]) == [one_bad.loc[5, "id"]]
+    assert json.loads((folder / REASON_FILE).read_text())["dropped_rows"] == 1
+    values = next(c for c in out.checks if c.name == "values_in_contract")
+    assert values.passed and "1 of" in values.message and "dropped into quarantine" in values.message
+    # over the share: the whole day is refused, as by default
+    many_bad = loans.copy()
+    many_bad.loc[:4, "car_value"] = -1.0
+    assert ingest_partition(table, DAY, *_land(tmp_path, many_bad)).quarantined
+
+
+def test_declared_rows_per_day_bound_a_day(loans, tmp_path):
+    spec = _with_table("loan_default", lambda t: t.update(rows_per_day={"min": 200}))
+    out = ingest_partition(tables_of(spec)["loans"], DAY, *_land(tmp_path, loans))
+    failed = _failed(out.checks)
+    assert out.quarantined and list(failed) == ["row_volume"]
+    assert f"has {len(loans)} rows, outside tables.loans.rows_per_day [200, no limit]" in failed["row_volume"]
