@@ -186,3 +186,39 @@ def test_declared_rows_per_day_bound_a_day(loans, tmp_path):
     failed = _failed(out.checks)
     assert out.quarantined and list(failed) == ["row_volume"]
     assert f"has {len(loans)} rows, outside tables.loans.rows_per_day [200, no limit]" in failed["row_volume"]
+
+
+def test_a_label_must_follow_its_event_within_its_delay_and_name_an_event_that_landed(tmp_path):
+    table = tables_of(named("card_fraud"))["label_arrivals"]
+    events = _card_transactions()  # t-0..t-3, landed on DAY
+    lake.write_partition(events, tmp_path, "raw_transactions", DAY)
+    arrived = pd.Timestamp(f"{DAY + dt.timedelta(days=5)} 09:00", tz="UTC")
+
+    def labels(ids, event_times):
+        return pd.DataFrame(
+            {
+                "transaction_id": ids,
+                "transaction_timestamp": pd.to_datetime(event_times, utc=True),
+                "is_fraud": [True] * len(ids),
+                "arrived_at": [arrived] * len(ids),
+            }
+        )
+
+    day = arrived.date()
+    good = labels(["t-1", "t-2"], [f"{DAY} 01:00", f"{DAY} 02:00"])
+    assert _failed(validate(good, table, day, tmp_path)) == {}
+    # an event of a day the lake does not hold is not judged (an import's first labels)
+    older = labels(["t-99"], [f"{DAY - dt.timedelta(days=2)} 01:00"])
+    assert _failed(validate(older, table, day, tmp_path)) == {}
+    cases = {
+        "names an event of raw_transactions": labels(["t-1", "t-77"], [f"{DAY} 01:00"] * 2),
+        "arrives after its event, within 21 days": labels(
+            ["t-1", "t-2"], [f"{DAY} 01:00", f"{day + dt.timedelta(days=1)} 01:00"]
+        ),
+    }
+    for rule, frame in cases.items():
+        failed = _failed(validate(frame, table, day, tmp_path))
+        assert list(failed) == ["labels_match_events"] and rule in failed["labels_match_events"], failed
+        assert "1 labels" in failed["labels_match_events"]
+    late = labels(["t-1"], [f"{DAY} 01:00"]).assign(arrived_at=arrived + pd.Timedelta(days=30))
+    assert "labels_match_events" in _failed(validate(late, table, late["arrived_at"].dt.date[0], tmp_path))

@@ -19,7 +19,7 @@ import pytest
 import requests
 from conftest import project_home, settings_for
 
-from ml_assets.core.ingest import CHECK_NAMES
+from ml_assets.core.ingest import TABLES
 from ml_assets.core.settings import PROJECT_ROOT
 from ml_assets.serving.process import ServiceProcess, free_port
 
@@ -155,10 +155,11 @@ def test_one_partition_materialized_from_the_asset_page_runs_and_its_checks_show
         assert dg.AssetKey("raw_transactions") in run.asset_selection
 
         page.goto(f"{url}/assets/raw_transactions?view=checks")
-        page.get_by_text(f"Checks ({len(CHECK_NAMES)})").wait_for()
-        for name in CHECK_NAMES:
+        checks = TABLES["raw_transactions"].checks
+        page.get_by_text(f"Checks ({len(checks)})").wait_for()
+        for name in checks:
             page.get_by_text(name, exact=True).first.wait_for()
-        assert page.get_by_text("Succeeded", exact=True).count() == len(CHECK_NAMES)
+        assert page.get_by_text("Succeeded", exact=True).count() == len(checks)
         page.get_by_text("This is a blocking asset check.").wait_for()
 
 

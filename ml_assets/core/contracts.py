@@ -27,9 +27,28 @@ SCHEMA, NULLS, UNIQUE, VALUES, IN_DAY = (
     "timestamps_in_partition",
 )
 GROUPS = (SCHEMA, NULLS, UNIQUE, VALUES, IN_DAY)
-ROW_RULES = (NULLS, VALUES)  # rules a single row breaks (what table.bad_rows may drop)
+LABELS = "labels_match_events"  # the label table's rules across tables
+ROW_RULES = (NULLS, VALUES, "labels_match_events")  # rules a single row breaks (bad_rows may drop them)
 EXAMPLES = 5  # failing rows kept per rule
 IN_DAY_RULE = "within its file's day (UTC)"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelRule:
+    """What a label table's rows must agree on with the events they label: a label arrives after
+    its event, within ``max_delay_days``, and names an event the event table holds (checked on the
+    event days the lake has)."""
+
+    event_table: str
+    event_id: str  # the event table's primary key
+    key: str  # the label table's column naming the event
+    event_time: str  # the label table's column with the event's timestamp
+    arrival: str
+    max_delay_days: int
+
+    @property
+    def timing(self) -> str:
+        return f"arrives after its event, within {self.max_delay_days} days"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +120,10 @@ def _value_checks(kind: str, rule: ColumnContract) -> list[pa.Check]:
     return checks
 
 
-def value_schema(table: Table, day: dt.date) -> pa.DataFrameSchema:
+def value_schema(table: Table, day: dt.date, label: LabelRule | None = None) -> pa.DataFrameSchema:
     """Given the types: no empty value where the column is not ``nullable``, a unique primary key,
-    each value within its contract, and the timestamp on ``day`` (UTC)."""
+    each value within its contract, the timestamp on ``day`` (UTC); for a label table, each label
+    after its event and within the label's maximum delay."""
     import pandera.pandas as pa
 
     start = pd.Timestamp(day, tz="UTC")
@@ -119,10 +139,24 @@ def value_schema(table: Table, day: dt.date) -> pa.DataFrameSchema:
             unique=column == table.primary_key,
             report_duplicates="exclude_first",
         )
-    return pa.DataFrameSchema(columns, name="values")
+    checks = []
+    if label is not None:
+        delay = pd.Timedelta(days=label.max_delay_days)
+        checks.append(
+            pa.Check(
+                lambda df: (
+                    (df[label.arrival] >= df[label.event_time])
+                    & (df[label.arrival] - df[label.event_time] <= delay)
+                ),
+                name=label.timing,
+            )
+        )
+    return pa.DataFrameSchema(columns, checks=checks, name="values")
 
 
-def _group(check: str, column: str, table: Table) -> str:
+def _group(check: str, column: str, table: Table, label: LabelRule | None = None) -> str:
+    if label is not None and check == label.timing:
+        return LABELS
     if check.startswith("type ") or check == "column_in_dataframe":
         return SCHEMA
     if check == "not_nullable":
@@ -134,7 +168,9 @@ def _group(check: str, column: str, table: Table) -> str:
     return VALUES
 
 
-def failures(df: pd.DataFrame, schema: pa.DataFrameSchema, table: Table) -> list[RuleFailure]:
+def failures(
+    df: pd.DataFrame, schema: pa.DataFrameSchema, table: Table, label: LabelRule | None = None
+) -> list[RuleFailure]:
     """Every rule ``df`` breaks under ``schema``, from pandera's failure cases (lazy: all at once)."""
     import pandera.errors as pe
 
@@ -149,12 +185,14 @@ def failures(df: pd.DataFrame, schema: pa.DataFrameSchema, table: Table) -> list
         [cases["column"].fillna("").astype(str), cases["check"].astype(str)], sort=False
     ):
         index = tuple(int(i) for i in part["index"].dropna().unique())
-        if column == "" or column == schema.name:  # a missing column comes as the schema's own case
+        if label is not None and check == label.timing:
+            column = label.arrival
+        elif column == "" or column == schema.name:  # a missing column comes as the schema's own case
             column = str(part["failure_case"].iloc[0])
         rows = df.iloc[list(index[:EXAMPLES])] if index else df.iloc[0:0]
         out.append(
             RuleFailure(
-                _group(check, column, table),
+                _group(check, column, table, label),
                 column,
                 check,
                 len(index) if index else len(df),
@@ -165,12 +203,46 @@ def failures(df: pd.DataFrame, schema: pa.DataFrameSchema, table: Table) -> list
     return out
 
 
-def check_day(df: pd.DataFrame, table: Table, day: dt.date) -> dict[str, list[RuleFailure]]:
+def unknown_events(df: pd.DataFrame, label: LabelRule, lake_dir) -> RuleFailure | None:
+    """Labels naming an event the event table does not hold, on the event days the lake has (an
+    event day before the lake's first is not judged: an import's first labels are of such days)."""
+    from ml_assets.core import lake
+
+    days = pd.to_datetime(df[label.event_time], utc=True).dt.date
+    known: set = set()
+    judged = pd.Series(False, index=df.index)
+    for day in sorted(days.unique()):
+        path = lake.partition_path(lake_dir, label.event_table, day)
+        if path.exists():
+            known |= set(pd.read_parquet(path, columns=[label.event_id])[label.event_id])
+            judged |= days == day
+    missing = judged & ~df[label.key].isin(known)
+    if not missing.any():
+        return None
+    rows = df[missing]
+    return RuleFailure(
+        LABELS,
+        label.key,
+        f"names an event of {label.event_table}",
+        len(rows),
+        tuple({k: str(v) for k, v in r.items()} for r in rows.head(EXAMPLES).to_dict("records")),
+        tuple(int(i) for i in rows.index),
+    )
+
+
+def check_day(
+    df: pd.DataFrame, table: Table, day: dt.date, label: LabelRule | None = None, lake_dir=None
+) -> dict[str, list[RuleFailure] | None]:
     """The rules a day's file breaks, by group; with a type broken, the value groups are not
-    checked (``None``). Rows are named by position in the file."""
+    checked (``None``). Rows are named by position in the file. A label table (``label``) also
+    gets its rules across tables, the events looked up in ``lake_dir``."""
     df = df.reset_index(drop=True)
+    groups = GROUPS if label is None else (*GROUPS, LABELS)
     broken = failures(df, type_schema(table), table)
     if broken:
-        return {SCHEMA: broken} | dict.fromkeys(GROUPS[1:])
-    found = failures(df, value_schema(table, day), table)
-    return {SCHEMA: []} | {g: [f for f in found if f.group == g] for g in GROUPS[1:]}
+        return {SCHEMA: broken} | dict.fromkeys(groups[1:])
+    found = failures(df, value_schema(table, day, label), table, label)
+    if label is not None and lake_dir is not None:
+        unknown = unknown_events(df, label, lake_dir)
+        found += [unknown] if unknown else []
+    return {SCHEMA: []} | {g: [f for f in found if f.group == g] for g in groups[1:]}

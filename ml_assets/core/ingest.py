@@ -31,6 +31,13 @@ class TableSpec:
     description: str
     contract: Table  # the spec's table: its columns' contract (core/contracts.py)
     problem: str  # whose spec declares it (named in the fixes)
+    label: contracts.LabelRule | None = None  # the label table's rules across tables
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """Its blocking checks: one per rule group, the label table's rules across tables too."""
+        groups = contracts.GROUPS if self.label is None else (*contracts.GROUPS, contracts.LABELS)
+        return ("readable", *groups, "row_volume")
 
 
 def tables_of(spec: ProblemSpec) -> dict[str, TableSpec]:
@@ -45,15 +52,24 @@ def tables_of(spec: ProblemSpec) -> dict[str, TableSpec]:
             description=table.description,
             contract=table,
             problem=spec.name,
+            label=_label_rule(spec) if name == spec.label.table else None,
         )
         for name, table in spec.tables.items()
     }
 
 
+def _label_rule(spec: ProblemSpec) -> contracts.LabelRule | None:
+    label, spine = spec.label, spec.tables[spec.spine.table]
+    if label.arrival is None or label.event_time is None or label.table == spec.spine.table:
+        return None  # labels in the event's own row: nothing to match across tables
+    return contracts.LabelRule(
+        spec.spine.table, spine.primary_key, label.key, label.event_time, label.arrival, label.max_delay_days
+    )
+
+
 # the process problem's tables, from its spec (problems/<name>/problem.yaml)
 TABLES: dict[str, TableSpec] = tables_of(process_problem())
 
-CHECK_NAMES = ("readable", *contracts.GROUPS, "row_volume")
 REASON_FILE = "reason.json"  # beside every quarantined file: why it was refused
 DROPPED_FILE = "dropped_rows.parquet"  # beside it: the rows a table's bad_rows share let go
 
@@ -122,6 +138,11 @@ def _message(
                 f"column '{column}' has {f.rows} values outside {day} (UTC) in {where}: move those rows to "
                 "the partition of their own day"
             )
+        elif group == contracts.LABELS:
+            parts.append(
+                f"{f.rows} labels in {where} break '{f.rule}'{example}: a label must follow its "
+                "event, within label.max_delay_days, and name an event that landed; repair the export"
+            )
         else:
             parts.append(
                 f"column '{column}' has {f.rows} values breaking {f.rule}{example} in {where}: repair them "
@@ -136,15 +157,19 @@ PASSED = {
     contracts.UNIQUE: "'{id}' is unique",
     contracts.VALUES: "every value within its column's contract",
     contracts.IN_DAY: "every '{ts}' falls on {day}",
+    contracts.LABELS: "every label after its event, within its maximum delay, of an event the lake holds",
 }
 
 
-def validate(df: pd.DataFrame, spec: TableSpec, day: dt.date) -> list[CheckOutcome]:
+def validate(
+    df: pd.DataFrame, spec: TableSpec, day: dt.date, lake_dir: Path | None = None
+) -> list[CheckOutcome]:
     """Every rule group of the table's contract on a landing partition (core/contracts.py); each
-    failing message names the column, the rows and the fix."""
+    failing message names the column, the rows and the fix. A label table's events are looked up
+    in ``lake_dir``."""
     where = f"{spec.landing}/date={day}"
     out = []
-    for group, found in contracts.check_day(df, spec.contract, day).items():
+    for group, found in contracts.check_day(df, spec.contract, day, spec.label, lake_dir).items():
         if found is None:
             out.append(CheckOutcome(group, False, "not checked: fix the schema first"))
         elif found:
@@ -228,7 +253,7 @@ def _unreadable(spec: TableSpec, day: dt.date, source: Path, error: Exception) -
         "(pandas: df.to_parquet) and land it in place of this one"
     )
     return [CheckOutcome("readable", False, message)] + [
-        CheckOutcome(name, False, "not checked: the file could not be read") for name in CHECK_NAMES[1:]
+        CheckOutcome(name, False, "not checked: the file could not be read") for name in spec.checks[1:]
     ]
 
 
@@ -316,7 +341,7 @@ def ingest_partition(
         return IngestOutcome(
             checks, 0, _quarantine(source, checks, quarantine_dir, spec, day), quarantined=True
         )
-    checks = [CheckOutcome("readable", True, "a readable Parquet file")] + validate(raw, spec, day)
+    checks = [CheckOutcome("readable", True, "a readable Parquet file")] + validate(raw, spec, day, lake_dir)
     checks.append(check_volume(len(raw), spec, day, lake_dir, volume))
     checks, raw = _drop_bad_rows(checks, raw, spec, day, quarantine_dir)
     if all(c.passed for c in checks):

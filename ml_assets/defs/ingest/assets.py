@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from ml_assets.core.contracts import value_schema
-from ml_assets.core.ingest import CHECK_NAMES, TABLES, CheckOutcome, TableSpec, ingest_partition
+from ml_assets.core.ingest import TABLES, CheckOutcome, TableSpec, ingest_partition
 from ml_assets.core.problem.parts import Table
 from ml_assets.defs.keys import PREFIX, key
 from ml_assets.defs.partitions import daily_partitions, partition_day
@@ -26,7 +26,7 @@ def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 name, asset=key(spec.name), blocking=True, description=f"{name} of the landing file"
             )
-            for name in CHECK_NAMES
+            for name in spec.checks
         ],
         automation_condition=dg.AutomationCondition.eager(),
         metadata={"dagster/column_schema": column_schema(spec.contract)},  # its contract, in the UI
