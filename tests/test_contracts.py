@@ -222,3 +222,22 @@ def test_a_label_must_follow_its_event_within_its_delay_and_name_an_event_that_l
         assert "1 labels" in failed["labels_match_events"]
     late = labels(["t-1"], [f"{DAY} 01:00"]).assign(arrived_at=arrived + pd.Timedelta(days=30))
     assert "labels_match_events" in _failed(validate(late, table, late["arrived_at"].dt.date[0], tmp_path))
+
+
+def test_rows_dropped_for_their_contract_are_counted_per_monitoring_chunk(loans, tmp_path):
+    from ml_assets.core.monitoring.contract import contract_rows
+    from ml_assets.core.settings import Settings
+
+    settings = Settings(problem="loan_default", data_dir=tmp_path)
+    spec = _with_table("loan_default", lambda t: t.update(bad_rows=0.01))
+    table = tables_of(spec)["loans"]
+    dirs = (settings.landing_dir, settings.lake_dir, settings.quarantine_dir, VolumeRule(10.0, 7, 100))
+    one_bad = loans.copy()
+    one_bad.loc[5, "car_value"] = -1.0
+    lake.write_partition(one_bad, settings.landing_dir, "loans", DAY)
+    assert not ingest_partition(table, DAY, *dirs).quarantined
+    later = DAY + dt.timedelta(days=3)
+    for day, chunk, expected in ((DAY, 1, 1.0), (later, 7, 1.0), (later, 1, 0.0)):
+        rows = contract_rows(settings, day, chunk, "1").set_index("column_name")
+        assert rows.loc["car_value", "value"] == expected and rows.loc["car_value", "alert"] == (expected > 0)
+        assert rows.drop(index="car_value")["value"].sum() == 0

@@ -110,7 +110,9 @@ def _quality(quality: pd.DataFrame, missing_slack: float) -> AssetSummary:
     missing = quality[quality["monitor"] == "missing"]
     missing_alerts = missing[missing["value"] > missing["upper_threshold"].fillna(0) + missing_slack]
     bad = pd.concat([unseen, missing_alerts])
+    outside = quality[quality["monitor"] == "contract"]
     numbers = {
+        "rows_outside_contract": float(outside["value"].sum()) if len(outside) else 0.0,
         "unseen_values": float(unseen["value"].sum()) if len(unseen) else 0.0,
         "missing_value_alerts": int(len(missing_alerts)),
         "max_missing_rate": _num(missing["value"].max()),

@@ -15,6 +15,7 @@ from ml_assets.core.labels import LabelTable
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
+from ml_assets.core.monitoring.contract import contract_rows
 from ml_assets.core.monitoring.fitting import monitors_of
 from ml_assets.core.monitoring.label_signal import ArrivalIndex, LabelSignal, label_signal
 from ml_assets.core.problem import problem_spec
@@ -84,6 +85,10 @@ def monitor_day(
             )
         )
     tidy = by_table(pd.concat(frames, ignore_index=True))
+    newest, fitted_chunk = frames[-1]["model_version"].iloc[0], fitted.chunk_days
+    tidy["quality"] = pd.concat(
+        [tidy["quality"], contract_rows(settings, day, fitted_chunk, newest)], ignore_index=True
+    )
     for key, frame in tidy.items():
         warehouse.replace_partition(MONITORING_TABLES[key], frame, {"partition_date": day})
     version, results = next(reversed(results_by_version.items()))
