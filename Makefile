@@ -19,7 +19,7 @@ PROBLEM ?= $(or $(ML_ASSETS_PROBLEM),card_fraud)
 export ML_ASSETS_PROBLEM := $(PROBLEM)
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve bench-openmp clean-data mlflow-ui rollback rollback-threshold replay dagster-home \
-	serve test-tools faults scenarios rollout-demo bench-rollout scoreboard demo cluster-up cluster-down cluster-test bench-cluster
+	serve test-tools faults scenarios rollout-demo bench-rollout bench-contracts scoreboard demo cluster-up cluster-down cluster-test bench-cluster
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -117,6 +117,10 @@ mlflow-ui: $(STAMP)
 ## make replay: the seasonal scenario, 120 days, on the project's instance (see README)
 replay: $(STAMP) dagster-home
 	$(BIN)/ml-assets replay --scenario seasonal --days 120
+
+## make bench-contracts: a 1M-row day validated against its contract, as a ratio to reading it
+bench-contracts: $(STAMP)
+	$(BIN)/python -m benchmarks.contracts
 
 ## make bench-rollout: the rollout controller's detection figures, appended to BENCHMARKS.md
 bench-rollout: $(STAMP)

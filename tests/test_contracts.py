@@ -10,6 +10,8 @@ import pandas as pd
 import pydantic
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ml_assets.core import lake
 from ml_assets.core.ingest import DROPPED_FILE, REASON_FILE, VolumeRule, ingest_partition, tables_of, validate
@@ -241,3 +243,75 @@ def test_rows_dropped_for_their_contract_are_counted_per_monitoring_chunk(loans,
         rows = contract_rows(settings, day, chunk, "1").set_index("column_name")
         assert rows.loc["car_value", "value"] == expected and rows.loc["car_value", "alert"] == (expected > 0)
         assert rows.drop(index="car_value")["value"].sum() == 0
+
+
+# a rule of the loans table, a value breaking it, and the check that must name it
+VIOLATIONS = [
+    ("car_value", -1.0, "values_in_contract"),
+    ("car_value", float("inf"), "values_in_contract"),
+    ("car_value", None, "null_values"),
+    ("debt_to_income_ratio", 1.01, "values_in_contract"),
+    ("loan_length", 0.0, "values_in_contract"),
+    ("driver_tenure", -3.0, "values_in_contract"),
+    ("salary_range", None, "null_values"),
+    ("size_of_downpayment", None, "null_values"),
+    ("timestamp", pd.Timestamp(f"{DAY + dt.timedelta(days=1)} 00:00", tz="UTC"), "timestamps_in_partition"),
+    ("id", "duplicate", "unique_ids"),
+]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(range(len(VIOLATIONS))), st.integers(min_value=1, max_value=150)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_random_violations_end_in_quarantine_naming_their_rules_never_in_the_lake(loans, tmp_path, broken):
+    table = tables_of(named("loan_default"))["loans"]
+    frame = loans.copy()
+    expected = set()
+    for which, row in broken:
+        column, value, check = VIOLATIONS[which]
+        if value == "duplicate":
+            frame.loc[row, "id"] = frame.loc[0, "id"]
+        else:
+            frame[column] = frame[column].astype("object")
+            frame.loc[row, column] = value
+        expected.add(check)
+    for column, kind in table.columns.items():
+        if kind == "float":
+            frame[column] = frame[column].astype("float64")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    day_dir = tmp_path / f"case-{abs(hash(tuple(broken)))}"
+    out = ingest_partition(table, DAY, *_land(day_dir, frame))  # never a raw exception
+    failed = _failed(out.checks)
+    assert out.quarantined and expected <= set(failed), (broken, failed)
+    assert not lake.partition_path(day_dir / "lake", "loans", DAY).exists()
+    report = json.loads((out.path.parent / REASON_FILE).read_text())
+    assert expected <= {r["check"] for r in report["rules"]}
+
+
+def test_an_empty_day_gets_a_verdict_and_the_day_after_a_refused_one_still_lands(tmp_path):
+    raw = pd.read_parquet(PROBLEMS_DIR / "loan_default" / "car_loan.parquet").drop(columns=["repaid"])
+    raw["timestamp"] = pd.to_datetime(raw["timestamp"]).dt.tz_localize("UTC")
+    table = tables_of(named("loan_default"))["loans"]
+    dirs = (tmp_path / "landing", tmp_path / "lake", tmp_path / "quarantine", VolumeRule(10.0, 7, 100))
+
+    def day_of(i: int) -> pd.DataFrame:
+        day = DAY + dt.timedelta(days=i)
+        return raw[raw["timestamp"].dt.date == day].reset_index(drop=True)
+
+    for i in range(3):  # the usual volume
+        lake.write_partition(day_of(i), dirs[0], "loans", DAY + dt.timedelta(days=i))
+        assert not ingest_partition(table, DAY + dt.timedelta(days=i), *dirs).quarantined
+    empty_day = DAY + dt.timedelta(days=3)
+    lake.write_partition(day_of(3).iloc[:0], dirs[0], "loans", empty_day)
+    out = ingest_partition(table, empty_day, *dirs)
+    assert out.quarantined and list(_failed(out.checks)) == ["row_volume"]
+    assert "has 0 rows" in _failed(out.checks)["row_volume"]
+    next_day = DAY + dt.timedelta(days=4)
+    lake.write_partition(day_of(4), dirs[0], "loans", next_day)
+    assert not ingest_partition(table, next_day, *dirs).quarantined
+    assert len(lake.read_partition(dirs[1], "loans", next_day)) == len(day_of(4))

@@ -73,8 +73,10 @@ def _is_type(kind: str):
     return {
         "int": t.is_integer_dtype,
         "float": lambda s: t.is_float_dtype(s) or t.is_integer_dtype(s),
+        # pandas' own inference (in C) over an object column: every value text, or none at all
         "str": lambda s: (
-            (t.is_string_dtype(s) or t.is_object_dtype(s)) and bool(s.dropna().map(type).eq(str).all())
+            (s.dtype == object or isinstance(s.dtype, pd.StringDtype))
+            and t.infer_dtype(s, skipna=True) in ("string", "empty")
         ),
         "bool": t.is_bool_dtype,
         "timestamp": lambda s: isinstance(s.dtype, pd.DatetimeTZDtype),

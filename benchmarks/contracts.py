@@ -1,0 +1,68 @@
+"""Validating a day against its contract, as a ratio to reading it: card fraud's transactions
+table at 1M rows (a day of a big team), read from Parquet, then checked by the contract's two
+pandera schemas (core/contracts.py). Both timed in this run, best of three (`make bench-contracts`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import append_report
+
+DAY = dt.date(2026, 3, 1)
+
+
+def _day(rows: int, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp(DAY, tz="UTC")
+    return pd.DataFrame(
+        {
+            "transaction_id": [f"t-{i}" for i in range(rows)],
+            "customer_id": rng.integers(0, 200_000, rows),
+            "merchant_id": rng.integers(0, 20_000, rows),
+            "amount": np.round(rng.lognormal(3, 1, rows), 2) + 0.5,
+            "channel": rng.choice(["in_store", "online"], rows),
+            "merchant_category": rng.choice(["grocery", "travel", "fuel", "electronics"], rows),
+            "event_timestamp": start + pd.to_timedelta(np.sort(rng.integers(0, 86_399, rows)), "s"),
+        }
+    )
+
+
+def _best(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main(rows: int = 1_000_000) -> None:
+    from ml_assets.core.contracts import check_day
+    from ml_assets.core.problem import named
+
+    table = named("card_fraud").tables["raw_transactions"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "part.parquet"
+        _day(rows).to_parquet(path, index=False)
+        frame = pd.read_parquet(path)
+        found = check_day(frame, table, DAY)
+        assert not any(found.values()), found  # a clean day: the timing is of checks that pass
+        read = _best(lambda: pd.read_parquet(path))
+        check = _best(lambda: check_day(frame, table, DAY))
+    append_report(
+        "Contract validation of a day, as a ratio to reading it",
+        ["rows", "read Parquet (s)", "validate (s)", "validate / read"],
+        [[f"{rows:,}", f"{read:.2f}", f"{check:.2f}", f"{check / read:.2f}x"]],
+        "card fraud's transactions table: 7 columns, the type schema then the value schema "
+        "(non-empty values, a unique id, amount's range, channel's values, the timestamp's day).",
+    )
+
+
+if __name__ == "__main__":
+    main()
