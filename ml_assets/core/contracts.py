@@ -91,7 +91,8 @@ def type_schema(table: Table) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {
             column: pa.Column(
-                checks=pa.Check(_is_type(kind), name=f"type {kind}"),
+                # a dtype check reads the column whole: pandera need not find its nulls first
+                checks=pa.Check(_is_type(kind), name=f"type {kind}", ignore_na=False),
                 nullable=True,
             )
             for column, kind in table.columns.items()
