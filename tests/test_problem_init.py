@@ -220,3 +220,28 @@ print(json.dumps({"model": store.model_name, "champion": store.alias_version("ch
     assert result["model"] == "loans_model" and result["champion"] is not None
     assert result["data_dir"] == str(project / "data" / "loans")
     assert result["answer"]["loan_id"] == result["id"] and 0 <= result["answer"]["score"] <= 1
+
+
+def test_init_proposes_a_contract_read_off_the_file(tmp_path):
+    """Observed values only: empty values make a column nullable, a never-negative number gets
+    ge 0, a share within [0, 1] also le 1, a text column of few values gets them."""
+    source = _table(tmp_path)
+    frame = pd.read_parquet(source)
+    frame["share_repaid"] = np.linspace(0, 1, len(frame))
+    frame["balance"] = np.linspace(-50, 50, len(frame))
+    frame.loc[::7, "amount"] = np.nan
+    frame.to_parquet(source)
+    table = scaffold.draft("loans", source, "loan_id", "applied_at", "defaulted")["tables"]["loans"]
+    assert table["nullable"] == ["amount"]
+    assert table["contract"] == {
+        "borrower_id": {"ge": 0},
+        "amount": {"ge": 0},
+        "term_months": {"ge": 0},
+        "region": {"values": ["east", "north", "south"]},
+        "share_repaid": {"ge": 0, "le": 1},
+    }  # balance goes negative: no bound proposed
+    spec = scaffold.write_draft(
+        scaffold.draft("loans", source, "loan_id", "applied_at", "defaulted", 7),
+        tmp_path / "problems" / "loans" / "problem.yaml",
+    )
+    assert "confirm them" in spec.read_text()
