@@ -35,9 +35,11 @@ def dropped_by_column(settings: Settings, first: dt.date, last: dt.date) -> dict
     return counts
 
 
-def contract_rows(settings: Settings, day: dt.date, chunk_days: int, model_version: str) -> pd.DataFrame:
+def contract_rows(
+    settings: Settings, day: dt.date, chunk_days: int, model_version: str, rows: int = 0
+) -> pd.DataFrame:
     """One tidy monitoring row per column of the event table: the rows its contract refused in
-    the chunk ending on ``day``."""
+    the chunk ending on ``day`` (whose ``rows`` predictions were monitored)."""
     counts = dropped_by_column(settings, day - dt.timedelta(days=chunk_days - 1), day)
     return pd.DataFrame(
         {
@@ -49,5 +51,7 @@ def contract_rows(settings: Settings, day: dt.date, chunk_days: int, model_versi
             "alert": [v > 0 for v in counts.values()],
             "reference": "the problem spec's contract",
             "model_version": model_version,
+            "rows": rows,  # typed as the NannyML rows beside them (an integer column in the warehouse)
+            "reference_labels": "",
         }
     )

@@ -85,10 +85,9 @@ def monitor_day(
             )
         )
     tidy = by_table(pd.concat(frames, ignore_index=True))
-    newest, fitted_chunk = frames[-1]["model_version"].iloc[0], fitted.chunk_days
-    tidy["quality"] = pd.concat(
-        [tidy["quality"], contract_rows(settings, day, fitted_chunk, newest)], ignore_index=True
-    )
+    newest = frames[-1].iloc[0]  # the version that scored the day last, and its chunk's rows
+    outside = contract_rows(settings, day, fitted.chunk_days, newest["model_version"], int(newest["rows"]))
+    tidy["quality"] = pd.concat([tidy["quality"], outside], ignore_index=True)
     for key, frame in tidy.items():
         warehouse.replace_partition(MONITORING_TABLES[key], frame, {"partition_date": day})
     version, results = next(reversed(results_by_version.items()))
