@@ -223,7 +223,15 @@ def test_a_label_must_follow_its_event_within_its_delay_and_name_an_event_that_l
         assert list(failed) == ["labels_match_events"] and rule in failed["labels_match_events"], failed
         assert "1 labels" in failed["labels_match_events"]
     late = labels(["t-1"], [f"{DAY} 01:00"]).assign(arrived_at=arrived + pd.Timedelta(days=30))
-    assert "labels_match_events" in _failed(validate(late, table, late["arrived_at"].dt.date[0], tmp_path))
+    failed = _failed(validate(late, table, late["arrived_at"].dt.date[0], tmp_path))
+    assert failed["labels_match_events"].count("break") == 1  # one rule, said once
+    # delays count in days: on the 21st day after its event's day, at any hour, a label is in time
+    in_time = labels(["t-0"], [f"{DAY} 03:29"]).assign(
+        arrived_at=pd.Timestamp(f"{DAY + dt.timedelta(days=21)} 20:26", tz="UTC")
+    )
+    assert _failed(validate(in_time, table, DAY + dt.timedelta(days=21), tmp_path)) == {}
+    one_day_late = in_time.assign(arrived_at=in_time["arrived_at"] + pd.Timedelta(days=1))
+    assert _failed(validate(one_day_late, table, DAY + dt.timedelta(days=22), tmp_path))
 
 
 def test_rows_dropped_for_their_contract_are_counted_per_monitoring_chunk(loans, tmp_path):

@@ -144,17 +144,17 @@ def value_schema(table: Table, day: dt.date, label: LabelRule | None = None) -> 
         )
     checks = []
     if label is not None:
-        delay = pd.Timedelta(days=label.max_delay_days)
-        checks.append(
-            pa.Check(
-                lambda df: (
-                    (df[label.arrival] >= df[label.event_time])
-                    & (df[label.arrival] - df[label.event_time] <= delay)
-                ),
-                name=label.timing,
-            )
-        )
+        checks.append(pa.Check(lambda df: _in_time(df, label), name=label.timing))
     return pa.DataFrameSchema(columns, checks=checks, name="values")
+
+
+def _in_time(df: pd.DataFrame, label: LabelRule) -> pd.Series:
+    """Each label after its event, and on a day at most ``max_delay_days`` after the event's day:
+    delays count in days, as everything reading labels counts them (a label is complete
+    ``label_delay_max_days`` days after its event's day, whatever the hour)."""
+    arrival, event = df[label.arrival], df[label.event_time]
+    days = arrival.dt.floor("D") - event.dt.floor("D")
+    return (arrival >= event) & (days <= pd.Timedelta(days=label.max_delay_days))
 
 
 def _group(check: str, column: str, table: Table, label: LabelRule | None = None) -> str:
@@ -184,13 +184,12 @@ def failures(
     else:
         return []
     out = []
-    for (column, check), part in cases.groupby(
-        [cases["column"].fillna("").astype(str), cases["check"].astype(str)], sort=False
-    ):
+    column_of = cases["column"].fillna("").astype(str)
+    if label is not None:  # a check of whole rows comes once per column: one failure of the rule
+        column_of = column_of.where(cases["check"].astype(str) != label.timing, label.arrival)
+    for (column, check), part in cases.groupby([column_of, cases["check"].astype(str)], sort=False):
         index = tuple(int(i) for i in part["index"].dropna().unique())
-        if label is not None and check == label.timing:
-            column = label.arrival
-        elif column == "" or column == schema.name:  # a missing column comes as the schema's own case
+        if column == "" or column == schema.name:  # a missing column comes as the schema's own case
             column = str(part["failure_case"].iloc[0])
         rows = df.iloc[list(index[:EXAMPLES])] if index else df.iloc[0:0]
         out.append(
