@@ -21,6 +21,7 @@ class FeatureViewSpec:
     features: dict[str, str]  # feature -> Feast type name (Float64 | String)
     ttl: dt.timedelta
     description: str
+    timestamp_field: str = "event_timestamp"  # the source's time column (a snapshot table's own)
 
 
 # Numeric features are Float64 on purpose: Feast returns Int64 as float offline and int
@@ -34,15 +35,14 @@ def _views(spec) -> list[FeatureViewSpec]:
     out = []
     for view in spec.feature_views():
         if isinstance(view, AttributeView):
-            columns = spec.tables[view.table].columns
-            source, types = view.table, {f: _FEAST_TYPES[columns[f]] for f in view.features}
-        else:
+            table = spec.tables[view.table]
+            source, types = view.table, {f: _FEAST_TYPES[table.columns[f]] for f in view.features}
+            stamp = table.timestamp
+        else:  # the compiled aggregates are stamped event_timestamp (problem/aggregates.py)
             source, types = f"{view.name}_source", dict.fromkeys(view.feature_names(), "Float64")
-        out.append(
-            FeatureViewSpec(
-                view.name, view.entity, source, types, dt.timedelta(days=view.ttl_days), view.description
-            )
-        )
+            stamp = "event_timestamp"
+        ttl = dt.timedelta(days=view.ttl_days)
+        out.append(FeatureViewSpec(view.name, view.entity, source, types, ttl, view.description, stamp))
     return out
 
 

@@ -45,7 +45,7 @@ def build(data_dir: Path) -> RepoObjects:
             source=FileSource(
                 name=v.source_table,
                 path=str(data_dir / "lake" / v.source_table / "date=*" / "part.parquet"),
-                timestamp_field="event_timestamp",
+                timestamp_field=v.timestamp_field,
             ),
             online=True,
             description=v.description,

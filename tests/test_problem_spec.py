@@ -306,3 +306,20 @@ def test_the_problem_flag_chooses_the_problem_of_every_command(monkeypatch, caps
     with pytest.raises(SystemExit) as caught:
         main(["--problem", "loan_default", "check"], settings=Settings())
     assert "these settings are for card_fraud" in str(caught.value.code)
+
+
+def test_an_attribute_view_reads_its_snapshot_table_s_own_time_column(feature_specs):
+    """A snapshot table whose time column is not event_timestamp (a user's own): its Feast
+    source is stamped by that column; the compiled aggregate sources keep event_timestamp."""
+
+    def rename(raw):
+        table = raw["tables"]["customer_snapshots"]
+        table["columns"] = {
+            ("snapshot_at" if c == "event_timestamp" else c): t for c, t in table["columns"].items()
+        }
+        table["timestamp"] = "snapshot_at"
+
+    views = {v.name: v for v in feature_specs._views(ProblemSpec.model_validate(_break(rename)))}
+    assert views["customer_profile"].timestamp_field == "snapshot_at"
+    assert views["merchant_profile"].timestamp_field == "event_timestamp"
+    assert views["customer_activity"].timestamp_field == "event_timestamp"  # compiled: stamped so

@@ -122,6 +122,8 @@ class FeatureRepo:
 
         spec = next(v for v in self.specs.FEATURE_VIEWS if v.name == view)
         frame = lake.read_partition(Path(self.data_dir) / "lake", spec.source_table, day)
+        # both online writers read the row's time as event_timestamp; a snapshot table has its own
+        frame = frame.rename(columns={spec.timestamp_field: "event_timestamp"})
         if self.redis_connection:
             return _write_day_through_feast(self.store(), view, frame, day)
         with self.writing(f"online load of {view} for {day}"):
