@@ -323,3 +323,20 @@ def test_an_empty_day_gets_a_verdict_and_the_day_after_a_refused_one_still_lands
     lake.write_partition(day_of(4), dirs[0], "loans", next_day)
     assert not ingest_partition(table, next_day, *dirs).quarantined
     assert len(lake.read_partition(dirs[1], "loans", next_day)) == len(day_of(4))
+
+
+def test_a_pattern_on_a_text_id_is_one_rule_offline_and_online():
+    spec = _with_table("card_fraud", lambda t: t["contract"].update(transaction_id={"pattern": r"t-[0-9]+"}))
+    table = tables_of(spec)["raw_transactions"]
+    frame = _card_transactions()
+    assert _failed(validate(frame, table, DAY)) == {}
+    frame.loc[2, "transaction_id"] = "tx_2"
+    failed = _failed(validate(frame, table, DAY))
+    assert (
+        list(failed) == ["values_in_contract"] and "column 'transaction_id'" in failed["values_in_contract"]
+    )
+    event_model(spec).model_validate(example(spec) | {"transaction_id": "t-42"})
+    with pytest.raises(pydantic.ValidationError) as refused:  # the service's own id shape allows it
+        event_model(spec).model_validate(example(spec) | {"transaction_id": "tx_2"})
+    assert [e["loc"][0] for e in refused.value.errors()] == ["transaction_id"]
+    assert "contract's pattern" in str(refused.value)

@@ -157,7 +157,7 @@ def _in_time(df: pd.DataFrame, label: LabelRule) -> pd.Series:
     return (arrival >= event) & (days <= pd.Timedelta(days=label.max_delay_days))
 
 
-def _group(check: str, column: str, table: Table, label: LabelRule | None = None) -> str:
+def _group(check: str, label: LabelRule | None = None) -> str:
     if label is not None and check == label.timing:
         return LABELS
     if check.startswith("type ") or check == "column_in_dataframe":
@@ -172,7 +172,7 @@ def _group(check: str, column: str, table: Table, label: LabelRule | None = None
 
 
 def failures(
-    df: pd.DataFrame, schema: pa.DataFrameSchema, table: Table, label: LabelRule | None = None
+    df: pd.DataFrame, schema: pa.DataFrameSchema, label: LabelRule | None = None
 ) -> list[RuleFailure]:
     """Every rule ``df`` breaks under ``schema``, from pandera's failure cases (lazy: all at once)."""
     import pandera.errors as pe
@@ -194,7 +194,7 @@ def failures(
         rows = df.iloc[list(index[:EXAMPLES])] if index else df.iloc[0:0]
         out.append(
             RuleFailure(
-                _group(check, column, table, label),
+                _group(check, label),
                 column,
                 check,
                 len(index) if index else len(df),
@@ -240,10 +240,10 @@ def check_day(
     gets its rules across tables, the events looked up in ``lake_dir``."""
     df = df.reset_index(drop=True)
     groups = GROUPS if label is None else (*GROUPS, LABELS)
-    broken = failures(df, type_schema(table), table)
+    broken = failures(df, type_schema(table))
     if broken:
         return {SCHEMA: broken} | dict.fromkeys(groups[1:])
-    found = failures(df, value_schema(table, day, label), table, label)
+    found = failures(df, value_schema(table, day, label), label)
     if label is not None and lake_dir is not None:
         unknown = unknown_events(df, label, lake_dir)
         found += [unknown] if unknown else []

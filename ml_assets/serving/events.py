@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -61,13 +62,33 @@ def _declared(kind: str, rule: ColumnContract) -> tuple[Any, Any]:
     return float, Field(allow_inf_nan=False, **bounds)
 
 
+def _matching(pattern: str):
+    """A validator: the whole value matches the contract's ``pattern`` (as ingest checks it)."""
+    import re
+
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must match the contract's pattern {pattern}")
+        return value
+
+    return check
+
+
 def event_model(spec: ProblemSpec) -> type[BaseModel]:
     """A pydantic model of one event: a value outside its type or contract is a 422 naming the
     field; an unknown field is refused (a misspelt column would otherwise score as missing)."""
     spine = spec.spine_columns()
     table = spec.tables[spine.table]
     if spine.types[spine.id] == "str":
-        id_field = (str, Field(min_length=1, max_length=64, pattern=ID_PATTERN, description="the event's id"))
+        declared = (table.contract.get(spine.id) or ColumnContract()).pattern
+        # the id is logged and echoed: its own safe shape always, and the contract's where declared
+        kind = Annotated[str, AfterValidator(_matching(declared))] if declared else str
+        id_field = (
+            kind,
+            Field(min_length=1, max_length=64, pattern=ID_PATTERN, description="the event's id"),
+        )
     else:
         id_field = (int, Field(ge=0, le=MAX_ID, description="the event's id"))
     fields: dict[str, Any] = {spine.id: id_field}
