@@ -28,7 +28,7 @@ SCHEMA, NULLS, UNIQUE, VALUES, IN_DAY = (
 )
 GROUPS = (SCHEMA, NULLS, UNIQUE, VALUES, IN_DAY)
 LABELS = "labels_match_events"  # the label table's rules across tables
-ROW_RULES = (NULLS, VALUES, "labels_match_events")  # rules a single row breaks (bad_rows may drop them)
+ROW_RULES = (NULLS, VALUES, LABELS)  # rules a single row breaks (bad_rows may drop them)
 EXAMPLES = 5  # failing rows kept per rule
 IN_DAY_RULE = "within its file's day (UTC)"
 
@@ -62,8 +62,15 @@ class RuleFailure:
     examples: tuple[dict, ...]  # the first failing rows, their values as text
     index: tuple = ()  # the failing rows' positions in the file (empty: the column as a whole)
 
-    def describe(self) -> str:
-        return f"column '{self.column}': {self.rows} row(s) break {self.rule}"
+
+def groups_of(label: LabelRule | None) -> tuple[str, ...]:
+    """A table's rule groups: the label table's rules across tables besides the shared ones."""
+    return GROUPS if label is None else (*GROUPS, LABELS)
+
+
+def _as_text(rows: pd.DataFrame) -> tuple[dict, ...]:
+    """Example rows, each value as text (what a report and the UI show)."""
+    return tuple({k: str(v) for k, v in r.items()} for r in rows.head(EXAMPLES).to_dict("records"))
 
 
 def _is_type(kind: str):
@@ -194,12 +201,7 @@ def failures(
         rows = df.iloc[list(index[:EXAMPLES])] if index else df.iloc[0:0]
         out.append(
             RuleFailure(
-                _group(check, label),
-                column,
-                check,
-                len(index) if index else len(df),
-                tuple({k: str(v) for k, v in r.items()} for r in rows.to_dict("records")),
-                index,
+                _group(check, label), column, check, len(index) if index else len(df), _as_text(rows), index
             )
         )
     return out
@@ -227,7 +229,7 @@ def unknown_events(df: pd.DataFrame, label: LabelRule, lake_dir) -> RuleFailure 
         label.key,
         f"names an event of {label.event_table}",
         len(rows),
-        tuple({k: str(v) for k, v in r.items()} for r in rows.head(EXAMPLES).to_dict("records")),
+        _as_text(rows),
         tuple(int(i) for i in rows.index),
     )
 
@@ -239,7 +241,7 @@ def check_day(
     checked (``None``). Rows are named by position in the file. A label table (``label``) also
     gets its rules across tables, the events looked up in ``lake_dir``."""
     df = df.reset_index(drop=True)
-    groups = GROUPS if label is None else (*GROUPS, LABELS)
+    groups = groups_of(label)
     broken = failures(df, type_schema(table))
     if broken:
         return {SCHEMA: broken} | dict.fromkeys(groups[1:])

@@ -23,37 +23,44 @@ from ml_assets.core.settings import Settings
 
 @dataclasses.dataclass(frozen=True)
 class TableSpec:
+    """A landing table as ingest validates it: the spec's table (its columns and their contract)
+    under its lake name, and the label table's rules across tables."""
+
     name: str  # lake table and Dagster asset name
-    landing: str  # folder under data/<problem>/landing
-    columns: dict[str, str]  # column -> pandas dtype kind: int, float, str, bool, timestamp, date
-    unique_id: str  # column that identifies a row
-    timestamp: str  # column that must fall inside the partition's day
-    description: str
     contract: Table  # the spec's table: its columns' contract (core/contracts.py)
     problem: str  # whose spec declares it (named in the fixes)
     label: contracts.LabelRule | None = None  # the label table's rules across tables
 
     @property
+    def landing(self) -> str:  # folder under data/<problem>/landing
+        return self.contract.landing
+
+    @property
+    def columns(self) -> dict[str, str]:  # column -> kind: int, float, str, bool, timestamp, date
+        return dict(self.contract.columns)
+
+    @property
+    def unique_id(self) -> str:
+        return self.contract.primary_key
+
+    @property
+    def timestamp(self) -> str:  # the column that must fall inside the partition's day
+        return self.contract.timestamp
+
+    @property
+    def description(self) -> str:
+        return self.contract.description
+
+    @property
     def checks(self) -> tuple[str, ...]:
-        """Its blocking checks: one per rule group, the label table's rules across tables too."""
-        groups = contracts.GROUPS if self.label is None else (*contracts.GROUPS, contracts.LABELS)
-        return ("readable", *groups, "row_volume")
+        """Its blocking checks: one per rule group, then the day's row count."""
+        return ("readable", *contracts.groups_of(self.label), "row_volume")
 
 
 def tables_of(spec: ProblemSpec) -> dict[str, TableSpec]:
     """The landing tables a problem spec declares, as ingest validates them."""
     return {
-        name: TableSpec(
-            name=name,
-            landing=table.landing,
-            columns=dict(table.columns),
-            unique_id=table.primary_key,
-            timestamp=table.timestamp,
-            description=table.description,
-            contract=table,
-            problem=spec.name,
-            label=_label_rule(spec) if name == spec.label.table else None,
-        )
+        name: TableSpec(name, table, spec.name, _label_rule(spec) if name == spec.label.table else None)
         for name, table in spec.tables.items()
     }
 

@@ -462,12 +462,11 @@ class ProblemSettings(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict:
-        problem = next(
-            (values["problem"] for s in self.above if "problem" in (values := s())), DEFAULT_PROBLEM
-        )
+        above = [source() for source in self.above]  # each source read once (Settings() is frequent)
+        problem = next((values["problem"] for values in above if "problem" in values), DEFAULT_PROBLEM)
         path = PROBLEMS_DIR / str(problem) / "problem.yaml"
         declared = _declared_settings(str(path), path.stat().st_mtime_ns) if path.exists() else {}
-        root = next((values["data_root"] for s in self.above if "data_root" in (values := s())), None)
+        root = next((values["data_root"] for values in above if "data_root" in values), None)
         return {"data_dir": Path(root or PROJECT_ROOT / "data") / str(problem), **declared}
 
 

@@ -21,8 +21,7 @@ def dropped_by_column(settings: Settings, first: dt.date, last: dt.date) -> dict
     """Rows of the event table dropped by ingest for breaking a column's rule, ``first``..``last``."""
     spec = problem_spec(settings)
     table = spec.spine.table
-    counts = dict.fromkeys(c for c in spec.tables[table].columns if c != spec.tables[table].timestamp)
-    counts = {c: 0 for c in counts}
+    counts = {c: 0 for c in spec.tables[table].columns if c != spec.tables[table].timestamp}
     day = first
     while day <= last:
         report = lake.partition_path(settings.quarantine_dir, table, day).parent / REASON_FILE
