@@ -13,7 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml_assets.core import lake
+from ml_assets.core import contracts, lake
+from ml_assets.core.contract_scan import is_clean
 from ml_assets.core.ingest import DROPPED_FILE, REASON_FILE, VolumeRule, ingest_partition, tables_of, validate
 from ml_assets.core.problem import PROBLEMS_DIR, named
 from ml_assets.core.problem.spec import ProblemSpec
@@ -50,6 +51,24 @@ def _failed(outcomes) -> dict[str, str]:
     return {o.name: o.message for o in outcomes if not o.passed}
 
 
+def _validated(frame: pd.DataFrame, table, day: dt.date, lake_dir=None):
+    """The day's verdicts as ingest gives them (the one-pass scan first, pandera where the scan
+    cannot call the day clean), held to pandera's own verdicts on the same day."""
+    import pyarrow as pa
+
+    by_pandera = validate(frame, table, day, lake_dir)
+    try:
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    except pa.ArrowException:  # mixed values in a column: no Parquet file holds them
+        return by_pandera
+    out = validate(frame, table, day, lake_dir, arrow)
+    assert _failed(out) == _failed(by_pandera)
+    # the scan calls a day clean exactly when pandera finds nothing (the lake lookup aside)
+    in_file = contracts.check_day(frame, table.contract, day, table.label)
+    assert is_clean(arrow, table.contract, day, table.label) == (not any(in_file.values()))
+    return out
+
+
 # (problem, column, a value its contract refuses, the rule group that refuses it offline)
 BREAKS = [
     ("loan_default", "car_value", 0.0, "values_in_contract"),
@@ -72,7 +91,7 @@ def test_every_rule_refuses_the_same_value_offline_and_online(loans, problem, co
     table = tables_of(spec)[spec.spine.table]
     frame = loans.copy() if problem == "loan_default" else _card_transactions()
     good = frame.iloc[0]
-    assert _failed(validate(frame, table, DAY)) == {}  # the untouched day passes
+    assert _failed(_validated(frame, table, DAY)) == {}  # the untouched day passes
     body = request_body(good, spec) if problem == "loan_default" else example(spec)
     event_model(spec).model_validate(body)  # and so does its event online
 
@@ -80,7 +99,7 @@ def test_every_rule_refuses_the_same_value_offline_and_online(loans, problem, co
     frame.loc[0, column] = value
     if spec.tables[spec.spine.table].columns[column] == "float":
         frame[column] = frame[column].astype("float64")  # an empty number lands as NaN
-    failed = _failed(validate(frame, table, DAY))
+    failed = _failed(_validated(frame, table, DAY))
     assert list(failed) == [group], failed  # offline: that rule group alone, naming the column
     assert f"column '{column}'" in failed[group]
     with pytest.raises(pydantic.ValidationError) as refused:  # online: a 422 naming the field
@@ -97,10 +116,10 @@ def _with_table(problem: str, change) -> ProblemSpec:
 def test_a_pattern_is_one_rule_offline_and_online(loans):
     spec = _with_table("loan_default", lambda t: t["contract"].update(salary_range={"pattern": r"[0-9]+.*€"}))
     table = tables_of(spec)["loans"]
-    assert _failed(validate(loans, table, DAY)) == {}
+    assert _failed(_validated(loans, table, DAY)) == {}
     frame = loans.copy()
     frame.loc[3, "salary_range"] = "about 30K"
-    failed = _failed(validate(frame, table, DAY))
+    failed = _failed(_validated(frame, table, DAY))
     assert list(failed) == ["values_in_contract"] and "'about 30K' in row 3" in failed["values_in_contract"]
     body = request_body(loans.iloc[0], spec)
     event_model(spec).model_validate(body)
@@ -120,10 +139,10 @@ def test_a_label_file_with_an_empty_answer_is_refused_naming_the_column_not_a_ra
             "arrived_at": pd.to_datetime([f"{DAY} 09:00"] * 2, utc=True),
         }
     )
-    failed = _failed(validate(labels, table, DAY))
+    failed = _failed(_validated(labels, table, DAY))
     assert "schema" in failed and "'is_fraud'" in failed["schema"]  # an object column, not bool
     labels["is_fraud"] = labels["is_fraud"].astype("boolean")
-    failed = _failed(validate(labels, table, DAY))
+    failed = _failed(_validated(labels, table, DAY))
     assert list(failed) == ["null_values"] and "'is_fraud' has 1 null values" in failed["null_values"]
 
 
@@ -132,7 +151,7 @@ def test_text_that_is_not_text_is_a_schema_failure():
     table = tables_of(named("card_fraud"))["raw_transactions"]
     frame = _card_transactions().astype({"merchant_category": "object"})
     frame.loc[1, "merchant_category"] = 4.5
-    failed = _failed(validate(frame, table, DAY))
+    failed = _failed(_validated(frame, table, DAY))
     assert "'merchant_category' has values that are not text" in failed["schema"]
     assert all(m == "not checked: fix the schema first" for k, m in failed.items() if k != "schema")
 
@@ -208,10 +227,11 @@ def test_a_label_must_follow_its_event_within_its_delay_and_name_an_event_that_l
 
     day = arrived.date()
     good = labels(["t-1", "t-2"], [f"{DAY} 01:00", f"{DAY} 02:00"])
-    assert _failed(validate(good, table, day, tmp_path)) == {}
+    assert _failed(_validated(good, table, day, tmp_path)) == {}
+    assert _failed(_validated(good.iloc[:0], table, day, tmp_path)) == {}  # a day with no labels
     # an event of a day the lake does not hold is not judged (an import's first labels)
     older = labels(["t-99"], [f"{DAY - dt.timedelta(days=2)} 01:00"])
-    assert _failed(validate(older, table, day, tmp_path)) == {}
+    assert _failed(_validated(older, table, day, tmp_path)) == {}
     cases = {
         "names an event of raw_transactions": labels(["t-1", "t-77"], [f"{DAY} 01:00"] * 2),
         "arrives after its event, within 21 days": labels(
@@ -219,19 +239,19 @@ def test_a_label_must_follow_its_event_within_its_delay_and_name_an_event_that_l
         ),
     }
     for rule, frame in cases.items():
-        failed = _failed(validate(frame, table, day, tmp_path))
+        failed = _failed(_validated(frame, table, day, tmp_path))
         assert list(failed) == ["labels_match_events"] and rule in failed["labels_match_events"], failed
         assert "1 labels" in failed["labels_match_events"]
     late = labels(["t-1"], [f"{DAY} 01:00"]).assign(arrived_at=arrived + pd.Timedelta(days=30))
-    failed = _failed(validate(late, table, late["arrived_at"].dt.date[0], tmp_path))
+    failed = _failed(_validated(late, table, late["arrived_at"].dt.date[0], tmp_path))
     assert failed["labels_match_events"].count("break") == 1  # one rule, said once
     # delays count in days: on the 21st day after its event's day, at any hour, a label is in time
     in_time = labels(["t-0"], [f"{DAY} 03:29"]).assign(
         arrived_at=pd.Timestamp(f"{DAY + dt.timedelta(days=21)} 20:26", tz="UTC")
     )
-    assert _failed(validate(in_time, table, DAY + dt.timedelta(days=21), tmp_path)) == {}
+    assert _failed(_validated(in_time, table, DAY + dt.timedelta(days=21), tmp_path)) == {}
     one_day_late = in_time.assign(arrived_at=in_time["arrived_at"] + pd.Timedelta(days=1))
-    assert _failed(validate(one_day_late, table, DAY + dt.timedelta(days=22), tmp_path))
+    assert _failed(_validated(one_day_late, table, DAY + dt.timedelta(days=22), tmp_path))
 
 
 def test_rows_dropped_for_their_contract_are_counted_per_monitoring_chunk(loans, tmp_path):
@@ -330,9 +350,9 @@ def test_a_pattern_on_a_text_id_is_one_rule_offline_and_online():
     spec = _with_table("card_fraud", lambda t: t["contract"].update(transaction_id={"pattern": r"t-[0-9]+"}))
     table = tables_of(spec)["raw_transactions"]
     frame = _card_transactions()
-    assert _failed(validate(frame, table, DAY)) == {}
+    assert _failed(_validated(frame, table, DAY)) == {}
     frame.loc[2, "transaction_id"] = "tx_2"
-    failed = _failed(validate(frame, table, DAY))
+    failed = _failed(_validated(frame, table, DAY))
     assert (
         list(failed) == ["values_in_contract"] and "column 'transaction_id'" in failed["values_in_contract"]
     )

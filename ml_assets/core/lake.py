@@ -38,14 +38,26 @@ def write_partition(df: pd.DataFrame, root: Path, table: str, day: dt.date | str
     return target
 
 
-def read_partition(root: Path, table: str, day: dt.date | str) -> pd.DataFrame:
+def _existing(root: Path, table: str, day: dt.date | str) -> Path:
     path = partition_path(root, table, day)
     if not path.exists():
         raise FileNotFoundError(
             f"partition {table}/date={day} is missing at {path}: materialize it first "
             f"(or generate landing data with `ml-assets simulate`)"
         )
-    return pd.read_parquet(path)
+    return path
+
+
+def read_partition(root: Path, table: str, day: dt.date | str) -> pd.DataFrame:
+    return pd.read_parquet(_existing(root, table, day))
+
+
+def read_partition_arrow(root: Path, table: str, day: dt.date | str):
+    """The partition as an Arrow table, the first half of pandas' read (``.to_pandas()`` is the
+    second): what ingest's contract scan reads before pandas builds Python objects."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(_existing(root, table, day), use_pandas_metadata=True)
 
 
 def partition_rows(root: Path, table: str, day: dt.date | str) -> int:
