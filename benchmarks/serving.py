@@ -7,7 +7,8 @@ time:
   one transaction at a time (no HTTP), in this process;
 - the real service (`ml-assets serve`, one worker) loaded from this process: single
   requests and batches of 100, one at a time (p50/p99), and throughput at 8 concurrent
-  keep-alive connections for 10 s; cold start = process start to /readyz 200.
+  keep-alive connections for 10 s; /healthz idle and while full batches (1,000 transactions)
+  are posted back to back for 10 s; cold start = process start to /readyz 200.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from benchmarks.common import append_report, measure, settings_at
 
 DAYS, SINGLE, BATCHES, CONCURRENCY, SECONDS = 44, 2000, 200, 8, 10
+BIG_BATCH, HEALTH_PROBES = 1000, 500  # the service's largest batch (serve_max_batch)
 
 
 def build_world(root: Path, **overrides):
@@ -191,6 +193,39 @@ def sequential_latencies(port: int, txs: list[dict]) -> tuple[list[float], list[
     return single, batches
 
 
+def _get(conn: http.client.HTTPConnection, path: str) -> float:
+    started = time.perf_counter()
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, response.status
+    return time.perf_counter() - started
+
+
+def healthz_under_batches(port: int, txs: list[dict]) -> tuple[list[float], list[float], int]:
+    """/healthz latencies idle, then while one client posts full batches (``BIG_BATCH`` rows)
+    back to back for ``SECONDS``; and how many batches went through meanwhile."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    idle = [_get(conn, "/healthz") for _ in range(HEALTH_PROBES)]
+    stop_at, done = time.monotonic() + SECONDS, [0]
+    chunks = [txs[i : i + BIG_BATCH] for i in range(0, len(txs) - BIG_BATCH + 1, BIG_BATCH)]
+
+    def batches() -> None:
+        poster = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < stop_at:
+            _post(poster, "/v1/score/batch", {"transactions": chunks[done[0] % len(chunks)]})
+            done[0] += 1
+
+    thread = threading.Thread(target=batches)
+    thread.start()
+    loaded = []
+    while thread.is_alive():
+        loaded.append(_get(conn, "/healthz"))
+        time.sleep(0.002)
+    thread.join()
+    return idle, loaded, done[0]
+
+
 def batch_bodies(txs: list[dict]) -> list[list[dict]]:
     """``BATCHES`` distinct batches of 100, after the single requests' transactions: no batch
     holds a transaction sent before."""
@@ -212,6 +247,7 @@ def run() -> None:
         try:
             single, batches = sequential_latencies(service.port, txs)
             rps, n = _throughput(service.port, txs)
+            idle, loaded, big = healthz_under_batches(service.port, txs)
         finally:
             service.stop()
     overhead = statistics.median(single) / statistics.median(base)
@@ -258,6 +294,14 @@ def run() -> None:
             "",
             f"{rps:,.0f} requests/s ({n:,} requests)",
             "",
+        ],
+        ["GET /healthz, idle", _ms(idle, 0.5), _ms(idle, 0.99), "", "1.0"],
+        [
+            f"GET /healthz while {BIG_BATCH:,}-transaction batches are posted back to back, {SECONDS} s",
+            _ms(loaded, 0.5),
+            _ms(loaded, 0.99),
+            f"{big * BIG_BATCH / SECONDS:,.0f} transactions/s in {big} batches",
+            f"{np.quantile(loaded, 0.99) / np.quantile(idle, 0.99):.1f}x idle p99",
         ],
         ["cold start: process start to /readyz 200", f"{cold:.1f} s", "", "", ""],
     ]

@@ -135,15 +135,22 @@ def _serve(settings: Settings, args) -> None:
     os.environ["OMP_NUM_THREADS"] = str(settings.serve_model_threads)
     import uvicorn
 
+    from ml_assets.core import logs
     from ml_assets.serving.app import create_app
 
-    # one worker: Prometheus metrics live in the process (several would shard them)
+    level = settings.log_level or "INFO"
+    logs.configure(level, settings.log_json, loggers=("ml_assets", "uvicorn.error"))
+    # one worker: Prometheus metrics live in the process (several would shard them); uvicorn's
+    # own log config off, so its lines take the service's format; no access log (per-request
+    # counts and latencies are in /metrics)
     uvicorn.run(
         create_app(settings),
         host=settings.serve_host,
         port=settings.serve_port,
         workers=1,
-        log_level="warning",
+        log_config=None,
+        log_level=level.lower(),
+        access_log=False,
         timeout_graceful_shutdown=30,
     )
 
@@ -407,6 +414,10 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
         # code location, run workers): a process runs one problem
         os.environ["ML_ASSETS_PROBLEM"] = args.problem
     settings = settings or Settings()
+    if args.func is not _serve:  # the service sets up its own (with uvicorn's loggers)
+        from ml_assets.core import logs
+
+        logs.configure(settings.log_level or "WARNING", settings.log_json)
     if args.func is _check and args.name is None:
         args.name = settings.problem
     if args.func is _simulate and args.days is None:

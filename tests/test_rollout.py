@@ -1,8 +1,10 @@
 """Progressive delivery: the canary split, the verdicts, and whole rollouts through the real
 service (`ml-assets serve` on loopback, the real MLflow registry re-read after every move)."""
 
+import collections
 import dataclasses
 import json
+import re
 import time
 
 import dagster as dg
@@ -209,6 +211,10 @@ def test_a_worse_challenger_is_rolled_back_in_its_first_window_and_no_request_fa
     assert store.alias_version("champion") == champion and store.alias_version("challenger") is None
     metrics = requests.get(f"{service.url}/metrics", timeout=10).text
     assert "ml_assets_serving_rollout_aborts_total 1.0" in metrics
+    # the decision in the service's log, at INFO, with the id of the request that completed it
+    logged = rf"INFO ml_assets\.core\.rollout\.controller \[[0-9a-f]{{32}}\] rollout of version {bad}, "
+    logged += r"step 0 \(share [0-9.]+\): fail on \d+ paired requests"
+    assert re.search(logged, service.read_log()), service.read_log()
 
 
 @pytest.mark.slow
@@ -224,6 +230,82 @@ def test_the_same_model_on_both_arms_is_never_rolled_back(world):
     judged, failed, sent = judge_in_process(settings, champion, txs, 2000)
     assert (judged, failed, sent) == (20, 0, 2000)
     assert store_of(settings).client().get_model_version("fraud_model", champion).tags == before  # a dry run
+
+
+def _simulated(settings, challenger: str, **policy):
+    """A controller factory for rollout_simulation: the world's champion against ``challenger``,
+    at the default policy (as ``policy`` overrides), a dry run on the given clock."""
+    from ml_assets.core import engines
+    from ml_assets.core.model_store import CHALLENGER
+    from ml_assets.core.rollout import RolloutController
+    from ml_assets.core.scoring import ServingModel
+
+    store = engines.model_store(settings)
+    champion, other = ServingModel.champion(store), ServingModel.by_version(store, challenger, CHALLENGER)
+    rules = dataclasses.replace(RolloutPolicy.from_settings(settings), **policy)
+
+    def controller_for(clock):
+        controller = RolloutController(store, rules, load=None, clock=clock, dry_run=True)
+        controller.set_champion(champion)
+        controller.start(other)
+        return controller
+
+    return controller_for
+
+
+@pytest.mark.slow
+def test_no_false_abort_in_100_rollouts_each_at_the_default_settings(world):
+    """The same model on both arms, then an equally good retrain (the champion's recipe and data,
+    another seed): 100 whole rollouts of each at the default policy (60 s steps, looks at sample
+    sizes 10% apart), on a simulated clock at 20 requests/s: every one promoted, none aborted."""
+    from ml_assets.rollout_simulation import paired_pool, simulate
+
+    settings, txs = world
+    champion = store_of(settings).alias_version("champion")
+    assert RolloutPolicy.from_settings(settings) == RolloutPolicy.from_settings(Settings())  # the defaults
+    equal = _challenger(world, shuffle=False, seed=303)
+    try:
+        outcomes = {}
+        for name, version in (("same model", champion), ("equal retrain", equal)):
+            pool = paired_pool(settings, version, txs)
+            runs = simulate(pool, _simulated(settings, version), rollouts=100, requests_per_second=20, seed=7)
+            outcomes[name] = collections.Counter(r.outcome for r in runs)
+            print(name, outcomes[name], [r.reasons for r in runs if r.outcome != "promoted"][:5])
+        assert outcomes == {"same model": {"promoted": 100}, "equal retrain": {"promoted": 100}}, outcomes
+    finally:
+        registry.abort(store_of(settings), equal, "test over", {})
+
+
+@pytest.mark.slow
+def test_a_starved_step_ends_inconclusive_at_its_deadline_and_the_registry_says_so(world):
+    """Too few requests for a verdict: at the progress deadline the challenger stops serving and
+    the registry tags it inconclusive (not rolled back: nothing says it is worse)."""
+    from ml_assets.core import engines
+    from ml_assets.core.model_store import CHALLENGER
+    from ml_assets.core.rollout import RolloutController
+    from ml_assets.core.scoring import ServingModel
+    from ml_assets.rollout_simulation import paired_pool, simulate
+
+    settings, txs = world
+    equal = _challenger(world, shuffle=False, seed=304)
+    pool = paired_pool(settings, equal, txs[:200])
+    (starved,) = simulate(pool, _simulated(settings, equal), rollouts=1, requests_per_second=0.1, seed=1)
+    assert starved.outcome == "inconclusive" and 600 <= starved.seconds < 602, starved
+    assert "past its progress deadline of 600 s" in starved.reasons[0]
+    # the same end through the registry: the alias goes, the status says why
+    store = engines.model_store(settings)
+    now = [0.0]
+    policy = RolloutPolicy.from_settings(settings)
+    controller = RolloutController(store, policy, load=None, clock=lambda: now[0])
+    controller.set_champion(ServingModel.champion(store))
+    controller.start(ServingModel.by_version(store, equal, CHALLENGER))
+    assert controller.check_progress() is None  # within its deadline: nothing happens
+    now[0] = 601.0
+    assert controller.check_progress().outcome == "inconclusive" and controller.routing.challenger is None
+    controller.close()  # the registry move lands
+    tags = store.client().get_model_version(store.model_name, equal).tags
+    assert tags["rollout_status"] == "inconclusive" and "progress deadline" in tags["rollout_reason"]
+    assert store.alias_version("challenger") is None
 
 
 @pytest.mark.slow

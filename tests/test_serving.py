@@ -385,10 +385,85 @@ def test_metrics_parse_and_count_requests(world, service):
 
 
 @pytest.mark.slow
+def test_each_request_has_an_id_and_the_log_lines_a_time_and_a_level(service):
+    given = requests.get(f"{service.url}/healthz", headers={"X-Request-ID": "gw-7f3a.1"}, timeout=10)
+    assert given.headers["X-Request-ID"] == "gw-7f3a.1"  # a gateway's id, kept end to end
+    for header in ({}, {"X-Request-ID": "two words"}, {"X-Request-ID": "x" * 65}):
+        made = requests.get(f"{service.url}/healthz", headers=header, timeout=10).headers["X-Request-ID"]
+        assert re.fullmatch(r"[0-9a-f]{32}", made), made  # none sent, or unsafe to log: a new one
+    # uvicorn's own lines take the service's format (its default config would print none at all)
+    line = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO uvicorn\.error \[-\] Application startup complete"
+    assert re.search(line, service.read_log()), service.read_log()
+
+
 def test_models_endpoint_names_the_serving_version(service):
     models = requests.get(f"{service.url}/v1/models", timeout=10).json()["models"]
     assert [(m["alias"], m["model_version"]) for m in models] == [("champion", "1")]
     assert service.ready_seconds < 90
+
+
+def _v2_inputs(settings, bodies: list[dict], binary: bool):
+    """``/v1`` bodies as V2 tensors of the client's own types, one column per input."""
+    import tritonclient.http as v2_client
+
+    from ml_assets.core.problem import problem_spec
+    from ml_assets.serving.v2 import inputs_of
+
+    out = []
+    kinds = {"BYTES": object, "INT64": np.int64, "FP64": np.float64, "BOOL": np.bool_}
+    for tensor in inputs_of(problem_spec(settings)):
+        values = np.array([b[tensor.name] for b in bodies], dtype=kinds[tensor.datatype])
+        sent = v2_client.InferInput(tensor.name, [len(bodies)], tensor.datatype)
+        sent.set_data_from_numpy(values, binary_data=binary)
+        out.append(sent)
+    return out
+
+
+def test_the_open_inference_protocol_with_a_third_party_client(world, service):
+    """Every V2 route through tritonclient (PyPI), JSON and binary tensors: the same scores as /v1."""
+    import tritonclient.http as v2_client
+    from tritonclient.utils import InferenceServerException
+
+    from ml_assets.core import engines
+
+    settings, last = world
+    name = engines.model_store(settings).model_name
+    client = v2_client.InferenceServerClient(url=service.url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.get_server_metadata()["name"] == "ml-assets"
+    assert client.is_model_ready(name) and not client.is_model_ready("no_such_model")
+    metadata = client.get_model_metadata(name)
+    assert metadata["versions"] == ["1"]
+    assert [i["name"] for i in metadata["inputs"]] == list(transaction(_day(settings, last).iloc[0]))
+    rows = _day(settings, last).sample(50, random_state=3)
+    bodies = [transaction(r) for r in rows.itertuples()]
+    by_v1 = requests.post(f"{service.url}/v1/score/batch", json={"transactions": bodies}, timeout=30).json()
+    for binary in (False, True):
+        answer = client.infer(name, _v2_inputs(settings, bodies, binary), request_id=f"check-{binary}")
+        assert answer.get_response()["id"] == f"check-{binary}"
+        assert answer.as_numpy("score").tolist() == [r["score"] for r in by_v1["results"]]
+        assert answer.as_numpy("decision").tolist() == [r["decision"] for r in by_v1["results"]]
+        assert {v.decode() if isinstance(v, bytes) else v for v in answer.as_numpy("model_version")} == {"1"}
+    only_scores = client.infer(
+        name,
+        _v2_inputs(settings, bodies[:2], False),
+        outputs=[v2_client.InferRequestedOutput("score", binary_data=False)],
+    )
+    assert [o["name"] for o in only_scores.get_response()["outputs"]] == ["score"]
+    # a client's mistake is a 400 naming the input and the row, never a 5xx
+    bad = [*bodies[:3], {**bodies[3], "amount": -5.0}]
+    with pytest.raises(InferenceServerException) as refused:
+        client.infer(name, _v2_inputs(settings, bad, True))
+    assert refused.value.status() == "400" and "input 'amount' row 3" in refused.value.message()
+    with pytest.raises(InferenceServerException) as missing:
+        client.infer(name, _v2_inputs(settings, bodies[:2], False)[1:])
+    assert missing.value.status() == "400" and "inputs missing" in missing.value.message()
+    with pytest.raises(InferenceServerException) as unknown:
+        client.infer("no_such_model", _v2_inputs(settings, bodies[:2], False))
+    assert unknown.value.status() == "404"
+    for body in (b"", b"{", b'{"inputs": []}', b'{"inputs": [{"name": "amount"}]}'):
+        response = requests.post(f"{service.url}/v2/models/{name}/infer", data=body, timeout=10)
+        assert response.status_code == 400 and response.json()["error"], (body, response.text)
 
 
 @pytest.mark.slow

@@ -270,7 +270,7 @@ def test_a_champion_registered_without_monitors_is_monitored_all_the_same(world)
         if e.asset_key == dg.AssetKey("model")
     )
     store = store_of(settings)
-    with pytest.raises(FileNotFoundError, match="has no monitoring/monitors.pkl"):
+    with pytest.raises(FileNotFoundError, match="has no monitors recorded"):
         monitors.load(store, version, settings.monitors_cache_dir)
     store.set_alias(CHAMPION, version)
 
@@ -288,3 +288,47 @@ def test_a_champion_registered_without_monitors_is_monitored_all_the_same(world)
     assert 0.5 < estimate["estimated_roc_auc"].value <= 1.0
     fitted = monitors.load(store, version, settings.monitors_cache_dir)  # stored with the version now
     assert set(monitors.ALL_MONITORS) <= set(fitted.monitors)
+
+
+def test_a_changed_monitors_pickle_is_refused_unread_and_the_model_is_no_pickle(world):
+    """The monitors pickle is loaded only with the bytes whose hash the version recorded when it
+    was stored (in the artifact store or the local cache); the model is LightGBM's own text."""
+    import pickle
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from ml_assets.core.monitoring import monitors
+    from ml_assets.core.monitoring.fitting import monitors_of
+
+    settings, _ = world
+    store = store_of(settings)
+    version = store.alias_version("champion")
+    assert monitors.load(store, version, settings.monitors_cache_dir).monitors
+    recorded = store.client().get_model_version(store.model_name, version).tags[monitors.MONITORS_HASH_TAG]
+    name = monitors.MONITORS_FILE.format(digest=recorded)
+    (cached,) = Path(settings.monitors_cache_dir).glob(f"*-v{version}-{name}")
+    run_id = store.client().get_model_version(store.model_name, version).run_id
+    artifacts = Path(urlparse(store.client().get_run(run_id).info.artifact_uri).path)
+    stored = artifacts / monitors.MONITORS_DIR / name
+    original = stored.read_bytes()
+    try:
+        stored.write_bytes(pickle.dumps({"anything": "a pickle may hold"}))
+        cached.unlink()
+        with pytest.raises(monitors.TamperedArtifact, match=f"model version {version}.*refused unread"):
+            monitors.load(store, version, settings.monitors_cache_dir)
+        assert not cached.exists()  # nothing tampered is kept
+    finally:
+        stored.write_bytes(original)
+    assert monitors.load(store, version, settings.monitors_cache_dir).monitors  # the recorded bytes load
+    cached.write_bytes(cached.read_bytes() + b"trailing bytes pickle itself would ignore")
+    with pytest.raises(monitors.TamperedArtifact):
+        monitors.load(store, version, settings.monitors_cache_dir)
+    # no hash recorded (stored before hashes were, say): as good as none, so fitted again
+    store.client().delete_model_version_tag(store.model_name, version, monitors.MONITORS_HASH_TAG)
+    with pytest.raises(FileNotFoundError, match="has no monitors recorded"):
+        monitors.load(store, version, settings.monitors_cache_dir)
+    assert monitors_of(store, version, settings).monitors  # re-fitted, stored with its hash
+    assert monitors.MONITORS_HASH_TAG in store.client().get_model_version(store.model_name, version).tags
+    model_dir = Path(urlparse(store.client().get_model_version_download_uri(store.model_name, version)).path)
+    files = {p.name for p in model_dir.rglob("*") if p.is_file()}
+    assert "model.lgb" in files and not {f for f in files if f.endswith((".pkl", ".pickle"))}, files

@@ -18,7 +18,6 @@ from ml_assets.core.problem.parts import ColumnContract, Table
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
-    import pyarrow as pa_types
 
 SCHEMA, NULLS, UNIQUE, VALUES, IN_DAY = (
     "schema",
@@ -241,18 +240,16 @@ def check_day(
     day: dt.date,
     label: LabelRule | None = None,
     lake_dir=None,
-    arrow: pa_types.Table | None = None,
+    clean: bool = False,
 ) -> dict[str, list[RuleFailure] | None]:
     """The rules a day's file breaks, by group; with a type broken, the value groups are not
     checked (``None``). Rows are named by position in the file. A label table (``label``) also
-    gets its rules across tables, the events looked up in ``lake_dir``. Given the Arrow table
-    ``df`` was read from, a day its one-pass scan calls clean skips pandera's passes
-    (core/contract_scan.py says why)."""
-    from ml_assets.core import contract_scan
-
+    gets its rules across tables, the events looked up in ``lake_dir``. ``clean``: the day is
+    known to keep every rule within the file (core/contract_scan.py said so), and pandera's
+    passes are skipped."""
     df = df.reset_index(drop=True)
     groups = groups_of(label)
-    if arrow is not None and contract_scan.is_clean(arrow, table, day, label):
+    if clean:
         found = []
     else:
         broken = failures(df, type_schema(table))

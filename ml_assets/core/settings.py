@@ -274,6 +274,12 @@ class Settings(BaseSettings):
     serve_max_body_bytes: int = Field(
         1 << 20, gt=0, description="request bodies above this get a 413 (a full batch is ~0.2 MB)"
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        None,
+        description="this project's log level (core/logs.py); unset: INFO for the service, WARNING for "
+        "the commands that draw a progress bar",
+    )
+    log_json: bool = Field(False, description="one JSON object per log line instead of text")
     prediction_log_capacity: int = Field(100_000, gt=0, description="online predictions queued for the log")
     prediction_log_batch_rows: int = Field(5_000, gt=0, description="rows written to the log per transaction")
     prediction_log_flush_seconds: float = Field(
@@ -302,6 +308,17 @@ class Settings(BaseSettings):
     )
     rollout_min_step_seconds: float = Field(
         60.0, ge=0, description="a step also lasts at least this long before it may pass (a fail is at once)"
+    )
+    rollout_progress_deadline_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="a step without a verdict this long (too few paired requests) ends the rollout as "
+        "inconclusive: the challenger stops serving, tagged so, not as worse (Argo Rollouts' default)",
+    )
+    rollout_failure_limit: int = Field(
+        0,
+        ge=0,
+        description="failing looks tolerated in a row before the rollout aborts (Argo's failureLimit)",
     )
     rollout_min_rank_correlation: float = Field(
         0.5,

@@ -20,9 +20,10 @@ from pydantic import (
 )
 
 from ml_assets.core.settings import Settings
-from ml_assets.serving import auth
-from ml_assets.serving.fast_path import FastRoute, ScoreFastPath, ScoreResponse
+from ml_assets.serving import auth, v2
+from ml_assets.serving.fast_path import FastRoute, ScoreFastPath, ScoreResponse, off_loop
 from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
+from ml_assets.serving.request_ids import RequestIds
 
 
 class ScoreResult(BaseModel):
@@ -145,15 +146,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics.rollout_evidence.labels(name).set(getattr(verdict, name))
 
     def on_end(outcome: str, version: str) -> None:
-        from ml_assets.core.registry.rollout import PROMOTED
+        from ml_assets.core.registry.rollout import PROMOTED, ROLLED_BACK
 
-        if outcome == PROMOTED:
+        if outcome == ROLLED_BACK:
+            metrics.rollout_aborts.inc()
+        elif outcome == PROMOTED:
             metrics.rollout_promotions.inc()
             # the champion moved in memory: the watcher must not load it a second time
             state["watcher"].current = state["controller"].routing.champion
             serving_info(state["watcher"].current)
-        else:
-            metrics.rollout_aborts.inc()
 
     def try_ready() -> None:
         """Ready once a champion is loaded, the feature store answers, and a warm-up read and
@@ -222,6 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         def after_poll() -> None:
             controller.sync()  # start, resume or drop a challenger's rollout as the registry says
+            controller.check_progress()  # a step's time up, or its progress deadline passed
             controller.check_realized()  # throttled: every rollout_realized_check_seconds
             try_ready()
 
@@ -286,6 +288,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except FeaturesUnavailable:
             return None  # as for one transaction
 
+    # batches are scored on a worker thread, one at a time, on both paths: the event loop keeps
+    # answering /healthz, /readyz and single events meanwhile
+    batch_limiter = off_loop(1)
+
+    def score_off_loop(fn, events):
+        import anyio.to_thread
+
+        return anyio.to_thread.run_sync(fn, events, limiter=batch_limiter())
+
+    def served_versions() -> list[str]:
+        routing = state["controller"].routing if state.get("controller") else None
+        served = [routing.champion, routing.challenger] if routing else []
+        return [m.version for m in served if m is not None]
+
     # the fast path sits inside the metrics middleware, so its requests are counted and timed
     app.add_middleware(
         ScoreFastPath,
@@ -293,12 +309,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # far above any event's JSON, and any full batch's
             "/v1/score": FastRoute(Event, fast_answer, max_body=64 * 1024),
             "/v1/score/batch": FastRoute(
-                batch_request, fast_batch_answer, max_body=settings.serve_max_batch * 1024
+                batch_request,
+                fast_batch_answer,
+                max_body=settings.serve_max_batch * 1024,
+                limiter=batch_limiter,
             ),
         },
         authorized=lambda scope: auth.scope_authorized(scope, settings.serve_score_token),
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIds)  # added last: outermost
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request, exc: RequestValidationError) -> JSONResponse:
@@ -384,7 +404,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def score_batch(request: batch_request):  # type: ignore[valid-type]
         if not state["ready"]:
             return not_ready()
-        return ScoreResponse({"results": score(getattr(request, batch_field))})
+        results = await score_off_loop(score, getattr(request, batch_field))
+        return ScoreResponse({"results": results})
 
     @app.get("/v1/models", response_model=Models)
     async def models():
@@ -434,6 +455,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.get("controller") is None or state["controller"].promote(by=f"operator:{actor}") is None:
             return JSONResponse({"detail": "no rollout in progress"}, status_code=409)
         return state["controller"].status()
+
+    app.include_router(
+        v2.router(
+            v2.V2Service(
+                spec=spec,
+                event_model=Event,
+                model_name=lambda: state["store"].model_name,
+                versions=served_versions,
+                not_ready=lambda: None if state["ready"] else state["reason"],
+                score=score,
+                score_off_loop=score_off_loop,
+                max_batch=settings.serve_max_batch,
+                version=app.version,
+            ),
+            infer_dependencies=scoring_auth,
+        )
+    )
 
     @app.get("/healthz")
     async def healthz():

@@ -24,11 +24,37 @@ from starlette.responses import JSONResponse
 class FastRoute:
     """A ``POST`` route the middleware answers itself: the body validates as ``model`` and
     ``answer`` returns the answer's content, or None to hand the request to FastAPI. A body over
-    ``max_body`` bytes goes to FastAPI as it comes (its size limit and its 422 apply)."""
+    ``max_body`` bytes goes to FastAPI as it comes (its size limit and its 422 apply). With
+    ``limiter``, ``answer`` runs on a worker thread under it, off the event loop."""
 
     model: type[BaseModel]
     answer: Callable[[BaseModel], dict | None]
     max_body: int
+    limiter: Callable[[], object] | None = None  # the CapacityLimiter, made in the running loop
+
+
+def off_loop(tokens: int = 1) -> Callable[[], object]:
+    """A lazily made anyio ``CapacityLimiter``: work a route hands to worker threads, at most
+    ``tokens`` at a time. The event loop stays free for health checks and small requests while a
+    large batch is scored (a 1,000-row batch held it for tens of milliseconds)."""
+    made: list = []
+
+    def limiter():
+        import anyio
+
+        if not made:
+            made.append(anyio.CapacityLimiter(tokens))
+        return made[0]
+
+    return limiter
+
+
+async def answered(route: FastRoute, request: BaseModel) -> dict | None:
+    if route.limiter is None:
+        return route.answer(request)  # one event's read and predict: cheaper than a thread hop
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(route.answer, request, limiter=route.limiter())
 
 
 def _json_content(scope) -> bool:
@@ -83,7 +109,7 @@ class ScoreFastPath:
                 request = route.model.model_validate_json(body)
             except ValidationError:
                 request = None  # FastAPI validates again and answers 422 in its own words
-            answer = route.answer(request) if request is not None else None
+            answer = await answered(route, request) if request is not None else None
             if answer is not None:
                 return await ScoreResponse(answer)(scope, receive, send)
         pending = iter(messages)

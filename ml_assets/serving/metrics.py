@@ -8,6 +8,7 @@ imported first (Feast only loads in the app's lifespan), so values stay in-proce
 
 from __future__ import annotations
 
+import re
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -44,7 +45,21 @@ KNOWN_PATHS = {
     "/healthz",
     "/readyz",
     "/metrics",
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
 }
+
+# the V2 routes by their template: a model's name in the path is no label of its own
+V2_PATH = re.compile(r"^/v2/models/[^/]+(/ready|/infer)?$")
+
+
+def _endpoint(path: str) -> str:
+    if path in KNOWN_PATHS:
+        return path
+    if (v2 := V2_PATH.match(path)) is not None:
+        return "/v2/models/{name}" + (v2.group(1) or "")
+    return "other"
 
 
 class ServiceMetrics:
@@ -157,7 +172,7 @@ class MetricsMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        endpoint = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+        endpoint = _endpoint(scope["path"])
         status = {"code": 500}
         started = time.perf_counter()
 

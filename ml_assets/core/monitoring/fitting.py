@@ -98,7 +98,7 @@ def _fit_on_first_need(store: ModelStore, version: str, settings: Settings) -> m
     missing = [t for t in ("as_of", "training_set_hash", "decision_threshold") if t not in tags]
     if missing:
         raise FileNotFoundError(
-            f"model version {version} has no {monitors.MONITORS_ARTIFACT} and no {', '.join(missing)} tag to "
+            f"model version {version} has no monitors and no {', '.join(missing)} tag to "
             "fit them from: register it through train_and_promote (or log_and_register)"
         )
     from ml_assets.core import engines
@@ -150,10 +150,17 @@ def _fit_and_store(
 def _store(
     store: ModelStore, version: str, fitted: monitors.FittedMonitors, settings: Settings, run_id: str = ""
 ) -> str:
-    artifact = Path(monitors.MONITORS_ARTIFACT)
     with tempfile.TemporaryDirectory() as tmp:
-        store.log_artifact(version, monitors.save(fitted, Path(tmp) / artifact.name), str(artifact.parent))
-    # a re-fit replaces the version's monitors: drop the local copy so the next run downloads them
-    monitors.cache_path(store, version, settings.monitors_cache_dir).unlink(missing_ok=True)
-    store.tag_version(version, {MONITORS_LABELS_TAG: fitted.labels_complete_on or "as known at training"})
+        saved, digest = monitors.save(fitted, Path(tmp))
+        store.log_artifact(version, saved, monitors.MONITORS_DIR)
+    # the tag moves last: until it does, the version keeps its previous monitors (load() reads
+    # the file the tag names and checks its bytes against it)
+    store.tag_version(
+        version,
+        {
+            MONITORS_LABELS_TAG: fitted.labels_complete_on or "as known at training",
+            monitors.MONITORS_HASH_TAG: digest,
+        },
+    )
+    artifact = f"{monitors.MONITORS_DIR}/{saved.name}"
     return f"runs:/{run_id}/{artifact}"

@@ -7,6 +7,7 @@ One chunk per day, or the trailing week ending on each day for a problem with fe
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import pickle
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +19,8 @@ from ml_assets.core.features.contract import EVENT_TIME, raw_columns
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
 
-MONITORS_ARTIFACT = "monitoring/monitors.pkl"
+# a version's monitors, named by their own SHA-256 (recorded in the version's tag when stored)
+MONITORS_DIR, MONITORS_FILE, MONITORS_HASH_TAG = "monitoring", "monitors-{digest}.pkl", "monitors_sha256"
 SCORE, DECISION, TS = "score", "decision", EVENT_TIME
 ALL_MONITORS = ("cbpe", "score_drift", "univariate", "multivariate", "missing", "unseen")
 PERFORMANCE_MONITORS = ("cbpe", "realized")  # their rows are per metric, not per column
@@ -224,28 +226,56 @@ def with_complete_labels(
     )
 
 
-def save(fitted: FittedMonitors, path: Path) -> Path:
+def save(fitted: FittedMonitors, folder: Path) -> tuple[Path, str]:
+    """The pickle under its own content's name (``monitors-<sha256>.pkl``), and that hash."""
+    data = pickle.dumps(fitted)
+    found = digest(data)
+    path = Path(folder) / MONITORS_FILE.format(digest=found)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(fitted))
-    return path
+    path.write_bytes(data)
+    return path, found
 
 
-def cache_path(store: ModelStore, version: str, cache_dir: Path) -> Path:
-    return cache_dir / f"{store.model_name}-v{version}.pkl"
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class TamperedArtifact(RuntimeError):
+    """An artifact whose bytes are not the ones recorded when it was stored: never unpickled."""
 
 
 def load(store: ModelStore, version: str, cache_dir: Path) -> FittedMonitors:
-    """The fitted monitors of a model version (downloaded from MLflow once, then cached)."""
-    cached = cache_path(store, version, cache_dir)
+    """The fitted monitors of a model version, downloaded from MLflow once, then cached, and
+    unpickled only when their bytes hash to what the version's tag recorded when they were
+    stored: a pickle runs code as it loads. The artifact is named by that hash, and the tag moves
+    only after it is stored, so a run killed between the two leaves the version on its previous,
+    whole monitors (or on none: then they are fitted again)."""
+    recorded = store.client().get_model_version(store.model_name, str(version)).tags.get(MONITORS_HASH_TAG)
+    if recorded is None:  # never stored, or stored before hashes were recorded: fit them again
+        raise FileNotFoundError(
+            f"model version {version} has no monitors recorded (tag {MONITORS_HASH_TAG}): materialize "
+            "model_monitors for it first"
+        )
+    name = MONITORS_FILE.format(digest=recorded)
+    cached = Path(cache_dir) / f"{store.model_name}-v{version}-{name}"
     if not cached.exists():
         try:
-            downloaded = store.download(version, MONITORS_ARTIFACT, cache_dir / f"dl-{version}")
+            downloaded = store.download(version, f"{MONITORS_DIR}/{name}", Path(cache_dir) / f"dl-{version}")
         except Exception as exc:
             raise FileNotFoundError(
-                f"model version {version} has no {MONITORS_ARTIFACT}: materialize model_monitors for it first"
+                f"model version {version} has no {MONITORS_DIR}/{name}: materialize model_monitors for it"
             ) from exc
         downloaded.replace(cached)
-    return pickle.loads(cached.read_bytes())
+    data = cached.read_bytes()
+    if digest(data) != recorded:
+        cached.unlink(missing_ok=True)  # the next try downloads them again
+        raise TamperedArtifact(
+            f"the monitors of model version {version} ({MONITORS_DIR}/{name}) hash to "
+            f"{digest(data)[:12]}..., not the {recorded[:12]}... recorded when they were stored: refused "
+            "unread. If nobody should have changed them, find out who did; then re-fit them "
+            "(materialize model_monitors for the version)"
+        )
+    return pickle.loads(data)
 
 
 def run(fitted: FittedMonitors, predictions: pd.DataFrame, which=ALL_MONITORS) -> dict:

@@ -14,6 +14,7 @@ from ml_assets.core.model_store import CHALLENGER, CHAMPION, PREVIOUS, ModelStor
 
 GATE, STATUS, STEP = "offline_gate", "rollout_status", "rollout_step"
 PENDING, IN_PROGRESS, PROMOTED, ROLLED_BACK = "pending", "in_progress", "promoted", "rolled_back"
+INCONCLUSIVE = "inconclusive"  # a step ran out of time without the evidence for a verdict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +99,20 @@ def complete(store: ModelStore, version: str, evidence: dict, by: str = "control
     return before
 
 
-def abort(store: ModelStore, version: str, reason: str, evidence: dict, by: str = "controller") -> None:
-    """The challenger is rolled back: tagged with the reason and the numbers, and no alias
-    routes to it any more; the champion never moved."""
+def abort(
+    store: ModelStore,
+    version: str,
+    reason: str,
+    evidence: dict,
+    by: str = "controller",
+    status: str = ROLLED_BACK,
+) -> None:
+    """The challenger is rolled back (or its rollout ended ``INCONCLUSIVE``): tagged with the
+    reason and the numbers, and no alias routes to it any more; the champion never moved."""
     store.tag_version(
         version,
         {
-            STATUS: ROLLED_BACK,
+            STATUS: status,
             "rollout_reason": reason,
             "rollout_rolled_back_at": _now(),
             "rollout_rolled_back_by": by,

@@ -54,6 +54,7 @@ class RolloutController:
         self._lock = threading.RLock()
         self._writes = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-registry")
         self._next_judgement = 0
+        self._failed_looks, self._waiting_for_time = 0, False
 
     # --- who serves ------------------------------------------------------------------------
     def set_champion(self, model: ServingModel) -> None:
@@ -97,6 +98,7 @@ class RolloutController:
             step=step,
         )
         self.window, self._next_judgement = Window(self.clock()), self.policy.min_samples
+        self._failed_looks, self._waiting_for_time = 0, False
         log.info(
             "rollout of version %s at step %d (share %.2f)", model.version, step, self.policy.steps[step]
         )
@@ -134,21 +136,83 @@ class RolloutController:
                 window.canary_requests += canary_requests
             if len(window) < self._next_judgement and not erring(window, self.policy):
                 return None
-            self._next_judgement = len(window) + max(10, self.policy.min_samples // 10)
-            verdict = judge(
-                window, self.policy, routing.challenger.version, routing.step, routing.share, self.clock()
-            )
-            self.history.append(verdict)
-            if verdict.outcome == "fail":
-                self._abort(
-                    verdict.reasons[0] if len(verdict.reasons) == 1 else "; ".join(verdict.reasons),
-                    verdict.evidence(),
-                    "controller",
-                )
-            elif verdict.outcome == "pass":
-                self._advance(verdict)
+            # looks at sample sizes 10% apart (and 10 pairs at least): a step of many requests
+            # gets tens of looks, not one per 10 pairs, so chance alone has fewer tries at a
+            # false abort, and a window's judgement costs the request path less
+            self._next_judgement = len(window) + max(10, len(window) // 10)
+            verdict = self._look(window, routing)
         if self.on_verdict:
             self.on_verdict(verdict)
+        return verdict
+
+    def _look(self, window: Window, routing: Routing) -> StepVerdict:
+        """Judge the step's window and act on it: advance on a pass, abort on more failing looks
+        in a row than the policy's failure limit. Holds the lock."""
+        verdict = self._judge(window, routing)
+        if verdict.outcome == "fail":
+            self._failed_looks += 1
+        else:
+            self._failed_looks = 0
+        # all rules kept on enough evidence, held only by the step's minimum time
+        self._waiting_for_time = verdict.outcome == "hold" and verdict.samples >= self.policy.min_samples
+        self.history.append(verdict)
+        (log.debug if verdict.outcome == "hold" else log.info)(
+            "rollout of version %s, step %d (share %.2f): %s on %d paired requests "
+            "(rank correlation %.4f, score KS %.4f, flag rate %.4f vs %.4f, error rate %.4f)%s",
+            verdict.version,
+            verdict.step,
+            verdict.share,
+            verdict.outcome,
+            verdict.samples,
+            verdict.rank_correlation,
+            verdict.score_ks,
+            verdict.flag_rate_champion,
+            verdict.flag_rate_challenger,
+            verdict.error_rate,
+            f": {'; '.join(verdict.reasons)}" if verdict.reasons else "",
+        )
+        if verdict.outcome == "fail" and self._failed_looks > self.policy.failure_limit:
+            self._abort("; ".join(verdict.reasons), verdict.evidence(), "controller")
+        elif verdict.outcome == "fail":
+            log.info("failing look %d of %d tolerated", self._failed_looks, self.policy.failure_limit + 1)
+        elif verdict.outcome == "pass":
+            self._advance(verdict)
+        return verdict
+
+    def check_progress(self) -> StepVerdict | None:
+        """On the watcher's poll: a step whose evidence is in is judged once its minimum time is
+        up, even when no request comes to do it (a quiet service still advances); a step without
+        a verdict past ``progress_deadline_seconds`` ends the rollout as inconclusive."""
+        with self._lock:
+            window, routing = self.window, self.routing
+            if window is None or routing is None or routing.challenger is None:
+                return None
+            time_up = self.clock() - window.started >= self.policy.min_step_seconds
+            if self._waiting_for_time and time_up:
+                verdict = self._look(window, routing)
+            else:
+                verdict = self._deadline(window, routing)
+        if verdict is not None and self.on_verdict:
+            self.on_verdict(verdict)
+        return verdict
+
+    def _judge(self, window: Window, routing: Routing) -> StepVerdict:
+        challenger = routing.challenger.version
+        return judge(window, self.policy, challenger, routing.step, routing.share, self.clock())
+
+    def _deadline(self, window: Window, routing: Routing) -> StepVerdict | None:
+        seconds = self.clock() - window.started
+        if seconds < self.policy.progress_deadline_seconds:
+            return None
+        verdict = self._judge(window, routing)
+        reason = (
+            f"inconclusive: step {verdict.step} ran {seconds:.0f} s, past its progress deadline of "
+            f"{self.policy.progress_deadline_seconds:.0f} s, with {len(window)} paired requests (a verdict "
+            f"needs {self.policy.min_samples} and {self.policy.min_step_seconds:.0f} s)"
+        )
+        verdict = dataclasses.replace(verdict, outcome=registry.INCONCLUSIVE, reasons=(reason,))
+        self.history.append(verdict)
+        self._abort(reason, verdict.evidence(), "controller", registry.INCONCLUSIVE)
         return verdict
 
     def _advance(self, verdict: StepVerdict) -> None:
@@ -191,14 +255,14 @@ class RolloutController:
         return found
 
     # --- registry moves ------------------------------------------------------------------------
-    def _abort(self, reason: str, evidence: dict, by: str) -> str:
+    def _abort(self, reason: str, evidence: dict, by: str, status: str = registry.ROLLED_BACK) -> str:
         version = self.routing.challenger.version
-        self.ended[version] = registry.ROLLED_BACK
+        self.ended[version] = status
         self._stop_routing()  # 0% at once; the registry follows
-        self._move(registry.abort, self.store, version, reason, evidence, by)
-        log.warning("rollout of version %s aborted: %s", version, reason)
+        self._move(registry.abort, self.store, version, reason, evidence, by, status)
+        log.warning("rollout of version %s ended %s: %s", version, status, reason)
         if self.on_end:
-            self.on_end(registry.ROLLED_BACK, version)
+            self.on_end(status, version)
         return version
 
     def _promote(self, evidence: dict, by: str) -> str:

@@ -18,6 +18,8 @@ class RolloutPolicy:
     salt: str
     min_samples: int
     min_step_seconds: float
+    progress_deadline_seconds: float
+    failure_limit: int
     min_rank_correlation: float
     max_score_ks: float
     max_decision_rate_diff: float
@@ -37,6 +39,8 @@ class RolloutPolicy:
             s.rollout_salt,
             s.rollout_min_samples,
             s.rollout_min_step_seconds,
+            s.rollout_progress_deadline_seconds,
+            s.rollout_failure_limit,
             s.rollout_min_rank_correlation,
             s.rollout_max_score_ks,
             s.rollout_max_decision_rate_diff,
@@ -55,7 +59,7 @@ class StepVerdict:
     version: str  # the challenger judged
     step: int
     share: float
-    outcome: str  # hold | pass | fail
+    outcome: str  # hold | pass | fail | inconclusive (its step's progress deadline passed)
     reasons: tuple[str, ...]
     samples: int  # paired requests (both arms scored)
     canary_requests: int  # answered by the challenger
@@ -129,12 +133,14 @@ def judge(
     failing = erring(window, policy)
     rho = rank_correlation(champion, challenger) if enough else float("nan")
     ks = ks_distance(champion, challenger) if enough else float("nan")
-    flags = (
-        (float(np.mean(window.champion_flags)), float(np.mean(window.challenger_flags))) if n else (0.0, 0.0)
-    )
-    times = (window.champion_seconds, window.challenger_seconds)
-    p99 = [float(np.quantile(s, 0.99)) if s else 0.0 for s in times]
-    median = [float(np.median(s)) if s else 0.0 for s in times]
+    champion_flags = np.asarray(window.champion_flags, dtype=bool)
+    challenger_flags = np.asarray(window.challenger_flags, dtype=bool)
+    flags = (float(champion_flags.mean()), float(challenger_flags.mean())) if n else (0.0, 0.0)
+    times = [
+        np.quantile(s, (0.5, 0.99)) if s else (0.0, 0.0)
+        for s in (window.champion_seconds, window.challenger_seconds)
+    ]
+    median, p99 = [float(t[0]) for t in times], [float(t[1]) for t in times]
     reasons = []
     if failing:
         reasons.append(f"error rate {error_rate:.3f} > {policy.max_error_rate}")
@@ -148,10 +154,8 @@ def judge(
         # the flag-rate gap must be both material (the tolerance) and clear on the paired
         # decisions (McNemar: of the requests the arms decided differently, too many one way);
         # on 100 requests a 47% flag rate moves by 5 points from sampling alone
-        champion_only = int(np.sum(np.asarray(window.champion_flags) & ~np.asarray(window.challenger_flags)))
-        challenger_only = int(
-            np.sum(np.asarray(window.challenger_flags) & ~np.asarray(window.champion_flags))
-        )
+        champion_only = int(np.sum(champion_flags & ~challenger_flags))
+        challenger_only = int(np.sum(challenger_flags & ~champion_flags))
         discordant = champion_only + challenger_only
         z = abs(challenger_only - champion_only) / np.sqrt(discordant) if discordant else 0.0
         if abs(flags[1] - flags[0]) > policy.max_decision_rate_diff and z >= policy.decision_rate_z:

@@ -12,7 +12,16 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.core.features.contract import EVENT_ID, EVENT_TIME
-from ml_assets.core.model import TARGET, WEIGHT, Hyperparameters, decision_threshold, evaluate, score, train
+from ml_assets.core.model import (
+    TARGET,
+    WEIGHT,
+    Hyperparameters,
+    booster,
+    decision_threshold,
+    evaluate,
+    score,
+    train,
+)
 from ml_assets.core.model_store import CHALLENGER, ModelStore
 from ml_assets.core.problem import problem_spec
 from ml_assets.core.records import Lineage, Metrics, ModelVersionRecord, TrainingSetRecord
@@ -130,7 +139,9 @@ def log_and_register(
             reference.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), str(Path(REFERENCE_ARTIFACT).parent))
         info = mlflow.lightgbm.log_model(
-            trained,
+            # the native booster, which MLflow stores in LightGBM's own text format (model.lgb):
+            # the classifier would be pickled, and loading a pickle runs whatever it holds
+            booster(trained),
             name="model",
             signature=infer_signature(val[cols].head(200), validation.scores[:200]),
             input_example=val[cols].head(3),
