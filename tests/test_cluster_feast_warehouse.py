@@ -193,3 +193,23 @@ def test_training_set_and_scores_equal_the_embedded_profile(tmp_path):
         np.testing.assert_array_equal(score(model, a, features), score(model, b, features))
     finally:
         engines.drop_databases(cluster)
+
+
+def test_one_rollout_lease_and_one_evidence_table_across_replicas_on_postgres(cluster):
+    """The cluster profile's shared rollout (core/rollout/shared.py): one holder of the advisory
+    lock at a time, taken over when the holder's session ends; every replica's evidence in one
+    table, and one start time per step whoever asks first."""
+    from ml_assets.core.rollout.shared import Call, EvidenceStore, PostgresLease, shared_rollout
+
+    first, second = shared_rollout(cluster), shared_rollout(cluster)  # two replicas' views
+    assert first.lease.held() and not second.lease.held() and first.lease.held()
+    first.lease.release()  # the holder's session ends (a process that dies ends it too)
+    assert second.lease.held() and not PostgresLease(cluster.database_url("warehouse")).held()
+    call = Call([0.1, 0.2], [0.15, 0.1], [False, False], [False, False], 0.001, 0.002, 1)
+    for replica in (first, second):
+        replica.record("7", 2, call)
+        replica.flush()
+    window = EvidenceStore(cluster.database_url("warehouse")).window("7", 2)
+    assert (len(window), window.attempts, window.canary_requests) == (4, 2, 2)
+    assert first.evidence.step_started("7", 2) == second.evidence.step_started("7", 2) == window.started
+    second.lease.release()

@@ -198,6 +198,10 @@ def test_scoring_deployment_probes_and_scrapes_real_routes(service_routes):
     assert annotations["prometheus.io/scrape"] == "true" and int(annotations["prometheus.io/port"]) == port
     for path in ("/readyz", "/healthz", annotations["prometheus.io/path"]):
         assert path in service_routes, f"{path} is not a route of the service"
+    # several replicas judge one rollout only with the shared rollout on (core/rollout/shared.py)
+    env = {e["name"]: e["value"] for e in container.get("env", [])}
+    if deployment["spec"]["replicas"] > 1:
+        assert Settings.model_validate({"rollout_shared": env.get("ML_ASSETS_ROLLOUT_SHARED")}).rollout_shared
     assert container["envFrom"] == [{"configMapRef": {"name": "ml-assets-cluster"}}]
 
 

@@ -110,6 +110,26 @@ def test_verdict_holds_on_too_little_evidence_or_time_and_judges_paired_scores()
     assert judge(broken, policy, "2", 0, 0.0, now=1).outcome == "fail"
 
 
+def test_the_embedded_lease_has_one_holder_and_the_evidence_table_every_replica(tmp_path):
+    """core/rollout/shared.py on the embedded profile: a file lock, a SQLite table."""
+    from ml_assets.core.rollout.shared import Call, shared_rollout
+
+    settings = Settings(data_dir=tmp_path)
+    first, second = shared_rollout(settings), shared_rollout(settings)  # two replicas' views
+    assert first.lease.held() and not second.lease.held() and first.lease.held()
+    first.lease.release()  # or its process dies: the OS releases the lock
+    assert second.lease.held() and not first.lease.held()
+    call = Call([0.1, 0.2], [0.15, 0.1], [False, True], [False, False], 0.001, None, 1)
+    for replica in (first, second):
+        replica.record("7", 2, call)
+        replica.flush()
+    window = second.evidence.window("7", 2)
+    # a call whose challenger raised counts as an attempt and an error, with no pairs
+    assert (len(window), window.attempts, window.errors) == (0, 2, 2)
+    assert first.evidence.step_started("7", 2) == window.started
+    assert first.evidence.window("7", 3).attempts == 0  # a step's evidence is its own
+
+
 # --- whole rollouts through the service -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
@@ -469,3 +489,96 @@ def test_realized_quality_by_arm_rolls_back_a_challenger_worse_on_labelled_traff
     again = controller.check_realized()
     assert again.challenger_roc_auc == again.champion_roc_auc and controller.routing.challenger is not None
     controller.close()
+
+
+def _counter(url: str, name: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+
+
+def _until_ended(services, version: str, txs, max_requests: int = 4000) -> list[dict]:
+    """Requests alternated between the replicas until every one says the rollout ended."""
+    for sent in range(max_requests):
+        response = _post(services[sent % len(services)].url, txs[sent % len(txs)])
+        assert response.status_code == 200, response.text
+        if sent % 40 == 39:
+            statuses = [requests.get(f"{s.url}/v1/rollout", timeout=10).json() for s in services]
+            if all(version in st["ended"] for st in statuses):
+                return statuses
+    raise TimeoutError(f"the rollout of {version} did not end on every replica: {statuses}")
+
+
+@pytest.mark.slow
+def test_two_replicas_serve_one_rollout_and_a_killed_leader_is_replaced(world):
+    """Two service processes on one registry (ML_ASSETS_ROLLOUT_SHARED), a client alternating
+    between them: one judgement per rollout whichever replica saw the requests, the same arm for
+    the same customer on both, and the other replica takes over when the leader dies mid-step."""
+    settings, txs = world
+    store = store_of(settings)
+    first_champion = store.alias_version("champion")
+    env = {"ML_ASSETS_ROLLOUT_SHARED": "true", "ML_ASSETS_ROLLOUT_MIN_STEP_SECONDS": "0"}
+    replicas = [Service(settings, free_port(), env), Service(settings, free_port(), env)]
+    try:
+        for svc in replicas:
+            svc.wait_ready()
+        # a worse challenger: rolled back once, by one replica, and both route nothing to it
+        bad = _challenger(world, shuffle=True, seed=21)
+        for svc in replicas:
+            _wait_rollout(svc.url, bad)
+        statuses = _until_ended(replicas, bad, txs)
+        assert [st["ended"][bad] for st in statuses] == ["rolled_back"] * 2
+        assert all(st["challenger"] is None and st["share"] == 0.0 for st in statuses)
+        assert sum(_counter(s.url, "ml_assets_serving_rollout_aborts_total") for s in replicas) == 1
+        assert sum(st["leader"] for st in statuses) == 1
+        assert _tags_once(store, bad, "rollout_rolled_back_by")["rollout_status"] == "rolled_back"
+        # an equal one: the same arm for the same customer on both replicas, promoted once
+        equal = _challenger(world, shuffle=False, seed=22)
+        for svc in replicas:
+            _wait_rollout(svc.url, equal)
+        for sent in range(4000):  # to a canary step on both
+            _post(replicas[sent % 2].url, txs[sent % len(txs)])
+            steps = [requests.get(f"{s.url}/v1/rollout", timeout=10).json()["step"] for s in replicas]
+            if sent % 20 == 19 and all(step is not None and step >= 1 for step in steps):
+                break
+
+        def steps() -> list:
+            return [requests.get(f"{s.url}/v1/rollout", timeout=10).json()["step"] for s in replicas]
+
+        pairs = []  # one transaction to both replicas, while both stood at the same step
+        for tx in txs[:400]:
+            before = steps()
+            arms = [(r["arm"], r["model_version"]) for r in (_post(s.url, tx).json() for s in replicas)]
+            if before == steps() and len(set(before)) == 1:
+                pairs.append(arms)
+        assert all(a == b for a, b in pairs), pairs
+        assert len(pairs) >= 100 and any(a == ("canary", equal) for a, _ in pairs), pairs
+        statuses = _until_ended(replicas, equal, txs)
+        assert [st["ended"][equal] for st in statuses] == ["promoted"] * 2
+        assert sum(_counter(s.url, "ml_assets_serving_rollout_promotions_total") for s in replicas) == 1
+        time.sleep(1.5)  # the follower loads the new champion on its next poll
+        for svc in replicas:
+            models = requests.get(f"{svc.url}/v1/models", timeout=10).json()["models"]
+            assert [(m["alias"], m["model_version"]) for m in models] == [("champion", equal)]
+        # the leader killed mid-step: the other replica takes the lease and completes the rollout
+        following = _challenger(world, shuffle=False, seed=23)
+        for svc in replicas:
+            _wait_rollout(svc.url, following)
+        for sent in range(4000):
+            _post(replicas[sent % 2].url, txs[sent % len(txs)])
+            status = [requests.get(f"{s.url}/v1/rollout", timeout=10).json() for s in replicas]
+            if sent % 10 == 9 and all(st["step"] == 1 for st in status):
+                break
+        leader = next(i for i, st in enumerate(status) if st["leader"])
+        replicas[leader].proc.kill()
+        replicas[leader].proc.wait()
+        survivor = replicas[1 - leader]
+        (final,) = _until_ended([survivor], following, txs)
+        assert final["ended"][following] == "promoted" and final["leader"], final
+        assert _tags_once(store, following, "rollout_promoted_by")["rollout_status"] == "promoted"
+        assert store.alias_version("champion") == following
+    finally:
+        for svc in replicas:
+            svc.stop()
+        store.set_alias("champion", first_champion)
+        if store.alias_version("challenger") is not None:
+            store.delete_alias("challenger")

@@ -309,6 +309,12 @@ class Settings(BaseSettings):
     rollout_min_step_seconds: float = Field(
         60.0, ge=0, description="a step also lasts at least this long before it may pass (a fail is at once)"
     )
+    rollout_shared: bool = Field(
+        False,
+        description="several service replicas serve one rollout: each writes its paired evidence to a "
+        "shared table, the holder of a lease judges it (core/rollout/shared.py); needed with more than "
+        "one replica",
+    )
     rollout_progress_deadline_seconds: float = Field(
         600.0,
         gt=0,

@@ -5,6 +5,7 @@ import collections
 import contextlib
 import datetime as dt
 import math
+import time
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
@@ -71,7 +72,8 @@ class RolloutStatus(BaseModel):
     steps: list[float] = Field(description="the challenger's share of customers at each step (0 = shadow)")
     share: float
     shadow_share: float
-    window_samples: int = Field(description="paired requests in the current step's window")
+    window_samples: int = Field(description="paired requests in the current step's window (this replica's)")
+    leader: bool = Field(description="whether this replica judges the rollout (always, with one replica)")
     ended: dict[str, str] = Field(description="rollouts this process ended: version -> outcome")
     verdicts: list[dict] = Field(description="the latest verdicts, with their numbers")
     realized: dict | None = Field(
@@ -186,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from ml_assets.core.model_store import CHALLENGER
         from ml_assets.core.monitoring.online import realized_by_arm
         from ml_assets.core.rollout import RolloutController, RolloutPolicy
+        from ml_assets.core.rollout.shared import shared_rollout
         from ml_assets.core.scoring import ServingModel
         from ml_assets.core.serving import ModelWatcher, PredictionLogWriter, warm
 
@@ -195,9 +198,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engines.warehouse(settings),
         )
         n_features = len(repo.specs.model_features())
+        shared = shared_rollout(settings) if settings.rollout_shared else None
         controller = RolloutController(
             store,
             RolloutPolicy.from_settings(settings),
+            shared=shared,
+            clock=time.time if shared else time.monotonic,  # replicas share one clock: the wall's
             load=lambda version: warm(ServingModel.by_version(store, version, CHALLENGER), n_features),
             on_verdict=on_verdict,
             on_end=on_end,
@@ -238,6 +244,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state["ready"] = False
         watcher.stop()
         controller.close()  # pending registry moves land before the process ends
+        if shared is not None:  # the evidence this replica saw, and the lease, to the others
+            shared.flush()
+            shared.lease.release()
         writer.stop()  # drains: every accepted prediction reaches the log
 
     app = FastAPI(

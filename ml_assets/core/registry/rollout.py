@@ -59,6 +59,11 @@ def read_state(store: ModelStore) -> RolloutState:
     )
 
 
+def status_of(store: ModelStore, version: str) -> str | None:
+    """How a version's rollout stands, from its own tags (its alias may be gone already)."""
+    return store.client().get_model_version(store.model_name, str(version)).tags.get(STATUS)
+
+
 def admit(store: ModelStore, version: str, reason: str) -> None:
     """The offline gate passed: the version may start a rollout (it serves nothing yet)."""
     store.tag_version(version, {GATE: "passed", STATUS: PENDING, STEP: 0, "offline_gate_reason": reason})

@@ -13,8 +13,8 @@ write lands. Its state lives in the registry (registry/rollout.py), so the CLI, 
 UI and a restarted service all see the same rollout; a restart resumes at the recorded step
 with a fresh window (the evidence of a half-finished window is not kept).
 
-One service process holds the controller: with several replicas it would move out to a
-process of its own that reads the prediction log."""
+With several replicas (``rollout_shared``), each routes by the registry's step and writes its
+paired evidence to one shared table, and the holder of a lease judges all of it (shared.py)."""
 
 from ml_assets.core.rollout.controller import RolloutController
 from ml_assets.core.rollout.routing import CANARY_ARM, CHAMPION_ARM, SHADOW_ARM, Routing, bucket

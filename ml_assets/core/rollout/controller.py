@@ -18,6 +18,7 @@ from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.monitoring.online import RealizedByArm
 from ml_assets.core.registry import rollout as registry
 from ml_assets.core.rollout.routing import Routing
+from ml_assets.core.rollout.shared import Call, SharedRollout, add
 from ml_assets.core.rollout.verdicts import RolloutPolicy, StepVerdict, Window, erring, judge
 from ml_assets.core.scoring import ServingModel
 
@@ -41,8 +42,10 @@ class RolloutController:
         realized: Callable[[str, str], RealizedByArm | None] | None = None,  # (champion, challenger)
         clock: Callable[[], float] = time.monotonic,
         dry_run: bool = False,  # judge and route in memory only: the registry is never written
+        shared: SharedRollout | None = None,  # several replicas, one rollout (shared.py); clock: wall time
     ):
-        self.dry_run = dry_run
+        self.dry_run, self.shared = dry_run, shared
+        self.leader = shared is None  # with replicas: whether this one holds the lease (last poll)
         self.store, self.policy, self.load, self.clock = store, policy, load, clock
         self.realized, self.last_realized = realized, None
         self._next_realized = 0.0
@@ -65,6 +68,7 @@ class RolloutController:
             else:
                 self.routing = dataclasses.replace(self.routing, champion=model)
             if self.routing.challenger is not None and self.routing.challenger.version == model.version:
+                self.ended.setdefault(model.version, registry.PROMOTED)  # by another replica, or a person
                 self._stop_routing()
 
     def sync(self) -> None:
@@ -77,9 +81,17 @@ class RolloutController:
             if current != state.challenger and self.routing is not None:
                 model = self.load(state.challenger)  # outside the lock: a load takes a while
                 self.start(model, state.step)
+            elif current == state.challenger:
+                with self._lock:  # another replica judged the step: follow it (never back)
+                    if self.routing.challenger is not None and state.step > self.routing.step:
+                        self._start(self.routing.challenger, min(state.step, len(self.policy.steps) - 1))
         elif current is not None and (not state.active or state.challenger != current):
+            # how it ended, from the version's tags: the alias is gone once a rollout ends
+            ended = (state.status if state.challenger == current else None) or registry.status_of(
+                self.store, current
+            )
             with self._lock:
-                self.ended.setdefault(current, state.status or "ended elsewhere")
+                self.ended.setdefault(current, ended or "ended elsewhere")
                 self._stop_routing()
 
     def start(self, model: ServingModel, step: int = 0) -> None:
@@ -123,17 +135,19 @@ class RolloutController:
             window = self.window
             if window is None or self.routing is None or routing.challenger is not self.routing.challenger:
                 return None  # the rollout ended or moved on while this request ran
-            window.attempts += 1
-            window.champion_seconds.append(champion_seconds)
-            if challenger_seconds is None:
-                window.errors += 1
-            else:
-                window.challenger_seconds.append(challenger_seconds)
-                window.champion.extend(champion_scores.tolist())
-                window.challenger.extend(challenger_scores.tolist())
-                window.champion_flags.extend((champion_scores > routing.champion.threshold).tolist())
-                window.challenger_flags.extend((challenger_scores > routing.challenger.threshold).tolist())
-                window.canary_requests += canary_requests
+            call = Call(
+                champion_scores.tolist(),
+                challenger_scores.tolist(),
+                (champion_scores > routing.champion.threshold).tolist(),
+                (challenger_scores > routing.challenger.threshold).tolist(),
+                champion_seconds,
+                challenger_seconds,
+                canary_requests,
+            )
+            add(window, call)
+            if self.shared is not None:  # the lease holder judges every replica's evidence
+                self.shared.record(routing.challenger.version, routing.step, call)
+                return None
             if len(window) < self._next_judgement and not erring(window, self.policy):
                 return None
             # looks at sample sizes 10% apart (and 10 pairs at least): a step of many requests
@@ -182,7 +196,10 @@ class RolloutController:
     def check_progress(self) -> StepVerdict | None:
         """On the watcher's poll: a step whose evidence is in is judged once its minimum time is
         up, even when no request comes to do it (a quiet service still advances); a step without
-        a verdict past ``progress_deadline_seconds`` ends the rollout as inconclusive."""
+        a verdict past ``progress_deadline_seconds`` ends the rollout as inconclusive. With
+        replicas, the lease holder judges the step on every replica's evidence here."""
+        if self.shared is not None:
+            return self._judge_shared()
         with self._lock:
             window, routing = self.window, self.routing
             if window is None or routing is None or routing.challenger is None:
@@ -193,6 +210,27 @@ class RolloutController:
             else:
                 verdict = self._deadline(window, routing)
         if verdict is not None and self.on_verdict:
+            self.on_verdict(verdict)
+        return verdict
+
+    def _judge_shared(self) -> StepVerdict | None:
+        self.shared.flush()
+        self.leader = self.shared.lease.held()
+        routing = self.routing
+        if not self.leader or routing is None or routing.challenger is None:
+            return None
+        version, step = routing.challenger.version, routing.step
+        window = self.shared.evidence.window(version, step)  # outside the lock: a database read
+        with self._lock:
+            if self.routing is not routing:
+                return None  # the rollout moved on meanwhile; the next poll judges the new step
+            verdict = self._look(window, routing)
+            if verdict.outcome == "hold":
+                verdict = self._deadline(window, routing) or verdict
+            moved = self.routing
+        if moved.challenger is not None and moved.step != step:
+            self.shared.evidence.step_started(moved.challenger.version, moved.step)  # the next step's clock
+        if self.on_verdict and verdict.outcome != "hold":
             self.on_verdict(verdict)
         return verdict
 
@@ -230,6 +268,7 @@ class RolloutController:
         routing = self.routing
         if (
             self.realized is None
+            or not self.leader
             or routing is None
             or routing.challenger is None
             or self.clock() < self._next_realized
@@ -315,6 +354,7 @@ class RolloutController:
                 "share": r.share if r else 0.0,
                 "shadow_share": r.shadow_share if r else 0.0,
                 "window_samples": len(self.window) if self.window else 0,
+                "leader": self.leader,
                 "ended": dict(self.ended),
                 "verdicts": [v.evidence() for v in list(self.history)[-100:]],
                 "realized": dataclasses.asdict(self.last_realized) if self.last_realized else None,
