@@ -252,6 +252,12 @@ class Settings(BaseSettings):
     serve_host: str = Field("127.0.0.1", description="the service binds loopback unless told otherwise")
     serve_port: int = Field(8000, gt=0, lt=65536)
     serve_max_batch: int = Field(1000, gt=0, description="transactions one /v1/score/batch call may carry")
+    serve_inline_batch_rows: int = Field(
+        200,
+        ge=0,
+        description="batches up to this many events are scored on the event loop; larger ones on a "
+        "worker thread, so /healthz and single events are not held behind them",
+    )
     serve_model_threads: int = Field(
         1, ge=1, description="OpenMP threads of the service's model (one: single rows gain nothing from more)"
     )

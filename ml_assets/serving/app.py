@@ -22,7 +22,7 @@ from pydantic import (
 
 from ml_assets.core.settings import Settings
 from ml_assets.serving import auth, v2
-from ml_assets.serving.fast_path import FastRoute, ScoreFastPath, ScoreResponse, off_loop
+from ml_assets.serving.fast_path import FastRoute, OffLoop, ScoreFastPath, ScoreResponse
 from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
 from ml_assets.serving.request_ids import RequestIds
 
@@ -297,14 +297,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except FeaturesUnavailable:
             return None  # as for one transaction
 
-    # batches are scored on a worker thread, one at a time, on both paths: the event loop keeps
-    # answering /healthz, /readyz and single events meanwhile
-    batch_limiter = off_loop(1)
+    # large batches are scored on a worker thread, one at a time, on every path (fast, FastAPI's,
+    # V2): the event loop keeps answering /healthz, /readyz and single events meanwhile
+    off_loop = OffLoop(settings.serve_inline_batch_rows)
 
     def score_off_loop(fn, events):
-        import anyio.to_thread
-
-        return anyio.to_thread.run_sync(fn, events, limiter=batch_limiter())
+        return off_loop.call(fn, events, len(events))
 
     def served_versions() -> list[str]:
         routing = state["controller"].routing if state.get("controller") else None
@@ -321,7 +319,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 batch_request,
                 fast_batch_answer,
                 max_body=settings.serve_max_batch * 1024,
-                limiter=batch_limiter,
+                off_loop=off_loop,
+                rows=lambda request: len(getattr(request, batch_field)),
             ),
         },
         authorized=lambda scope: auth.scope_authorized(scope, settings.serve_score_token),

@@ -20,41 +20,45 @@ from pydantic_core import to_json
 from starlette.responses import JSONResponse
 
 
+class OffLoop:
+    """Scoring calls of more than ``inline_rows`` events run on a worker thread, one at a time
+    (an anyio ``CapacityLimiter`` of one): the event loop stays free for health checks and small
+    requests while a large batch is scored (a 1,000-row batch held it for tens of milliseconds,
+    and ``/healthz`` waited behind it). Smaller calls stay on the loop: the thread hop cost a
+    batch of 100 a third of its time (BENCHMARKS.md), more than it holds the loop."""
+
+    def __init__(self, inline_rows: int):
+        self.inline_rows, self._limiter = inline_rows, None
+
+    async def call(self, fn: Callable, arg, rows: int):
+        if rows <= self.inline_rows:
+            return fn(arg)
+        import anyio
+        import anyio.to_thread
+
+        if self._limiter is None:  # made in the running loop
+            self._limiter = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(fn, arg, limiter=self._limiter)
+
+
 @dataclasses.dataclass(frozen=True)
 class FastRoute:
     """A ``POST`` route the middleware answers itself: the body validates as ``model`` and
     ``answer`` returns the answer's content, or None to hand the request to FastAPI. A body over
     ``max_body`` bytes goes to FastAPI as it comes (its size limit and its 422 apply). With
-    ``limiter``, ``answer`` runs on a worker thread under it, off the event loop."""
+    ``off_loop``, ``answer`` runs there for a request of ``rows(request)`` events."""
 
     model: type[BaseModel]
     answer: Callable[[BaseModel], dict | None]
     max_body: int
-    limiter: Callable[[], object] | None = None  # the CapacityLimiter, made in the running loop
-
-
-def off_loop(tokens: int = 1) -> Callable[[], object]:
-    """A lazily made anyio ``CapacityLimiter``: work a route hands to worker threads, at most
-    ``tokens`` at a time. The event loop stays free for health checks and small requests while a
-    large batch is scored (a 1,000-row batch held it for tens of milliseconds)."""
-    made: list = []
-
-    def limiter():
-        import anyio
-
-        if not made:
-            made.append(anyio.CapacityLimiter(tokens))
-        return made[0]
-
-    return limiter
+    off_loop: OffLoop | None = None
+    rows: Callable[[BaseModel], int] = lambda request: 1
 
 
 async def answered(route: FastRoute, request: BaseModel) -> dict | None:
-    if route.limiter is None:
-        return route.answer(request)  # one event's read and predict: cheaper than a thread hop
-    import anyio.to_thread
-
-    return await anyio.to_thread.run_sync(route.answer, request, limiter=route.limiter())
+    if route.off_loop is None:
+        return route.answer(request)
+    return await route.off_loop.call(route.answer, request, route.rows(request))
 
 
 def _json_content(scope) -> bool:
