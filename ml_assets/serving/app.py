@@ -74,7 +74,7 @@ class RolloutStatus(BaseModel):
     shadow_share: float
     window_samples: int = Field(description="paired requests in the current step's window (this replica's)")
     leader: bool = Field(description="whether this replica judges the rollout (always, with one replica)")
-    ended: dict[str, str] = Field(description="rollouts this process ended: version -> outcome")
+    ended: dict[str, str] = Field(description="rollouts this replica saw end: version -> outcome")
     verdicts: list[dict] = Field(description="the latest verdicts, with their numbers")
     realized: dict | None = Field(
         description="realized ROC AUC by arm on labelled paired traffic, once labels are in"
