@@ -17,8 +17,13 @@ NOTICES = (
 )
 # loggers whose lines at these levels are noise in a person's run: Feast warns that a source's
 # files do not exist yet when the repo is applied before the lake fills; MLflow announces its
-# table migrations
-LOGGERS = {"feast.infra.offline_stores.file_source": logging.ERROR, "mlflow.store.db.utils": logging.WARNING}
+# table migrations; NannyML warns at every fit that a threshold was clipped to its metric's range
+# (measured on `make dev` once core/logs.py gave the root logger a handler: 20 lines a fit)
+LOGGERS = {
+    "feast.infra.offline_stores.file_source": logging.ERROR,
+    "mlflow.store.db.utils": logging.WARNING,
+    "nannyml": logging.ERROR,
+}
 
 
 def quiet_libraries() -> None:
