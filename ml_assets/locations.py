@@ -8,11 +8,25 @@ imports a problem's modules before the choice is made."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 
 from ml_assets.core.settings import PROBLEMS_DIR
+
+
+class _OneProjectManyLocations(logging.Filter):
+    """Dagster's component tree warns, at every load of the defs folder (hundreds of lines a
+    `make dev`), that a location's name is not the project's ``code_location_name``: one dg
+    project serves a location per problem here by design, and no app-managed component keys on
+    the name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "configured on this project does not match the name" not in record.getMessage()
+
+
+logging.getLogger("dagster.components.core.component_tree").addFilter(_OneProjectManyLocations())
 
 
 def __getattr__(name: str):
