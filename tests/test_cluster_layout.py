@@ -162,7 +162,7 @@ def test_kubernetes_workers_run_the_tested_executor_and_every_pod_shares_the_lak
     assert mounts[env["DAGSTER_HOME"]] == "ml-assets-dagster-config"
     assert Path(config_path).parent == Path(env["DAGSTER_HOME"])
     assert "ML_ASSETS_DAGSTER_POSTGRES_URL" in env  # deploy/cluster/dagster.yaml reads it
-    assert worker["envFrom"] == [{"configMapRef": {"name": "ml-assets-cluster"}}]
+    assert worker["envFrom"] == SETTINGS_AND_PASSWORD
     # every pod that reads or writes the lake mounts the same claim where the settings point
     values = _load(DEPLOY / "k8s" / "dagster-values.yaml")
     code = values["dagster-user-deployments"]["deployments"][0]
@@ -202,7 +202,7 @@ def test_scoring_deployment_probes_and_scrapes_real_routes(service_routes):
     env = {e["name"]: e["value"] for e in container.get("env", [])}
     if deployment["spec"]["replicas"] > 1:
         assert Settings.model_validate({"rollout_shared": env.get("ML_ASSETS_ROLLOUT_SHARED")}).rollout_shared
-    assert container["envFrom"] == [{"configMapRef": {"name": "ml-assets-cluster"}}]
+    assert container["envFrom"] == SETTINGS_AND_PASSWORD
 
 
 def test_the_profile_switches_engines_and_executor_not_assets(tmp_path):
@@ -218,3 +218,22 @@ def test_the_profile_switches_engines_and_executor_not_assets(tmp_path):
     assert resources["feast"].registry_url.endswith("_feast") and resources["feast"].redis_connection
     assert resources["mlflow"].tracking_uri.startswith("http://127.0.0.1:")
     assert embedded.resources["mlflow"].tracking_uri.startswith("sqlite:///")
+
+
+# every pod that reads the settings also gets libpq's password from a secret, never in a URL
+SETTINGS_AND_PASSWORD = [
+    {"configMapRef": {"name": "ml-assets-cluster"}},
+    {"secretRef": {"name": "ml-assets-postgres-env"}},
+]
+
+
+def test_the_postgres_password_is_never_in_a_url_and_every_pod_gets_it_from_a_secret():
+    with pytest.raises(ValueError, match="(?s)postgres_url.*holds a password.*PGPASSWORD") as refused:
+        Settings(postgres_url="postgresql+psycopg2://ml_assets:s3cret@postgres:5432")
+    assert "s3cret" not in str(refused.value)  # the error never echoes what it was given
+    config = _load(DEPLOY / "k8s" / "ml-assets-config.yaml")["data"]
+    assert Settings(postgres_url=config["ML_ASSETS_POSTGRES_URL"]).postgres_url  # the shipped one passes
+    values = _load(DEPLOY / "k8s" / "dagster-values.yaml")
+    runs = values["runLauncher"]["config"]["k8sRunLauncher"]
+    pods = [*values["dagster-user-deployments"]["deployments"], runs]
+    assert all(pod["envSecrets"] == [{"name": "ml-assets-postgres-env"}] for pod in pods)

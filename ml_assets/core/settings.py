@@ -31,7 +31,10 @@ PER_PROBLEM_DATABASES = ("warehouse",)  # the cluster databases each problem has
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ML_ASSETS_", frozen=True, extra="forbid")
+    # an error names the field and the fix, never the value it was given: a value may be a secret
+    model_config = SettingsConfigDict(
+        env_prefix="ML_ASSETS_", frozen=True, extra="forbid", hide_input_in_errors=True
+    )
 
     problem: str = Field(
         DEFAULT_PROBLEM,
@@ -382,6 +385,19 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, ProblemSettings(settings_cls, (init_settings, env_settings)))
+
+    @field_validator("postgres_url")
+    @classmethod
+    def _no_password(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        if make_url(url).password is not None:
+            raise ValueError(
+                "holds a password: URLs reach Dagster's resource config (shown in its UI) and logs; "
+                "drop it from the URL and give it to libpq as PGPASSWORD (or ~/.pgpass), which every "
+                "client here reads"
+            )
+        return url
 
     @field_validator("rollout_steps")
     @classmethod
