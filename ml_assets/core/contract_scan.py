@@ -110,8 +110,7 @@ def is_clean(arrow: pa.Table, table: Table, day: dt.date, label: LabelRule | Non
     False means: let pandera find what breaks (it may still find nothing)."""
     import duckdb
 
-    names = set(arrow.column_names)
-    if not set(table.columns) <= names:
+    if not set(table.columns) <= set(arrow.column_names) or table.columns[table.timestamp] != "timestamp":
         return False
     for column, kind in table.columns.items():
         if not _type_keeps(kind, arrow.schema.field(column), arrow.column(column).null_count):
@@ -123,8 +122,6 @@ def is_clean(arrow: pa.Table, table: Table, day: dt.date, label: LabelRule | Non
             return False
     key = _quoted(table.primary_key)
     q.add(f"count(DISTINCT {key}) = count(*)", bool)  # a null key is counted out: not clean
-    if table.columns[table.timestamp] != "timestamp":
-        return False
     stamp = _quoted(table.timestamp)
     start = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()) * 10**9
     in_day = f"epoch_ns({stamp}) >= ? AND epoch_ns({stamp}) < ?"

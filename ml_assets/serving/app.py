@@ -304,10 +304,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def score_off_loop(fn, events):
         return off_loop.call(fn, events, len(events))
 
-    def served_versions() -> list[str]:
+    def served_models() -> list:
+        """The champion, then a challenger during a rollout."""
         routing = state["controller"].routing if state.get("controller") else None
-        served = [routing.champion, routing.challenger] if routing else []
-        return [m.version for m in served if m is not None]
+        return [m for m in (routing.champion, routing.challenger) if m is not None] if routing else []
+
+    def served_versions() -> list[str]:
+        return [m.version for m in served_models()]
 
     # the fast path sits inside the metrics middleware, so its requests are counted and timed
     app.add_middleware(
@@ -417,8 +420,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/v1/models", response_model=Models)
     async def models():
-        routing = state["controller"].routing if state.get("controller") else None
-        served = [m for m in (routing.champion, routing.challenger) if m is not None] if routing else []
         return Models(
             models=[
                 ServingVersion(
@@ -427,7 +428,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     threshold=m.threshold,
                     loaded_at=dt.datetime.fromtimestamp(m.loaded_at, dt.UTC),
                 )
-                for m in served
+                for m in served_models()
             ]
         )
 

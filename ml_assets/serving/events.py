@@ -26,7 +26,8 @@ MAX_ID = 2**53 - 1  # int64 keys in Feast; JSON clients lose integer precision a
 EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 # the calendar range said in the schema too (a pattern on the year), so clients see it
 TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "pattern": "^(19[7-9][0-9]|2[01][0-9][0-9])-"}
-ID_PATTERN = r"^[A-Za-z0-9_.:\-]+$"  # a text id is logged and echoed: letters, digits, _ . : -
+ID_CHARS = r"A-Za-z0-9_.:\-"  # an id that is logged and echoed: letters, digits, _ . : -
+ID_PATTERN = rf"^[{ID_CHARS}]+$"
 
 
 def _within_calendar(cls, value: dt.datetime) -> dt.datetime:

@@ -9,9 +9,10 @@ import re
 import uuid
 
 from ml_assets.core.logs import REQUEST_ID
+from ml_assets.serving.events import ID_CHARS
 
 HEADER = b"x-request-id"
-SAFE = re.compile(rb"[A-Za-z0-9_.:\-]{1,64}")  # logged and echoed: nothing that breaks a line
+SAFE = re.compile(rf"[{ID_CHARS}]{{1,64}}".encode())  # the event id's shape: nothing breaks a line
 
 
 class RequestIds:

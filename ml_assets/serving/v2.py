@@ -173,18 +173,18 @@ def parse(body: bytes, header_length: str | None) -> tuple[InferenceRequest, dic
     values, at = {}, size
     for tensor in request.inputs:
         blob_size = (tensor.parameters or {}).get("binary_data_size")
-        try:
-            if blob_size is not None:
-                values[tensor.name] = _binary(tensor, body[at : at + int(blob_size)])
-                at += int(blob_size)
-            elif tensor.data is not None:
-                values[tensor.name] = _flat(tensor.data)
-            else:
+        if blob_size is None:
+            if tensor.data is None:
                 raise ClientError(f"input '{tensor.name}' has no data")
+            values[tensor.name] = _flat(tensor.data)
+            continue
+        try:
+            values[tensor.name] = _binary(tensor, body[at : at + int(blob_size)])
+        except ClientError:
+            raise
         except (struct.error, UnicodeDecodeError, TypeError, ValueError) as exc:
-            if isinstance(exc, ClientError):
-                raise
             raise ClientError(f"input '{tensor.name}': unreadable binary data ({exc})") from None
+        at += int(blob_size)
     return request, values
 
 

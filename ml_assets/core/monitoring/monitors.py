@@ -267,11 +267,11 @@ def load(store: ModelStore, version: str, cache_dir: Path) -> FittedMonitors:
             ) from exc
         downloaded.replace(cached)
     data = cached.read_bytes()
-    if digest(data) != recorded:
+    if (found := digest(data)) != recorded:
         cached.unlink(missing_ok=True)  # the next try downloads them again
         raise TamperedArtifact(
             f"the monitors of model version {version} ({MONITORS_DIR}/{name}) hash to "
-            f"{digest(data)[:12]}..., not the {recorded[:12]}... recorded when they were stored: refused "
+            f"{found[:12]}..., not the {recorded[:12]}... recorded when they were stored: refused "
             "unread. If nobody should have changed them, find out who did; then re-fit them "
             "(materialize model_monitors for the version)"
         )

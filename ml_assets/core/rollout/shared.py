@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import threading
 import time
 from pathlib import Path
 
 from ml_assets.core.rollout.verdicts import Window
 
-log = logging.getLogger(__name__)
 LEASE_KEY = 7_302_118_429  # the advisory lock's number: "ml-assets rollout", one per database
 
 
