@@ -19,7 +19,7 @@ PROBLEM ?= $(or $(ML_ASSETS_PROBLEM),card_fraud)
 export ML_ASSETS_PROBLEM := $(PROBLEM)
 
 .PHONY: dev test install bootstrap lint lock bench bench-serve bench-openmp clean-data mlflow-ui rollback rollback-threshold replay dagster-home \
-	serve test-tools faults scenarios rollout-demo bench-rollout bench-contracts scoreboard demo cluster-up cluster-down cluster-test bench-cluster
+	serve test-tools bench-tools faults scenarios rollout-demo bench-rollout bench-contracts scoreboard demo cluster-up cluster-down cluster-test bench-cluster
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed.
 $(STAMP): requirements.lock pyproject.toml
@@ -143,8 +143,15 @@ serve: $(STAMP)
 bench-openmp: $(STAMP)
 	$(BIN)/python -m benchmarks.openmp
 
-bench-serve: $(STAMP)
+bench-serve: $(STAMP) bench-tools
 	$(BIN)/python -m benchmarks.serving
+
+## bench-tools: Debian's wrk (an HTTP load generator in C, so the client is not the bottleneck)
+bench-tools:
+	@command -v wrk >/dev/null || \
+	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
+	  echo "could not install Debian's wrk package (needs root): bench-serve skips its wrk figures"
 
 ## make rollback: champion back to the previous champion (recorded in MLflow)
 rollback: $(STAMP)

@@ -49,7 +49,7 @@ def _workers(s, count: int, config: Path, env: dict, logs: Path) -> list:
 
 
 def _stop(procs: list) -> None:
-    from ml_assets.cluster_services import stop
+    from ml_assets.process_group import stop
 
     for p in procs:
         stop(p)
@@ -75,7 +75,7 @@ def main() -> None:
     import dagster as dg
     import redis
 
-    from ml_assets import cluster_services
+    from ml_assets import cluster_services, mlflow_server, process_group
     from ml_assets.core import engines
     from ml_assets.core.features import aggregates
     from ml_assets.core.problem import card_fraud
@@ -99,7 +99,7 @@ def main() -> None:
         env = {**os.environ, **s.environment(), **cluster_services.cluster_environment(s)}
         env |= {"DAGSTER_HOME": str(home), "PYTHONPATH": str(ROOT)}
         os.environ.update({k: v for k, v in env.items() if k.startswith(("ML_ASSETS_", "DAGSTER_"))})
-        server = cluster_services.start_mlflow_server(s, root / "mlflow.log")
+        server = mlflow_server.start(s, root / "mlflow.log")
         times: dict[int, list[float]] = {}
         try:
             cluster_services.render_dagster_yaml(s, home)
@@ -121,7 +121,7 @@ def main() -> None:
                     finally:
                         _stop(procs)
         finally:
-            cluster_services.stop(server)
+            process_group.stop(server)
             redis.Redis(db=REDIS_DB).flushdb()
             engines.drop_databases(s)
     one, two = statistics.median(times[1]), statistics.median(times[2])

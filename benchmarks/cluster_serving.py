@@ -24,7 +24,7 @@ ROUNDS = 2
 def main() -> None:
     import redis
 
-    from ml_assets import cluster_services
+    from ml_assets import mlflow_server, process_group
     from ml_assets.core import engines
     from ml_assets.serving.process import free_port
 
@@ -40,7 +40,7 @@ def main() -> None:
         cluster = embedded.model_copy(update=cluster_overrides)
         engines.drop_databases(cluster)
         redis.Redis(db=REDIS_DB).flushdb()
-        server = cluster_services.start_mlflow_server(cluster, root / "mlflow.log")
+        server = mlflow_server.start(cluster, root / "mlflow.log")
         samples: dict[str, dict[str, list[float]]] = {}
         try:
             build_world(root, **cluster_overrides)
@@ -57,7 +57,7 @@ def main() -> None:
                     got["batch"] += batches
                     got["cold"].append(cold)
         finally:
-            cluster_services.stop(server)
+            process_group.stop(server)
             redis.Redis(db=REDIS_DB).flushdb()
             engines.drop_databases(cluster)
 

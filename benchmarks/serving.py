@@ -8,7 +8,11 @@ time:
 - the real service (`ml-assets serve`, one worker) loaded from this process: single
   requests and batches of 100, one at a time (p50/p99), and throughput at 8 concurrent
   keep-alive connections for 10 s; /healthz idle and while full batches (1,000 transactions)
-  are posted back to back for 10 s; cold start = process start to /readyz 200.
+  are posted back to back for 10 s; cold start = process start to /readyz 200;
+- with Debian's ``wrk`` (``make bench-tools``; skipped with a line saying so where it is missing):
+  single requests at 1 connection (latency without a Python client's own cost), throughput at 8
+  connections against one service process and against two replicas sharing one rollout (each
+  loaded by a wrk of its own for the same seconds), and the floor: uvicorn answering a constant.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import wrk
 from benchmarks.common import append_report, measure, settings_at
 
 DAYS, SINGLE, BATCHES, CONCURRENCY, SECONDS = 44, 2000, 200, 8, 10
@@ -226,6 +231,117 @@ def healthz_under_batches(port: int, txs: list[dict]) -> tuple[list[float], list
     return idle, loaded, done[0]
 
 
+FLOOR_APP = """
+import uvicorn
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"score": 0.5}'})
+
+uvicorn.run(app, host="127.0.0.1", port=%d, log_level="warning", access_log=False)
+"""
+
+
+def http_floor(lua: Path) -> wrk.WrkResult:
+    """The HTTP stack alone: uvicorn (the service's server) answering a constant to the same
+    POSTs from a raw ASGI app, one connection: what no scoring code can go below."""
+    import subprocess
+
+    from ml_assets.serving.process import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", FLOOR_APP % port])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        return wrk.run(f"http://127.0.0.1:{port}/v1/score", lua, 1, SECONDS)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def with_wrk(s, txs: list[dict], root: Path) -> dict[str, wrk.WrkResult]:
+    """Single requests at 1 connection and throughput at ``CONCURRENCY`` through wrk: one
+    service process, then two replicas sharing one rollout (as deploy/k8s runs them), each
+    loaded by its own wrk at half the connections for the same seconds."""
+    from ml_assets.serving.process import ServiceProcess
+
+    lua = wrk.script(txs[:SINGLE], root / "bodies.lua")
+    out = {"floor": http_floor(lua)}
+    service, _ = start_service(s)
+    try:
+        wrk.run(f"{service.url}/v1/score", lua, 1, 2)  # warm-up
+        out["one"] = wrk.run(f"{service.url}/v1/score", lua, 1, SECONDS)
+        out["one_loaded"] = wrk.run(f"{service.url}/v1/score", lua, CONCURRENCY, SECONDS)
+    finally:
+        service.stop()
+    shared = {"ML_ASSETS_ROLLOUT_SHARED": "true"}
+    replicas = [ServiceProcess(s, extra_env=shared) for _ in range(2)]
+    try:
+        for r in replicas:
+            r.wait_ready(timeout=120)
+            wrk.run(f"{r.url}/v1/score", lua, 1, 2)
+        loads = [wrk.start(f"{r.url}/v1/score", lua, CONCURRENCY // 2, SECONDS) for r in replicas]
+        both = [wrk.result(p) for p in loads]
+    finally:
+        for r in replicas:
+            r.stop()
+    out["two"] = wrk.WrkResult(
+        sum(b.requests for b in both),
+        max(b.seconds for b in both),
+        max(b.p50_ms for b in both),
+        max(b.p99_ms for b in both),
+        sum(b.failed for b in both),
+    )
+    return out
+
+
+def _wrk_rows(got: dict[str, wrk.WrkResult], base: list[float]) -> list[list[str]]:
+    base_ms = statistics.median(base) * 1000
+    one, floor = got["one"], got["floor"]
+    rows = [
+        [
+            "floor: uvicorn answering a constant to the same POSTs (wrk, 1 connection)",
+            f"{floor.p50_ms:.2f} ms",
+            f"{floor.p99_ms:.2f} ms",
+            f"{floor.rate:,.0f} requests/s",
+            f"{floor.p50_ms / base_ms:.2f}x baseline p50",
+        ],
+        [
+            "POST /v1/score, 1 transaction (wrk, 1 connection)",
+            f"{one.p50_ms:.2f} ms",
+            f"{one.p99_ms:.2f} ms",
+            f"{one.rate:,.0f} requests/s",
+            f"{one.p50_ms / base_ms:.2f}x baseline p50; {(one.p50_ms - floor.p50_ms) / base_ms:.2f}x "
+            "above the floor",
+        ],
+    ]
+    for key, what in (("one_loaded", "1 service process"), ("two", "2 replicas, one rollout")):
+        r = got[key]
+        rows.append(
+            [
+                f"POST /v1/score at {CONCURRENCY} connections, {what} (wrk, {SECONDS} s)",
+                f"{r.p50_ms:.2f} ms",
+                f"{r.p99_ms:.2f} ms",
+                f"{r.rate:,.0f} requests/s ({r.requests:,}; {r.failed} failed)",
+                f"{r.rate / got['one_loaded'].rate:.2f}x 1 process" if key == "two" else "1.0",
+            ]
+        )
+    return rows
+
+
 def batch_bodies(txs: list[dict]) -> list[list[dict]]:
     """``BATCHES`` distinct batches of 100, after the single requests' transactions: no batch
     holds a transaction sent before."""
@@ -250,6 +366,7 @@ def run() -> None:
             idle, loaded, big = healthz_under_batches(service.port, txs)
         finally:
             service.stop()
+        with_wrk_figures = with_wrk(s, txs, Path(tmp)) if wrk.available() else None
     overhead = statistics.median(single) / statistics.median(base)
     rows = [
         [
@@ -305,6 +422,10 @@ def run() -> None:
         ],
         ["cold start: process start to /readyz 200", f"{cold:.1f} s", "", "", ""],
     ]
+    if with_wrk_figures is None:
+        rows.append(["wrk figures: not measured (Debian's wrk is missing: make bench-tools)", "", "", "", ""])
+    else:
+        rows += _wrk_rows(with_wrk_figures, base)
     append_report(
         "Online scoring service (one uvicorn worker; load from another process on loopback)",
         ["what", "p50", "p99", "throughput", "ratio"],

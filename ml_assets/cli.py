@@ -116,12 +116,21 @@ def _cluster(settings: Settings, args) -> None:
     if args.action == "down":
         cluster_services.cluster_down(settings)
         return
+    if args.action == "mlflow":  # in the foreground, as a container's command
+        from ml_assets import mlflow_server
+
+        mlflow_server.start(settings, None, host=args.host).wait()
+        return
     env = (
         cluster_services.cluster_up(settings, home, args.workers, args.setup_only)
         if args.action == "up"
         else cluster_services.cluster_environment(settings) | {"DAGSTER_HOME": str(home)}
     )
     print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
+    from ml_assets import mlflow_server
+
+    if mlflow_server.secrets_path(settings).exists():  # MLflow's credentials, never printed
+        print(f"set -a; . {shlex.quote(str(mlflow_server.secrets_path(settings)))}; set +a")
 
 
 def _serve(settings: Settings, args) -> None:
@@ -133,6 +142,10 @@ def _serve(settings: Settings, args) -> None:
     if "lightgbm" in sys.modules:
         raise RuntimeError("LightGBM was imported before the service set its thread count")
     os.environ["OMP_NUM_THREADS"] = str(settings.serve_model_threads)
+    # the metrics live in this one process (serving/metrics.py): a PROMETHEUS_MULTIPROC_DIR
+    # inherited from a parent that imported Feast (which sets it: a test, a notebook) would make
+    # prometheus_client keep them in files, in a directory nobody collects
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     import uvicorn
 
     from ml_assets.core import logs
@@ -360,9 +373,11 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     p = sub.add_parser(
         "cluster",
         help="the cluster profile's own processes: up (databases, Dagster instance on Postgres, MLflow "
-        "server), down, env (the variables its processes need)",
+        "server), down, env (the variables its processes need), mlflow (only the MLflow server, with "
+        "its auth app, in the foreground)",
     )
-    p.add_argument("action", choices=["up", "down", "env"])
+    p.add_argument("action", choices=["up", "down", "env", "mlflow"])
+    p.add_argument("--host", default=None, help="mlflow: where the server listens (default: its URL's host)")
     p.add_argument("--dagster-home", type=Path, default=None, help="default: <data_dir>/dagster-cluster")
     p.add_argument("--workers", type=int, default=2, help="Celery workers to start (up)")
     p.add_argument(

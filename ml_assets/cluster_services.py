@@ -1,6 +1,7 @@
 """The processes the cluster profile runs beside the loopback services (``make cluster-up``):
-an MLflow tracking server on Postgres that proxies artifacts, and Celery workers for Dagster's
-steps. Each is a command built from Settings, started on 127.0.0.1 and stopped by its pid."""
+an MLflow tracking server on Postgres that proxies artifacts (``mlflow_server``), and Celery
+workers for Dagster's steps. Each is a command built from Settings, started on 127.0.0.1 and
+stopped by its pid."""
 
 from __future__ import annotations
 
@@ -8,64 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
-from ml_assets import TELEMETRY_OFF
+from ml_assets import TELEMETRY_OFF, mlflow_server
 from ml_assets.core import engines
 from ml_assets.core.settings import PROJECT_ROOT, Settings
-
-
-def mlflow_server_command(s: Settings) -> list[str]:
-    url = urlparse(s.mlflow_server_url)
-    return [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", s.database_url("mlflow"),
-        # clients never see this path: they upload and download through the server (HTTP only)
-        "--artifacts-destination", str(s.data_dir / "mlflow-server-artifacts"),
-        "--serve-artifacts",
-        "--host", url.hostname or "127.0.0.1",
-        "--port", str(url.port or 5001),
-        "--workers", "1",
-    ]  # fmt: skip
-
-
-def start_mlflow_server(s: Settings, log_path: Path, timeout: float = 120) -> subprocess.Popen:
-    """Create the databases if needed, start the server and wait for its /health."""
-    engines.create_databases(s)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            mlflow_server_command(s),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **TELEMETRY_OFF},
-            start_new_session=True,  # its gunicorn/uvicorn children stop with the group
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {process.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"{s.mlflow_server_url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.5)
-    stop(process)
-    raise TimeoutError(f"mlflow server not healthy after {timeout:.0f} s; see {log_path}")
-
-
-def stop(process: subprocess.Popen, timeout: float = 30) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def render_dagster_yaml(s: Settings, dagster_home: Path) -> Path:
@@ -85,7 +33,13 @@ def cluster_environment(s: Settings) -> dict[str, str]:
         "mlflow_server_url", "data_dir",
     )  # fmt: skip
     chosen = {f"ML_ASSETS_{n.upper()}": str(getattr(s, n)) for n in names}
-    return {**TELEMETRY_OFF, **chosen, "ML_ASSETS_DAGSTER_POSTGRES_URL": s.database_url("dagster")}
+    # MLflow's password is not here: ``mlflow_server.ensure_secrets`` puts it in the environment
+    return {
+        **TELEMETRY_OFF,
+        **chosen,
+        "ML_ASSETS_DAGSTER_POSTGRES_URL": s.database_url("dagster"),
+        "MLFLOW_TRACKING_USERNAME": os.environ.get("MLFLOW_TRACKING_USERNAME", mlflow_server.PLATFORM_USER),
+    }
 
 
 def init_instance(dagster_home: Path) -> None:
@@ -111,9 +65,9 @@ def cluster_up(s: Settings, dagster_home: Path, workers: int = 2, setup_only: bo
     if setup_only:
         return env
     run_dir = s.data_dir / "cluster"
-    process = start_mlflow_server(s, run_dir / "mlflow-server.log")
+    process = mlflow_server.start(s, run_dir / "mlflow-server.log")
     (run_dir / "mlflow-server.pid").write_text(str(process.pid))
-    print(f"MLflow server {s.mlflow_server_url}, pid {process.pid}")
+    print(f"MLflow server {s.mlflow_server_url} (basic auth), pid {process.pid}")
     config = render_celery_yaml(s, run_dir / "celery.yaml")
     for i in range(workers):
         name = f"ml-assets-{i + 1}"

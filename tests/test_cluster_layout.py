@@ -48,18 +48,15 @@ def test_compose_runs_the_tested_profile(tmp_path):
     mount = next(v for v in ours["dagster-daemon"]["volumes"] if v.split(":")[1].endswith("dagster.yaml"))
     assert (DEPLOY / "compose" / mount.split(":")[0]).resolve() == DEPLOY / "cluster" / "dagster.yaml"
     assert mount.split(":")[1] == f"{env['DAGSTER_HOME']}/dagster.yaml"
-    # the MLflow server is the command cluster_services builds, on the settings' database
-    from ml_assets.cluster_services import mlflow_server_command
-
-    expected = mlflow_server_command(settings)
+    # the MLflow server is the one the tests start (ml_assets/mlflow_server.py), its auth app on
     command = ours["mlflow"]["command"]
-    for flag in ("--backend-store-uri", "--serve-artifacts", "--workers"):
-        assert flag in command
-    assert (
-        command[command.index("--backend-store-uri") + 1]
-        == expected[expected.index("--backend-store-uri") + 1]
-    )
-    assert f":{command[command.index('--port') + 1]}" in settings.mlflow_server_url
+    assert command[:3] == ["ml-assets", "cluster", "mlflow"]
+    from ml_assets.mlflow_server import server_command
+
+    tested = server_command(settings, host=command[command.index("--host") + 1])
+    assert tested[tested.index("--app-name") + 1] == "basic-auth"
+    assert f":{tested[tested.index('--port') + 1]}" in settings.mlflow_server_url
+    _mlflow_secrets_from_the_host(ours)
     # the workers read the executor's config: the same broker and options as the tested one
     worker = services["celery-worker"]
     mounted = {v.split(":")[1]: (DEPLOY / "compose" / v.split(":")[0]).resolve() for v in worker["volumes"]}
@@ -83,6 +80,18 @@ def test_compose_runs_the_tested_profile(tmp_path):
         if "serve" in c
     }
     assert served == set(_workspace_locations())
+
+
+def _mlflow_secrets_from_the_host(services: dict) -> None:
+    """Every process speaks to MLflow as the platform user, its password interpolated from the
+    host's environment (compose refuses to start without it), never written in the file."""
+    for name, service in services.items():
+        env = service["environment"]
+        assert env["MLFLOW_TRACKING_USERNAME"] == "ml-assets", name
+        assert env["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_TRACKING_PASSWORD:?"), name
+    server = services["mlflow"]["environment"]
+    for secret in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        assert server[secret].startswith(f"${{{secret}:?"), secret
 
 
 def test_kubernetes_config_and_helm_values_match_the_profile(tmp_path):
@@ -220,10 +229,12 @@ def test_the_profile_switches_engines_and_executor_not_assets(tmp_path):
     assert embedded.resources["mlflow"].tracking_uri.startswith("sqlite:///")
 
 
-# every pod that reads the settings also gets libpq's password from a secret, never in a URL
+# every pod that reads the settings also gets libpq's password and MLflow's credentials from
+# secrets, never in a URL or a config map
 SETTINGS_AND_PASSWORD = [
     {"configMapRef": {"name": "ml-assets-cluster"}},
     {"secretRef": {"name": "ml-assets-postgres-env"}},
+    {"secretRef": {"name": "ml-assets-mlflow-env"}},
 ]
 
 
@@ -236,4 +247,5 @@ def test_the_postgres_password_is_never_in_a_url_and_every_pod_gets_it_from_a_se
     values = _load(DEPLOY / "k8s" / "dagster-values.yaml")
     runs = values["runLauncher"]["config"]["k8sRunLauncher"]
     pods = [*values["dagster-user-deployments"]["deployments"], runs]
-    assert all(pod["envSecrets"] == [{"name": "ml-assets-postgres-env"}] for pod in pods)
+    secrets = [{"name": "ml-assets-postgres-env"}, {"name": "ml-assets-mlflow-env"}]
+    assert all(pod["envSecrets"] == secrets for pod in pods)

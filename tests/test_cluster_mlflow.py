@@ -14,10 +14,11 @@ pytestmark = [needs("postgres"), pytest.mark.cluster]
 
 @pytest.fixture
 def server(tmp_path):
-    from ml_assets.cluster_services import start_mlflow_server, stop
+    from ml_assets import mlflow_server
+    from ml_assets.process_group import stop
 
     settings = cluster_settings(tmp_path / "data", mlflow_server_url=f"http://127.0.0.1:{free_port()}")
-    process = start_mlflow_server(settings, tmp_path / "mlflow-server.log")
+    process = mlflow_server.start(settings, tmp_path / "mlflow-server.log")
     try:
         yield settings
     finally:
@@ -73,6 +74,75 @@ def test_alias_moved_by_one_process_is_seen_over_http_and_hot_reloaded(server):
     assert any((server.data_dir / "mlflow-server-artifacts").rglob("MLmodel"))
 
 
+def test_secrets_missing_from_the_environment_are_generated_once_into_a_file_only_its_owner_reads(
+    tmp_path, monkeypatch
+):
+    import os
+
+    from ml_assets import mlflow_server
+
+    settings = cluster_settings(tmp_path / "data")
+    monkeypatch.setenv("MLFLOW_FLASK_SERVER_SECRET_KEY", "given")
+    for name in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    path = mlflow_server.ensure_secrets(settings)
+    assert path == mlflow_server.secrets_path(settings) and oct(path.stat().st_mode & 0o777) == "0o600"
+    generated = {n: os.environ[n] for n in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_TRACKING_PASSWORD")}
+    assert len(set(generated.values())) == 2 and all(len(v) >= 24 for v in generated.values())
+    assert "given" not in path.read_text()  # what the environment gave stays there
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == mlflow_server.PLATFORM_USER
+    for name in generated:  # a second `cluster up` in a fresh shell reads the same ones
+        monkeypatch.delenv(name)
+    mlflow_server.ensure_secrets(settings)
+    assert {n: os.environ[n] for n in generated} == generated
+
+
+def test_only_the_platform_user_reads_and_writes_the_registry_and_no_setting_holds_its_password(
+    server, monkeypatch
+):
+    """Issue 29: the cluster's MLflow server runs MLflow's basic-auth app. Without credentials or
+    with a wrong password a client is refused (401), models and their artifacts alike; another
+    authenticated user reads but cannot move an alias (403); the platform's password is in the
+    environment only, never in the settings or the Dagster resources built from them."""
+    import os
+    import secrets
+    import urllib.error
+    import urllib.request
+
+    from mlflow.exceptions import MlflowException
+
+    from ml_assets import mlflow_server
+    from ml_assets.defs.resources import resources_for
+
+    store = engines.model_store(server)
+    version = _register(store, 1)
+    assert store.client().get_model_version(store.model_name, version).version == version
+    password = os.environ["MLFLOW_TRACKING_PASSWORD"]
+    assert password not in repr(resources_for(server)) and password not in repr(server.environment())
+
+    with pytest.raises(MlflowException, match="401"):
+        with monkeypatch.context() as anonymous:
+            anonymous.delenv("MLFLOW_TRACKING_USERNAME")
+            anonymous.delenv("MLFLOW_TRACKING_PASSWORD")
+            store.client().get_model_version(store.model_name, version)
+    with pytest.raises(urllib.error.HTTPError, match="401"):  # the artifacts the service would load
+        urllib.request.urlopen(f"{server.mlflow_server_url}/api/2.0/mlflow-artifacts/artifacts", timeout=10)
+    with pytest.raises(MlflowException, match="401"):
+        with monkeypatch.context() as wrong:
+            wrong.setenv("MLFLOW_TRACKING_PASSWORD", password + "x")
+            store.client().get_model_version(store.model_name, version)
+
+    analyst = secrets.token_urlsafe(12)
+    mlflow_server.create_user(server.mlflow_server_url, "analyst", analyst)
+    with monkeypatch.context() as other:
+        other.setenv("MLFLOW_TRACKING_USERNAME", "analyst")
+        other.setenv("MLFLOW_TRACKING_PASSWORD", analyst)
+        assert store.client().get_model_version(store.model_name, version).version == version
+        with pytest.raises(MlflowException, match="403|PERMISSION_DENIED"):
+            store.set_alias("champion", version)
+    assert store.alias_version("champion") is None
+
+
 def test_the_watcher_keeps_serving_while_the_server_is_down_and_reloads_once_it_is_back(
     tmp_path, monkeypatch, caplog
 ):
@@ -82,9 +152,10 @@ def test_the_watcher_keeps_serving_while_the_server_is_down_and_reloads_once_it_
     import logging
     import time
 
-    from ml_assets.cluster_services import start_mlflow_server, stop
+    from ml_assets import mlflow_server
     from ml_assets.core.model_store import CHAMPION
     from ml_assets.core.serving import ModelWatcher
+    from ml_assets.process_group import stop
 
     # one attempt per call, as the service would see it with a short retry budget (MLflow's default
     # retries a refused connection with backoff for minutes, on the watcher's own thread)
@@ -92,7 +163,7 @@ def test_the_watcher_keeps_serving_while_the_server_is_down_and_reloads_once_it_
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     settings = cluster_settings(tmp_path / "data", mlflow_server_url=f"http://127.0.0.1:{free_port()}")
     log = tmp_path / "mlflow-server.log"
-    process = start_mlflow_server(settings, log)
+    process = mlflow_server.start(settings, log)
     try:
         store = engines.model_store(settings)
         first, second = _register(store, 1), _register(store, 2)
@@ -111,7 +182,7 @@ def test_the_watcher_keeps_serving_while_the_server_is_down_and_reloads_once_it_
                 time.sleep(0.1)
         assert f"still serving {first}" in caplog.text and watcher.current.version == first
 
-        process = start_mlflow_server(settings, log)  # the same URL: the watcher's next poll reaches it
+        process = mlflow_server.start(settings, log)  # the same URL: the watcher's next poll reaches it
         store.set_alias(CHAMPION, second)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and watcher.current.version != second:

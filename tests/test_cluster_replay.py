@@ -25,7 +25,7 @@ WARM = LOOKBACK + WINDOW["training_window_days"]
 
 def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
 
-    from ml_assets import cluster_services
+    from ml_assets import cluster_services, mlflow_server, process_group
     from ml_assets.core.model_store import CHAMPION
     from ml_assets.replay import replay
 
@@ -37,7 +37,7 @@ def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
         **(TEST_SIZES | WINDOW),
     )
     flush_redis(settings)
-    server = cluster_services.start_mlflow_server(settings, tmp_path / "mlflow.log")
+    server = mlflow_server.start(settings, tmp_path / "mlflow.log")
     home = tmp_path / "home"
     os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"] = settings.database_url("dagster")
     try:
@@ -75,7 +75,7 @@ def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
         )
     finally:
         del os.environ["ML_ASSETS_DAGSTER_POSTGRES_URL"]
-        cluster_services.stop(server)
+        process_group.stop(server)
         flush_redis(settings)
         engines.drop_databases(settings)
 

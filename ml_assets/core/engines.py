@@ -19,7 +19,7 @@ from ml_assets.core.settings import Settings
 from ml_assets.core.warehouse import PostgresWarehouse, Warehouse, libpq_url
 
 # one Postgres database per system, so each can move to its own server later
-DATABASES = ("dagster", "feast", "mlflow", "warehouse")
+DATABASES = ("dagster", "feast", "mlflow", "mlflow_auth", "warehouse")
 
 
 def feature_repo(s: Settings) -> FeatureRepo:

@@ -23,7 +23,7 @@ from pydantic import (
 from ml_assets.core.settings import Settings
 from ml_assets.serving import auth, v2
 from ml_assets.serving.fast_path import FastRoute, OffLoop, ScoreFastPath, ScoreResponse
-from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics
+from ml_assets.serving.metrics import MetricsMiddleware, ServiceMetrics, forget_feast_multiproc_dir
 from ml_assets.serving.request_ids import RequestIds
 
 
@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     state["store"].model_name,
                     settings.serve_feature_cache_rows,
                 )
+                forget_feast_multiproc_dir()  # Feast is loaded by now
             if state["watcher"].current is None:
                 state["reason"] = "no champion model yet: run make dev (or materialize promotion)"
                 return

@@ -8,6 +8,7 @@ imported first (Feast only loads in the app's lifespan), so values stay in-proce
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -52,6 +53,13 @@ KNOWN_PATHS = {
 
 # the V2 routes by their template: a model's name in the path is no label of its own
 V2_PATH = re.compile(r"^/v2/models/[^/]+(/ready|/infer)?$")
+
+
+def forget_feast_multiproc_dir() -> None:
+    """Once Feast is loaded: its PROMETHEUS_MULTIPROC_DIR came after these metrics were made in
+    process, yet prometheus_client warns on every label removal while it is set (a line in the
+    service's log at each alias move)."""
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 
 def _endpoint(path: str) -> str:
