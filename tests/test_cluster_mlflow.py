@@ -75,7 +75,7 @@ def test_alias_moved_by_one_process_is_seen_over_http_and_hot_reloaded(server):
 
 
 def test_secrets_missing_from_the_environment_are_generated_once_into_a_file_only_its_owner_reads(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     import os
 
@@ -95,6 +95,13 @@ def test_secrets_missing_from_the_environment_are_generated_once_into_a_file_onl
         monkeypatch.delenv(name)
     mlflow_server.ensure_secrets(settings)
     assert {n: os.environ[n] for n in generated} == generated
+    # `ml-assets cluster env` names the file to source, never a secret
+    from ml_assets.cli import main
+
+    main(["cluster", "env"], settings)
+    printed = capsys.readouterr().out
+    assert f". {path}; set +a" in printed and "MLFLOW_TRACKING_USERNAME=ml-assets" in printed
+    assert not any(secret in printed for secret in generated.values())
 
 
 def test_only_the_platform_user_reads_and_writes_the_registry_and_no_setting_holds_its_password(
