@@ -324,8 +324,8 @@ def _wrk_rows(got: dict[str, wrk.WrkResult], base: list[float]) -> list[list[str
             f"{one.p50_ms:.2f} ms",
             f"{one.p99_ms:.2f} ms",
             f"{one.rate:,.0f} requests/s",
-            f"{one.p50_ms / base_ms:.2f}x baseline p50; {(one.p50_ms - floor.p50_ms) / base_ms:.2f}x "
-            "above the floor",
+            f"{one.p50_ms / base_ms:.2f}x baseline p50; less the floor "
+            f"{(one.p50_ms - floor.p50_ms) / base_ms:.2f}x",
         ],
     ]
     for key, what in (("one_loaded", "1 service process"), ("two", "2 replicas, one rollout")):
