@@ -129,8 +129,9 @@ def _cluster(settings: Settings, args) -> None:
     print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
     from ml_assets import mlflow_server
 
-    if mlflow_server.secrets_path(settings).exists():  # MLflow's credentials, never printed
-        print(f"set -a; . {shlex.quote(str(mlflow_server.secrets_path(settings)))}; set +a")
+    secrets = mlflow_server.secrets_path(settings)
+    if secrets.exists():  # MLflow's credentials, never printed
+        print(f"set -a; . {shlex.quote(str(secrets))}; set +a")
 
 
 def _serve(settings: Settings, args) -> None:

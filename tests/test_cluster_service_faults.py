@@ -73,7 +73,6 @@ class World:
     server: subprocess.Popen | None
     job: object
     config: dict
-    tx: dict
     transactions: list = dataclasses.field(default_factory=list)
 
     def mlflow_up(self) -> None:
@@ -105,7 +104,7 @@ def world(tmp_path_factory):
         mlflow_server_url=f"http://127.0.0.1:{free_port()}",
         **SERVED_WORLD,
     ).model_copy(update={"redis_connection": f"127.0.0.1:{redis_port},db=0"})
-    w = World(settings, redis_port, redis_dir, redis_process, None, None, {}, {})
+    w = World(settings, redis_port, redis_dir, redis_process, None, None, {})
     try:
         w.mlflow_up()
         build_offline(settings, DAYS)
@@ -120,7 +119,6 @@ def world(tmp_path_factory):
         for view in repo.specs.FEATURE_VIEWS:
             repo.load_online_day(view.name, last)
         rows = lake.read_partition(settings.lake_dir, "raw_transactions", last)
-        w.tx = transaction(next(rows.itertuples()))
         w.transactions = [transaction(r) for r in rows.itertuples()]
         yield w
     finally:
@@ -132,7 +130,7 @@ def world(tmp_path_factory):
 def test_the_service_answers_503_while_redis_is_down_and_recovers_without_a_restart(world, tmp_path):
     import dagster as dg
 
-    settings, tx, job, config = world.settings, world.tx, world.job, world.config
+    settings, tx, job, config = world.settings, world.transactions[0], world.job, world.config
     world.mlflow_up()
     service = None
     try:
