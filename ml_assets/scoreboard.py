@@ -16,7 +16,11 @@ serving model was good again, from the replay's day rows.
 - false triggers over the whole run: every trigger before the drift (on the stable scenario,
   every trigger), and the unneeded ones after it;
 - threshold re-fits (the operating-point response), and the operating point's loss: recall at
-  the served decisions, on complete labels, below its pre-drift level (recall x days).
+  the served decisions, on complete labels, below its pre-drift level (recall x days);
+- recall recovery of each re-fit after the drift: days from the re-fit to the first day from
+  which the mean realized recall of ``settle_days`` observed days is within
+  ``recall_tolerance`` of its pre-drift level (a mean, because one day's recall rests on a few
+  dozen frauds; None while the labels of those days are not complete).
 The pre-drift levels are the mean realized ROC AUC and recall of the ``reference_days`` before
 the drift."""
 
@@ -48,6 +52,8 @@ class Scoreboard:
     pre_drift_recall: float | None = None
     recall_lost: float | None = None  # recall x days below the pre-drift level
     retrains_follow_up: int = 0  # of the retrains fired, the planned follow-ups of a new regime
+    # per threshold re-fit after the drift, in order: days until recall was back (None: not seen)
+    recall_recovery_days: tuple[int | None, ...] = ()
 
     def row(self) -> list[str]:
         def fmt(v, spec="") -> str:
@@ -67,6 +73,7 @@ class Scoreboard:
             str(self.threshold_refits),
             fmt(self.pre_drift_recall, ".3f"),
             fmt(self.recall_lost, ".2f"),
+            ", ".join(fmt(d) for d in self.recall_recovery_days) or "-",
             fmt(self.feature_alerts_per_month, ".1f"),
         ]
 
@@ -85,6 +92,7 @@ HEADER = [
     "threshold re-fits",
     "pre-drift recall at the threshold",
     "recall lost (recall x days)",
+    "days to recall within 0.05 after each re-fit",
     "feature-drift alerts, most alerting feature (per 30 days before the drift)",
 ]
 
@@ -96,6 +104,7 @@ def score(
     reference_days: int = 14,
     tolerance: float = 0.02,
     settle_days: int = 3,
+    recall_tolerance: float = 0.05,
 ) -> Scoreboard:
     """The scoreboard of replay ``rows`` (objects with day, realized_auc, realized_recall, sensor,
     retrain and drifting_features, a comma-separated list)."""
@@ -128,9 +137,13 @@ def score(
     pre = _pre_drift([(d, r.realized_auc) for d, r in days], drift_start, reference_days)
     recall = [(d, getattr(r, "realized_recall", None)) for d, r in days]
     pre_recall = _pre_drift(recall, drift_start, reference_days)
-    recall_lost = None
+    recall_lost, recall_recovery = None, ()
     if pre_recall is not None:
         recall_lost = sum(max(0.0, pre_recall - v) for d, v in recall if v is not None and d >= drift_start)
+        refit_days = [d for d, r in days if r.sensor == "REFIT" and d >= drift_start]
+        recall_recovery = tuple(
+            _recovery_days(recall, refit, pre_recall - recall_tolerance, settle_days) for refit in refit_days
+        )
     detection = next(((d - drift_start).days for d in fired if d >= drift_start), None)
     after = [(d, r.realized_auc) for d, r in days if d >= drift_start and r.realized_auc is not None]
     recovered, lost = None, None
@@ -158,7 +171,19 @@ def score(
         pre_recall,
         recall_lost,
         retrains_follow_up=follow_ups,
+        recall_recovery_days=recall_recovery,
     )
+
+
+def _recovery_days(values, since: dt.date, floor: float, settle_days: int) -> int | None:
+    """Days from ``since`` to the first day on or after it from which the mean of ``settle_days``
+    observed values ((day, value or None) pairs) is at least ``floor`` (None: not seen)."""
+    observed = [(d, v) for d, v in values if v is not None and d >= since]
+    for i in range(len(observed) - settle_days + 1):
+        window = [v for _, v in observed[i : i + settle_days]]
+        if sum(window) / settle_days >= floor:
+            return (observed[i][0] - since).days
+    return None
 
 
 def _pre_drift(values, drift_start: dt.date, reference_days: int) -> float | None:
@@ -227,7 +252,9 @@ def table(boards: list[Scoreboard]) -> str:
 
 
 def load(path: Path) -> Scoreboard:
-    return Scoreboard(**json.loads(Path(path).read_text()))
+    fields = json.loads(Path(path).read_text())
+    fields["recall_recovery_days"] = tuple(fields.get("recall_recovery_days", ()))  # JSON has lists
+    return Scoreboard(**fields)
 
 
 def append_report(boards: list[Scoreboard], path: Path, days: int, seed: int, drift_day: int) -> None:

@@ -132,8 +132,27 @@ def test_recall_lost_at_the_threshold_and_re_fits_are_counted():
     assert board.pre_drift_recall == pytest.approx(0.50)
     assert board.recall_lost == pytest.approx(4 * 0.20 + 10 * 0.01)
     assert board.threshold_refits == 1 and board.retrains_fired == 0 and board.auc_lost == 0
-    assert "| 0 | 1 | 0.500 | 0.90 |" in table([board])
+    # the re-fit's day still served 0.30; from the next day on, three days average 0.49 >= 0.45
+    assert board.recall_recovery_days == (1,)
+    assert "| 0 | 1 | 0.500 | 0.90 | 1 |" in table([board])
     # without recall (a replay before it was recorded), the loss is unknown, not zero
     for row in rows:
         row.realized_recall = None
     assert score(rows, "fraud_shift", START + dt.timedelta(days=20)).recall_lost is None
+
+
+def test_recall_recovery_counts_days_from_each_re_fit_on_a_three_day_mean(tmp_path):
+    """Day 22's re-fit overshoots the other way for a day, then holds; day 30's never brings
+    recall back within 0.05; one noisy day inside a good window does not hide a recovery."""
+    rows = _rows([0.94] * 45, {})
+    recall = [0.50] * 20 + [0.20] * 3 + [0.40, 0.52, 0.46, 0.47, 0.48] + [0.30] * 12 + [None] * 5
+    for row, value in zip(rows, recall, strict=True):
+        row.realized_recall = value
+    for day in (22, 30):
+        rows[day].sensor, rows[day].retrain = "REFIT", "threshold"
+    rows[10].sensor = "REFIT"  # before the drift: an operating point, but no recovery to score
+    board = score(rows, "fraud_shift", START + dt.timedelta(days=20))
+    # from day 23: (0.40 + 0.52 + 0.46) / 3 = 0.46 >= 0.45, though 0.40 alone is not
+    assert board.recall_recovery_days == (1, None)
+    assert "| 1, - |" in table([board])
+    assert load(save(board, tmp_path)) == board  # the JSON round trip keeps the tuple
