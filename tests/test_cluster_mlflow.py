@@ -12,18 +12,43 @@ from ml_assets.serving.process import free_port
 pytestmark = [needs("postgres"), pytest.mark.cluster]
 
 
-@pytest.fixture
-def server(tmp_path):
-    from ml_assets import mlflow_server
-    from ml_assets.process_group import stop
+class Server:
+    """One MLflow server (and its databases) for the module: each start runs MLflow's migrations
+    and the auth app's on Postgres, the longest part of these tests. A test may stop it and start
+    it again at the same URL (``restart``)."""
 
-    settings = cluster_settings(tmp_path / "data", mlflow_server_url=f"http://127.0.0.1:{free_port()}")
-    process = mlflow_server.start(settings, tmp_path / "mlflow-server.log")
+    def __init__(self, settings, log):
+        from ml_assets import mlflow_server
+
+        self.settings, self.log = settings, log
+        self.process = mlflow_server.start(settings, log)
+
+    def stop(self) -> None:
+        from ml_assets.process_group import stop
+
+        stop(self.process)
+
+    def restart(self) -> None:
+        from ml_assets import mlflow_server
+
+        self.process = mlflow_server.start(self.settings, self.log)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mlflow")
+    settings = cluster_settings(tmp / "data", mlflow_server_url=f"http://127.0.0.1:{free_port()}")
+    server = Server(settings, tmp / "mlflow-server.log")
     try:
-        yield settings
+        yield server
     finally:
-        stop(process)
+        server.stop()
         engines.drop_databases(settings)
+
+
+@pytest.fixture
+def server(running):
+    return running.settings
 
 
 def _register(store, seed: int) -> str:
@@ -51,20 +76,20 @@ def test_alias_moved_by_one_process_is_seen_over_http_and_hot_reloaded(server):
     store = engines.model_store(server)
     assert store.tracking_uri.startswith("http://127.0.0.1:")
     first, second = _register(store, 1), _register(store, 2)
-    move = (
-        "from ml_assets.core import engines\n"
-        "engines.model_store(settings).set_alias('champion', '{v}')\nresult = 1"
-    )
-    in_another_process(server, move.format(v=first))
-    watcher = ModelWatcher(store, n_features=4)
-    assert watcher.poll() and watcher.current.version == first
-    seen = in_another_process(
+    in_another_process(
         server,
         "from ml_assets.core import engines\n"
-        "result = engines.model_store(settings).alias_version('champion')",
+        f"engines.model_store(settings).set_alias('champion', '{first}')\nresult = 1",
+    )
+    watcher = ModelWatcher(store, n_features=4)
+    assert watcher.poll() and watcher.current.version == first
+    # a second process reads the move over HTTP and makes the next one (one interpreter start)
+    seen = in_another_process(
+        server,
+        "from ml_assets.core import engines\nstore = engines.model_store(settings)\n"
+        f"result = store.alias_version('champion')\nstore.set_alias('champion', '{second}')",
     )
     assert seen == first
-    in_another_process(server, move.format(v=second))
     assert store.alias_version(CHAMPION) == second
     assert watcher.poll() and watcher.current.version == second
     scores = watcher.current.predict(np.random.default_rng(0).normal(size=(3, 4)))
@@ -145,13 +170,14 @@ def test_only_the_platform_user_reads_and_writes_the_registry_and_no_setting_hol
         other.setenv("MLFLOW_TRACKING_USERNAME", "analyst")
         other.setenv("MLFLOW_TRACKING_PASSWORD", analyst)
         assert store.client().get_model_version(store.model_name, version).version == version
+        champion = store.alias_version("champion")  # whatever an earlier test of the module left
         with pytest.raises(MlflowException, match="403|PERMISSION_DENIED"):
             store.set_alias("champion", version)
-    assert store.alias_version("champion") is None
+    assert store.alias_version("champion") == champion
 
 
 def test_the_watcher_keeps_serving_while_the_server_is_down_and_reloads_once_it_is_back(
-    tmp_path, monkeypatch, caplog
+    running, monkeypatch, caplog
 ):
     """Issue 23, cluster faults: the MLflow server stopped during the service's reload poll. Each
     failed poll is logged and the champion it holds keeps answering; once the server is back, the
@@ -159,29 +185,24 @@ def test_the_watcher_keeps_serving_while_the_server_is_down_and_reloads_once_it_
     import logging
     import time
 
-    from ml_assets import mlflow_server
     from ml_assets.core.model_store import CHAMPION
     from ml_assets.core.serving import ModelWatcher
-    from ml_assets.process_group import stop
 
     # one attempt per call, as the service would see it with a short retry budget (MLflow's default
     # retries a refused connection with backoff for minutes, on the watcher's own thread)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    settings = cluster_settings(tmp_path / "data", mlflow_server_url=f"http://127.0.0.1:{free_port()}")
-    log = tmp_path / "mlflow-server.log"
-    process = mlflow_server.start(settings, log)
-    try:
-        store = engines.model_store(settings)
-        first, second = _register(store, 1), _register(store, 2)
-        store.set_alias(CHAMPION, first)
-        watcher = ModelWatcher(store, n_features=4)
-        assert watcher.poll() and watcher.current.version == first
-        x = np.random.default_rng(0).normal(size=(3, 4))
-        expected = watcher.current.predict(x)
+    store = engines.model_store(running.settings)
+    first, second = _register(store, 3), _register(store, 4)
+    store.set_alias(CHAMPION, first)
+    watcher = ModelWatcher(store, n_features=4)
+    assert watcher.poll() and watcher.current.version == first
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    expected = watcher.current.predict(x)
 
-        watcher.start(0.2)
-        stop(process)
+    watcher.start(0.2)
+    try:
+        running.stop()
         with caplog.at_level(logging.ERROR):
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and "still serving" not in caplog.text:
@@ -189,13 +210,11 @@ def test_the_watcher_keeps_serving_while_the_server_is_down_and_reloads_once_it_
                 time.sleep(0.1)
         assert f"still serving {first}" in caplog.text and watcher.current.version == first
 
-        process = mlflow_server.start(settings, log)  # the same URL: the watcher's next poll reaches it
+        running.restart()  # the same URL: the watcher's next poll reaches it
         store.set_alias(CHAMPION, second)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and watcher.current.version != second:
             time.sleep(0.2)
         assert watcher.current.version == second
-        watcher.stop()
     finally:
-        stop(process)
-        engines.drop_databases(settings)
+        watcher.stop()
