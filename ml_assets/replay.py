@@ -350,7 +350,8 @@ def replay(
                 continue
             progress.advance(row.day)
             if row.sensor == "FIRED":
-                log(f"[replay] {row.day}: retrain fired ({row.bad_by or 'policy'}) -> {row.retrain}")
+                why = "planned follow-up" if row.follow_up else row.bad_by or "policy"
+                log(f"[replay] {row.day}: retrain fired ({why}) -> {row.retrain}")
             elif row.sensor == "REFIT":
                 log(f"[replay] {row.day}: operating point moved -> {row.retrain}")
         r._run(
