@@ -110,6 +110,8 @@ def is_clean(arrow: pa.Table, table: Table, day: dt.date, label: LabelRule | Non
     False means: let pandera find what breaks (it may still find nothing)."""
     import duckdb
 
+    from ml_assets.core import duck
+
     if not set(table.columns) <= set(arrow.column_names) or table.columns[table.timestamp] != "timestamp":
         return False
     for column, kind in table.columns.items():
@@ -135,7 +137,7 @@ def is_clean(arrow: pa.Table, table: Table, day: dt.date, label: LabelRule | Non
         a, e = (f"epoch_ns({_quoted(c)})" for c in (label.arrival, label.event_time))
         timely = f"{a} >= {e} AND {a} // {DAY_NS} - {e} // {DAY_NS} <= ?"
         q.add(f"count(*) FILTER (WHERE NOT coalesce({timely}, false))", _zero, label.max_delay_days)
-    con = duckdb.connect()
+    con = duck.cursor()
     try:
         con.register("day_table", arrow)
         answers = con.execute(f"SELECT {', '.join(q.items)} FROM day_table", q.params).fetchone()

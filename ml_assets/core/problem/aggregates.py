@@ -144,12 +144,12 @@ def compute_view(compiled: CompiledView, lake_dir: Path, day: dt.date, first_day
 
 
 def run_sql(sql: str, params: dict) -> pd.DataFrame:
-    import duckdb
+    from ml_assets.core import duck
 
     # one thread: a parallel aggregate adds floats in a varying order, so sums and averages
     # differed in the last bits from run to run (measured: 1e-15 relative), enough to change
     # the training set's content hash and, through LightGBM's bins, a retrained model
-    with duckdb.connect(config={"threads": 1}) as con:
+    with duck.cursor(threads=1) as con:
         frame = con.execute(sql, {k: v for k, v in params.items() if v != []}).df()
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
         "datetime64[us, UTC]"
