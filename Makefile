@@ -118,7 +118,7 @@ mlflow-ui: $(STAMP)
 replay: $(STAMP) dagster-home
 	$(BIN)/ml-assets replay --scenario seasonal --days 120
 
-## make bench-contracts: a 1M-row day validated against its contract, as a ratio to reading it
+## make bench-contracts: a 1M-row day validated against its contract, as a ratio to reading it, and a 400-row day's fixed cost
 bench-contracts: $(STAMP)
 	$(BIN)/python -m benchmarks.contracts
 

@@ -3,7 +3,8 @@ table at 1M rows (a day of a big team), read from Parquet as ingest reads it (th
 then pandas), then checked as ingest checks it: the one-pass scan over the Arrow table
 (core/contract_scan.py), pandera only where the scan cannot call the day clean. Also timed: the
 pandera schemas alone (what a day that breaks a rule costs before its report). All in this run,
-best of three (`make bench-contracts`)."""
+best of three (`make bench-contracts`). A small day's scan is timed too, with what a DuckDB
+connection per query would add to it (core/duck.py), both measured here."""
 
 from __future__ import annotations
 
@@ -84,5 +85,49 @@ def main(rows: int = 1_000_000) -> None:
     )
 
 
+def small_day(rows: int = 400, repeat: int = 200) -> None:
+    """A few hundred rows a day over years: the scan's fixed cost against reading the day, and
+    the cost of the DuckDB connection it no longer opens per query."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from ml_assets.core import contract_scan, duck
+    from ml_assets.core.problem import named
+
+    table = named("card_fraud").tables["raw_transactions"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "part.parquet"
+        _day(rows).to_parquet(path, index=False)
+        arrow = pq.read_table(path, use_pandas_metadata=True)
+        assert contract_scan.is_clean(arrow, table, DAY)
+
+        def each(fn) -> float:
+            return _best(lambda: [fn() for _ in range(repeat)]) / repeat
+
+        read = each(lambda: pd.read_parquet(path))
+        scan = each(lambda: contract_scan.is_clean(arrow, table, DAY))
+        connect = each(lambda: duckdb.connect().close())
+        cursor = each(lambda: duck.cursor().close())
+    append_report(
+        "Contract scan of a small day, and a DuckDB connection per query",
+        ["rows", "read Parquet (ms)", "scan (ms)", "scan / read"]
+        + ["connect (ms)", "cursor (ms)", "connect / scan"],
+        [
+            [
+                f"{rows:,}",
+                f"{read * 1e3:.2f}",
+                f"{scan * 1e3:.2f}",
+                f"{scan / read:.2f}x",
+                f"{connect * 1e3:.2f}",
+                f"{cursor * 1e3:.3f}",
+                f"{connect / scan:.2f}x",
+            ]
+        ],
+        f"mean of {repeat} calls, best of three: the scan runs on a cursor of the process's one "
+        "in-memory database (core/duck.py); `connect` is what it opened per query before.",
+    )
+
+
 if __name__ == "__main__":
     main()
+    small_day()
