@@ -114,7 +114,7 @@ UNIT_SECONDS = {
     "test_serving": 170,
     "test_cluster_replay": 166,
     "test_cluster_service_faults": 240,
-    "test_cluster_mlflow": 134,
+    "test_cluster_mlflow": 95,
     "test_replay_stable": 124,
     "test_backfill": 113,
     "test_rollout": 100,
