@@ -10,6 +10,9 @@ import threading
 
 _lock = threading.Lock()
 _databases: dict[int | None, tuple[int, object]] = {}
+# a forked child's copies of its parent's databases, never closed there: closing one waits for
+# worker threads that did not survive the fork (measured: the child hung for good)
+_inherited: list = []
 
 
 def cursor(threads: int | None = None):
@@ -21,6 +24,8 @@ def cursor(threads: int | None = None):
     with _lock:
         pid, con = _databases.get(threads, (None, None))
         if pid != os.getpid():  # a forked child never shares its parent's database
+            if con is not None:
+                _inherited.append(con)
             con = duckdb.connect(config={"threads": threads} if threads else {})
             _databases[threads] = (os.getpid(), con)
     return con.cursor()
