@@ -1,7 +1,7 @@
 """In-memory DuckDB for one-off queries over files and Arrow tables: one database per process
-(and per thread setting), a cursor per query. Connecting costs ~15 ms and a cursor ~0.1 ms
-(measured, BENCHMARKS.md), and an ingest or feature day makes several such queries, so a
-connection per query was a fixed cost per day."""
+(and per thread setting), a cursor per query. An ingest or feature day makes several such
+queries, and opening a connection costs far more than a small day's query on a cursor
+(BENCHMARKS.md, "Contract scan of a small day"): a connection per query was a fixed cost per day."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import threading
 _lock = threading.Lock()
 _databases: dict[int | None, tuple[int, object]] = {}
 # a forked child's copies of its parent's databases, never closed there: closing one waits for
-# worker threads that did not survive the fork (measured: the child hung for good)
+# worker threads that did not survive the fork (the child hung: tests/test_duck.py)
 _inherited: list = []
 
 
