@@ -133,17 +133,35 @@ def test_the_global_lineage_shows_every_stage(ui, page, tmp_path):
             assert page.get_by_text(group, exact=True).count() >= 2, group
 
 
+def _launch_one_partition(page, day: str, attempts: int = 3) -> None:
+    """Open the launch dialog, pick ``day`` and launch. The community dialog can come after the
+    launch dialog opened, and dismissing it closed both (CI, stop 41: the day's field never came
+    back); then the launch dialog is opened again. Nothing has launched until the last click."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        page.get_by_role("button", name="Materialize…").click()
+        dialog = page.get_by_role("dialog")
+        partitions = dialog.get_by_placeholder("ex: ", exact=False)
+        try:
+            partitions.fill(day, timeout=15_000)
+            partitions.press("Enter", timeout=15_000)
+            launch = dialog.get_by_role("button", name="Launch 1 run")
+            launch.wait_for(timeout=15_000)
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            continue
+        launch.click()
+        return
+
+
 def test_one_partition_materialized_from_the_asset_page_runs_and_its_checks_show(ui, page, tmp_path):
     url, settings, instance, log = ui
     day = settings.day(0).isoformat()
     with screenshot_on_failure(page, tmp_path, "materialize"):
         page.goto(f"{url}/assets/raw_transactions")
-        page.get_by_role("button", name="Materialize…").click()
-        dialog = page.get_by_role("dialog")
-        partitions = dialog.get_by_placeholder("ex: ", exact=False)
-        partitions.fill(day)
-        partitions.press("Enter")
-        dialog.get_by_role("button", name="Launch 1 run").click()
+        _launch_one_partition(page, day)
 
         deadline = time.monotonic() + 180
         while True:
