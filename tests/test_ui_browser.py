@@ -135,8 +135,9 @@ def test_the_global_lineage_shows_every_stage(ui, page, tmp_path):
 
 def _launch_one_partition(page, day: str, attempts: int = 3) -> None:
     """Open the launch dialog, pick ``day`` and launch. The community dialog can come after the
-    launch dialog opened, and dismissing it closed both (CI, stop 41: the day's field never came
-    back); then the launch dialog is opened again. Nothing has launched until the last click."""
+    launch dialog opened (CI, stop 41: the handler dismissed it while the test waited for the day's
+    field, and the screenshot showed no dialog open); then the launch dialog is opened again.
+    Nothing has launched until the last click."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(attempts):
