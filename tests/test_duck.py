@@ -14,7 +14,6 @@ def test_cursors_share_one_database_per_thread_setting_and_forget_what_they_regi
 
     with duck.cursor(threads=1) as one:
         assert one.execute("SELECT current_setting('threads')").fetchone() == (1,)
-        one.execute("CREATE TEMP TABLE IF NOT EXISTS seen (x INT)")
     with duck.cursor() as other:
         other.register("day_table", pa.table({"a": [1, 2, 3]}))
         assert other.execute("SELECT sum(a) FROM day_table").fetchone() == (6,)

@@ -142,8 +142,9 @@ def test_recall_lost_at_the_threshold_and_re_fits_are_counted():
 
 
 def test_recall_recovery_counts_days_from_each_re_fit_on_a_three_day_mean(tmp_path):
-    """Day 22's re-fit overshoots the other way for a day, then holds; day 30's never brings
-    recall back within 0.05; one noisy day inside a good window does not hide a recovery."""
+    """Day 22's re-fit: recall comes back the next day by the 3-day mean, though that day alone
+    (0.40) is still low; day 30's never brings recall back within 0.05; a re-fit before the drift
+    is not scored."""
     rows = _rows([0.94] * 45, {})
     recall = [0.50] * 20 + [0.20] * 3 + [0.40, 0.52, 0.46, 0.47, 0.48] + [0.30] * 12 + [None] * 5
     for row, value in zip(rows, recall, strict=True):
