@@ -58,6 +58,9 @@ class DayRow:
     threshold: float | None = None  # the decision threshold the day was scored at
     realized_recall: float | None = None  # recall at the served decisions, once labels are complete
     follow_up: bool = False  # the retrain was a planned follow-up of a new regime, not fired on a streak
+    # the bad streak a retrain answered (sensor tags): what the scoreboard judges it on
+    bad_since: str = ""
+    bad_until: str = ""
 
 
 def _wipe(settings: Settings) -> None:
@@ -202,6 +205,8 @@ class Replay:
                 self.retrains.append((key, promoted))
                 row.sensor = "FIRED"
                 row.follow_up = request.tags.get("ml_assets/follow_up") == "true"
+                row.bad_since = request.tags.get("ml_assets/bad_since", "")
+                row.bad_until = request.tags.get("ml_assets/bad_until", "")
                 row.retrain = f"v{_meta(run, 'model').get('model_version')} {outcome}"
         else:
             row.sensor = "skip"

@@ -8,7 +8,8 @@ serving model was good again, from the replay's day rows.
   so the last ``label_delay_max_days`` of a replay cannot show a recovery: then it is None);
 - realized ROC AUC lost: the area (AUC x days) below the pre-drift level from the drift on;
 - retrains fired / promoted / rejected;
-- unneeded retrains: fired on a streak whose realized ROC AUC, once known, was within
+- unneeded retrains: fired on a streak (the days the sensor named; a streak of complete labels
+  ends a label delay before its trigger) whose realized ROC AUC, once known, was within
   ``tolerance`` of the serving champion's own level (the mean of its first ``reference_days``
   realized days, before the drift when it served before it); a streak without realized values
   yet is not judged. A planned follow-up of a new regime (a retrain on its longer window, which
@@ -198,8 +199,8 @@ def _pre_drift(values, drift_start: dt.date, reference_days: int) -> float | Non
 
 
 def unneeded_retrains(days, drift_start: dt.date | None, reference_days: int, tolerance: float) -> list:
-    """The trigger days whose streak (the trigger day and the bad days in a row before it) was,
-    by its realized ROC AUC, within ``tolerance`` of the serving champion's own level."""
+    """The trigger days whose streak (``_streak``) was, by its realized ROC AUC, within
+    ``tolerance`` of the serving champion's own level."""
     first_served: dict[str, dt.date] = {}
     for d, r in days:
         first_served.setdefault(r.champion, d)
@@ -215,16 +216,29 @@ def unneeded_retrains(days, drift_start: dt.date | None, reference_days: int, to
     for i, (d, r) in enumerate(days):
         if r.sensor != "FIRED" or getattr(r, "follow_up", False) or not levels.get(r.champion):
             continue
-        streak = [r]
-        for _, earlier in reversed(days[:i]):
-            if not earlier.bad_by:
-                break
-            streak.append(earlier)
+        streak = _streak(days, i)
         realized = [x.realized_auc for x in streak if x.realized_auc is not None]
         level = sum(levels[r.champion]) / len(levels[r.champion])
         if realized and sum(realized) / len(realized) >= level - tolerance:
             out.append(d)
     return out
+
+
+def _streak(days, i: int) -> list:
+    """The rows of the bad streak trigger ``i`` answered: the days its sensor named (a streak of
+    complete labels ends a label delay before its trigger); without them, the trigger day and
+    the bad days in a row before it."""
+    d, r = days[i]
+    if r.bad_since:
+        first = dt.date.fromisoformat(r.bad_since)
+        last = dt.date.fromisoformat(r.bad_until) if r.bad_until else d
+        return [x for day, x in days if first <= day <= last]
+    streak = [r]
+    for _, earlier in reversed(days[:i]):
+        if not earlier.bad_by:
+            break
+        streak.append(earlier)
+    return streak
 
 
 def feature_alerts_per_month(rows) -> float | None:

@@ -111,6 +111,19 @@ def test_a_planned_follow_up_is_counted_apart_and_never_unneeded():
     assert score(rows, "fraud_shift", START + dt.timedelta(days=20)).retrains_unneeded == 1
 
 
+@pytest.mark.parametrize(("streak_auc", "unneeded"), [(0.925, 1), (0.85, 0)])
+def test_a_retrain_on_a_streak_of_complete_labels_is_judged_on_the_days_it_named(streak_auc, unneeded):
+    """A realized streak fires a label delay after its days: the trigger day and the days before
+    it have no complete labels yet, so only the days the sensor named (its tags) can judge it."""
+    realized = [0.94] * 20 + [0.93] * 6 + [streak_auc] * 3 + [0.93] * 3 + [None] * 14
+    rows = _rows(realized, {40: "v2 promoted"})
+    rows[40].bad_since, rows[40].bad_until = rows[26].day, rows[28].day
+    board = score(rows, "seasonal", START + dt.timedelta(days=20))
+    assert board.retrains_unneeded == unneeded
+    rows[40].bad_since = rows[40].bad_until = ""  # untagged: the trigger day has no labels to judge
+    assert score(rows, "seasonal", START + dt.timedelta(days=20)).retrains_unneeded == 0
+
+
 def test_a_retrain_on_a_real_drop_is_needed():
     realized = [0.94] * 20 + [0.80] * 10
     rows = _rows(realized, {24: "v2 promoted"})

@@ -22,6 +22,7 @@ def test_fires_only_after_k_consecutive_bad_days_and_says_which_signal():
     assert not decide(_days([0.95, 0.85, 0.85]), [], POLICY).fire
     decision = decide(_days([0.95, 0.85, 0.85, 0.85]), [], POLICY)
     assert decision.alert_day == "2026-03-04" and decision.since == "2026-03-02"
+    assert decision.until == "2026-03-04"
     assert "CBPE ROC AUC 0.850 < 0.900" in decision.reason
     assert str(decision.as_of()) == "2026-03-05"
 
@@ -295,6 +296,7 @@ def test_complete_labels_under_the_cbpe_band_fire_while_that_version_serves():
     complete = _complete(["2026-03-10", "2026-03-11", "2026-03-12"])
     decision = decide(complete | recent, [], POLICY)
     assert decision.fire and decision.alert_day == "2026-04-05" and decision.since == "2026-03-10"
+    assert decision.until == "2026-03-12"  # the streak's own days, what judges it once known
     assert "v1 realized worse than estimated" in decision.reason
     assert "2026-03-12: realized ROC AUC 0.800 < CBPE lower bound 0.850" in decision.reason
     # inside the band on one of the days: no streak
@@ -360,6 +362,7 @@ def test_the_sensor_reads_realized_performance_and_fires_on_it(instance, sensor_
     assert [r.tags["ml_assets/alert_day"] for r in fired.run_requests] == ["2026-03-22"]
     assert "realized worse than estimated" in fired.run_requests[0].tags["ml_assets/reason"]
     assert fired.run_requests[0].tags["ml_assets/bad_since"] == "2026-02-24"
+    assert fired.run_requests[0].tags["ml_assets/bad_until"] == "2026-02-26"
 
 
 def _cycle_run(instance, day: str, status, reason: str | None = None, will_retry: str | None = None):

@@ -197,6 +197,7 @@ class RetrainDecision:
     alert_day: str | None  # the day that completed the evidence; None means no retrain
     reason: str
     since: str | None = None  # first day of the bad streak: where the new regime may start
+    until: str | None = None  # last day of the bad streak (a realized one ends a label delay back)
     follow_up: bool = False  # a planned retrain on a longer window of the new regime
     action: str = RETRAIN  # retrain | threshold (what firing asks for)
     diagnosis: str = ""  # ranking | operating point ("" when it did not fire)
@@ -456,6 +457,7 @@ def _realized_streak(evidence: dict[str, DayEvidence], days: list[str], policy: 
         f"v{champion} realized worse than estimated for {policy.consecutive_days} days with complete "
         f"labels ({because})",
         since=newest[0],
+        until=newest[-1],
     )
 
 
@@ -487,7 +489,9 @@ def _recent_streak(
         if not evidence[d].signals() or _days_between(d, streak) != 1:
             break
         streak = d
-    return RetrainDecision(newest[-1], f"bad for {policy.consecutive_days} days: {because}", since=streak)
+    return RetrainDecision(
+        newest[-1], f"bad for {policy.consecutive_days} days: {because}", since=streak, until=newest[-1]
+    )
 
 
 def _follow_up(attempts: list[Attempt], newest: str, policy: RetrainPolicy) -> RetrainDecision | None:

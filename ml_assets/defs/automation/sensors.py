@@ -185,6 +185,7 @@ def _retrain_request(decision: RetrainDecision) -> dg.RunRequest:
         tags=_tags(decision)
         | {
             "ml_assets/bad_since": decision.since or "",
+            "ml_assets/bad_until": decision.until or "",
             "ml_assets/follow_up": str(decision.follow_up).lower(),
         },
     )
