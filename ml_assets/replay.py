@@ -192,6 +192,7 @@ class Replay:
                     row.sensor = "REFIT"
                     row.retrain = (
                         f"threshold {refit['previous_threshold']:.4f} -> {refit['decision_threshold']:.4f}"
+                        f" ({refit.get('held', 'flag rate')})"
                         if refit.get("outcome") == "applied"
                         else f"threshold {refit.get('outcome')}"
                     )

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ml_assets.core.model_store import ModelStore
+from ml_assets.core.records import RecallHold
 from ml_assets.core.registry import operating_point as op
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
@@ -53,6 +54,25 @@ def test_a_re_fit_restores_flag_rate_and_recall_when_the_scale_moves_and_the_ran
     rate, recall = _rates(later, later_fraud, op.current_threshold(store, "1"))
     assert abs(rate - served_rate) < 0.1 * served_rate
     assert recall >= served_recall - 0.05, (recall, served_recall)
+
+
+def test_a_recall_hold_sets_its_threshold_within_the_alert_budget_and_is_recorded(store):
+    """Given the threshold that holds recall on arrived labels, the re-fit serves it while it
+    flags at most max_flag_rate_ratio times the target; past that, the budget's threshold."""
+    scores = np.linspace(0, 1, 10_001)  # the window's scores: a flag rate is 1 - threshold
+    hold = RecallHold(threshold=0.985, arrived=120, expected=60.0, caught=40)
+    event = op.refit(store, "1", scores, 0.01, "w1", "recall", hold=hold, max_flag_rate_ratio=2.0)
+    assert (
+        event.threshold == 0.985
+        and not event.capped
+        and event.flag_rate_after == pytest.approx(0.015, abs=1e-3)
+    )
+    assert (event.target_recall, event.positives_arrived) == (0.5, 120)
+    assert op.history(store, "1")[-1] == event and op.current_threshold(store, "1") == 0.985
+    greedy = RecallHold(threshold=0.90, arrived=120, expected=60.0, caught=40)  # would flag 10%
+    capped = op.refit(store, "1", scores, 0.01, "w2", "recall", hold=greedy, max_flag_rate_ratio=2.0)
+    assert capped.capped and capped.threshold == pytest.approx(0.98, abs=1e-3)
+    assert capped.flag_rate_after == pytest.approx(0.02, abs=1e-3)
 
 
 def test_a_moved_scale_is_measured_from_the_scores_the_served_threshold_was_chosen_on(store):

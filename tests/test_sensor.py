@@ -454,6 +454,28 @@ def test_fewer_frauds_caught_at_a_flag_rate_that_held_is_a_ranking_loss():
     assert "the flag rate not down out of its band" in decision.reason
 
 
+@pytest.mark.parametrize(("auc", "action"), [(0.945, "threshold"), (0.90, "retrain")])
+def test_fewer_frauds_caught_are_judged_by_the_ranking_on_the_same_arrived_labels(auc, action):
+    """The arrived positives' ROC AUC against the reference's (sd 0.01): within the larger of
+    min_auc_drop and 2 sd, the ranking held and the threshold is re-fitted on the label window's
+    days to catch them again; further under it, the ranking fell and the model is retrained."""
+    evidence = _v1_baseline() | _served([0.0100, 0.0099, 0.0101, 0.0101, 0.0098, 0.0102], 1, label_z=-4.5)
+    for day in evidence.values():
+        day.label_auc, day.label_reference_auc, day.label_auc_sd = auc, 0.96, 0.01
+    decision = decide(evidence, [], OP_POLICY)
+    assert decision.fire and decision.action == action, decision.reason
+    if action == "threshold":
+        assert decision.diagnosis == "operating point" and "the ranking held" in decision.reason
+        assert "ROC AUC on the arrived positive labels 0.945" in decision.reason
+        move = decision.refit  # v1's days of the label window, up to the alert day
+        assert (move.version, move.first_day, move.last_day) == ("1", "2026-03-01", "2026-03-06")
+        assert move.target == pytest.approx(sum(SERVED) / 7)
+        pending = [Attempt(decision.alert_day, kind="threshold", version="1")]
+        assert not decide(evidence, pending, OP_POLICY).fire  # one re-fit at a time
+    else:
+        assert decision.diagnosis == "ranking"
+
+
 def test_cbpe_down_retrains_whatever_the_flag_rate_did():
     # CBPE's baseline is v1's steady 0.95; 0.85 is far under it
     evidence = _v1_baseline() | _served([0.0068, 0.0071, 0.0065], 1, estimate=0.85)

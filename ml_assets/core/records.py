@@ -111,3 +111,19 @@ class PromotionDecision:
 class Rollback:
     champion: str
     rolled_back_from: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallHold:
+    """The threshold at which a window's arrived positive labels would be caught at its version's
+    reference rates (age-matched, as the early label signal compares them): recall held without
+    waiting for complete labels."""
+
+    threshold: float
+    arrived: int  # positive labels arrived for the window's days
+    expected: float  # of which the reference's rates catch this many
+    caught: int  # of which the served threshold caught
+
+    @property
+    def target_recall(self) -> float:
+        return self.expected / self.arrived

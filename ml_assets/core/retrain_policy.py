@@ -131,6 +131,10 @@ class DayEvidence:
     reference_median_score: float | None = None  # where it sat when the served threshold was chosen
     flag_target: float | None = None  # what the flag rate is held to (set by the policy)
     labels_mixed: bool = False  # the early label window still pools days of an older threshold
+    # the ranking on the early label window's arrived positives, and its reference's (label_signal.py)
+    label_auc: float | None = None
+    label_reference_auc: float | None = None
+    label_auc_sd: float | None = None
     # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
     # training) or "complete" (fitted again once they were)
     reference_labels: str | None = None
@@ -149,6 +153,19 @@ class DayEvidence:
             floor = self.realized_estimate - min_drop
             why = f"CBPE estimate {self.realized_estimate:.3f} - {min_drop:.3f}"
         return None if self.realized >= floor else f"realized ROC AUC {self.realized:.3f} < {why}"
+
+    def early_ranking_held(self, min_drop: float, sds: float = 2.0) -> str | None:
+        """Why the arrived positives say the ranking held: their ROC AUC no more than the larger
+        of ``min_drop`` and ``sds`` sd under the reference's (None: it fell, or nothing to say)."""
+        if None in (self.label_auc, self.label_reference_auc, self.label_auc_sd):
+            return None
+        allowed = max(min_drop, sds * self.label_auc_sd)
+        if self.label_reference_auc - self.label_auc > allowed:
+            return None
+        return (
+            f"ROC AUC on the arrived positive labels {self.label_auc:.3f}, the reference's "
+            f"{self.label_reference_auc:.3f} (a fall of more than {allowed:.3f} says the ranking fell)"
+        )
 
     def bad_signals(self) -> dict[str, str]:
         """The signals that call this day bad: name (cbpe, early_labels) -> why, in words."""
@@ -310,6 +327,18 @@ def decide(
             diagnosis=OPERATING_POINT,
             refit=move,
         )
+    held = evidence[streak[-1]].early_ranking_held(policy.min_auc_drop) if labels_only else None
+    recall_refit = _recall_refit(evidence, streak, attempts, policy) if held and recent.fire else None
+    if recall_refit is not None:
+        return RetrainDecision(
+            streak[-1],
+            f"operating point: fewer frauds caught at the threshold, yet the ranking held ({held}; "
+            f"{_latest(evidence, streak[-1])}): re-fit the threshold to catch the reference's share of "
+            "them again, not the model",
+            action=THRESHOLD,
+            diagnosis=OPERATING_POINT,
+            refit=recall_refit,
+        )
     if recent.fire:
         why = (
             "CBPE fell" if not labels_only else "fewer frauds caught, the flag rate not down out of its band"
@@ -398,6 +427,34 @@ def _flag_rate_move(
     if scale is not None and not (abs(scale) >= policy.min_scale_change and (scale < 0) == (rate < target)):
         return None
     return FlagRateMove(str(version), newest[0], newest[-1], rate, target, margin, scale)
+
+
+def _recall_refit(
+    evidence: dict[str, DayEvidence], streak: list[str], attempts: list[Attempt], policy: RetrainPolicy
+) -> FlagRateMove | None:
+    """The re-fit an early label streak on a ranking that held asks for: on the label window's
+    days of the version (the re-fit holds recall on their arrived labels, its flag rate capped
+    from the target), when it re-fits thresholds and one is not pending already."""
+    version = evidence[streak[-1]].version
+    target = evidence[streak[-1]].flag_target
+    if not policy.refits_threshold or version is None or target is None:
+        return None
+    if any(a.kind == THRESHOLD and a.outcome == "pending" and a.version == str(version) for a in attempts):
+        return None
+    window = [
+        d
+        for d in sorted(evidence)
+        if evidence[d].version == version
+        and 0 <= _days_between(d, streak[-1]) < policy.label_window_days
+        and evidence[d].flag_rate is not None
+    ]
+    found = [evidence[d] for d in window]
+    scored = [e.scored for e in found]
+    if None in scored or not sum(scored):
+        rate = sum(e.flag_rate for e in found) / len(found)
+    else:
+        rate = sum(e.flag_rate * n for e, n in zip(found, scored, strict=True)) / sum(scored)
+    return FlagRateMove(str(version), window[0], window[-1], rate, target, 0.0, _median_change(found))
 
 
 def _median_change(found: list[DayEvidence]) -> float | None:

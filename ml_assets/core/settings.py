@@ -242,6 +242,12 @@ class Settings(BaseSettings):
         "share of the version's validation median the same way: a flag rate that fell with the median in "
         "place is fraud no longer flagged (a ranking loss), not a moved scale",
     )
+    threshold_max_flag_rate_ratio: float = Field(
+        2.0,
+        ge=1,
+        description="a re-fit that holds recall on arrived labels flags at most this multiple of the "
+        "version's target flag rate (the alert budget): past it, fewer frauds are caught, not more flagged",
+    )
     sensor_interval_seconds: int = Field(60, gt=0)
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
     daily_schedule_hour: int = Field(1, ge=0, le=23)

@@ -17,8 +17,9 @@ from ml_assets.core.model_store import ModelStore
 from ml_assets.core.monitoring import monitors
 from ml_assets.core.monitoring.contract import contract_rows
 from ml_assets.core.monitoring.fitting import monitors_of
-from ml_assets.core.monitoring.label_signal import ArrivalIndex, LabelSignal, label_signal
+from ml_assets.core.monitoring.label_signal import ArrivalIndex, LabelSignal, label_signal, recall_hold
 from ml_assets.core.problem import problem_spec
+from ml_assets.core.records import RecallHold
 from ml_assets.core.settings import Settings
 from ml_assets.core.training.tracking import load_reference
 from ml_assets.core.warehouse import MONITORING_TABLES, PREDICTION_LOG, Warehouse
@@ -189,6 +190,39 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
     return merged
 
 
+def _arrivals(reference: pd.DataFrame, first: dt.date, day: dt.date, settings: Settings) -> ArrivalIndex:
+    """Arrivals of the reference's positives (within ``label_signal_days`` of them) and of the
+    days ``first`` to ``day``, as known at the end of ``day``."""
+    ref_days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
+    return ArrivalIndex(
+        settings.lake_dir,
+        [
+            (ref_days.min(), min(day, ref_days.max() + dt.timedelta(days=settings.label_signal_days))),
+            (first, day),
+        ],
+    )
+
+
+def recall_hold_of(
+    warehouse: Warehouse, store: ModelStore, version: str, first: dt.date, last: dt.date, settings: Settings
+) -> RecallHold | None:
+    """The threshold that catches the arrived positives of ``version``'s scored days ``[first,
+    last]`` at its reference's rates, labels as known at the end of ``last`` (label_signal.py)."""
+    preds = predictions_of(warehouse, first, last)
+    preds = preds[preds["model_version"].astype(str) == str(version)]
+    if preds.empty:
+        return None
+    reference = load_reference(store, str(version), settings.monitors_cache_dir)
+    return recall_hold(
+        preds,
+        reference,
+        monitors_of(store, str(version), settings).threshold,
+        _arrivals(reference, first, last, settings),
+        last,
+        settings.label_signal_min_arrived,
+    )
+
+
 def early_labels_day(
     warehouse: Warehouse, store: ModelStore, day: dt.date, settings: Settings
 ) -> list[LabelSignal]:
@@ -200,14 +234,7 @@ def early_labels_day(
     for version, part in preds.groupby("model_version", sort=False):
         fitted = monitors_of(store, str(version), settings)
         reference = load_reference(store, str(version), settings.monitors_cache_dir)
-        ref_days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
-        index = ArrivalIndex(
-            settings.lake_dir,
-            [
-                (ref_days.min(), min(day, ref_days.max() + dt.timedelta(days=days))),
-                (day - dt.timedelta(days=days), day),
-            ],
-        )
+        index = _arrivals(reference, day - dt.timedelta(days=days), day, settings)
         signals.append(
             label_signal(
                 part,
@@ -226,7 +253,9 @@ def early_labels_day(
     signals.sort(key=lambda s: preds.loc[preds["model_version"] == s.model_version, "partition_date"].max())
     rows = pd.DataFrame([dataclasses.asdict(s) | {"alert": s.alert} for s in signals])
     if not rows.empty:
-        # z is None while too few positive labels arrived: typed, or DuckDB would make the column NULL
-        rows = rows.drop(columns=["day"]).assign(partition_date=day, z=rows["z"].astype("float64"))
+        # z (and the ROC AUCs) are None while too few positive labels arrived: typed, or DuckDB
+        # would make the column NULL
+        floats = {c: rows[c].astype("float64") for c in ("z", "auc", "reference_auc", "auc_sd")}
+        rows = rows.drop(columns=["day"]).assign(partition_date=day, **floats)
         warehouse.replace_partition(LABEL_SIGNAL_TABLE, rows, {"partition_date": day})
     return signals

@@ -20,6 +20,7 @@ import numpy as np
 
 from ml_assets.core.model import threshold_for_flag_rate
 from ml_assets.core.model_store import CHAMPION, ModelStore
+from ml_assets.core.records import RecallHold
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 THRESHOLD_TAG, HISTORY_TAG = "decision_threshold", "decision_threshold_history"
@@ -43,6 +44,11 @@ class ThresholdEvent:
     # the window's median score: where the bulk of the scores sat when this threshold was chosen,
     # what a later move of the scale is measured from (the version's validation window before)
     median_score: float | None = None
+    # a re-fit that held recall on arrived labels (None: it held the flag rate): the recall its
+    # version's reference caught them at, on how many, and whether the alert budget capped it
+    target_recall: float | None = None
+    positives_arrived: int = 0
+    capped: bool = False
 
 
 def _tags(store: ModelStore, version: str) -> dict[str, str]:
@@ -105,11 +111,18 @@ def refit(
     window: str,
     reason: str,
     now: dt.datetime | None = None,
+    hold: RecallHold | None = None,
+    max_flag_rate_ratio: float = 2.0,
 ) -> ThresholdEvent:
     """Move ``version``'s threshold so that ``target_flag_rate`` of ``scores`` (the window's
-    scored transactions, as that version scored them) would be flagged; recorded in the registry."""
+    scored transactions, as that version scored them) would be flagged; or, given a ``hold``,
+    to its threshold (recall held on arrived labels), flagging at most ``max_flag_rate_ratio``
+    times the target. Recorded in the registry."""
     scores = np.asarray(scores, dtype="float64")
-    threshold = threshold_for_flag_rate(scores, target_flag_rate)
+    threshold, capped = threshold_for_flag_rate(scores, target_flag_rate), False
+    if hold is not None:
+        budget = threshold_for_flag_rate(scores, min(0.5, max_flag_rate_ratio * target_flag_rate))
+        threshold, capped = max(hold.threshold, budget), hold.threshold < budget
     tags = _tags(store, version)  # one read: the threshold it replaces and the history it extends
     previous = float(tags[THRESHOLD_TAG])
     return _record(
@@ -127,6 +140,9 @@ def refit(
             flag_rate_before=float((scores > previous).mean()),
             flag_rate_after=float((scores > threshold).mean()),
             median_score=float(np.median(scores)),
+            target_recall=None if hold is None else hold.target_recall,
+            positives_arrived=0 if hold is None else hold.arrived,
+            capped=capped,
         ),
         _events(tags),
     )
@@ -178,11 +194,16 @@ def window_scores(warehouse: Warehouse, version: str, first: dt.date, last: dt.d
 
 
 def refit_champion(
-    store: ModelStore, warehouse: Warehouse, request: RefitRequest, refits: bool = True
+    store: ModelStore,
+    warehouse: Warehouse,
+    request: RefitRequest,
+    refits: bool = True,
+    hold: RecallHold | None = None,
+    max_flag_rate_ratio: float = 2.0,
 ) -> ThresholdEvent | str:
-    """The re-fit of ``request`` when its version still serves as champion; else why not (a
-    retrain promoted since the diagnosis: the new champion has its own operating point; the
-    problem's decision policy is a fixed threshold: ``refits`` False)."""
+    """The re-fit of ``request`` when its version still serves as champion (holding recall when
+    given a ``hold``); else why not (a retrain promoted since the diagnosis: the new champion has
+    its own operating point; the problem's decision policy is a fixed threshold: ``refits`` False)."""
     if not refits:
         return "skipped: the problem's decision policy is a fixed threshold (spec model.decision)"
     champion = store.alias_version(CHAMPION)
@@ -196,4 +217,6 @@ def refit_champion(
         request.target_flag_rate,
         f"{request.first_day}..{request.last_day}",
         request.reason,
+        hold=hold,
+        max_flag_rate_ratio=max_flag_rate_ratio,
     )

@@ -1,5 +1,6 @@
-"""Automation's own response besides a retrain: the champion's decision threshold re-fitted to
-the flag rate it was chosen for when the operating point moved while the ranking held."""
+"""Automation's own response besides a retrain: the champion's decision threshold re-fitted, when
+the operating point moved while the ranking held, to catch the share of arrived frauds its
+reference caught (or, before enough labels arrived, to flag the share it was chosen for)."""
 
 import datetime as dt
 
@@ -26,8 +27,9 @@ class ThresholdRefitConfig(dg.Config):
     kinds={"mlflow", "duckdb"},
     deps=[key("predictions")],
     pool=WarehouseResource.pool,
-    description="The champion's decision threshold, re-fitted on recent scored days so that it flags the "
-    "share of transactions it was chosen for again; recorded on the version in MLflow "
+    description="The champion's decision threshold, re-fitted on recent scored days so that it catches the "
+    "share of arrived positive labels its reference caught (before enough arrived: flags the share of "
+    "transactions it was chosen for) again; recorded on the version in MLflow "
     "(decision_threshold and its history), served by batch scoring and the online service, undone by "
     "`make rollback-threshold`.",
 )
@@ -37,6 +39,7 @@ def decision_threshold(
     warehouse: WarehouseResource,
     settings: dg.ResourceParam[Settings],
 ) -> dg.MaterializeResult:
+    from ml_assets.core.monitoring.daily import recall_hold_of
     from ml_assets.core.problem import problem_spec
     from ml_assets.core.registry.operating_point import RefitRequest, refit_champion
 
@@ -47,8 +50,15 @@ def decision_threshold(
         config.target_flag_rate,
         config.reason,
     )
+    store, wh = mlflow.store(), warehouse.warehouse()
     refits = problem_spec(settings).model.decision.refits
-    event = refit_champion(mlflow.store(), warehouse.warehouse(), request, refits)
+    # recall held on the window's arrived labels where enough arrived; else the flag rate
+    hold = (
+        recall_hold_of(wh, store, config.version, request.first_day, request.last_day, settings)
+        if refits
+        else None
+    )
+    event = refit_champion(store, wh, request, refits, hold, settings.threshold_max_flag_rate_ratio)
     if isinstance(event, str):
         return dg.MaterializeResult(metadata={REFIT_OUTCOME: event, "model_version": config.version})
     return dg.MaterializeResult(
@@ -60,8 +70,12 @@ def decision_threshold(
             "target_flag_rate": event.target_flag_rate,
             "flag_rate_before": event.flag_rate_before,
             "flag_rate_after": event.flag_rate_after,
+            "held": "flag rate" if event.target_recall is None else "recall on arrived labels",
+            "positives_arrived": event.positives_arrived,
+            "capped_by_alert_budget": event.capped,
             "window": event.window,
             "rows": event.rows,
             "reason": event.reason,
         }
+        | ({} if event.target_recall is None else {"target_recall": event.target_recall})
     )

@@ -50,7 +50,13 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
         "model_version": "version",
         "reference_labels": "reference_labels",
     },
-    LABELS: {"early_label_z": "label_z", "early_label_z_threshold": "label_z_threshold"},
+    LABELS: {
+        "early_label_z": "label_z",
+        "early_label_z_threshold": "label_z_threshold",
+        "early_label_roc_auc": "label_auc",
+        "early_label_reference_roc_auc": "label_reference_auc",
+        "early_label_roc_auc_sd": "label_auc_sd",
+    },
     DRIFT: {"score_drift_alert": "score_drift", "multivariate_drift_alert": "input_drift"},
     REALIZED: {
         "realized_roc_auc": "realized",

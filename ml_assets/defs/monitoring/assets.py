@@ -220,6 +220,12 @@ def early_label_signal(
     }
     if newest.z is not None:
         meta["early_label_z"] = newest.z
+    if newest.auc_sd is not None:  # the ranking on the same labels: held, or a retrain's business
+        meta |= {
+            "early_label_roc_auc": newest.auc,
+            "early_label_reference_roc_auc": newest.reference_auc,
+            "early_label_roc_auc_sd": newest.auc_sd,
+        }
     return dg.MaterializeResult(metadata=meta)
 
 
