@@ -73,6 +73,17 @@ def test_a_recall_hold_sets_its_threshold_within_the_alert_budget_and_is_recorde
     capped = op.refit(store, "1", scores, 0.01, "w2", "recall", hold=greedy, max_flag_rate_ratio=2.0)
     assert capped.capped and capped.threshold == pytest.approx(0.98, abs=1e-3)
     assert capped.flag_rate_after == pytest.approx(0.02, abs=1e-3)
+    # the flag rate the served threshold was chosen for is now the re-fit's, until it is undone
+    tags = store.client().get_model_version(store.model_name, "1").tags
+    assert op.reference_flag_rate(tags, 0.01) == pytest.approx(0.02, abs=1e-3)
+    op.rollback(store, "1")
+    op.rollback(store, "1")
+    tags = store.client().get_model_version(store.model_name, "1").tags
+    assert op.reference_flag_rate(tags, 0.01) == 0.01
+    # the budget is a multiple of the validation window's rate (tagged), never of a re-fit's
+    store.tag_version("1", {"reference_flag_rate": 0.005})
+    tight = op.refit(store, "1", scores, 0.02, "w3", "recall", hold=greedy, max_flag_rate_ratio=2.0)
+    assert tight.capped and tight.flag_rate_after == pytest.approx(0.01, abs=1e-3)
 
 
 def test_a_moved_scale_is_measured_from_the_scores_the_served_threshold_was_chosen_on(store):

@@ -74,6 +74,7 @@ class RetrainPolicy:
     label_window_days: int = 7  # days the early label signal pools (label_signal_days)
     min_scale_change: float = 0.08  # relative move of the median score that says the scale moved
     refits_threshold: bool = True  # False: the problem's decision policy is a fixed threshold
+    recall_min_arrived: int = 200  # arrived positives a re-fit needs to hold recall on them
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
@@ -90,6 +91,7 @@ class RetrainPolicy:
             s.label_signal_days,
             s.threshold_min_scale_change,
             problem_spec(s).model.decision.refits,
+            s.threshold_recall_min_arrived,
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
@@ -133,6 +135,7 @@ class DayEvidence:
     labels_mixed: bool = False  # the early label window still pools days of an older threshold
     # the ranking on the early label window's arrived positives, and its reference's (label_signal.py)
     label_auc: float | None = None
+    label_arrived: float | None = None  # the arrived positives those rest on
     label_reference_auc: float | None = None
     label_auc_sd: float | None = None
     # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
@@ -432,12 +435,15 @@ def _flag_rate_move(
 def _recall_refit(
     evidence: dict[str, DayEvidence], streak: list[str], attempts: list[Attempt], policy: RetrainPolicy
 ) -> FlagRateMove | None:
-    """The re-fit an early label streak on a ranking that held asks for: on the label window's
-    days of the version (the re-fit holds recall on their arrived labels, its flag rate capped
-    from the target), when it re-fits thresholds and one is not pending already."""
-    version = evidence[streak[-1]].version
-    target = evidence[streak[-1]].flag_target
+    """The re-fit an early label streak on a ranking that held asks for: on the days the label
+    signal pooled (the re-fit holds recall on their arrived labels, its flag rate capped by the
+    alert budget), when it re-fits thresholds, enough positives arrived to hold recall on, and
+    no re-fit is pending already."""
+    newest = evidence[streak[-1]]
+    version, target = newest.version, newest.flag_target
     if not policy.refits_threshold or version is None or target is None:
+        return None
+    if newest.label_arrived is None or newest.label_arrived < policy.recall_min_arrived:
         return None
     if any(a.kind == THRESHOLD and a.outcome == "pending" and a.version == str(version) for a in attempts):
         return None
@@ -445,9 +451,12 @@ def _recall_refit(
         d
         for d in sorted(evidence)
         if evidence[d].version == version
-        and 0 <= _days_between(d, streak[-1]) < policy.label_window_days
+        # the signal's days (ages 1..label_window_days) and the alert day: labels as known on it
+        and 0 <= _days_between(d, streak[-1]) <= policy.label_window_days
         and evidence[d].flag_rate is not None
     ]
+    if not window:
+        return None
     found = [evidence[d] for d in window]
     scored = [e.scored for e in found]
     if None in scored or not sum(scored):

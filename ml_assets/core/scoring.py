@@ -19,7 +19,7 @@ from ml_assets.core.features.contract import (
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.model import booster, score, score_matrix
 from ml_assets.core.model_store import CHAMPION, ModelStore
-from ml_assets.core.registry.operating_point import THRESHOLD_TAG, reference_median
+from ml_assets.core.registry.operating_point import THRESHOLD_TAG, reference_flag_rate, reference_median
 from ml_assets.core.settings import Settings
 from ml_assets.core.training.tracking import REFERENCE_FLAG_RATE_TAG, REFERENCE_MEDIAN_TAG
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
@@ -34,7 +34,9 @@ class ServingModel:
     model: object
     alias: str = CHAMPION
     loaded_at: float = 0.0  # epoch seconds
-    reference_flag_rate: float | None = None  # flagged share of its validation window (None: not tagged)
+    # what the served threshold was chosen to flag: its validation window's share, or its standing
+    # re-fit's (None: not tagged)
+    reference_flag_rate: float | None = None
     # median score the served threshold was chosen on (validation window, or standing re-fit's)
     reference_median_score: float | None = None
 
@@ -64,7 +66,7 @@ class ServingModel:
             booster(store.load_model(version)),
             alias,
             time.time(),
-            float(flag_rate) if flag_rate is not None else None,
+            reference_flag_rate(found.tags, float(flag_rate) if flag_rate is not None else None),
             reference_median(found.tags, float(median) if median is not None else None),
         )
 

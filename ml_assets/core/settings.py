@@ -242,6 +242,13 @@ class Settings(BaseSettings):
         "share of the version's validation median the same way: a flag rate that fell with the median in "
         "place is fraud no longer flagged (a ranking loss), not a moved scale",
     )
+    threshold_recall_min_arrived: int = Field(
+        200,
+        gt=0,
+        description="arrived positive labels a re-fit needs to hold recall on them (fewer: an early label "
+        "streak on a ranking that held retrains, a moved scale re-fits to the flag rate). 200 puts the "
+        "recall's standard error near 0.035",
+    )
     threshold_max_flag_rate_ratio: float = Field(
         2.0,
         ge=1,

@@ -219,7 +219,7 @@ def recall_hold_of(
         monitors_of(store, str(version), settings).threshold,
         _arrivals(reference, first, last, settings),
         last,
-        settings.label_signal_min_arrived,
+        settings.threshold_recall_min_arrived,
     )
 
 

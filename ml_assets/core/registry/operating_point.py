@@ -21,6 +21,7 @@ import numpy as np
 from ml_assets.core.model import threshold_for_flag_rate
 from ml_assets.core.model_store import CHAMPION, ModelStore
 from ml_assets.core.records import RecallHold
+from ml_assets.core.training.tracking import REFERENCE_FLAG_RATE_TAG
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 THRESHOLD_TAG, HISTORY_TAG = "decision_threshold", "decision_threshold_history"
@@ -87,6 +88,16 @@ def reference_median(tags: dict[str, str], trained_median: float | None) -> floa
     return trained_median
 
 
+def reference_flag_rate(tags: dict[str, str], trained_rate: float | None) -> float | None:
+    """The flag rate the served threshold was chosen for: the standing re-fit's on its window (a
+    re-fit that held recall flags what recall asked for), else the validation window's
+    (``trained_rate``). The policy holds the flag rate to it."""
+    standing = standing_refit(_events(tags))
+    if standing is not None and standing.flag_rate_after is not None:
+        return standing.flag_rate_after
+    return trained_rate
+
+
 def current_threshold(store: ModelStore, version: str) -> float:
     return float(_tags(store, version)[THRESHOLD_TAG])
 
@@ -119,11 +130,13 @@ def refit(
     to its threshold (recall held on arrived labels), flagging at most ``max_flag_rate_ratio``
     times the target. Recorded in the registry."""
     scores = np.asarray(scores, dtype="float64")
+    tags = _tags(store, version)  # one read: the threshold it replaces and the history it extends
     threshold, capped = threshold_for_flag_rate(scores, target_flag_rate), False
     if hold is not None:
-        budget = threshold_for_flag_rate(scores, min(0.5, max_flag_rate_ratio * target_flag_rate))
+        # the budget is a multiple of the validation window's rate, not of a re-fit's (no creep)
+        trained = float(tags.get(REFERENCE_FLAG_RATE_TAG, target_flag_rate))
+        budget = threshold_for_flag_rate(scores, min(0.5, max_flag_rate_ratio * trained))
         threshold, capped = max(hold.threshold, budget), hold.threshold < budget
-    tags = _tags(store, version)  # one read: the threshold it replaces and the history it extends
     previous = float(tags[THRESHOLD_TAG])
     return _record(
         store,

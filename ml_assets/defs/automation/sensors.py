@@ -54,6 +54,7 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
         "early_label_z": "label_z",
         "early_label_z_threshold": "label_z_threshold",
         "early_label_roc_auc": "label_auc",
+        "positives_arrived": "label_arrived",
         "early_label_reference_roc_auc": "label_reference_auc",
         "early_label_roc_auc_sd": "label_auc_sd",
     },
