@@ -331,7 +331,8 @@ def decide(
             refit=move,
         )
     held = evidence[streak[-1]].early_ranking_held(policy.min_auc_drop) if labels_only else None
-    recall_refit = _recall_refit(evidence, streak, attempts, policy) if held and recent.fire else None
+    # a re-fit, unlike a retrain, is not held back by a retrain's cooldown
+    recall_refit = _recall_refit(evidence, streak, attempts, policy) if held else None
     if recall_refit is not None:
         return RetrainDecision(
             streak[-1],
@@ -414,11 +415,7 @@ def _flag_rate_move(
     chance = _chance_margin(found, target, policy, flag_baselines.get(str(version), {}))
     if chance is None:
         return None
-    scored = [e.scored for e in found]
-    if None in scored:
-        rate = sum(e.flag_rate for e in found) / k
-    else:
-        rate = sum(e.flag_rate * n for e, n in zip(found, scored, strict=True)) / sum(scored)
+    rate = _pooled(found)
     margin = max(chance, policy.min_flag_rate_change * target)
     same_side = all(e.flag_rate < target for e in found) or all(e.flag_rate > target for e in found)
     if not same_side or abs(rate - target) <= margin:
@@ -458,12 +455,17 @@ def _recall_refit(
     if not window:
         return None
     found = [evidence[d] for d in window]
+    return FlagRateMove(
+        str(version), window[0], window[-1], _pooled(found), target, 0.0, _median_change(found)
+    )
+
+
+def _pooled(found: list[DayEvidence]) -> float:
+    """The days' flag rate over their transactions (their mean while a count is unknown)."""
     scored = [e.scored for e in found]
     if None in scored or not sum(scored):
-        rate = sum(e.flag_rate for e in found) / len(found)
-    else:
-        rate = sum(e.flag_rate * n for e, n in zip(found, scored, strict=True)) / sum(scored)
-    return FlagRateMove(str(version), window[0], window[-1], rate, target, 0.0, _median_change(found))
+        return sum(e.flag_rate for e in found) / len(found)
+    return sum(e.flag_rate * n for e, n in zip(found, scored, strict=True)) / sum(scored)
 
 
 def _median_change(found: list[DayEvidence]) -> float | None:
