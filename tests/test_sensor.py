@@ -462,8 +462,9 @@ def test_fewer_frauds_caught_are_judged_by_the_ranking_on_the_same_arrived_label
     min_auc_drop and 2 sd, the ranking held and the threshold is re-fitted on the label window's
     days to catch them again; further under it, the ranking fell and the model is retrained. Too
     few arrived positives to hold recall on (150 of the 200 asked): retrained, as before."""
-    evidence = _v1_baseline() | _served([0.0100, 0.0099, 0.0101, 0.0101, 0.0098, 0.0102], 1, label_z=-4.5)
-    for day in evidence.values():
+    recent = _served([0.0100, 0.0099, 0.0101, 0.0101, 0.0098, 0.0102], 1, label_z=-4.5)
+    evidence = _v1_baseline() | recent
+    for day in recent.values():  # v1's first days with labels: no baseline of its own yet
         day.label_auc, day.label_reference_auc, day.label_auc_sd = auc, 0.96, 0.01
         day.label_arrived = arrived
     decision = decide(evidence, [], OP_POLICY)
@@ -478,6 +479,36 @@ def test_fewer_frauds_caught_are_judged_by_the_ranking_on_the_same_arrived_label
         assert not decide(evidence, pending, OP_POLICY).fire  # one re-fit at a time
     else:
         assert decision.diagnosis == "ranking"
+
+
+@pytest.mark.parametrize(("auc", "action"), [(0.952, "threshold"), (0.935, "retrain")])
+def test_the_early_ranking_is_judged_against_the_versions_own_first_steady_days(auc, action):
+    """v1 served at 0.965 on its arrived labels from its first steady days on, while its reference
+    read 0.985. A streak at 0.952 is 0.033 under the reference but 0.013 under v1's own level: the
+    ranking held. At 0.935 it fell from both. The baseline outlives the days in the cursor."""
+    steady = _served([0.0100] * 7, 1, label_z=-2.0)
+    streak = _served([0.0100, 0.0099, 0.0101], 8, label_z=-4.5)
+    evidence = _v1_baseline() | steady | streak
+    for day, e in evidence.items():
+        e.label_auc = auc if day in streak else 0.965
+        e.label_reference_auc, e.label_auc_sd, e.label_arrived = 0.985, 0.005, 300
+    state = SensorState(evidence=evidence)
+    decide(
+        dict(list(evidence.items())[:-3]),
+        [],
+        OP_POLICY,
+        state.baselines,
+        state.flag_baselines,
+        state.auc_baselines,
+    )
+    assert len(state.auc_baselines["1"]) == 7 and not set(state.auc_baselines["1"]) & set(streak)
+    state.keep_newest(3)  # only the streak's days left: the baseline still judges them
+    decision = decide(
+        state.evidence, [], OP_POLICY, state.baselines, state.flag_baselines, state.auc_baselines
+    )
+    assert decision.fire and decision.action == action, decision.reason
+    if action == "threshold":
+        assert "its first steady days' 0.965" in decision.reason
 
 
 def test_cbpe_down_retrains_whatever_the_flag_rate_did():

@@ -138,6 +138,7 @@ class DayEvidence:
     label_arrived: float | None = None  # the arrived positives those rest on
     label_reference_auc: float | None = None
     label_auc_sd: float | None = None
+    label_auc_baseline: float | None = None  # the version's own first steady days (set by the policy)
     # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
     # training) or "complete" (fitted again once they were)
     reference_labels: str | None = None
@@ -159,15 +160,19 @@ class DayEvidence:
 
     def early_ranking_held(self, min_drop: float, sds: float = 2.0) -> str | None:
         """Why the arrived positives say the ranking held: their ROC AUC no more than the larger
-        of ``min_drop`` and ``sds`` sd under the reference's (None: it fell, or nothing to say)."""
-        if None in (self.label_auc, self.label_reference_auc, self.label_auc_sd):
+        of ``min_drop`` and ``sds`` sd under the version's own first steady days (its baseline),
+        or under its reference's before it has one (None: it fell, or nothing to say)."""
+        level, of = self.label_auc_baseline, "its first steady days'"
+        if level is None:
+            level, of = self.label_reference_auc, "the reference's"
+        if None in (self.label_auc, level, self.label_auc_sd):
             return None
         allowed = max(min_drop, sds * self.label_auc_sd)
-        if self.label_reference_auc - self.label_auc > allowed:
+        if level - self.label_auc > allowed:
             return None
         return (
-            f"ROC AUC on the arrived positive labels {self.label_auc:.3f}, the reference's "
-            f"{self.label_reference_auc:.3f} (a fall of more than {allowed:.3f} says the ranking fell)"
+            f"ROC AUC on the arrived positive labels {self.label_auc:.3f}, {of} {level:.3f} "
+            f"(a fall of more than {allowed:.3f} says the ranking fell)"
         )
 
     def bad_signals(self) -> dict[str, str]:
@@ -297,6 +302,7 @@ def decide(
     policy: RetrainPolicy,
     baselines: dict[str, dict[str, float]] | None = None,
     flag_baselines: dict[str, dict[str, float]] | None = None,
+    auc_baselines: dict[str, dict[str, float]] | None = None,
 ) -> RetrainDecision:
     """Fires when the newest K days are consecutive calendar days, each bad by at least one
     signal, and the last retrain no longer blocks; or re-fits the threshold when the flag rate
@@ -306,6 +312,7 @@ def decide(
     set_thresholds(evidence, policy, {} if baselines is None else baselines)
     flag_baselines = {} if flag_baselines is None else flag_baselines
     set_flag_targets(evidence, policy, flag_baselines)
+    set_label_auc_baselines(evidence, policy, {} if auc_baselines is None else auc_baselines)
     mark_mixed_labels(evidence, attempts, policy)
     days = sorted(evidence)
     retrains = [a for a in attempts if a.kind == RETRAIN]
@@ -369,6 +376,23 @@ def set_flag_targets(
             e.flag_target = e.reference_flag_rate
         else:
             e.flag_target = None if baseline is None else sum(baseline) / len(baseline)
+
+
+def set_label_auc_baselines(
+    evidence: dict[str, DayEvidence], policy: RetrainPolicy, auc_baselines: dict[str, dict[str, float]]
+) -> None:
+    """Each day's early-label ROC AUC baseline: the mean over its version's first
+    ``baseline_days`` days whose label window held ``recall_min_arrived`` arrived positives, kept
+    in ``auc_baselines`` (version -> day -> ROC AUC). Not the reference's alone: after a shift a
+    version validates on held-out customers of its own training days, which share its merchants,
+    and reads higher there than it serves (docs/decisions/operating-point-refit.md)."""
+    steady = {
+        d: e
+        for d, e in evidence.items()
+        if e.label_arrived is not None and e.label_arrived >= policy.recall_min_arrived
+    }
+    for e, baseline in _after_baseline(steady, "label_auc", auc_baselines, policy.baseline_days):
+        e.label_auc_baseline = None if baseline is None else sum(baseline) / len(baseline)
 
 
 def mark_mixed_labels(
@@ -660,6 +684,7 @@ class SensorState:
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
     baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     flag_baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    auc_baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> SensorState:
@@ -674,6 +699,7 @@ class SensorState:
             [Attempt(**a) for a in raw["attempts"]],
             raw.get("baselines", {}),
             raw.get("flag_baselines", {}),
+            raw.get("auc_baselines", {}),
         )
 
     def to_cursor(self) -> str:
@@ -686,7 +712,7 @@ class SensorState:
         self.evidence = dict(sorted(self.evidence.items())[-days:])
         self.attempts = self.attempts[-days:]
         # the baselines of the newest versions (a version's first days never come back)
-        for field in ("baselines", "flag_baselines"):
+        for field in ("baselines", "flag_baselines", "auc_baselines"):
             kept = getattr(self, field)
             newest = sorted(kept, key=_version_order)[-versions:]
             setattr(self, field, {v: kept[v] for v in newest})

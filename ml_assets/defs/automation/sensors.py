@@ -156,7 +156,9 @@ def retrain_on_performance_drop(
     state.keep_newest(settings.sensor_history_days)
 
     policy = RetrainPolicy.from_settings(settings)
-    decision = decide(state.evidence, state.attempts, policy, state.baselines, state.flag_baselines)
+    decision = decide(
+        state.evidence, state.attempts, policy, state.baselines, state.flag_baselines, state.auc_baselines
+    )
     if not decision.fire:
         return dg.SensorResult(skip_reason=decision.reason, cursor=state.to_cursor())
     refitted = decision.refit.version if decision.refit else None
