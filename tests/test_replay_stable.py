@@ -210,3 +210,54 @@ def test_a_recall_hold_reads_the_champions_window_and_the_arrived_labels_of_the_
     assert hold.arrived == len(mine) and hold.caught == int(mine["decision"].sum())
     assert abs(int((mine["score"] > hold.threshold).sum()) - hold.expected) <= 1
     print(f"recall hold: {hold}, served threshold {rows[-1].threshold}")
+
+
+@pytest.mark.slow
+def test_a_re_fit_that_holds_recall_moves_the_served_threshold_and_is_rolled_back(stable):
+    """The re-fit asset on the replayed world, as the sensor's request runs it: it holds recall
+    on the window's arrived labels (the floor lowered to this size's ~120), records which it held,
+    and the registry serves the threshold until the rollback restores the one before."""
+    import dagster as dg
+
+    from ml_assets.core.monitoring.daily import recall_hold_of
+    from ml_assets.core.registry import operating_point as op
+    from ml_assets.defs.automation.assets import decision_threshold
+    from ml_assets.defs.keys import op_name
+    from ml_assets.defs.resources import resources_for
+
+    settings, rows, _, _ = stable
+    few = settings.model_copy(update={"threshold_recall_min_arrived": 20})
+    store, version = store_of(settings), rows[-1].champion
+    before = op.current_threshold(store, version)
+    first, last = rows[-8].day, rows[-1].day
+    config = {"version": version, "first_day": first, "last_day": last, "target_flag_rate": 0.0123}
+    result = dg.materialize(
+        [decision_threshold],
+        resources=resources_for(few),
+        run_config={"ops": {op_name("decision_threshold"): {"config": config}}},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    meta = {
+        k: v.value
+        for k, v in result.asset_materializations_for_node(op_name("decision_threshold"))[0].metadata.items()
+    }
+    hold = recall_hold_of(
+        Warehouse(settings.warehouse_path),
+        store,
+        version,
+        dt.date.fromisoformat(first),
+        dt.date.fromisoformat(last),
+        few,
+    )
+    assert meta["outcome"] == "applied" and meta["held"] == "recall on arrived labels", meta
+    assert meta["positives_arrived"] == hold.arrived and meta["target_recall"] == pytest.approx(
+        hold.target_recall
+    )
+    served = op.current_threshold(store, version)
+    assert served == meta["decision_threshold"] != before
+    if meta["capped_by_alert_budget"]:  # the budget may only raise it
+        assert served > hold.threshold
+    else:
+        assert served == pytest.approx(hold.threshold)
+    op.rollback(store, version, "test done")
+    assert op.current_threshold(store, version) == before
