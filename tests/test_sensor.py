@@ -291,6 +291,30 @@ def _complete(days, version="1", realized=0.80, floor=0.85, estimate=0.95):
     }
 
 
+@pytest.mark.parametrize(("realized", "fires"), [(0.935, False), (0.90, True)])
+def test_complete_labels_under_the_band_but_at_the_versions_own_level_do_not_retrain(realized, fires):
+    """v1's first 7 complete days realized 0.95; CBPE then overrates it (lower bound 0.96). At
+    0.935 it is within min_auc_drop of its own level: the monitor erred, the ranking held. At 0.90
+    it fell from both. The baseline outlives the days kept in the cursor."""
+    first = {
+        f"2026-03-{d:02d}": DayEvidence(0.95, THRESHOLD, version="1", realized=0.95) for d in range(1, 8)
+    }
+    for e in first.values():
+        e.realized_floor = 0.90
+    streak = _complete(
+        ["2026-03-10", "2026-03-11", "2026-03-12"], realized=realized, floor=0.96, estimate=0.99
+    )
+    recent = {f"2026-04-{d:02d}": DayEvidence(0.95, THRESHOLD, version="1") for d in range(1, 6)}
+    state = SensorState(evidence=first | streak | recent)
+    decide(dict(state.evidence), [], POLICY, realized_baselines=state.realized_baselines)
+    assert state.realized_baselines["1"] == {d: 0.95 for d in first}
+    state.keep_newest(8)  # the first days gone: the baseline still judges the streak
+    decision = decide(state.evidence, [], POLICY, realized_baselines=state.realized_baselines)
+    assert decision.fire is fires, decision.reason
+    if fires:
+        assert "< its first complete days' 0.950 - 0.020" in decision.reason
+
+
 def test_complete_labels_under_the_cbpe_band_fire_while_that_version_serves():
     recent = {f"2026-04-{d:02d}": DayEvidence(0.95, THRESHOLD, version="1") for d in range(1, 6)}
     complete = _complete(["2026-03-10", "2026-03-11", "2026-03-12"])

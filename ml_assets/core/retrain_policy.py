@@ -139,6 +139,7 @@ class DayEvidence:
     label_reference_auc: float | None = None
     label_auc_sd: float | None = None
     label_auc_baseline: float | None = None  # the version's own first steady days (set by the policy)
+    realized_baseline: float | None = None  # the version's first complete days' mean (set by the policy)
     # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
     # training) or "complete" (fitted again once they were)
     reference_labels: str | None = None
@@ -149,14 +150,25 @@ class DayEvidence:
     def realized_below(self, min_drop: float = 0.0) -> str | None:
         """Why the day's complete labels say its model was worse than estimated (None: they do
         not): under the estimate's lower bound (beyond chance) and at least ``min_drop`` under the
-        estimate itself (a loss worth a retrain, as the CBPE signal asks of its own drops)."""
+        estimate itself (a loss worth a retrain, as the CBPE signal asks of its own drops), and,
+        once the version has complete days of its own, ``min_drop`` under their mean: a model at
+        its own level that CBPE overrates is a monitor's error, not a ranking lost."""
         if None in (self.realized, self.realized_floor):
             return None
         floor, why = self.realized_floor, f"CBPE lower bound {self.realized_floor:.3f}"
         if self.realized_estimate is not None and self.realized_estimate - min_drop < floor:
             floor = self.realized_estimate - min_drop
             why = f"CBPE estimate {self.realized_estimate:.3f} - {min_drop:.3f}"
-        return None if self.realized >= floor else f"realized ROC AUC {self.realized:.3f} < {why}"
+        if self.realized >= floor:
+            return None
+        if self.realized_baseline is None:
+            return f"realized ROC AUC {self.realized:.3f} < {why}"
+        if self.realized >= self.realized_baseline - min_drop:
+            return None
+        return (
+            f"realized ROC AUC {self.realized:.3f} < {why} and < its first complete days' "
+            f"{self.realized_baseline:.3f} - {min_drop:.3f}"
+        )
 
     def early_ranking_held(self, min_drop: float, sds: float = 2.0) -> str | None:
         """Why the arrived positives say the ranking held: their ROC AUC no more than the larger
@@ -303,6 +315,7 @@ def decide(
     baselines: dict[str, dict[str, float]] | None = None,
     flag_baselines: dict[str, dict[str, float]] | None = None,
     auc_baselines: dict[str, dict[str, float]] | None = None,
+    realized_baselines: dict[str, dict[str, float]] | None = None,
 ) -> RetrainDecision:
     """Fires when the newest K days are consecutive calendar days, each bad by at least one
     signal, and the last retrain no longer blocks; or re-fits the threshold when the flag rate
@@ -313,6 +326,7 @@ def decide(
     flag_baselines = {} if flag_baselines is None else flag_baselines
     set_flag_targets(evidence, policy, flag_baselines)
     set_label_auc_baselines(evidence, policy, {} if auc_baselines is None else auc_baselines)
+    set_realized_baselines(evidence, policy, {} if realized_baselines is None else realized_baselines)
     mark_mixed_labels(evidence, attempts, policy)
     days = sorted(evidence)
     retrains = [a for a in attempts if a.kind == RETRAIN]
@@ -393,6 +407,15 @@ def set_label_auc_baselines(
     }
     for e, baseline in _after_baseline(steady, "label_auc", auc_baselines, policy.baseline_days):
         e.label_auc_baseline = None if baseline is None else sum(baseline) / len(baseline)
+
+
+def set_realized_baselines(
+    evidence: dict[str, DayEvidence], policy: RetrainPolicy, realized_baselines: dict[str, dict[str, float]]
+) -> None:
+    """Each complete day's realized baseline: the mean realized ROC AUC of its version's first
+    ``baseline_days`` complete days, kept in ``realized_baselines`` (version -> day -> value)."""
+    for e, baseline in _after_baseline(evidence, "realized", realized_baselines, policy.baseline_days):
+        e.realized_baseline = None if baseline is None else sum(baseline) / len(baseline)
 
 
 def mark_mixed_labels(
@@ -685,6 +708,7 @@ class SensorState:
     baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     flag_baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     auc_baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    realized_baselines: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> SensorState:
@@ -700,6 +724,7 @@ class SensorState:
             raw.get("baselines", {}),
             raw.get("flag_baselines", {}),
             raw.get("auc_baselines", {}),
+            raw.get("realized_baselines", {}),
         )
 
     def to_cursor(self) -> str:
@@ -712,7 +737,7 @@ class SensorState:
         self.evidence = dict(sorted(self.evidence.items())[-days:])
         self.attempts = self.attempts[-days:]
         # the baselines of the newest versions (a version's first days never come back)
-        for field in ("baselines", "flag_baselines", "auc_baselines"):
+        for field in ("baselines", "flag_baselines", "auc_baselines", "realized_baselines"):
             kept = getattr(self, field)
             newest = sorted(kept, key=_version_order)[-versions:]
             setattr(self, field, {v: kept[v] for v in newest})

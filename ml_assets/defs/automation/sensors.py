@@ -157,7 +157,13 @@ def retrain_on_performance_drop(
 
     policy = RetrainPolicy.from_settings(settings)
     decision = decide(
-        state.evidence, state.attempts, policy, state.baselines, state.flag_baselines, state.auc_baselines
+        state.evidence,
+        state.attempts,
+        policy,
+        state.baselines,
+        state.flag_baselines,
+        state.auc_baselines,
+        state.realized_baselines,
     )
     if not decision.fire:
         return dg.SensorResult(skip_reason=decision.reason, cursor=state.to_cursor())
