@@ -312,7 +312,23 @@ def test_complete_labels_under_the_band_but_at_the_versions_own_level_do_not_ret
     decision = decide(state.evidence, [], POLICY, realized_baselines=state.realized_baselines)
     assert decision.fire is fires, decision.reason
     if fires:
-        assert "< its first complete days' 0.950 - 0.020" in decision.reason
+        assert "< the realized baseline 0.950 - 0.020" in decision.reason
+
+
+@pytest.mark.parametrize(("realized", "fires"), [(0.964, False), (0.85, True)])
+def test_a_new_versions_first_complete_days_are_judged_against_the_version_before_it(realized, fires):
+    """v1 realized 0.936 on its first complete days; v5's first complete days come in under
+    CBPE's band (lower bound 0.97). At 0.964 v5 realizes above the level the loop served before:
+    CBPE overrated it. At 0.85 it is worse than that level too."""
+    v1 = {f"2026-02-{d:02d}": DayEvidence(0.94, THRESHOLD, version="1", realized=0.936) for d in range(1, 8)}
+    for e in v1.values():
+        e.realized_floor = 0.90
+    v5 = _complete(["2026-03-10", "2026-03-11", "2026-03-12"], version="5", realized=realized, floor=0.97)
+    recent = {f"2026-04-{d:02d}": DayEvidence(0.95, THRESHOLD, version="5") for d in range(1, 6)}
+    decision = decide(v1 | v5 | recent, [], POLICY, realized_baselines={})
+    assert decision.fire is fires, decision.reason
+    if fires:
+        assert "< the realized baseline 0.936 - 0.020" in decision.reason
 
 
 def test_complete_labels_under_the_cbpe_band_fire_while_that_version_serves():

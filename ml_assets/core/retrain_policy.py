@@ -151,8 +151,9 @@ class DayEvidence:
         """Why the day's complete labels say its model was worse than estimated (None: they do
         not): under the estimate's lower bound (beyond chance) and at least ``min_drop`` under the
         estimate itself (a loss worth a retrain, as the CBPE signal asks of its own drops), and,
-        once the version has complete days of its own, ``min_drop`` under their mean: a model at
-        its own level that CBPE overrates is a monitor's error, not a ranking lost."""
+        given a realized baseline (its version's first complete days, or on those days the version
+        before it), ``min_drop`` under it: a model at that level that CBPE overrates is a monitor's
+        error, not a ranking lost."""
         if None in (self.realized, self.realized_floor):
             return None
         floor, why = self.realized_floor, f"CBPE lower bound {self.realized_floor:.3f}"
@@ -166,7 +167,7 @@ class DayEvidence:
         if self.realized >= self.realized_baseline - min_drop:
             return None
         return (
-            f"realized ROC AUC {self.realized:.3f} < {why} and < its first complete days' "
+            f"realized ROC AUC {self.realized:.3f} < {why} and < the realized baseline "
             f"{self.realized_baseline:.3f} - {min_drop:.3f}"
         )
 
@@ -413,8 +414,21 @@ def set_realized_baselines(
     evidence: dict[str, DayEvidence], policy: RetrainPolicy, realized_baselines: dict[str, dict[str, float]]
 ) -> None:
     """Each complete day's realized baseline: the mean realized ROC AUC of its version's first
-    ``baseline_days`` complete days, kept in ``realized_baselines`` (version -> day -> value)."""
+    ``baseline_days`` complete days, kept in ``realized_baselines`` (version -> day -> value); on
+    those first days themselves, the newest earlier version's: the level the loop served before
+    (why: docs/decisions/matured-references.md)."""
     for e, baseline in _after_baseline(evidence, "realized", realized_baselines, policy.baseline_days):
+        if baseline is None:
+            earlier = [
+                values
+                for version, values in sorted(
+                    realized_baselines.items(), key=lambda kv: _version_order(kv[0])
+                )
+                if _version_order(version) < _version_order(e.version) and len(values) >= policy.baseline_days
+            ]
+            baseline = (
+                [v for _, v in sorted(earlier[-1].items())][: policy.baseline_days] if earlier else None
+            )
         e.realized_baseline = None if baseline is None else sum(baseline) / len(baseline)
 
 
