@@ -48,8 +48,8 @@ class LabelSignal:
     z_threshold: float
     reference: str
     # the ranking on the same arrived positives: ROC AUC of arrived positives against the window's
-    # other events, the reference's likewise (positives arrived within ``days``), and the sd of
-    # their difference (None: too few arrived positives)
+    # other events, the reference's likewise at the same label ages, and the sd of their
+    # difference (None: too few arrived positives)
     auc: float | None = None
     reference_auc: float | None = None
     auc_sd: float | None = None
@@ -207,8 +207,7 @@ def label_signal(
         ref_days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
         # the reference's days at the window's label ages (newest 1, then 2, ... up to ``days``):
         # its not-yet-arrived positives then sit among the negatives in the same share as the
-        # window's (an unchanged model at 3% fraud, 20 seeds: window minus reference -0.0035
-        # with all positives arrived within ``days``, +0.001 with the ages)
+        # window's, which otherwise biased the difference (docs/decisions/operating-point-refit.md)
         order = sorted(set(ref_days), reverse=True)
         age = ref_days.map({d: min(days, k + 1) for k, d in enumerate(order)})
         ref_arrived = (index.ages(reference[EVENT_ID], ref_days) <= age).to_numpy()
