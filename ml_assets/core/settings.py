@@ -253,7 +253,8 @@ class Settings(BaseSettings):
         2.0,
         ge=1,
         description="a re-fit that holds recall on arrived labels flags at most this multiple of the "
-        "version's target flag rate (the alert budget): past it, fewer frauds are caught, not more flagged",
+        "version's validation-window flag rate (the alert budget): past it, fewer frauds are caught, not "
+        "more flagged",
     )
     sensor_interval_seconds: int = Field(60, gt=0)
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")

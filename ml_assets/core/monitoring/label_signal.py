@@ -163,6 +163,26 @@ def reference_rates(
     return rates
 
 
+def _arrived_at_reference_rates(
+    frame: pd.DataFrame,
+    reference: pd.DataFrame,
+    threshold: float,
+    index: ArrivalIndex,
+    day: dt.date,
+    max_age: int,
+):
+    """``frame``'s events 1..``max_age`` days old on ``day``; which of them had a positive label
+    arrived by then; the ages of those, and the reference's rate at each age (NaN: none)."""
+    tx_days = pd.to_datetime(frame[EVENT_TIME], utc=True).dt.date
+    age_now = tx_days.map(lambda d: (day - d).days)
+    window = ((age_now >= 1) & (age_now <= max_age)).to_numpy()
+    preds, age_now = frame[window], age_now[window]
+    arrived = (index.ages(preds[EVENT_ID], tx_days[window]) <= age_now).to_numpy()
+    rates = reference_rates(reference, threshold, index, max_age, day)
+    ages = age_now[arrived].to_numpy()
+    return preds, arrived, ages, np.array([rates[a][0] for a in ages], dtype="float64"), rates
+
+
 def label_signal(
     predictions: pd.DataFrame,
     reference: pd.DataFrame,
@@ -179,15 +199,9 @@ def label_signal(
     (``predictions``: the event id and time, and the decision)."""
     from scipy.stats import norm
 
-    tx_days = pd.to_datetime(predictions[EVENT_TIME], utc=True).dt.date
-    age_now = tx_days.map(lambda d: (day - d).days)
-    window = ((age_now >= 1) & (age_now <= days)).to_numpy()
-    preds, age_now = predictions[window], age_now[window]
-    arrival_age = index.ages(preds[EVENT_ID], tx_days[window])
-    arrived = (arrival_age <= age_now).to_numpy()
-    rates = reference_rates(reference, threshold, index, days, day)
-    ages = age_now[arrived].to_numpy()
-    p = np.array([rates[a][0] for a in ages], dtype="float64")
+    preds, arrived, ages, p, rates = _arrived_at_reference_rates(
+        predictions, reference, threshold, index, day, days
+    )
     usable = ~np.isnan(p)
     flagged = preds["decision"].to_numpy()[arrived][usable].astype("float64")
     ages, p = ages[usable], p[usable]
@@ -222,7 +236,7 @@ def label_signal(
     return LabelSignal(
         day.isoformat(),
         model_version,
-        int(pd.Series(tx_days[window]).nunique()),
+        int(pd.to_datetime(preds[EVENT_TIME], utc=True).dt.date.nunique()),
         n,
         caught,
         expected,
@@ -246,14 +260,10 @@ def recall_hold(
     """The threshold at which ``window``'s positives arrived by ``day`` (its events with their
     ``score`` and ``decision``) are caught as often as the reference's rates at ``threshold``
     say, age by age (None: fewer than ``min_arrived`` arrived)."""
-    tx_days = pd.to_datetime(window[EVENT_TIME], utc=True).dt.date
-    age_now = tx_days.map(lambda d: (day - d).days).to_numpy()
-    arrival_age = index.ages(window[EVENT_ID], tx_days).to_numpy()
-    arrived = (age_now >= 1) & (arrival_age <= age_now)
-    if not arrived.any():
-        return None
-    rates = reference_rates(reference, threshold, index, int(age_now[arrived].max()), day)
-    p = np.array([rates[a][0] for a in age_now[arrived]], dtype="float64")
+    oldest = pd.to_datetime(window[EVENT_TIME], utc=True).dt.date.min()
+    window, arrived, _, p, _ = _arrived_at_reference_rates(
+        window, reference, threshold, index, day, (day - oldest).days
+    )
     usable = ~np.isnan(p)
     if usable.sum() < min_arrived:
         return None

@@ -131,8 +131,9 @@ def refit(
     times the target. Recorded in the registry."""
     scores = np.asarray(scores, dtype="float64")
     tags = _tags(store, version)  # one read: the threshold it replaces and the history it extends
-    threshold, capped = threshold_for_flag_rate(scores, target_flag_rate), False
-    if hold is not None:
+    if hold is None:
+        threshold, capped = threshold_for_flag_rate(scores, target_flag_rate), False
+    else:
         # the budget is a multiple of the validation window's rate, not of a re-fit's (no creep)
         trained = float(tags.get(REFERENCE_FLAG_RATE_TAG, target_flag_rate))
         budget = threshold_for_flag_rate(scores, min(0.5, max_flag_rate_ratio * trained))
