@@ -370,7 +370,9 @@ def replay(
     print_table(r.rows, log)
     if problem_spec(s).source.kind == "simulator":  # a scenario's drift day is known: score the recovery
         drift_day = None if s.scenario == "stable" else s.day(s.drift_start_day)
-        board = scoreboard.score(r.rows, s.scenario, drift_day)
+        board = scoreboard.score(
+            r.rows, s.scenario, drift_day, reference_days=s.retrain_realized_baseline_days
+        )
         log(scoreboard.table([board]))
         scoreboard.save(board, s.reports_dir)
     png = s.reports_dir / f"replay_{world_name(s)}.png"

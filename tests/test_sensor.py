@@ -293,11 +293,12 @@ def _complete(days, version="1", realized=0.80, floor=0.85, estimate=0.95):
 
 @pytest.mark.parametrize(("realized", "fires"), [(0.935, False), (0.90, True)])
 def test_complete_labels_under_the_band_but_at_the_versions_own_level_do_not_retrain(realized, fires):
-    """v1's first 7 complete days realized 0.95; CBPE then overrates it (lower bound 0.96). At
-    0.935 it is within min_auc_drop of its own level: the monitor erred, the ranking held. At 0.90
-    it fell from both. The baseline outlives the days kept in the cursor."""
+    """v1's first complete days (its realized baseline's) realized 0.95; CBPE then overrates it
+    (lower bound 0.96). At 0.935 it is within min_auc_drop of its own level: the monitor erred, the
+    ranking held. At 0.90 it fell from both. The baseline outlives the days kept in the cursor."""
     first = {
-        f"2026-03-{d:02d}": DayEvidence(0.95, THRESHOLD, version="1", realized=0.95) for d in range(1, 8)
+        f"2026-02-{d:02d}": DayEvidence(0.95, THRESHOLD, version="1", realized=0.95)
+        for d in range(1, POLICY.realized_baseline_days + 1)
     }
     for e in first.values():
         e.realized_floor = 0.90
@@ -320,7 +321,10 @@ def test_a_new_versions_first_complete_days_are_judged_against_the_version_befor
     """v1 realized 0.936 on its first complete days; v5's first complete days come in under
     CBPE's band (lower bound 0.97). At 0.964 v5 realizes above the level the loop served before:
     CBPE overrated it. At 0.85 it is worse than that level too."""
-    v1 = {f"2026-02-{d:02d}": DayEvidence(0.94, THRESHOLD, version="1", realized=0.936) for d in range(1, 8)}
+    v1 = {
+        f"2026-02-{d:02d}": DayEvidence(0.94, THRESHOLD, version="1", realized=0.936)
+        for d in range(1, POLICY.realized_baseline_days + 1)
+    }
     for e in v1.values():
         e.realized_floor = 0.90
     v5 = _complete(["2026-03-10", "2026-03-11", "2026-03-12"], version="5", realized=realized, floor=0.97)
@@ -329,6 +333,44 @@ def test_a_new_versions_first_complete_days_are_judged_against_the_version_befor
     assert decision.fire is fires, decision.reason
     if fires:
         assert "< the realized baseline 0.936 - 0.020" in decision.reason
+
+
+@pytest.mark.parametrize("streak_auc", [0.90, 0.89, 0.88, 0.87])
+def test_the_policy_retrains_on_a_realized_streak_exactly_when_the_scoreboard_would_not_call_it_unneeded(
+    streak_auc,
+):
+    """The scoreboard judges a retrain against the champion's own level (its first
+    ``reference_days`` realized days); the policy's realized baseline is that same level, so the
+    two cannot disagree. v1 realized 0.93 on its first 7 complete days and 0.90 on the 7 after
+    (level 0.915): a streak at 0.90 is within 0.02 of it though 0.03 under the first week's mean."""
+    import datetime as dt
+
+    from ml_assets.core.settings import Settings
+    from ml_assets.replay import DayRow
+    from ml_assets.scoreboard import unneeded_retrains
+
+    n = Settings().retrain_realized_baseline_days
+    policy = RetrainPolicy(3, 7, 2, 2, realized_baseline_days=n)
+    start = dt.date(2026, 2, 1)
+    days = [(start + dt.timedelta(days=i)).isoformat() for i in range(n + 3)]
+    levels = [0.93] * (n // 2) + [0.90] * (n - n // 2) + [streak_auc] * 3
+    evidence = {
+        d: DayEvidence(0.95, THRESHOLD, version="1", realized=a, realized_floor=0.85)
+        for d, a in zip(days, levels, strict=True)
+    }
+    for d in days[n:]:
+        evidence[d].realized_floor = 0.96  # CBPE's band says the streak is bad
+    recent = {f"2026-04-{d:02d}": DayEvidence(0.95, THRESHOLD, version="1") for d in range(1, 6)}
+    decision = decide(evidence | recent, [], policy, realized_baselines={})
+
+    rows = [DayRow(d, "1", realized_auc=a) for d, a in zip(days, levels, strict=True)]
+    trigger = DayRow(
+        "2026-04-05", "1", sensor="FIRED", retrain="v2 rejected", bad_since=days[n], bad_until=days[-1]
+    )
+    judged = [(dt.date.fromisoformat(r.day), r) for r in rows + [trigger]]
+    unneeded = unneeded_retrains(judged, None, reference_days=n, tolerance=policy.min_auc_drop)
+    assert decision.fire is not bool(unneeded), decision.reason
+    assert decision.fire is (streak_auc < sum(levels[:n]) / n - policy.min_auc_drop), decision.reason
 
 
 def test_complete_labels_under_the_cbpe_band_fire_while_that_version_serves():

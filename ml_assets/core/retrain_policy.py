@@ -75,6 +75,7 @@ class RetrainPolicy:
     min_scale_change: float = 0.08  # relative move of the median score that says the scale moved
     refits_threshold: bool = True  # False: the problem's decision policy is a fixed threshold
     recall_min_arrived: int = 200  # arrived positives a re-fit needs to hold recall on them
+    realized_baseline_days: int = 14  # a version's first complete days: its realized level
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
@@ -92,6 +93,7 @@ class RetrainPolicy:
             s.threshold_min_scale_change,
             problem_spec(s).model.decision.refits,
             s.threshold_recall_min_arrived,
+            s.retrain_realized_baseline_days,
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
@@ -414,20 +416,25 @@ def set_realized_baselines(
     evidence: dict[str, DayEvidence], policy: RetrainPolicy, realized_baselines: dict[str, dict[str, float]]
 ) -> None:
     """Each complete day's realized baseline: the mean realized ROC AUC of its version's first
-    ``baseline_days`` complete days, kept in ``realized_baselines`` (version -> day -> value); on
+    ``realized_baseline_days`` complete days, kept in ``realized_baselines`` (version -> day -> value); on
     those first days themselves, the newest earlier version's: the level the loop served before
     (why: docs/decisions/matured-references.md)."""
-    for e, baseline in _after_baseline(evidence, "realized", realized_baselines, policy.baseline_days):
+    for e, baseline in _after_baseline(
+        evidence, "realized", realized_baselines, policy.realized_baseline_days
+    ):
         if baseline is None:
             earlier = [
                 values
                 for version, values in sorted(
                     realized_baselines.items(), key=lambda kv: _version_order(kv[0])
                 )
-                if _version_order(version) < _version_order(e.version) and len(values) >= policy.baseline_days
+                if _version_order(version) < _version_order(e.version)
+                and len(values) >= policy.realized_baseline_days
             ]
             baseline = (
-                [v for _, v in sorted(earlier[-1].items())][: policy.baseline_days] if earlier else None
+                [v for _, v in sorted(earlier[-1].items())][: policy.realized_baseline_days]
+                if earlier
+                else None
             )
         e.realized_baseline = None if baseline is None else sum(baseline) / len(baseline)
 

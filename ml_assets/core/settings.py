@@ -219,6 +219,13 @@ class Settings(BaseSettings):
     retrain_baseline_days: int = Field(
         7, ge=3, description="a model version's first monitored days: the baseline of its CBPE estimate"
     )
+    retrain_realized_baseline_days: int = Field(
+        14,
+        ge=3,
+        description="a model version's first complete days: the mean of their realized ROC AUC is its level, "
+        "which a realized streak must fall under to retrain, and the level the replay's scoreboard "
+        "judges a retrain against (one number, so that the policy and its judge agree)",
+    )
     retrain_consecutive_days: int = Field(3, gt=0, description="bad days in a row before a retrain")
     retrain_cooldown_days: int = Field(7, ge=0, description="no retrain this long after a promoted one")
     retrain_retry_days: int = Field(
