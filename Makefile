@@ -44,10 +44,11 @@ bootstrap: $(STAMP) dagster-home
 	set -e; for p in $(PROBLEMS); do $(BIN)/ml-assets --problem $$p bootstrap; done
 
 ## make dev: install (first time), prepare demo data, serve the Dagster UI + daemon on 127.0.0.1:3000
-## with every problem's code location (workspace.yaml: one per problem)
+## with every problem's code location: `dg dev -w workspace.yaml` (one location per problem; dg's
+## own project config would serve one, ml_assets.definitions, the default problem's)
 DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 dev: bootstrap
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(DG) dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## make demo: the loop live under the daemon: the UI on 127.0.0.1:3000 with every sensor on, a simulated
 ## day landing every DEMO_EVERY seconds (seasonal drift after 3 days): days arrive, monitoring, a retrain

@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
 
     p = sub.add_parser(
         "demo",
-        help="the loop live under the daemon: dagster dev with the sensors on, and a day landing every few s",
+        help="the loop live under the daemon: dg dev with the sensors on, and a day landing every few s",
     )
     p.add_argument("--every", type=float, default=60.0, help="seconds between simulated days")
     p.add_argument("--days", type=int, default=30, help="how many days the clock lands")
