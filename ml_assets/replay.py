@@ -27,6 +27,7 @@ from ml_assets.core.problem import problem_spec
 from ml_assets.core.retrain_policy import DayEvidence, SensorState
 from ml_assets.core.settings import PROJECT_ROOT, Settings
 from ml_assets.defs.keys import key, op_name
+from ml_assets.defs.partitions import partition_range_tags
 
 GENERATED = (
     "landing",
@@ -137,12 +138,20 @@ class Replay:
 
         return engines.model_store(self.s).alias_version(CHAMPION) or "-"
 
+    def ingest_days(self, days: int, on_day: Callable[[str], None] | None = None) -> None:
+        """The first ``days`` days into the lake and the offline feature sources: a run per
+        ``warm_up_days_per_run`` days (a run over a range of partitions), each day still its own
+        partition. A run per day paid Dagster's run and check events once a day."""
+        step = self.s.warm_up_days_per_run
+        for first in range(0, days, step):
+            chunk = [self.s.day(i).isoformat() for i in range(first, min(first + step, days))]
+            self._run(self.offline_features_job, tags=partition_range_tags(chunk[0], chunk[-1]))
+            for day in chunk if on_day is not None else ():
+                on_day(day)
+
     def warm_up(self, days: int, on_day: Callable[[str], None] | None = None) -> None:
         self._run(self.defs.resolve_job_def("feast_apply_job"))
-        for i in range(days):
-            self._run(self.offline_features_job, partition_key=self.s.day(i).isoformat())
-            if on_day is not None:
-                on_day(self.s.day(i).isoformat())
+        self.ingest_days(days, on_day)
         result = self._run(
             self.training_job,
             run_config={

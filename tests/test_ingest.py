@@ -188,3 +188,54 @@ def test_an_unreadable_file_fails_the_checks_of_its_asset_not_the_run_with_a_bar
         e for e in result.all_events if e.is_step_failure and "ArrowInvalid" in str(e.event_specific_data)
     ]
     assert lake.partition_path(landed.quarantine_dir, "raw_transactions", day).exists()
+
+
+def test_a_run_over_a_range_of_days_ingests_each_as_its_own_partition_and_a_bad_day_fails_its_check(
+    landed, instance
+):
+    """A backfill (or a replay's warm-up) runs several days at once: each day lands in the lake as
+    its own partition, with its own rows on its own materialization, and a check fails if it failed
+    on any of the days, naming them; the good days are in."""
+    from ml_assets.defs.partitions import partition_range_tags
+
+    raw, activity = dg.AssetKey("raw_transactions"), dg.AssetKey("customer_activity_source")
+    days = [str(landed.day(i)) for i in range(3)]
+    bad = _landing(landed, 1)
+    lake.write_partition(pd.concat([bad, bad.head(2)]), landed.landing_dir, "transactions", landed.day(1))
+    from ml_assets.definitions import build_definitions
+
+    job = (
+        build_definitions(landed)
+        .resolve_implicit_global_asset_job_def()
+        .get_subset(asset_selection={raw, activity})
+    )
+    result = job.execute_in_process(
+        instance=instance, tags=partition_range_tags(days[0], days[-1]), raise_on_error=False
+    )
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["unique_ids"].passed
+    assert f"failed on 1 of 3 days ({days[1]}); {days[1]}: column 'transaction_id' has 2 duplicated" in (
+        checks["unique_ids"].description
+    )
+    assert checks["schema"].passed and "all 3 days" in checks["schema"].description
+    assert activity not in {e.asset_key for e in result.get_asset_materialization_events()}  # blocked
+    records = instance.fetch_materializations(raw, limit=10).records
+    by_day = {r.partition_key: r.asset_materialization.metadata for r in records}
+    assert sorted(by_day) == days
+    assert [by_day[d]["quarantined"].value for d in days] == [False, True, False]
+    assert by_day[days[1]]["rows"].value == landed.rows_per_day + 2
+    for i in (0, 2):  # the good days are in the lake; the bad one only in quarantine
+        assert (
+            len(lake.read_partition(landed.lake_dir, "raw_transactions", landed.day(i)))
+            == landed.rows_per_day
+        )
+    assert lake.partition_path(landed.quarantine_dir, "raw_transactions", landed.day(1)).exists()
+    with pytest.raises(FileNotFoundError):
+        lake.read_partition(landed.lake_dir, "raw_transactions", landed.day(1))
+
+    # fixed, the same range runs again: every day replaced, the features computed for each day
+    lake.write_partition(bad, landed.landing_dir, "transactions", landed.day(1))
+    again = job.execute_in_process(instance=instance, tags=partition_range_tags(days[0], days[-1]))
+    assert all(e.passed for e in again.get_asset_check_evaluations())
+    features = {e.partition for e in again.get_asset_materialization_events() if e.asset_key == activity}
+    assert features == set(days)

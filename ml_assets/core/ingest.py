@@ -363,6 +363,28 @@ def ingest_partition(
     )
 
 
+def combine_checks(outcomes: list[tuple[dt.date, CheckOutcome]]) -> CheckOutcome:
+    """One check over several days (a run ingesting a range of partitions): passed if it passed
+    on every day; else the failed days and the first failure's message."""
+    (first_day, first), (last_day, _) = outcomes[0], outcomes[-1]
+    if len(outcomes) == 1:
+        return first
+    failed = [(day, c) for day, c in outcomes if not c.passed]
+    if not failed:
+        return CheckOutcome(
+            first.name, True, f"passed on all {len(outcomes)} days, {first_day} to {last_day}"
+        )
+    day, c = failed[0]
+    days = ", ".join(str(d) for d, _ in failed)
+    return CheckOutcome(
+        first.name,
+        False,
+        f"failed on {len(failed)} of {len(outcomes)} days ({days}); {day}: {c.message}",
+        sum(c.failing_rows for _, c in failed),
+        c.rules,
+    )
+
+
 def landed_days(landing_dir: Path) -> list[str]:
     """Days whose exports have all landed (every table's file is there), oldest first."""
     per_table = [set(lake.existing_partitions(landing_dir, spec.landing)) for spec in TABLES.values()]

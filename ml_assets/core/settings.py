@@ -219,6 +219,13 @@ class Settings(BaseSettings):
     retrain_baseline_days: int = Field(
         7, ge=3, description="a model version's first monitored days: the baseline of its CBPE estimate"
     )
+    warm_up_days_per_run: int = Field(
+        7,
+        ge=1,
+        description="days of ingest and offline feature sources one run materializes in a replay's warm-up "
+        "(a run per day paid Dagster's run and check events once a day: BENCHMARKS.md; more days a run "
+        "would move the progress bar less often)",
+    )
     retrain_realized_baseline_days: int = Field(
         14,
         ge=3,

@@ -25,6 +25,18 @@ def partition_day(context: dg.AssetExecutionContext) -> dt.date:
     return context.partition_time_window.start.date()
 
 
+def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The days being materialized, oldest first: one, or a range (a run of several partitions:
+    a replay's warm-up, a run launched with ``partition_range_tags``)."""
+    return [dt.date.fromisoformat(k) for k in context.partition_keys]
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags that make a run materialize partitions ``first`` to ``last`` (Dagster's documented
+    run tags for a range; no public constant holds them)."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
 def previous_days(days: int) -> dg.TimeWindowPartitionMapping:
     """The ``days`` partitions before this one (not this one)."""
     return dg.TimeWindowPartitionMapping(

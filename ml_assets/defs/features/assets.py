@@ -13,7 +13,13 @@ from ml_assets.core.features.catalogue import load_specs, repo_fingerprint
 from ml_assets.core.problem import problem_spec
 from ml_assets.core.settings import Settings
 from ml_assets.defs.keys import PREFIX, key
-from ml_assets.defs.partitions import daily_partitions, partition_day, previous_days, shape_settings
+from ml_assets.defs.partitions import (
+    daily_partitions,
+    partition_day,
+    partition_days,
+    previous_days,
+    shape_settings,
+)
 from ml_assets.defs.resources import FeastResource, LakeResource
 
 specs = load_specs(shape_settings.feature_repo_dir)
@@ -55,11 +61,17 @@ def _aggregate_source_asset(source: AggregateSource) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext, lake: LakeResource, settings: dg.ResourceParam[Settings]
     ) -> dg.MaterializeResult:
-        day = partition_day(context)
         # compiled with the run's settings (a test world's window caps), not the code location's
         run_source = aggregate_source(problem_spec(settings), settings, source.view)
-        frame = run_source.compute(Path(lake.lake_dir), day, settings.start_date)
-        return _written(frame, lake_write(lake, frame, source.table, day))
+        written = []
+        for day in partition_days(context):
+            frame = run_source.compute(Path(lake.lake_dir), day, settings.start_date)
+            written.append(_written(frame, lake_write(lake, frame, source.table, day)))
+        if len(written) == 1:
+            return written[0]
+        for partition, result in zip(context.partition_keys, written, strict=True):
+            context.add_asset_metadata(result.metadata, partition_key=partition)
+        return dg.MaterializeResult()
 
     return _asset
 

@@ -7,10 +7,17 @@ from pathlib import Path
 import dagster as dg
 
 from ml_assets.core.contracts import value_schema
-from ml_assets.core.ingest import TABLES, CheckOutcome, TableSpec, ingest_partition
+from ml_assets.core.ingest import (
+    TABLES,
+    CheckOutcome,
+    IngestOutcome,
+    TableSpec,
+    combine_checks,
+    ingest_partition,
+)
 from ml_assets.core.problem.parts import Table
 from ml_assets.defs.keys import PREFIX, key
-from ml_assets.defs.partitions import daily_partitions, partition_day
+from ml_assets.defs.partitions import daily_partitions, partition_days
 from ml_assets.defs.resources import LakeResource
 
 
@@ -32,24 +39,29 @@ def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
         metadata={"dagster/column_schema": column_schema(spec.contract)},  # its contract, in the UI
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
-        out = ingest_partition(
-            spec,
-            partition_day(context),
-            Path(lake.landing_dir),
-            Path(lake.lake_dir),
-            Path(lake.quarantine_dir),
-            lake.volume_rule(),
-        )
-        yield dg.MaterializeResult(
-            metadata={
-                "rows": out.rows,
-                "path": dg.MetadataValue.path(str(out.path)),
-                "quarantined": out.quarantined,
-            }
-        )
-        for check in out.checks:
+        days = partition_days(context)
+        outcomes = [
+            ingest_partition(
+                spec,
+                day,
+                Path(lake.landing_dir),
+                Path(lake.lake_dir),
+                Path(lake.quarantine_dir),
+                lake.volume_rule(),
+            )
+            for day in days
+        ]
+        if len(days) == 1:
+            yield dg.MaterializeResult(metadata=_materialization(outcomes[0]))
+        else:  # each day's own rows and path, on its partition's materialization
+            for day, out in zip(days, outcomes, strict=True):
+                context.add_asset_metadata(_materialization(out), partition_key=day.isoformat())
+            yield dg.MaterializeResult()
+        by_name = [{c.name: c for c in out.checks} for out in outcomes]
+        for name in by_name[0]:
+            check = combine_checks([(day, found[name]) for day, found in zip(days, by_name, strict=True)])
             yield dg.AssetCheckResult(
-                check_name=check.name,
+                check_name=name,
                 passed=check.passed,
                 severity=dg.AssetCheckSeverity.ERROR,
                 description=check.message,
@@ -75,6 +87,10 @@ def column_schema(table: Table) -> dg.TableSchema:
             for c in shown.schema.columns
         ]
     )
+
+
+def _materialization(out: IngestOutcome) -> dict:
+    return {"rows": out.rows, "path": dg.MetadataValue.path(str(out.path)), "quarantined": out.quarantined}
 
 
 def _check_metadata(check: CheckOutcome) -> dict:
