@@ -2,6 +2,7 @@
 event log holds the monitoring assets' materializations."""
 
 import dataclasses
+import datetime as dt
 import json
 
 import dagster as dg
@@ -283,6 +284,11 @@ def test_a_promoted_shift_retrain_is_followed_up_when_the_new_regime_is_older():
     assert decide(upto(10), late, policy).alert_day == "2026-03-10"
 
 
+def _level(value=0.95, version="1") -> dict[str, dict[str, float]]:
+    """The version's realized level, known: its first complete days in the sensor's cursor."""
+    return {version: {f"2026-01-{d:02d}": value for d in range(1, POLICY.realized_baseline_days + 1)}}
+
+
 def _complete(days, version="1", realized=0.80, floor=0.85, estimate=0.95):
     """Days whose CBPE estimate looked fine and whose complete labels came in under its band."""
     return {
@@ -316,23 +322,29 @@ def test_complete_labels_under_the_band_but_at_the_versions_own_level_do_not_ret
         assert "< the realized baseline 0.950 - 0.020" in decision.reason
 
 
-@pytest.mark.parametrize(("realized", "fires"), [(0.964, False), (0.85, True)])
-def test_a_new_versions_first_complete_days_are_judged_against_the_version_before_it(realized, fires):
-    """v1 realized 0.936 on its first complete days; v5's first complete days come in under
-    CBPE's band (lower bound 0.97). At 0.964 v5 realizes above the level the loop served before:
-    CBPE overrated it. At 0.85 it is worse than that level too."""
-    v1 = {
-        f"2026-02-{d:02d}": DayEvidence(0.94, THRESHOLD, version="1", realized=0.936)
-        for d in range(1, POLICY.realized_baseline_days + 1)
+@pytest.mark.parametrize(("realized", "fires"), [(0.955, False), (0.85, True)])
+def test_a_new_versions_realized_signal_waits_for_its_level_then_judges_by_it(realized, fires):
+    """v5's first complete days come in at 0.85, under CBPE's band (lower bound 0.97): its level
+    is the mean of its first complete days, unknown yet, so the realized signal waits (before, they
+    were judged against v1's level and fired). Once v5 has its level (0.964), a streak on its newest
+    complete days is judged against it: 0.955 is within 0.02 of it, 0.85 is not."""
+    n = POLICY.realized_baseline_days
+    recent = {f"2026-05-{d:02d}": DayEvidence(0.95, THRESHOLD, version="5") for d in range(1, 6)}
+    first = _complete(["2026-03-01", "2026-03-02", "2026-03-03"], version="5", realized=0.85, floor=0.97)
+    waiting = decide(first | recent, [], POLICY, realized_baselines=_level(0.936))  # v1's level known
+    assert not waiting.fire, waiting.reason
+
+    level = {
+        f"2026-03-{d:02d}": DayEvidence(0.95, THRESHOLD, version="5", realized=0.964, realized_floor=0.90)
+        for d in range(1, n + 1)
     }
-    for e in v1.values():
-        e.realized_floor = 0.90
-    v5 = _complete(["2026-03-10", "2026-03-11", "2026-03-12"], version="5", realized=realized, floor=0.97)
-    recent = {f"2026-04-{d:02d}": DayEvidence(0.95, THRESHOLD, version="5") for d in range(1, 6)}
-    decision = decide(v1 | v5 | recent, [], POLICY, realized_baselines={})
+    streak = _complete(
+        [f"2026-03-{d:02d}" for d in range(n + 1, n + 4)], version="5", realized=realized, floor=0.97
+    )
+    decision = decide(level | streak | recent, [], POLICY, realized_baselines={})
     assert decision.fire is fires, decision.reason
     if fires:
-        assert "< the realized baseline 0.936 - 0.020" in decision.reason
+        assert "< the realized baseline 0.964 - 0.020" in decision.reason
 
 
 @pytest.mark.parametrize("streak_auc", [0.90, 0.89, 0.88, 0.87])
@@ -376,7 +388,7 @@ def test_the_policy_retrains_on_a_realized_streak_exactly_when_the_scoreboard_wo
 def test_complete_labels_under_the_cbpe_band_fire_while_that_version_serves():
     recent = {f"2026-04-{d:02d}": DayEvidence(0.95, THRESHOLD, version="1") for d in range(1, 6)}
     complete = _complete(["2026-03-10", "2026-03-11", "2026-03-12"])
-    decision = decide(complete | recent, [], POLICY)
+    decision = decide(complete | recent, [], POLICY, realized_baselines=_level())
     assert decision.fire and decision.alert_day == "2026-04-05" and decision.since == "2026-03-10"
     assert decision.until == "2026-03-12"  # the streak's own days, what judges it once known
     assert "v1 realized worse than estimated" in decision.reason
@@ -385,15 +397,17 @@ def test_complete_labels_under_the_cbpe_band_fire_while_that_version_serves():
     one_fine = _complete(["2026-03-10", "2026-03-11", "2026-03-12"]) | _complete(
         ["2026-03-11"], realized=0.86
     )
-    assert not decide(one_fine | recent, [], POLICY).fire
+    assert not decide(one_fine | recent, [], POLICY, realized_baselines=_level()).fire
     # a gap between the complete days: not consecutive
     gap = _complete(["2026-03-10", "2026-03-11", "2026-03-13"])
-    assert not decide(gap | recent, [], POLICY).fire
+    assert not decide(gap | recent, [], POLICY, realized_baselines=_level()).fire
     # the version that scored those days no longer serves: its realized days say nothing of v2
     replaced = {d: DayEvidence(0.95, THRESHOLD, version="2") for d in recent}
-    assert not decide(complete | replaced, [], POLICY).fire
+    assert not decide(complete | replaced, [], POLICY, realized_baselines=_level()).fire
     # a promoted retrain a day ago blocks it, and the reason says both why and why not
-    blocked = decide(complete | recent, [Attempt("2026-04-04", "promoted")], POLICY)
+    blocked = decide(
+        complete | recent, [Attempt("2026-04-04", "promoted")], POLICY, realized_baselines=_level()
+    )
     assert not blocked.fire and "realized worse than estimated" in blocked.reason
     assert "cooldown 7" in blocked.reason
 
@@ -411,28 +425,34 @@ def test_complete_labels_a_little_under_the_band_are_not_a_loss_worth_a_retrain(
             e.realized_estimate = 0.988
         return out | recent
 
-    assert not decide(days(0.975), [], POLICY).fire  # under 0.982, but within 0.02 of 0.988
-    decision = decide(days(0.960), [], POLICY)
+    assert not decide(days(0.975), [], POLICY, realized_baselines=_level(0.99)).fire  # within 0.02 of 0.988
+    decision = decide(days(0.960), [], POLICY, realized_baselines=_level(0.99))
     assert decision.fire and "realized ROC AUC 0.960 < CBPE estimate 0.988 - 0.020" in decision.reason
     # a wide band: its lower bound is the stricter floor, as before
     wide = days(0.90)
     for e in wide.values():
         if e.realized is not None:
             e.realized_floor = 0.92
-    assert "realized ROC AUC 0.900 < CBPE lower bound 0.920" in decide(wide, [], POLICY).reason
+    assert (
+        "realized ROC AUC 0.900 < CBPE lower bound 0.920"
+        in decide(wide, [], POLICY, realized_baselines=_level(0.99)).reason
+    )
 
 
 def test_the_sensor_reads_realized_performance_and_fires_on_it(instance, sensor_and_defs):
     sensor, definitions = sensor_and_defs
-    _report_baseline(instance)
-    for i in range(3):  # complete days, estimated 0.95, realized under the estimate's band
+    days = definitions.resources["settings"].retrain_realized_baseline_days
+    for i, realized in enumerate([0.95] * days + [0.78] * 3):
+        # v1's first complete days (its level, 0.95), then three realized under the estimate's band
+        day = dt.date(2026, 2, 24) - dt.timedelta(days=days - i)
+        _report(instance, day.isoformat(), 0.95)  # the day's monitoring, which names its version
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 asset_key="realized_performance",
-                partition=f"2026-02-{i + 24:02d}",
+                partition=day.isoformat(),
                 metadata={
                     "model_version": "1",
-                    "realized_roc_auc": 0.78,
+                    "realized_roc_auc": realized,
                     "estimated_roc_auc": 0.95,
                     "roc_auc_cbpe_lower_bound": 0.86,
                 },
@@ -441,7 +461,7 @@ def test_the_sensor_reads_realized_performance_and_fires_on_it(instance, sensor_
     for i in range(3):
         _report(instance, f"2026-03-{i + 20:02d}", 0.95)
     fired = _tick(sensor, definitions, instance, None)
-    assert [r.tags["ml_assets/alert_day"] for r in fired.run_requests] == ["2026-03-22"]
+    assert [r.tags["ml_assets/alert_day"] for r in fired.run_requests] == ["2026-03-22"], fired.skip_message
     assert "realized worse than estimated" in fired.run_requests[0].tags["ml_assets/reason"]
     assert fired.run_requests[0].tags["ml_assets/bad_since"] == "2026-02-24"
     assert fired.run_requests[0].tags["ml_assets/bad_until"] == "2026-02-26"

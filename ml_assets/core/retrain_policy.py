@@ -142,6 +142,7 @@ class DayEvidence:
     label_auc_sd: float | None = None
     label_auc_baseline: float | None = None  # the version's own first steady days (set by the policy)
     realized_baseline: float | None = None  # the version's first complete days' mean (set by the policy)
+    realized_level_pending: bool = False  # its version has too few complete days for that mean yet
     # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
     # training) or "complete" (fitted again once they were)
     reference_labels: str | None = None
@@ -152,17 +153,17 @@ class DayEvidence:
     def realized_below(self, min_drop: float = 0.0) -> str | None:
         """Why the day's complete labels say its model was worse than estimated (None: they do
         not): under the estimate's lower bound (beyond chance) and at least ``min_drop`` under the
-        estimate itself (a loss worth a retrain, as the CBPE signal asks of its own drops), and,
-        given a realized baseline (its version's first complete days, or on those days the version
-        before it), ``min_drop`` under it: a model at that level that CBPE overrates is a monitor's
-        error, not a ranking lost."""
+        estimate itself (a loss worth a retrain, as the CBPE signal asks of its own drops), and
+        ``min_drop`` under its version's level (its first complete days' mean; None while the
+        version has too few): a model at that level that CBPE overrates is a monitor's error, not
+        a ranking lost."""
         if None in (self.realized, self.realized_floor):
             return None
         floor, why = self.realized_floor, f"CBPE lower bound {self.realized_floor:.3f}"
         if self.realized_estimate is not None and self.realized_estimate - min_drop < floor:
             floor = self.realized_estimate - min_drop
             why = f"CBPE estimate {self.realized_estimate:.3f} - {min_drop:.3f}"
-        if self.realized >= floor:
+        if self.realized >= floor or self.realized_level_pending:
             return None
         if self.realized_baseline is None:
             return f"realized ROC AUC {self.realized:.3f} < {why}"
@@ -415,27 +416,18 @@ def set_label_auc_baselines(
 def set_realized_baselines(
     evidence: dict[str, DayEvidence], policy: RetrainPolicy, realized_baselines: dict[str, dict[str, float]]
 ) -> None:
-    """Each complete day's realized baseline: the mean realized ROC AUC of its version's first
-    ``realized_baseline_days`` complete days, kept in ``realized_baselines`` (version -> day -> value); on
-    those first days themselves, the newest earlier version's: the level the loop served before
-    (why: docs/decisions/matured-references.md)."""
-    for e, baseline in _after_baseline(
-        evidence, "realized", realized_baselines, policy.realized_baseline_days
-    ):
+    """Each complete day's realized baseline: its version's level, the mean realized ROC AUC of
+    its first ``realized_baseline_days`` complete days (kept in ``realized_baselines``, version ->
+    day -> value), the level the scoreboard judges a retrain against. Those first days are judged
+    against it too, once it is known; until then a day's realized signal waits
+    (``realized_level_pending``). Why: docs/decisions/matured-references.md."""
+    n = policy.realized_baseline_days
+    judged = list(_after_baseline(evidence, "realized", realized_baselines, n))  # fills the baselines
+    for e, baseline in judged:
         if baseline is None:
-            earlier = [
-                values
-                for version, values in sorted(
-                    realized_baselines.items(), key=lambda kv: _version_order(kv[0])
-                )
-                if _version_order(version) < _version_order(e.version)
-                and len(values) >= policy.realized_baseline_days
-            ]
-            baseline = (
-                [v for _, v in sorted(earlier[-1].items())][: policy.realized_baseline_days]
-                if earlier
-                else None
-            )
+            own = [v for _, v in sorted(realized_baselines[e.version].items())]
+            baseline = own[:n] if len(own) >= n else None
+        e.realized_level_pending = baseline is None
         e.realized_baseline = None if baseline is None else sum(baseline) / len(baseline)
 
 
