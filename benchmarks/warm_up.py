@@ -39,7 +39,7 @@ def _ingest(root: Path, landed: Path, days: int, per_run: int, rows: int) -> flo
     s = settings_at(data, rows_per_day=rows, warm_up_days_per_run=per_run)
     with _instance(root / f"home_{per_run}") as instance:
         r = Replay(s, instance, log=lambda *_: None)
-        r._run(r.defs.resolve_job_def("feast_apply_job"))
+        r.apply_feature_repo()
         started = time.perf_counter()
         r.ingest_days(days)
         seconds = time.perf_counter() - started

@@ -149,8 +149,12 @@ class Replay:
             for day in chunk if on_day is not None else ():
                 on_day(day)
 
-    def warm_up(self, days: int, on_day: Callable[[str], None] | None = None) -> None:
+    def apply_feature_repo(self) -> None:
+        """``feast apply``, as its asset does (the feature definitions before any day)."""
         self._run(self.defs.resolve_job_def("feast_apply_job"))
+
+    def warm_up(self, days: int, on_day: Callable[[str], None] | None = None) -> None:
+        self.apply_feature_repo()
         self.ingest_days(days, on_day)
         result = self._run(
             self.training_job,
