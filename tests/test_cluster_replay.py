@@ -11,6 +11,7 @@ from conftest import short_features
 from replayhelpers import TEST_SIZES
 
 from ml_assets.core import engines
+from ml_assets.defs.keys import key
 from ml_assets.serving.process import free_port
 
 pytestmark = [needs("postgres", "redis"), pytest.mark.cluster, pytest.mark.slow]
@@ -47,8 +48,11 @@ def test_the_replay_runs_end_to_end_on_the_cluster_engines(tmp_path):
             rows = replay(settings, WARM + DAYS, instance=instance)
             runs = instance.get_runs()
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            # every day is its own partition, in the warm-up's runs of several days as in the daily runs
+            ingested = instance.get_materialized_partitions(key("raw_transactions"))
         assert len(rows) == DAYS and all(r.estimated_auc is not None for r in rows)
-        assert len(runs) > WARM and all(r.is_success for r in runs)
+        assert ingested == {settings.day(i).isoformat() for i in range(WARM + DAYS)}
+        assert runs and all(r.is_success for r in runs)
         logged = engines.warehouse(settings).query(
             "SELECT partition_date, count(*) AS n FROM prediction_log WHERE source = 'batch' "
             "GROUP BY partition_date"
