@@ -31,6 +31,16 @@ def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [dt.date.fromisoformat(k) for k in context.partition_keys]
 
 
+def materialized_days(context: dg.AssetExecutionContext, metadata: list[dict]) -> dg.MaterializeResult:
+    """The result of a run over ``partition_days``: each day's metadata on its own partition's
+    materialization (one day: the result's own)."""
+    if len(metadata) == 1:
+        return dg.MaterializeResult(metadata=metadata[0])
+    for partition, meta in zip(context.partition_keys, metadata, strict=True):
+        context.add_asset_metadata(meta, partition_key=partition)
+    return dg.MaterializeResult()
+
+
 def partition_range_tags(first: str, last: str) -> dict[str, str]:
     """The tags that make a run materialize partitions ``first`` to ``last`` (Dagster's documented
     run tags for a range; no public constant holds them)."""

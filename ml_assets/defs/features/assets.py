@@ -15,6 +15,7 @@ from ml_assets.core.settings import Settings
 from ml_assets.defs.keys import PREFIX, key
 from ml_assets.defs.partitions import (
     daily_partitions,
+    materialized_days,
     partition_day,
     partition_days,
     previous_days,
@@ -66,12 +67,8 @@ def _aggregate_source_asset(source: AggregateSource) -> dg.AssetsDefinition:
         written = []
         for day in partition_days(context):
             frame = run_source.compute(Path(lake.lake_dir), day, settings.start_date)
-            written.append(_written(frame, lake_write(lake, frame, source.table, day)))
-        if len(written) == 1:
-            return written[0]
-        for partition, result in zip(context.partition_keys, written, strict=True):
-            context.add_asset_metadata(result.metadata, partition_key=partition)
-        return dg.MaterializeResult()
+            written.append(_written(frame, lake_write(lake, frame, source.table, day)).metadata)
+        return materialized_days(context, written)
 
     return _asset
 

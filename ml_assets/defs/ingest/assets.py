@@ -17,7 +17,7 @@ from ml_assets.core.ingest import (
 )
 from ml_assets.core.problem.parts import Table
 from ml_assets.defs.keys import PREFIX, key
-from ml_assets.defs.partitions import daily_partitions, partition_days
+from ml_assets.defs.partitions import daily_partitions, materialized_days, partition_days
 from ml_assets.defs.resources import LakeResource
 
 
@@ -51,12 +51,7 @@ def _ingest_asset(spec: TableSpec) -> dg.AssetsDefinition:
             )
             for day in days
         ]
-        if len(days) == 1:
-            yield dg.MaterializeResult(metadata=_materialization(outcomes[0]))
-        else:  # each day's own rows and path, on its partition's materialization
-            for day, out in zip(days, outcomes, strict=True):
-                context.add_asset_metadata(_materialization(out), partition_key=day.isoformat())
-            yield dg.MaterializeResult()
+        yield materialized_days(context, [_materialization(out) for out in outcomes])
         by_name = [{c.name: c for c in out.checks} for out in outcomes]
         for name in by_name[0]:
             check = combine_checks([(day, found[name]) for day, found in zip(days, by_name, strict=True)])
