@@ -89,3 +89,22 @@ def test_a_week_chunk_narrows_cbpe_and_its_thresholds(week_and_day_monitors):
 def test_the_loan_spec_monitors_by_week_and_card_fraud_by_day():
     assert named("loan_default").monitoring.chunk_days == 7
     assert named("card_fraud").monitoring.chunk_days == 1
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_the_daily_chunker_cuts_what_nannymls_day_period_chunker_cuts(as_text):
+    """The same chunks (keys, bounds, rows) as ``chunk_period="D"``, from datetimes or from text."""
+    from nannyml.chunk import PeriodBasedChunker
+
+    from ml_assets.core.monitoring.chunks import DailyChunker
+
+    data = _days(0, 9, np.random.default_rng(3), rows=40).sample(frac=1, random_state=0)
+    data[monitors.TS] = data[monitors.TS].dt.tz_localize(None)
+    if as_text:
+        data[monitors.TS] = data[monitors.TS].astype(str)
+    ours, theirs = DailyChunker(monitors.TS).split(data), PeriodBasedChunker(monitors.TS, "D").split(data)
+    assert len(ours) == len(theirs) == 9
+    for a, b in zip(ours, theirs, strict=True):
+        assert (a.key, a.start_datetime, a.end_datetime) == (b.key, b.start_datetime, b.end_datetime)
+        assert (a.start_index, a.end_index, a.chunk_index) == (b.start_index, b.end_index, b.chunk_index)
+        pd.testing.assert_frame_equal(a.data, b.data)
