@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ml_assets.core.problem.parts import ColumnContract, Table
+from ml_assets.core.timestamps import utc_times
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -212,7 +213,7 @@ def unknown_events(df: pd.DataFrame, label: LabelRule, lake_dir) -> RuleFailure 
     event day before the lake's first is not judged: an import's first labels are of such days)."""
     from ml_assets.core import lake
 
-    days = pd.to_datetime(df[label.event_time], utc=True).dt.date
+    days = utc_times(df[label.event_time]).dt.date
     known = []  # the event ids of each day, matched in one vectorized isin (not a Python set)
     judged = pd.Series(False, index=df.index)
     for day in sorted(days.unique()):

@@ -34,6 +34,7 @@ from ml_assets.core.problem.spec import REQUEST_TIMESTAMP as TIMESTAMP
 from ml_assets.core.registry.operating_point import THRESHOLD_TAG
 from ml_assets.core.rollout import CANARY_ARM, CHAMPION_ARM, SHADOW_ARM, RolloutController
 from ml_assets.core.scoring import ServingModel
+from ml_assets.core.timestamps import utc_times
 from ml_assets.core.warehouse import PREDICTION_LOG, Warehouse
 
 log = logging.getLogger(__name__)
@@ -398,7 +399,7 @@ class PredictionLogWriter:
         columns = LogBatch.concat(batches).columns
         # typed in one call: pandas inferring aware datetimes one by one held the GIL, and the
         # service's requests wait while this thread holds it (bench-serve's p99, BENCHMARKS.md)
-        frame = pd.DataFrame(columns | {EVENT_TIME: pd.to_datetime(columns[EVENT_TIME], utc=True)})
+        frame = pd.DataFrame(columns | {EVENT_TIME: utc_times(columns[EVENT_TIME])})
         frame["scored_at"] = pd.Timestamp.now(tz="UTC")
         rows = len(frame)
         deadline, delay = time.monotonic() + self.retry_seconds, 0.05

@@ -18,6 +18,7 @@ import pandas as pd
 from ml_assets.core import lake
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.problem import process_problem
+from ml_assets.core.timestamps import utc_times
 
 SPINE = process_problem().spine_columns()
 # request field -> the timestamp whose hour of day it carries (the on-demand view reads it)
@@ -39,7 +40,7 @@ def hour_of_day(timestamps) -> np.ndarray:
         # a few request timestamps: plain Python, without pandas' per-call cost; same numbers
         utc = [t.astimezone(dt.UTC) for t in timestamps]
         return np.array([t.hour + t.minute / 60.0 for t in utc], dtype="float64")
-    ts = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
+    ts = pd.DatetimeIndex(utc_times(timestamps))
     return (ts.hour + ts.minute / 60.0).to_numpy("float64")
 
 

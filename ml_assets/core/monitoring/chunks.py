@@ -11,19 +11,19 @@ from __future__ import annotations
 import pandas as pd
 from nannyml.chunk import Chunk, Chunker, PeriodBasedChunker
 
+from ml_assets.core.timestamps import times
+
 
 def _days(timestamps: pd.Series) -> pd.Series:
-    """Each timestamp's day. pandas' ``to_datetime`` is skipped on a column that already holds
-    datetimes: before converting, it checks whether caching would pay by boxing up to 10,000
-    timestamps, ~17 ms a call, which a monitors fit makes once per chunk and fold (BENCHMARKS.md)."""
-    if not pd.api.types.is_datetime64_any_dtype(timestamps):
-        timestamps = pd.to_datetime(timestamps)
-    return timestamps.dt.floor("D")
+    """Each timestamp's day (core/timestamps.py says why not ``pd.to_datetime`` as it is)."""
+    return times(timestamps).dt.floor("D")
 
 
 class DailyChunker(PeriodBasedChunker):
     """NannyML's chunk per calendar day (``chunk_period="D"``: the same keys and bounds), cut
-    without ``to_datetime`` on a datetime column (``_days``)."""
+    without pandas' cache check, which NannyML's own runs once per chunking: a monitors fit
+    chunks the reference once per held-out block and calculator (benchmarks/day_chunks.py:
+    a drift fit took 0.52x the time with this chunker)."""
 
     def __init__(self, timestamp_column_name: str):
         super().__init__(timestamp_column_name=timestamp_column_name, offset="D")

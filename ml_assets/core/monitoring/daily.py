@@ -21,6 +21,7 @@ from ml_assets.core.monitoring.label_signal import ArrivalIndex, LabelSignal, la
 from ml_assets.core.problem import problem_spec
 from ml_assets.core.records import RecallHold
 from ml_assets.core.settings import Settings
+from ml_assets.core.timestamps import utc_times
 from ml_assets.core.training.tracking import load_reference
 from ml_assets.core.warehouse import MONITORING_TABLES, PREDICTION_LOG, Warehouse
 
@@ -145,7 +146,7 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
     for version, fitted, part in _chunks(
         warehouse, store, predictions_of(warehouse, day, day), day, settings, ready
     ):
-        first = pd.to_datetime(part[EVENT_TIME], utc=True).dt.date.min()
+        first = utc_times(part[EVENT_TIME]).dt.date.min()
         arrived = labels.arrived_between(settings.lake_dir, first, ready)
         part = part.assign(**{TARGET: part[EVENT_ID].astype(str).isin(arrived).astype(int)})
         cbpe = fitted.complete_or_training("cbpe")
@@ -193,7 +194,7 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
 def _arrivals(reference: pd.DataFrame, first: dt.date, day: dt.date, settings: Settings) -> ArrivalIndex:
     """Arrivals of the reference's positives (within ``label_signal_days`` of them) and of the
     days ``first`` to ``day``, as known at the end of ``day``."""
-    ref_days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
+    ref_days = utc_times(reference[EVENT_TIME]).dt.date
     return ArrivalIndex(
         settings.lake_dir,
         [

@@ -18,6 +18,7 @@ from ml_assets.core.monitoring import monitors
 from ml_assets.core.problem import problem_spec
 from ml_assets.core.records import ModelVersionRecord
 from ml_assets.core.settings import Settings
+from ml_assets.core.timestamps import utc_times
 from ml_assets.core.training.dataset import training_set_path
 from ml_assets.core.training.tracking import load_reference
 
@@ -80,7 +81,7 @@ def _labels_complete(fitted: monitors.FittedMonitors, settings: Settings, day: d
 def complete_labels(reference: pd.DataFrame, settings: Settings, day: dt.date) -> np.ndarray | None:
     """The reference rows' labels as known at the end of ``day``, when that is at least
     ``label_delay_max_days`` after the reference's newest day (complete); None before."""
-    days = pd.to_datetime(reference[monitors.TS], utc=True).dt.date
+    days = utc_times(reference[monitors.TS]).dt.date
     first, last = days.min(), days.max()
     table = LabelTable.of(problem_spec(settings))
     landed = lake.partition_path(settings.lake_dir, table.table, day).exists()

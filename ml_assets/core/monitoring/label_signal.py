@@ -32,6 +32,7 @@ from ml_assets.core.features.contract import EPISODE_KEY, EVENT_ID, EVENT_TIME, 
 from ml_assets.core.labels import LabelTable
 from ml_assets.core.problem import process_problem
 from ml_assets.core.records import RecallHold
+from ml_assets.core.timestamps import utc_times
 
 LABELS = LabelTable.of(process_problem())
 
@@ -144,7 +145,7 @@ def reference_rates(
     """(p_ref, its variance) for ages 1..max_age: the flagged share of the reference's
     positives that arrived within ``age`` days, over the reference days at least ``age`` days
     before ``known_until`` (younger ones cannot show a full ``age`` yet); NaN where none arrived."""
-    days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
+    days = utc_times(reference[EVENT_TIME]).dt.date
     age = index.ages(reference[EVENT_ID], days).to_numpy()
     old_enough = days.map(lambda d: (known_until - d).days).to_numpy()
     flagged = (reference["score"].to_numpy() > threshold).astype("float64")
@@ -173,7 +174,7 @@ def _arrived_at_reference_rates(
 ):
     """``frame``'s events 1..``max_age`` days old on ``day``; which of them had a positive label
     arrived by then; the ages of those, and the reference's rate at each age (NaN: none)."""
-    tx_days = pd.to_datetime(frame[EVENT_TIME], utc=True).dt.date
+    tx_days = utc_times(frame[EVENT_TIME]).dt.date
     age_now = tx_days.map(lambda d: (day - d).days)
     window = ((age_now >= 1) & (age_now <= max_age)).to_numpy()
     preds, age_now = frame[window], age_now[window]
@@ -218,7 +219,7 @@ def label_signal(
         auc, auc_var = auc_with_variance(
             scores[arrived], scores[~arrived], index.episodes(preds[EVENT_ID][arrived])
         )
-        ref_days = pd.to_datetime(reference[EVENT_TIME], utc=True).dt.date
+        ref_days = utc_times(reference[EVENT_TIME]).dt.date
         # the reference's days at the window's label ages (newest 1, then 2, ... up to ``days``):
         # its not-yet-arrived positives then sit among the negatives in the same share as the
         # window's, which otherwise biased the difference (docs/decisions/operating-point-refit.md)
@@ -236,7 +237,7 @@ def label_signal(
     return LabelSignal(
         day.isoformat(),
         model_version,
-        int(pd.to_datetime(preds[EVENT_TIME], utc=True).dt.date.nunique()),
+        int(utc_times(preds[EVENT_TIME]).dt.date.nunique()),
         n,
         caught,
         expected,
@@ -260,7 +261,7 @@ def recall_hold(
     """The threshold at which ``window``'s positives arrived by ``day`` (its events with their
     ``score`` and ``decision``) are caught as often as the reference's rates at ``threshold``
     say, age by age (None: fewer than ``min_arrived`` arrived)."""
-    oldest = pd.to_datetime(window[EVENT_TIME], utc=True).dt.date.min()
+    oldest = utc_times(window[EVENT_TIME]).dt.date.min()
     window, arrived, _, p, _ = _arrived_at_reference_rates(
         window, reference, threshold, index, day, (day - oldest).days
     )

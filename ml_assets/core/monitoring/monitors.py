@@ -18,6 +18,7 @@ import pandas as pd
 from ml_assets.core.features.contract import EVENT_TIME, raw_columns
 from ml_assets.core.model import TARGET
 from ml_assets.core.model_store import ModelStore
+from ml_assets.core.timestamps import utc_times
 
 # a version's monitors, named by their own SHA-256 (recorded in the version's tag when stored)
 MONITORS_DIR, MONITORS_FILE, MONITORS_HASH_TAG = "monitoring", "monitors-{digest}.pkl", "monitors_sha256"
@@ -66,7 +67,7 @@ class FittedMonitors:
 
 def _naive(frame: pd.DataFrame, columns: MonitoredColumns) -> pd.DataFrame:
     out = frame.copy()
-    out[TS] = pd.to_datetime(out[TS], utc=True).dt.tz_convert(None)
+    out[TS] = utc_times(out[TS]).dt.tz_convert(None)
     # an age on its row's day minus that day's number: the age as of one fixed day, the same for
     # an entity on every day (monitors pickled before ages were declared have none)
     ages = [col for col in getattr(columns, "ages", ()) if col in out]
@@ -79,7 +80,7 @@ def _naive(frame: pd.DataFrame, columns: MonitoredColumns) -> pd.DataFrame:
 
 
 def describe_reference(frame: pd.DataFrame, what: str) -> str:
-    days = pd.to_datetime(frame[TS], utc=True).dt.date
+    days = utc_times(frame[TS]).dt.date
     return f"{what} {days.min()}..{days.max()} ({days.nunique()} days)"
 
 
@@ -159,7 +160,7 @@ def fit_monitors(
         references[name] += f"; threshold from its days held out in {folds} blocks"
     for name in PERFORMANCE_MONITORS:
         references[name] += ", labels as known at training"
-    newest = pd.to_datetime(reference[TS], utc=True).dt.date.max()
+    newest = utc_times(reference[TS]).dt.date.max()
     return FittedMonitors(
         {**on_validation, **on_training_window},
         threshold,

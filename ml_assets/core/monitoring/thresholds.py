@@ -9,6 +9,7 @@ import pandas as pd
 from nannyml.thresholds import Threshold
 
 from ml_assets.core.stats import prediction_interval_margin
+from ml_assets.core.timestamps import times
 
 
 class PredictionIntervalThreshold(Threshold, type="prediction_interval"):
@@ -44,7 +45,7 @@ class PredictionIntervalThreshold(Threshold, type="prediction_interval"):
 def held_out_days(timestamps: pd.Series, folds: int) -> list[np.ndarray]:
     """Masks of ``folds`` contiguous blocks of the days in ``timestamps`` (each mask marks the
     rows of one block), in time order; as many blocks as days when there are fewer days."""
-    days = pd.to_datetime(timestamps).dt.floor("D")
+    days = times(timestamps).dt.floor("D")
     unique = np.sort(days.unique())
     blocks = np.array_split(unique, min(folds, len(unique)))
     return [days.isin(block).to_numpy() for block in blocks]

@@ -17,6 +17,7 @@ from ml_assets.core import lake
 from ml_assets.core.problem.expressions import to_sql
 from ml_assets.core.problem.parts import Aggregate, AggregateView, Derived
 from ml_assets.core.problem.spec import ProblemSpec
+from ml_assets.core.timestamps import utc_times
 
 _DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
 _DUCKDB_TYPES |= {"timestamp": "TIMESTAMPTZ", "date": "DATE"}
@@ -151,7 +152,5 @@ def run_sql(sql: str, params: dict) -> pd.DataFrame:
     # the training set's content hash and, through LightGBM's bins, a retrained model
     with duck.cursor(threads=1) as con:
         frame = con.execute(sql, {k: v for k, v in params.items() if v != []}).df()
-    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
-        "datetime64[us, UTC]"
-    )
+    frame["event_timestamp"] = utc_times(frame["event_timestamp"]).astype("datetime64[us, UTC]")
     return frame

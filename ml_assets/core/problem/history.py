@@ -16,6 +16,7 @@ import pandas as pd
 from ml_assets.core import lake
 from ml_assets.core.problem.parts import HistoricalImport
 from ml_assets.core.problem.spec import ProblemSpec, ProblemSpecError
+from ml_assets.core.timestamps import utc_times
 
 _PANDAS_TYPES = {"int": "int64", "float": "float64", "bool": "bool", "str": object}
 
@@ -120,7 +121,7 @@ def _import_of(spec: ProblemSpec) -> HistoricalImport:
 def _typed(column: pd.Series, kind: str, field: str) -> pd.Series:
     try:
         if kind == "timestamp":
-            return pd.to_datetime(column, utc=True).astype("datetime64[us, UTC]")
+            return utc_times(column).astype("datetime64[us, UTC]")
         if kind == "date":
             return pd.to_datetime(column).dt.date
         if kind == "str":

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ml_assets.core.problem.history import read_table
 from ml_assets.core.problem.spec import PLACEHOLDER, ProblemSpecError
+from ml_assets.core.timestamps import utc_times
 
 FEW_VALUES = 20  # a text column with at most this many values gets them as its contract
 WEEKLY_BELOW_ROWS_A_DAY = 1000  # rows a day under which init proposes weekly monitoring chunks
@@ -71,7 +72,7 @@ def draft(
     # the partition calendar: the file's first day to its last label's arrival; training waits
     # for the labels (rows as old as the delay), and the demo covers a training window, its
     # labels' delay and a monitored week
-    times = pd.to_datetime(frame[timestamp], utc=True)
+    times = utc_times(frame[timestamp])
     first, span = times.min().date(), (times.max().date() - times.min().date()).days + 1
     if label_delay_days is not None:
         settings = {

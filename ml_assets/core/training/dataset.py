@@ -34,6 +34,7 @@ from ml_assets.core.model import TARGET, WEIGHT
 from ml_assets.core.problem import problem_spec
 from ml_assets.core.records import TrainingSetRecord, Window
 from ml_assets.core.settings import Settings
+from ml_assets.core.timestamps import utc_times
 
 SPLIT = "split"
 
@@ -144,11 +145,11 @@ def arrival_cdf(labels: pd.DataFrame, table: LabelTable, as_of: dt.date, max_del
     where it said 57%, so young positives were weighed too little."""
     if labels.empty:
         return np.ones(max_delay + 2)
-    arrived = labels.assign(day=pd.to_datetime(labels[table.event_time], utc=True).dt.date)
+    arrived = labels.assign(day=utc_times(labels[table.event_time]).dt.date)
     mature = arrived[arrived["day"] <= as_of - dt.timedelta(days=max_delay + 1)]
     if mature.empty:
         return np.ones(max_delay + 2)
-    delay = (pd.to_datetime(mature[table.arrival], utc=True).dt.date - mature["day"]).map(lambda d: d.days)
+    delay = (utc_times(mature[table.arrival]).dt.date - mature["day"]).map(lambda d: d.days)
     return np.array([(delay < a).mean() for a in range(max_delay + 2)])
 
 
@@ -173,7 +174,7 @@ def training_weights(
     - after a detected shift (``shift_since``), the rows from that day on carry at least
       ``shift_share`` of the total weight, so a model retrained days after a shift learns the
       new regime instead of being outvoted by the weeks before it."""
-    days = pd.to_datetime(frame[EVENT_TIME], utc=True).dt.date
+    days = utc_times(frame[EVENT_TIME]).dt.date
     age = days.map(lambda d: (as_of - d).days).clip(0, len(cdf) - 1).to_numpy()
     known = cdf[age]
     # a positive can only be known on a day with F > 0; the guard keeps 1/0 out of the where
