@@ -99,6 +99,17 @@ def test_alias_moved_by_one_process_is_seen_over_http_and_hot_reloaded(server):
     assert any((server.data_dir / "mlflow-server-artifacts").rglob("MLmodel"))
 
 
+def test_the_server_runs_no_job_consumers(running):
+    """MLflow's job executor is off (mlflow_server.SERVER_ENV): the server's process group holds
+    its web workers, no Huey consumer polling for jobs the platform never submits."""
+    import psutil
+
+    children = psutil.Process(running.process.pid).children(recursive=True)
+    commands = [" ".join(c.cmdline()) for c in children if c.is_running()]
+    assert commands, "the server started no worker"
+    assert not [c for c in commands if "huey" in c], commands
+
+
 def test_secrets_missing_from_the_environment_are_generated_once_into_a_file_only_its_owner_reads(
     tmp_path, monkeypatch, capsys
 ):
