@@ -111,9 +111,10 @@ lock:
 clean-data:
 	rm -rf data/dagster $(patsubst problems/%/problem.yaml,data/%,$(wildcard problems/*/problem.yaml))
 
-## make mlflow-ui: the MLflow UI over the project's tracking store, on 127.0.0.1:5000
+## make mlflow-ui: the MLflow UI over the project's tracking store, on 127.0.0.1:5000 (without MLflow's
+## job executor, unused here: ml_assets/mlflow_server.py says what it costs)
 mlflow-ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/$(PROBLEM)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/$(PROBLEM)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 ## make replay: the seasonal scenario, 120 days, on the project's instance (see README)
 replay: $(STAMP) dagster-home
