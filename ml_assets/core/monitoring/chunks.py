@@ -29,7 +29,7 @@ class DailyChunker(PeriodBasedChunker):
         super().__init__(timestamp_column_name=timestamp_column_name, offset="D")
 
     def _split(self, data: pd.DataFrame) -> list[Chunk]:
-        periods = _days(data[self.timestamp_column_name]).dt.to_period("D")
+        periods = times(data[self.timestamp_column_name]).dt.to_period("D")
         return [
             Chunk(key=str(period), data=rows, start_datetime=period.start_time, end_datetime=period.end_time)
             for period, rows in data.groupby(periods)
