@@ -620,6 +620,41 @@ def test_cbpe_down_retrains_whatever_the_flag_rate_did():
     assert decision.action == "retrain" and decision.diagnosis == "ranking" and "CBPE fell" in decision.reason
 
 
+def test_no_re_fit_on_a_day_whose_cbpe_already_fell_the_streak_then_retrains():
+    """The flag rate jumped on the day CBPE fell (a seasonal shift's first day): the move is no
+    sign the ranking held, so the re-fit waits; two more such days complete a ranking streak."""
+    before = _v1_baseline() | _served([0.0150, 0.0160], 1)
+    shift = _served([0.1700], 3, estimate=0.85)
+    assert decide(before | _served([0.0170], 3), [], OP_POLICY).action == "threshold"  # CBPE fine
+    held = decide(before | shift, [], OP_POLICY)
+    assert not held.fire and "no re-fit while the ranking is in doubt" in held.reason, held.reason
+    streak = before | shift | _served([0.1650, 0.1720], 4, estimate=0.85)
+    decision = decide(streak, [], OP_POLICY)
+    assert decision.fire and decision.action == "retrain" and decision.diagnosis == "ranking", decision.reason
+    # an older day under CBPE does not hold the re-fit of days whose CBPE is fine again
+    recovered = before | _served([0.0150], 3, estimate=0.85) | _served([0.0160, 0.0155, 0.0150], 4)
+    assert decide(recovered, [], OP_POLICY).action == "threshold"
+
+
+def test_no_re_fit_when_the_arrived_positives_say_the_ranking_fell():
+    """The flag rate fell as a concept drift stopped the model flagging a kind of fraud (measured
+    on fraud_shift at test size: the median score 8% down with it): CBPE held, but the arrived
+    positives rank at 0.80 against the reference's 0.93. No re-fit; the early labels' streak
+    retrains."""
+    fell = _served([0.0068, 0.0071, 0.0065], 1)
+    for e in fell.values():
+        e.label_auc, e.label_reference_auc, e.label_auc_sd, e.label_arrived = 0.80, 0.93, 0.03, 160
+    held = decide(_v1_baseline() | fell, [], OP_POLICY)
+    assert not held.fire and "0.800, more than 0.060 under the reference's 0.930" in held.reason, held.reason
+    for e in fell.values():
+        e.label_z = -4.5
+    decision = decide(_v1_baseline() | fell, [], OP_POLICY)
+    assert decision.action == "retrain" and "the ranking is in doubt" in decision.reason, decision.reason
+    for e in fell.values():  # the same days with the arrived positives ranked as before: a re-fit
+        e.label_auc = 0.91
+    assert decide(_v1_baseline() | fell, [], OP_POLICY).action == "threshold"
+
+
 def test_a_fixed_threshold_policy_is_never_re_fitted_the_labels_still_retrain():
     """A spec whose decision is a fixed threshold (model.decision policy: threshold): the move of
     the flag rate is no reason to move it; fewer positives caught is then a ranking loss."""

@@ -174,21 +174,38 @@ class DayEvidence:
             f"{self.realized_baseline:.3f} - {min_drop:.3f}"
         )
 
-    def early_ranking_held(self, min_drop: float, sds: float = 2.0) -> str | None:
-        """Why the arrived positives say the ranking held: their ROC AUC no more than the larger
-        of ``min_drop`` and ``sds`` sd under the version's own first steady days (its baseline),
-        or under its reference's before it has one (None: it fell, or nothing to say)."""
+    def _early_ranking(self, min_drop: float, sds: float) -> tuple[float, str, float] | None:
+        """The level the arrived positives' ROC AUC is judged against, whose it is, and the fall
+        allowed under it (None: nothing to judge)."""
         level, of = self.label_auc_baseline, "its first steady days'"
         if level is None:
             level, of = self.label_reference_auc, "the reference's"
         if None in (self.label_auc, level, self.label_auc_sd):
             return None
-        allowed = max(min_drop, sds * self.label_auc_sd)
-        if level - self.label_auc > allowed:
+        return level, of, max(min_drop, sds * self.label_auc_sd)
+
+    def early_ranking_held(self, min_drop: float, sds: float = 2.0) -> str | None:
+        """Why the arrived positives say the ranking held: their ROC AUC no more than the larger
+        of ``min_drop`` and ``sds`` sd under the version's own first steady days (its baseline),
+        or under its reference's before it has one (None: it fell, or nothing to say)."""
+        judged = self._early_ranking(min_drop, sds)
+        if judged is None or judged[0] - self.label_auc > judged[2]:
             return None
+        level, of, allowed = judged
         return (
             f"ROC AUC on the arrived positive labels {self.label_auc:.3f}, {of} {level:.3f} "
             f"(a fall of more than {allowed:.3f} says the ranking fell)"
+        )
+
+    def early_ranking_fell(self, min_drop: float, sds: float = 2.0) -> str | None:
+        """Why the arrived positives say the ranking fell (None: it held, or nothing to say)."""
+        judged = self._early_ranking(min_drop, sds)
+        if judged is None or judged[0] - self.label_auc <= judged[2]:
+            return None
+        level, of, allowed = judged
+        return (
+            f"ROC AUC on the arrived positive labels {self.label_auc:.3f}, more than {allowed:.3f} "
+            f"under {of} {level:.3f}"
         )
 
     def bad_signals(self) -> dict[str, str]:
@@ -345,6 +362,14 @@ def decide(
     bad = {d: evidence[d].bad_signals() for d in streak}
     bad_streak = len(streak) == policy.consecutive_days and all(bad.values())
     labels_only = bad_streak and not any("cbpe" in signals for signals in bad.values())
+    held_refit = ""
+    doubt = _ranking_in_doubt(evidence[streak[-1]], bad[streak[-1]], policy)
+    if move is not None and doubt:
+        # a re-fit answers a ranking that held; on a day whose own signals say it may have fallen
+        # it would answer the wrong diagnosis (measured: seasonal's drift day, recall halved for two
+        # days until the retrain; fraud_shift at test size, re-fits instead of a retrain)
+        held_refit = f"{move.describe()}, yet no re-fit while the ranking is in doubt ({doubt}); "
+        move = None
     if move is not None and (not bad_streak or (labels_only and move.down)):
         caught = "; fewer frauds caught, as a lower flag rate catches fewer" if bad_streak else ""
         return RetrainDecision(
@@ -369,17 +394,26 @@ def decide(
             refit=recall_refit,
         )
     if recent.fire:
-        why = (
-            "CBPE fell" if not labels_only else "fewer frauds caught, the flag rate not down out of its band"
-        )
+        if not labels_only:
+            why = "CBPE fell"
+        elif held_refit:
+            why = f"fewer frauds caught, and the ranking is in doubt ({doubt})"
+        else:
+            why = "fewer frauds caught, the flag rate not down out of its band"
         return dataclasses.replace(recent, diagnosis=RANKING, reason=f"ranking: {why}; {recent.reason}")
     realized = _realized_streak(evidence, days, policy)
     if realized is None:
-        return recent
+        return dataclasses.replace(recent, reason=held_refit + recent.reason)
     blocked = _wait(retrains, days[-1], policy)
     if blocked:
-        return RetrainDecision(None, f"{recent.reason}; {realized.reason} but {blocked}")
+        return RetrainDecision(None, f"{held_refit}{recent.reason}; {realized.reason} but {blocked}")
     return dataclasses.replace(realized, diagnosis=RANKING, reason=f"ranking: {realized.reason}")
+
+
+def _ranking_in_doubt(newest: DayEvidence, bad: dict[str, str], policy: RetrainPolicy) -> str | None:
+    """What says the newest day's ranking may have fallen: its CBPE under its threshold, or the
+    early label window's arrived positives ranked under their level (None: nothing does)."""
+    return bad.get("cbpe") or newest.early_ranking_fell(policy.min_auc_drop)
 
 
 def set_flag_targets(
