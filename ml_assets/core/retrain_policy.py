@@ -44,9 +44,11 @@ Two diagnoses, two responses. The ranking fell (CBPE down, complete labels under
 fewer frauds caught with the flag rate in its band): retrain. The operating point moved while the
 ranking held (for ``consecutive_days`` days in a row the flag rate left the band around the rate
 the version's threshold was chosen for, and the median score moved the same way, with or without
-fewer frauds caught, CBPE not down): re-fit the threshold to that flag rate
+fewer frauds caught): re-fit the threshold to that flag rate
 (registry/operating_point.py), not the model. Measured why: a score scale that drifted down with
-the ranking intact fired retrains the gate kept refusing (BENCHMARKS.md, issue 25). After a
+the ranking intact fired retrains the gate kept refusing (BENCHMARKS.md, issue 25). No re-fit while
+the newest day's own signals put the ranking in doubt: its CBPE under its threshold, or the early
+label window's arrived positives ranked more than the allowed fall under their level. After a
 re-fit, the early label signal pools days scored at the old threshold for ``label_window_days``
 more days: it is not read as a ranking loss until its window holds new-threshold days only."""
 
