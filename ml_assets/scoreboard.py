@@ -21,7 +21,9 @@ serving model was good again, from the replay's day rows.
 - recall recovery of each re-fit after the drift: days from the re-fit to the first day from
   which the mean realized recall of ``settle_days`` observed days is within
   ``recall_tolerance`` of its pre-drift level (a mean, because one day's recall rests on a few
-  dozen frauds; None while the labels of those days are not complete).
+  dozen frauds; "never" when no such window came by the last day with complete labels; a re-fit
+  followed by fewer than ``settle_days`` days with complete labels is not judged, and counted as
+  pending).
 The pre-drift levels are the mean realized ROC AUC and recall of the ``reference_days`` before
 the drift."""
 
@@ -53,8 +55,10 @@ class Scoreboard:
     pre_drift_recall: float | None = None
     recall_lost: float | None = None  # recall x days below the pre-drift level
     retrains_follow_up: int = 0  # of the retrains fired, the planned follow-ups of a new regime
-    # per threshold re-fit after the drift, in order: days until recall was back (None: not seen)
+    # per threshold re-fit after the drift, in order: days until recall was back (None: never, by
+    # the last day with complete labels); the re-fits after those are pending (too few such days)
     recall_recovery_days: tuple[int | None, ...] = ()
+    recall_recovery_pending: int = 0
 
     def row(self) -> list[str]:
         def fmt(v, spec="") -> str:
@@ -74,7 +78,11 @@ class Scoreboard:
             str(self.threshold_refits),
             fmt(self.pre_drift_recall, ".3f"),
             fmt(self.recall_lost, ".2f"),
-            ", ".join(fmt(d) for d in self.recall_recovery_days) or "-",
+            ", ".join(
+                ["never" if d is None else str(d) for d in self.recall_recovery_days]
+                + ["labels pending"] * self.recall_recovery_pending
+            )
+            or "-",
             fmt(self.feature_alerts_per_month, ".1f"),
         ]
 
@@ -138,12 +146,16 @@ def score(
     pre = _pre_drift([(d, r.realized_auc) for d, r in days], drift_start, reference_days)
     recall = [(d, getattr(r, "realized_recall", None)) for d, r in days]
     pre_recall = _pre_drift(recall, drift_start, reference_days)
-    recall_lost, recall_recovery = None, ()
+    recall_lost, recall_recovery, pending = None, (), 0
     if pre_recall is not None:
         recall_lost = sum(max(0.0, pre_recall - v) for d, v in recall if v is not None and d >= drift_start)
         refit_days = [d for d, r in days if r.sensor == "REFIT" and d >= drift_start]
+        judged = [
+            refit for refit in refit_days if sum(v is not None and d >= refit for d, v in recall) >= settle_days
+        ]
+        pending = len(refit_days) - len(judged)
         recall_recovery = tuple(
-            _recovery_days(recall, refit, pre_recall - recall_tolerance, settle_days) for refit in refit_days
+            _recovery_days(recall, refit, pre_recall - recall_tolerance, settle_days) for refit in judged
         )
     detection = next(((d - drift_start).days for d in fired if d >= drift_start), None)
     after = [(d, r.realized_auc) for d, r in days if d >= drift_start and r.realized_auc is not None]
@@ -173,6 +185,7 @@ def score(
         recall_lost,
         retrains_follow_up=follow_ups,
         recall_recovery_days=recall_recovery,
+        recall_recovery_pending=pending,
     )
 
 

@@ -156,17 +156,18 @@ def test_recall_lost_at_the_threshold_and_re_fits_are_counted():
 
 def test_recall_recovery_counts_days_from_each_re_fit_on_a_three_day_mean(tmp_path):
     """Day 22's re-fit: recall comes back the next day by the 3-day mean, though that day alone
-    (0.40) is still low; day 30's never brings recall back within 0.05; a re-fit before the drift
-    is not scored."""
+    (0.40) is still low; day 30's never brings recall back within 0.05; day 38's is followed by
+    two days with complete labels only: pending, not "never"; a re-fit before the drift is not
+    scored."""
     rows = _rows([0.94] * 45, {})
     recall = [0.50] * 20 + [0.20] * 3 + [0.40, 0.52, 0.46, 0.47, 0.48] + [0.30] * 12 + [None] * 5
     for row, value in zip(rows, recall, strict=True):
         row.realized_recall = value
-    for day in (22, 30):
+    for day in (22, 30, 38):
         rows[day].sensor, rows[day].retrain = "REFIT", "threshold"
     rows[10].sensor = "REFIT"  # before the drift: an operating point, but no recovery to score
     board = score(rows, "fraud_shift", START + dt.timedelta(days=20))
     # from day 23: (0.40 + 0.52 + 0.46) / 3 = 0.46 >= 0.45, though 0.40 alone is not
-    assert board.recall_recovery_days == (1, None)
-    assert "| 1, - |" in table([board])
+    assert board.recall_recovery_days == (1, None) and board.recall_recovery_pending == 1
+    assert "| 1, never, labels pending |" in table([board])
     assert load(save(board, tmp_path)) == board  # the JSON round trip keeps the tuple
