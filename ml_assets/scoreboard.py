@@ -151,7 +151,9 @@ def score(
         recall_lost = sum(max(0.0, pre_recall - v) for d, v in recall if v is not None and d >= drift_start)
         refit_days = [d for d, r in days if r.sensor == "REFIT" and d >= drift_start]
         judged = [
-            refit for refit in refit_days if sum(v is not None and d >= refit for d, v in recall) >= settle_days
+            refit
+            for refit in refit_days
+            if sum(v is not None and d >= refit for d, v in recall) >= settle_days
         ]
         pending = len(refit_days) - len(judged)
         recall_recovery = tuple(
