@@ -368,8 +368,7 @@ def decide(
     doubt = _ranking_in_doubt(evidence[streak[-1]], bad[streak[-1]], policy)
     if move is not None and doubt:
         # a re-fit answers a ranking that held; on a day whose own signals say it may have fallen
-        # it would answer the wrong diagnosis (measured: seasonal's drift day, recall halved for two
-        # days until the retrain; fraud_shift at test size, re-fits instead of a retrain)
+        # it answers the wrong diagnosis (docs/decisions/operating-point-refit.md)
         held_refit = f"{move.describe()}, yet no re-fit while the ranking is in doubt ({doubt}); "
         move = None
     if move is not None and (not bad_streak or (labels_only and move.down)):

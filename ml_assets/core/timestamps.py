@@ -1,7 +1,7 @@
 """Timestamps read from frames, converted without pandas' cache check: on a column already of
 datetimes, ``to_datetime`` first checks whether caching its conversions would pay by boxing up
-to 10,000 timestamps: 1.8-5.7 ms a call on 3,000-30,000 rows, against 0.06-0.09 ms without it
-(benchmarks/day_chunks.conversion). The result is the same with or without the cache."""
+to 10,000 timestamps, which costs more than the conversion itself (BENCHMARKS.md,
+benchmarks/day_chunks.conversion). The result is the same with or without the cache."""
 
 from __future__ import annotations
 
