@@ -21,13 +21,16 @@ export ML_ASSETS_PROBLEM := $(PROBLEM)
 .PHONY: dev test install bootstrap lint lock bench bench-serve bench-openmp clean-data mlflow-ui rollback rollback-threshold replay dagster-home \
 	serve test-tools bench-tools faults scenarios rollout-demo bench-rollout bench-contracts scoreboard demo cluster-up cluster-down cluster-test bench-cluster
 
-# (Re)create the virtualenv from the lock only when the lock or pyproject changed.
+# (Re)create the virtualenv from the lock only when the lock or pyproject changed. The lock goes in
+# through uv (pinned here, itself installed by the venv's pip): the same packages as pip installs,
+# bytecode compiled as pip does, in half the time (BENCHMARKS.md: "make install")
+UV_VERSION := 0.13.8
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
