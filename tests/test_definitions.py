@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from ml_assets.core.settings import PROJECT_ROOT, Settings
 
@@ -117,35 +116,59 @@ def _modules_under(package: str) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("module", _modules_under("ml_assets.defs") + ["ml_assets.definitions"])
-def test_definitions_modules_use_no_deprecated_api(module):
-    """Imported one by one in a fresh interpreter, outside ``load_from_defs_folder`` (which
-    suppresses Dagster's warnings), with every DeprecationWarning an error."""
-    code = f"import {module}"
-    if module == "ml_assets.definitions":
-        code += "; ml_assets.definitions.build_definitions()"
+# each module in turn in one fresh interpreter: an import that warns fails, the others are still tried
+_IMPORT_EACH = """
+import importlib, sys, traceback
+failed = []
+for module in sys.argv[1:]:
+    try:
+        importlib.import_module(module)
+        if module == "ml_assets.definitions":
+            importlib.import_module(module).build_definitions()
+    except Exception:
+        failed.append(module)
+        print(f"--- {module}", traceback.format_exc(), sep="\\n", file=sys.stderr)
+print("failed:", " ".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_definitions_modules_use_no_deprecated_api():
+    """Every module of the code location imported, outside ``load_from_defs_folder`` (which
+    suppresses Dagster's warnings), with every DeprecationWarning an error: one interpreter for
+    them all (an interpreter each cost more than the rest of this file), each module tried
+    whatever the others do."""
+    modules = _modules_under("ml_assets.defs") + ["ml_assets.definitions"]
     out = subprocess.run(
-        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", _IMPORT_EACH, *modules],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "failed:", out.stdout
 
 
-def test_the_deprecation_check_has_teeth():
-    """The same check fails on the deprecated call this project used to make."""
-    code = (
-        "import dagster as dg; from ml_assets.defs.partitions import daily_partitions; "
-        "dg.define_asset_job('x', dg.AssetSelection.all(), partitions_def=daily_partitions)"
+def test_the_deprecation_check_has_teeth(tmp_path):
+    """The same check fails on the deprecated call this project used to make, names the module
+    that made it, and still imports the modules after it."""
+    (tmp_path / "deprecated_defs.py").write_text(
+        "import dagster as dg\nfrom ml_assets.defs.partitions import daily_partitions\n"
+        "dg.define_asset_job('x', dg.AssetSelection.all(), partitions_def=daily_partitions)\n"
     )
+    ran = "import pathlib\npathlib.Path(__file__).with_suffix('.ran').touch()"
+    (tmp_path / "after_it.py").write_text(ran)
+    modules = ["deprecated_defs", "after_it"]
     out = subprocess.run(
-        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", _IMPORT_EACH, *modules],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
-    assert out.returncode != 0 and "partitions_def" in out.stderr
+    assert out.returncode != 0 and "partitions_def" in out.stderr, out.stderr[-3000:]
+    assert out.stdout.strip() == "failed: deprecated_defs", out.stdout
+    assert (tmp_path / "after_it.ran").exists()
 
 
 def test_core_knows_nothing_of_dagster_and_imports_point_down_the_flow():
