@@ -23,7 +23,7 @@ export ML_ASSETS_PROBLEM := $(PROBLEM)
 
 # (Re)create the virtualenv from the lock only when the lock or pyproject changed. The lock goes in
 # through uv (pinned here, itself installed by the venv's pip): the same packages as pip installs,
-# bytecode compiled as pip does, faster (BENCHMARKS.md, "where make test's CPU goes")
+# bytecode compiled as pip does, faster (BENCHMARKS.md, "make test: where the CPU goes")
 UV_VERSION := 0.13.8
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
