@@ -63,7 +63,14 @@ def _register(store, seed: int) -> str:
     )  # LightGBM's sklearn API wants a frame here
     model = lgb.LGBMClassifier(n_estimators=5, verbose=-1, random_state=seed).fit(x, x.iloc[:, seed % 4] > 0)
     with store.start_run(run_name=f"seed {seed}", tags={}) as (mlflow, _):
-        info = mlflow.lightgbm.log_model(model, name="model", registered_model_name=store.model_name)
+        # requirements given, as the training asset gives them: MLflow otherwise infers them in a
+        # subprocess that imports the model's flavour (seconds of CPU a model)
+        info = mlflow.lightgbm.log_model(
+            model,
+            name="model",
+            registered_model_name=store.model_name,
+            pip_requirements=[f"lightgbm=={lgb.__version__}"],
+        )
     version = str(info.registered_model_version)
     store.tag_version(version, {"decision_threshold": 0.5})
     return version
