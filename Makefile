@@ -25,12 +25,13 @@ export ML_ASSETS_PROBLEM := $(PROBLEM)
 # through uv (pinned here, itself installed by the venv's pip): the same packages as pip installs,
 # bytecode compiled as pip does, faster (BENCHMARKS.md, "make test: where the CPU goes")
 UV_VERSION := 0.13.8
+UV_PIP := $(BIN)/uv pip install --quiet --python $(BIN)/python
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(UV_PIP) --compile-bytecode -r requirements.lock
+	$(UV_PIP) --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)

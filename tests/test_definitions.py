@@ -122,9 +122,9 @@ import importlib, sys, traceback
 failed = []
 for module in sys.argv[1:]:
     try:
-        importlib.import_module(module)
+        loaded = importlib.import_module(module)
         if module == "ml_assets.definitions":
-            importlib.import_module(module).build_definitions()
+            loaded.build_definitions()
     except Exception:
         failed.append(module)
         print(f"--- {module}", traceback.format_exc(), sep="\\n", file=sys.stderr)
