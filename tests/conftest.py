@@ -106,8 +106,12 @@ def pytest_xdist_make_scheduler(config, log):
 # Units start in collection order (--no-loadscope-reorder), so the longest go first and the short
 # ones fill in around them (longest-processing-time first): seconds per unit measured in `make
 # test` on 2 cores, 2026-12-04 (three processes, so each about 1.5x its time alone). Only the
-# order uses them; a file not listed goes after these, the files with slow tests first.
+# order uses them; a file not listed goes after these, the files with slow tests first. The
+# scenario files' are from `make scenarios` (two processes), 2026-12-06.
 UNIT_SECONDS = {
+    "test_replay_fraud_shift": 350,
+    "test_replay_seasonal": 310,
+    "test_replay_currency_switch": 220,
     "shared-loopback": 250,
     "test_live_loop": 235,
     "test_crash_recovery": 170,

@@ -1,5 +1,7 @@
 """The stable scenario replayed (replayhelpers.py): no retrain, CBPE within its bounds, drift
-alerts rarer than NannyML's in-sample thresholds give, one row per partition and metric."""
+alerts rarer than NannyML's in-sample thresholds give, one row per partition and metric; and what
+needs a monitored world whose reference labels matured (the recalibrated CBPE, the recall hold).
+A long scenario run: `make scenarios` (CI runs it after `make test`)."""
 
 import datetime as dt
 
@@ -9,6 +11,7 @@ from replayhelpers import TEST_SIZES, replay_in_temp_home
 
 from ml_assets.core.warehouse import Warehouse
 
+pytestmark = pytest.mark.scenario
 LOOKBACK = 14  # the warm-up (feature lookback + training window) is most of the replay
 WARM = LOOKBACK + TEST_SIZES["training_window_days"]
 
@@ -18,7 +21,6 @@ def stable(tmp_path_factory):
     return replay_in_temp_home(tmp_path_factory, "stable", WARM + 10 + 8, **short_features(LOOKBACK))
 
 
-@pytest.mark.slow
 def test_stable_replay_never_retrains_and_cbpe_bounds_hold(stable):
     settings, rows, runs, sensor_runs = stable
     refits = [r for r in sensor_runs if r.tags.get("ml_assets/response") == "threshold"]
@@ -45,7 +47,6 @@ def test_stable_replay_never_retrains_and_cbpe_bounds_hold(stable):
     assert runs and all(r.is_success for r in runs)
 
 
-@pytest.mark.slow
 def test_drift_thresholds_learnt_out_of_sample_alert_less_than_in_sample_ones(stable):
     """The replay's feature-drift alerts against those of NannyML's own Jensen-Shannon with
     thresholds learnt in-sample (each reference day against a reference holding it), fitted on
@@ -87,7 +88,6 @@ def test_drift_thresholds_learnt_out_of_sample_alert_less_than_in_sample_ones(st
     assert ours.max() <= theirs.max(), pd.DataFrame({"ours": ours, "in_sample": theirs})
 
 
-@pytest.mark.slow
 def test_monitoring_tables_hold_one_row_per_partition_and_metric(stable):
     settings, rows, _, _ = stable
     for table, key in [
@@ -108,7 +108,6 @@ def test_monitoring_tables_hold_one_row_per_partition_and_metric(stable):
     ).exists()
 
 
-@pytest.mark.slow
 def test_unseen_category_fails_the_blocking_data_quality_check(stable):
     from ml_assets.core.monitoring import monitors
     from ml_assets.core.monitoring.checks import summarize
@@ -130,7 +129,6 @@ def test_unseen_category_fails_the_blocking_data_quality_check(stable):
     assert "merchant_category_raw" in bad.description
 
 
-@pytest.mark.slow
 def test_cbpe_is_calibrated_again_once_its_reference_labels_are_complete(stable):
     """Issue 25's matured references: the champion's CBPE is fitted on its validation window's
     labels as known at training, then again, once, on the first monitored day those labels are
@@ -183,7 +181,6 @@ def test_cbpe_is_calibrated_again_once_its_reference_labels_are_complete(stable)
     assert within >= 0.75, realized
 
 
-@pytest.mark.slow
 def test_a_recall_hold_reads_the_champions_window_and_the_arrived_labels_of_the_lake(stable):
     """The re-fit's recall hold (monitoring/daily.py) on the replayed world, against the same
     counts taken from the prediction log and the lake's label partitions directly."""
@@ -214,7 +211,6 @@ def test_a_recall_hold_reads_the_champions_window_and_the_arrived_labels_of_the_
     print(f"recall hold: {hold}, served threshold {rows[-1].threshold}")
 
 
-@pytest.mark.slow
 def test_a_re_fit_that_holds_recall_moves_the_served_threshold_and_is_rolled_back(stable):
     """The re-fit asset on the replayed world, as the sensor's request runs it: it holds recall
     on the window's arrived labels (the floor lowered to this size's ~120), records which it held,

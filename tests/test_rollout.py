@@ -273,7 +273,7 @@ def _simulated(settings, challenger: str, **policy):
     return controller_for
 
 
-@pytest.mark.slow
+@pytest.mark.scenario  # a statistic of 200 rollouts: `make scenarios` (CI runs it after `make test`)
 def test_no_false_abort_in_100_rollouts_each_at_the_default_settings(world):
     """The same model on both arms, then an equally good retrain (the champion's recipe and data,
     another seed): 100 whole rollouts of each at the default policy (60 s steps, looks at sample

@@ -1,5 +1,6 @@
 """The simulator's promise, measured through the real feature service (Feast, DuckDB):
-fraud is learnable on stable data, and the seasonal scenario lowers a fixed model's AUC."""
+fraud is learnable on stable data, and the seasonal scenario lowers a fixed model's AUC. A statistic
+of two 48-day worlds, so it runs in `make scenarios` (CI runs it after `make test`)."""
 
 import pandas as pd
 import pytest
@@ -30,7 +31,7 @@ def _scored_frame(tmp_path, scenario):
     return frame.merge(truth, on="transaction_id", validate="one_to_one"), s
 
 
-@pytest.mark.slow
+@pytest.mark.scenario
 def test_fraud_is_learnable_and_seasonal_drift_hurts_a_fixed_model(tmp_path):
     import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
