@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 TARGET = "target"  # the training and reference frames' label column, whatever the problem calls it
 WEIGHT = "sample_weight"  # a training set's per-row weight (dataset.training_weights)
+KNOWN_SHARE = "label_known_share"  # per row, the share of its day's positives known at as_of
 
 
 def train(frame: pd.DataFrame, params: Hyperparameters, specs: ModuleType):
@@ -56,12 +57,54 @@ def score(model, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     return score_matrix(model, frame[features].to_numpy("float64"))
 
 
-def threshold_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float) -> float:
-    """The score above which at most ``fpr`` of honest transactions fall."""
-    negatives = np.sort(p[y == 0])
-    if negatives.size == 0:
-        return 0.5
-    return float(negatives[min(negatives.size - 1, int(np.ceil((1 - fpr) * negatives.size)))])
+def threshold_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float, unreported: np.ndarray | None = None) -> float:
+    """The score above which at most ``fpr`` of honest transactions fall.
+
+    With ``unreported``, labels arrive late: a row without a positive label may be a positive
+    not reported yet, and those sit at the top of the scores, so the unlabelled rows' top share
+    is mostly them and the threshold lands too high (BENCHMARKS.md, "The threshold on immature
+    labels"). ``unreported[i]`` is how many not-yet-reported positives known positive ``i``
+    stands for (1/F - 1, F the share of its day's positives known: ``dataset.label_known_share``),
+    0 for the other rows, NaN for a row of a day none of whose positives is known yet (it says
+    nothing: left out). Each is taken out of the unlabelled rows at that positive's score
+    (reporting delay independent of the score), which leaves an estimate of the honest rows'
+    scores to take the quantile of."""
+    y, p = np.asarray(y), np.asarray(p)
+    if unreported is not None:
+        unreported = np.asarray(unreported, dtype="float64")
+        known = ~np.isnan(unreported)
+        if (y[known] == 0).any():
+            y, p, unreported = y[known], p[known], unreported[known]
+    if unreported is None or not np.any(unreported[y == 1] > 0):
+        negatives = np.sort(p[y == 0])
+        if negatives.size == 0:
+            return 0.5
+        return float(negatives[min(negatives.size - 1, int(np.ceil((1 - fpr) * negatives.size)))])
+    order = np.argsort(-p, kind="stable")  # highest score first
+    mass = np.where(y == 1, -unreported, 1.0)[order]
+    honest = mass.sum()
+    if honest <= 0:
+        return threshold_at_fpr(y, p, fpr)
+    # honest mass at or over each score, from the top; an estimate, kept from falling where the
+    # known positives cluster
+    above = np.maximum.accumulate(np.cumsum(mass).clip(min=0.0))
+    # the rows whose honest mass over them fits in ``fpr`` are flagged; the next row's score is it
+    flagged = int(np.searchsorted(above, fpr * honest, side="right"))
+    return float(p[order][min(len(p) - 1, flagged)])
+
+
+def unreported_positives(frame: pd.DataFrame, max_positive_weight: float) -> np.ndarray | None:
+    """Per known positive of a training set's rows, the positives of its day not reported yet that
+    it stands for (1/F - 1, F floored as the training weights cap 1/F at ``max_positive_weight``);
+    NaN on a day with no positive known yet (F = 0); None where the set has no F: built before F
+    was kept, or of a problem whose rows without a label are left out rather than counted negative
+    (``threshold_at_fpr``)."""
+    if KNOWN_SHARE not in frame:
+        return None
+    share = frame[KNOWN_SHARE].to_numpy("float64")
+    known = np.maximum(share, 1.0 / max_positive_weight)
+    stands_for = np.where(frame[TARGET].to_numpy() == 1, 1.0 / known - 1.0, 0.0)
+    return np.where(share > 0, stands_for, np.nan)
 
 
 def threshold_for_flag_rate(scores: np.ndarray, target_flag_rate: float) -> float:
@@ -74,10 +117,16 @@ def threshold_for_flag_rate(scores: np.ndarray, target_flag_rate: float) -> floa
 
 
 def decision_threshold(
-    decision: Decision, y: np.ndarray, p: np.ndarray, days: int, fixed_fpr: float
+    decision: Decision,
+    y: np.ndarray,
+    p: np.ndarray,
+    days: int,
+    fixed_fpr: float,
+    unreported: np.ndarray | None = None,
 ) -> float:
     """The threshold a version serves with, chosen on its validation window (labels ``y``, scores
-    ``p``, ``days`` long) by the problem's decision policy (spec ``model.decision``)."""
+    ``p``, ``days`` long) by the problem's decision policy (spec ``model.decision``); a fixed FPR
+    counts the positives not reported yet (``unreported``: ``threshold_at_fpr``)."""
     if decision.policy == "threshold":
         return float(decision.value)
     if decision.policy == "top_k":
@@ -88,7 +137,7 @@ def decision_threshold(
                 f"{per_day:.0f} a day; lower model.decision.value"
             )
         return threshold_for_flag_rate(p, decision.value / per_day)
-    return threshold_at_fpr(y, p, decision.value or fixed_fpr)
+    return threshold_at_fpr(y, p, decision.value or fixed_fpr, unreported)
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int, w: np.ndarray | None = None) -> float:
@@ -112,18 +161,20 @@ def evaluate(
     calibration_bins: int,
     threshold: float | None = None,
     weights: np.ndarray | None = None,
+    unreported: np.ndarray | None = None,
 ) -> Metrics:
     """Metrics of scores ``p`` against labels ``y``; with ``weights`` (a training set's: young
     rows without a positive label count for what is known of them), the ranking and calibration
     metrics are weighted, so a window whose positives are still arriving is judged on what its
     labels can say. The decision threshold and recall stay unweighted (they concern flagged
-    rows and known fraud)."""
+    rows and known fraud); without a threshold, the one at ``fixed_fpr`` counts the positives not
+    reported yet (``unreported``: ``threshold_at_fpr``)."""
     from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
     y = np.asarray(y).astype(int)
     if y.min() == y.max():
         raise ValueError(f"evaluation needs both classes, got only {TARGET}={y[0]}: widen the window")
-    threshold = threshold_at_fpr(y, p, fixed_fpr) if threshold is None else threshold
+    threshold = threshold_at_fpr(y, p, fixed_fpr, unreported) if threshold is None else threshold
     return Metrics(
         roc_auc=float(roc_auc_score(y, p, sample_weight=weights)),
         pr_auc=float(average_precision_score(y, p, sample_weight=weights)),

@@ -11,7 +11,7 @@ import datetime as dt
 import pandas as pd
 
 from ml_assets.core.features.contract import EVENT_TIME
-from ml_assets.core.model import TARGET, WEIGHT, evaluate, score
+from ml_assets.core.model import TARGET, WEIGHT, evaluate, score, unreported_positives
 from ml_assets.core.model_store import CHAMPION, PREVIOUS, ModelStore
 from ml_assets.core.records import Metrics, PromotionDecision, Rollback
 from ml_assets.core.registry import rollout
@@ -25,6 +25,7 @@ class Policy:
     max_calibration_loss: float  # how much worse the ECE may get
     fixed_fpr: float
     calibration_bins: int
+    max_positive_weight: float  # the training weights' cap, which floors F in the FPR threshold
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
@@ -34,6 +35,7 @@ class Policy:
             s.promotion_max_calibration_loss,
             s.fixed_fpr,
             s.calibration_bins,
+            s.max_positive_weight,
         )
 
 
@@ -61,8 +63,11 @@ def evaluate_version(
 ) -> Metrics:
     """A registered version's metrics on a labelled model frame (as saved: never re-encoded)."""
     p = score(store.load_model(version), frame, features)
-    weights = frame[WEIGHT].to_numpy() if WEIGHT in frame else None  # as the challenger was validated
-    return evaluate(frame[TARGET].to_numpy(), p, policy.fixed_fpr, policy.calibration_bins, weights=weights)
+    # weighted, and the FPR threshold counting the unreported positives, as the challenger was validated
+    weights = frame[WEIGHT].to_numpy() if WEIGHT in frame else None
+    unreported = unreported_positives(frame, policy.max_positive_weight)
+    y = frame[TARGET].to_numpy()
+    return evaluate(y, p, policy.fixed_fpr, policy.calibration_bins, weights=weights, unreported=unreported)
 
 
 def _now() -> str:

@@ -30,7 +30,7 @@ from ml_assets.core.features.aggregates import warm_up_days
 from ml_assets.core.features.contract import EPISODE_KEY, EVENT_TIME, entity_frame, historical_features
 from ml_assets.core.features.store import FeatureRepo
 from ml_assets.core.labels import LabelTable
-from ml_assets.core.model import TARGET, WEIGHT
+from ml_assets.core.model import KNOWN_SHARE, TARGET, WEIGHT
 from ml_assets.core.problem import problem_spec
 from ml_assets.core.records import TrainingSetRecord, Window
 from ml_assets.core.settings import Settings
@@ -94,6 +94,8 @@ def build_training_set(
         frame, window, settings.validation_days, shift_since, settings.retrain_holdout_share
     )
     cdf = arrival_cdf(labels, table, as_of, settings.label_delay_max_days)
+    if table.missing == "negative":  # a row without a label may hide a positive not reported yet
+        frame[KNOWN_SHARE] = label_known_share(frame, as_of, cdf)
     frame[WEIGHT] = training_weights(
         frame, as_of, cdf, shift_since, settings.retrain_shift_weight_share, settings.max_positive_weight
     )
@@ -153,6 +155,12 @@ def arrival_cdf(labels: pd.DataFrame, table: LabelTable, as_of: dt.date, max_del
     return np.array([(delay < a).mean() for a in range(max_delay + 2)])
 
 
+def label_known_share(frame: pd.DataFrame, as_of: dt.date, cdf: np.ndarray) -> np.ndarray:
+    """Per row, F[a]: the share of its day's positives known at ``as_of`` (``arrival_cdf``)."""
+    days = utc_times(frame[EVENT_TIME]).dt.date
+    return cdf[days.map(lambda d: (as_of - d).days).clip(0, len(cdf) - 1).to_numpy()]
+
+
 def training_weights(
     frame: pd.DataFrame,
     as_of: dt.date,
@@ -175,8 +183,7 @@ def training_weights(
       ``shift_share`` of the total weight, so a model retrained days after a shift learns the
       new regime instead of being outvoted by the weeks before it."""
     days = utc_times(frame[EVENT_TIME]).dt.date
-    age = days.map(lambda d: (as_of - d).days).clip(0, len(cdf) - 1).to_numpy()
-    known = cdf[age]
+    known = label_known_share(frame, as_of, cdf)
     # a positive can only be known on a day with F > 0; the guard keeps 1/0 out of the where
     inverse = np.minimum(1.0 / np.maximum(known, 1.0 / max_positive_weight), max_positive_weight)
     weight = np.where(frame[TARGET].to_numpy() == 1, inverse, 1.0)

@@ -21,6 +21,7 @@ from ml_assets.core.model import (
     evaluate,
     score,
     train,
+    unreported_positives,
 )
 from ml_assets.core.model_store import CHALLENGER, ModelStore
 from ml_assets.core.problem import problem_spec
@@ -46,7 +47,8 @@ def validate(trained, validation: pd.DataFrame, features: list[str], settings: S
     p = score(trained, validation, features)
     y = validation[TARGET].to_numpy()
     decision = problem_spec(settings).model.decision
-    threshold = decision_threshold(decision, y, p, settings.validation_days, settings.fixed_fpr)
+    unreported = unreported_positives(validation, settings.max_positive_weight)
+    threshold = decision_threshold(decision, y, p, settings.validation_days, settings.fixed_fpr, unreported)
     weights = validation[WEIGHT].to_numpy() if WEIGHT in validation else None
     return Validation(
         p, threshold, evaluate(y, p, settings.fixed_fpr, settings.calibration_bins, threshold, weights)
