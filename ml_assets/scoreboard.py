@@ -21,9 +21,10 @@ serving model was good again, from the replay's day rows.
 - recall recovery of each re-fit after the drift: days from the re-fit to the first day from
   which the mean realized recall of ``settle_days`` observed days is within
   ``recall_tolerance`` of its pre-drift level (a mean, because one day's recall rests on a few
-  dozen frauds; "never" when no such window came by the last day with complete labels; a re-fit
-  followed by fewer than ``settle_days`` days with complete labels is not judged, and counted as
-  pending).
+  dozen frauds; judged only while the re-fitted threshold served, up to the next promotion or
+  re-fit: "never" when no such window came in that span by the last day with complete labels; a
+  re-fit replaced before ``settle_days`` observed days is counted as replaced, one followed by
+  fewer than ``settle_days`` days with complete labels as pending).
 The pre-drift levels are the mean realized ROC AUC and recall of the ``reference_days`` before
 the drift."""
 
@@ -59,6 +60,8 @@ class Scoreboard:
     # the last day with complete labels); the re-fits after those are pending (too few such days)
     recall_recovery_days: tuple[int | None, ...] = ()
     recall_recovery_pending: int = 0
+    # re-fits whose threshold a promotion or another re-fit replaced before they could be judged
+    recall_recovery_replaced: int = 0
 
     def row(self) -> list[str]:
         def fmt(v, spec="") -> str:
@@ -80,7 +83,8 @@ class Scoreboard:
             fmt(self.recall_lost, ".2f"),
             ", ".join(
                 ["never" if d is None else str(d) for d in self.recall_recovery_days]
-                + ["labels pending"] * self.recall_recovery_pending
+                + [REPLACED] * self.recall_recovery_replaced
+                + [PENDING] * self.recall_recovery_pending
             )
             or "-",
             fmt(self.feature_alerts_per_month, ".1f"),
@@ -146,19 +150,15 @@ def score(
     pre = _pre_drift([(d, r.realized_auc) for d, r in days], drift_start, reference_days)
     recall = [(d, getattr(r, "realized_recall", None)) for d, r in days]
     pre_recall = _pre_drift(recall, drift_start, reference_days)
-    recall_lost, recall_recovery, pending = None, (), 0
+    recall_lost, recall_recovery, pending, replaced = None, (), 0, 0
     if pre_recall is not None:
         recall_lost = sum(max(0.0, pre_recall - v) for d, v in recall if v is not None and d >= drift_start)
-        refit_days = [d for d, r in days if r.sensor == "REFIT" and d >= drift_start]
-        judged = [
-            refit
-            for refit in refit_days
-            if sum(v is not None and d >= refit for d, v in recall) >= settle_days
+        outcomes = [
+            _refit_recovery(days, recall, refit, pre_recall - recall_tolerance, settle_days)
+            for refit in (d for d, r in days if r.sensor == "REFIT" and d >= drift_start)
         ]
-        pending = len(refit_days) - len(judged)
-        recall_recovery = tuple(
-            _recovery_days(recall, refit, pre_recall - recall_tolerance, settle_days) for refit in judged
-        )
+        recall_recovery = tuple(o for o in outcomes if o not in (PENDING, REPLACED))
+        pending, replaced = outcomes.count(PENDING), outcomes.count(REPLACED)
     detection = next(((d - drift_start).days for d in fired if d >= drift_start), None)
     after = [(d, r.realized_auc) for d, r in days if d >= drift_start and r.realized_auc is not None]
     recovered, lost = None, None
@@ -188,7 +188,31 @@ def score(
         retrains_follow_up=follow_ups,
         recall_recovery_days=recall_recovery,
         recall_recovery_pending=pending,
+        recall_recovery_replaced=replaced,
     )
+
+
+PENDING, REPLACED = "labels pending", "replaced"
+
+
+def _refit_recovery(days, recall, refit: dt.date, floor: float, settle_days: int) -> int | None | str:
+    """A re-fit's days to recall within its floor, judged only while its threshold served: up to
+    the day of the next promotion or re-fit (served the day after). REPLACED: that came before
+    ``settle_days`` observed days, so the re-fit was never judged on its own; PENDING: too few
+    days with complete labels yet; None: never within its span."""
+    end = next(
+        (d for d, r in days if d > refit and (_applied_refit(r) or r.retrain.endswith("promoted"))), None
+    )
+    span = [(d, v) for d, v in recall if d >= refit and (end is None or d <= end)]
+    recovered = _recovery_days(span, refit, floor, settle_days)
+    if recovered is not None or sum(v is not None for _, v in span) >= settle_days:
+        return recovered
+    labelled = end is not None and all(v is not None for _, v in span)
+    return REPLACED if labelled else PENDING
+
+
+def _applied_refit(row) -> bool:
+    return row.sensor == "REFIT" and "->" in row.retrain  # "threshold 0.41 -> 0.33 (...)" (replay.py)
 
 
 def _recovery_days(values, since: dt.date, floor: float, settle_days: int) -> int | None:
