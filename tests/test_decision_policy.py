@@ -100,3 +100,11 @@ def test_the_decision_threshold_of_a_training_set_counts_its_unreported_positive
     np.testing.assert_allclose(got[:3], [3.0, 0.0, 19.0])  # 1/F - 1, F floored at 1/20
     assert np.isnan(got[3])  # a day with no positive known says nothing
     assert unreported_positives(frame.drop(columns=[KNOWN_SHARE]), 20) is None  # an older set
+
+
+def test_a_window_with_no_positive_known_yet_falls_back_to_the_labels_as_they_are():
+    from ml_assets.core.model import threshold_at_fpr
+
+    truth, reported, p, _ = _delayed_labels(4)
+    nothing_known = np.full(truth.size, np.nan)
+    assert threshold_at_fpr(reported, p, 0.01, nothing_known) == threshold_at_fpr(reported, p, 0.01)

@@ -75,6 +75,8 @@ def threshold_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float, unreported: np.nd
         known = ~np.isnan(unreported)
         if (y[known] == 0).any():
             y, p, unreported = y[known], p[known], unreported[known]
+        else:  # no day with a positive known: nothing to count
+            unreported = None
     if unreported is None or not np.any(unreported[y == 1] > 0):
         negatives = np.sort(p[y == 0])
         if negatives.size == 0:
@@ -88,7 +90,8 @@ def threshold_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float, unreported: np.nd
     # honest mass at or over each score, from the top; an estimate, kept from falling where the
     # known positives cluster
     above = np.maximum.accumulate(np.cumsum(mass).clip(min=0.0))
-    # the rows whose honest mass over them fits in ``fpr`` are flagged; the next row's score is it
+    # the rows whose honest mass at or over them fits in ``fpr`` are flagged; the threshold is the
+    # score of the first row after them
     flagged = int(np.searchsorted(above, fpr * honest, side="right"))
     return float(p[order][min(len(p) - 1, flagged)])
 
