@@ -6,6 +6,7 @@ with DeprecationWarnings on), so an upgrade that needs them is still seen there.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 # (message start, category) of third-party notices, each measured on `make dev`'s bootstrap
@@ -32,6 +33,10 @@ def quiet_libraries() -> None:
     # theirs (measured: filters set before those imports were overridden)
     import feast  # noqa: F401
 
+    # MLflow draws a "Downloading artifacts" progress bar at every model load (its own switch, read
+    # at each download); importing NannyML turns it off, so a replay drew it until its first
+    # monitoring step (measured on `make dev`)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for message, category in NOTICES:
         warnings.filterwarnings("ignore", message=message, category=category)
     for name, level in LOGGERS.items():
