@@ -3,6 +3,7 @@ terminal, the part measured on `make dev`): Feast's "Could not validate FileSour
 lake is still empty, NannyML's clipped thresholds, MLflow's artifact download bars, and deprecation
 notices; the same process without the filter prints them."""
 
+import os
 import subprocess
 import sys
 
@@ -41,9 +42,12 @@ def test_the_people_facing_commands_hide_library_noise(tmp_path):
         tmp=tmp_path,
     )
 
+    # a fresh process's environment: this one may hold NannyML's switch from an earlier import
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"}
+
     def run(mode: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120, env=env
         )
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout + done.stderr
