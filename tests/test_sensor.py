@@ -830,3 +830,72 @@ def test_a_re_fit_of_another_version_does_not_hide_this_versions_labels():
     assert decide(evidence, other, OP_POLICY).action == "retrain"
     same = [Attempt("2026-03-03", "applied", kind="threshold", version="1", threshold=0.9)]
     assert not decide(evidence, same, OP_POLICY).fire
+
+
+YOUNG_POLICY = dataclasses.replace(OP_POLICY, feature_lookback_days=30)
+
+
+def _young(first_day: int, rates, scored=10_000, label_z=None):
+    """v3's served days from March ``first_day`` on, held to its validation window's 1.42%."""
+    return {
+        f"2026-03-{first_day + i:02d}": DayEvidence(
+            0.95,
+            version="3",
+            label_z=label_z,
+            label_z_threshold=-3.09,
+            flag_rate=rate,
+            scored=scored,
+            reference_flag_rate=0.0142,
+        )
+        for i, rate in enumerate(rates)
+    }
+
+
+@pytest.mark.parametrize(
+    ("regime_start", "lookback", "scored", "young", "one_day"),
+    [
+        ("2026-03-03", 30, 10_000, True, True),  # promoted 7 days into a regime: its windows still fill
+        ("2026-01-20", 30, 10_000, False, False),  # the regime is older than the lookback: K days
+        ("2026-03-03", 0, 10_000, False, False),  # a problem without aggregates: nothing fills
+        ("2026-03-03", 30, 300, True, False),  # 0.75% of 300 is within chance of 1.42%
+    ],
+)
+def test_a_version_promoted_while_its_features_fill_is_re_fitted_after_its_first_served_day(
+    regime_start, lookback, scored, young, one_day
+):
+    """Measured at the default size (docs/decisions/operating-point-refit.md): a follow-up trained
+    7 days into a seasonal regime served 0.7-0.8% against its validation window's 1.42%, its 30-day
+    features still filling; a 3-day streak served those days at a threshold known to be off."""
+    policy = dataclasses.replace(YOUNG_POLICY, feature_lookback_days=lookback)
+    promoted = [Attempt("2026-03-09", "promoted", since=regime_start)]
+    first_day = decide(_young(10, [0.0075], scored), promoted, policy)
+    assert first_day.fire == one_day, first_day.reason
+    if one_day:
+        move = first_day.refit
+        assert first_day.action == "threshold" and (move.first_day, move.last_day) == ("2026-03-10",) * 2
+        assert move.young_since == regime_start and "one day judged" in first_day.reason
+    # three such days re-fit whatever the regime's age (the days are many standard errors out)
+    three = decide(_young(10, [0.0075, 0.0078, 0.0072]), promoted, policy)
+    assert three.action == "threshold" and three.refit.first_day == ("2026-03-12" if young else "2026-03-10")
+
+
+def test_a_young_versions_day_within_its_band_or_with_its_ranking_in_doubt_is_not_re_fitted():
+    promoted = [Attempt("2026-03-09", "promoted", since="2026-03-03")]
+    assert not decide(_young(10, [0.0139]), promoted, YOUNG_POLICY).fire
+    fallen = _young(10, [0.0075])
+    # the arrived positives rank well under the reference's: the ranking is in doubt
+    fallen["2026-03-10"].label_auc, fallen["2026-03-10"].label_reference_auc = 0.80, 0.93
+    fallen["2026-03-10"].label_auc_sd = 0.02
+    doubted = decide(fallen, promoted, YOUNG_POLICY)
+    assert not doubted.fire and "no re-fit while the ranking is in doubt" in doubted.reason, doubted.reason
+    # a version that was not promoted by a retrain (the first champion) waits for K days
+    assert not decide(_young(10, [0.0075]), [], YOUNG_POLICY).fire
+
+
+def test_the_policy_reads_the_features_lookback_from_the_spec(project):
+    from ml_assets.core.problem import problem_spec
+
+    assert RetrainPolicy.from_settings(project).feature_lookback_days == 30  # card fraud's 30-day windows
+    spec = problem_spec(project)
+    capped = {view.name: 5 for view in spec.aggregate_views}
+    assert spec.feature_lookback_days(capped) == 5

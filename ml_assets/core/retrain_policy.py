@@ -50,7 +50,10 @@ the ranking intact fired retrains the gate kept refusing (BENCHMARKS.md, issue 2
 the newest day's own signals put the ranking in doubt: its CBPE under its threshold, or the early
 label window's arrived positives ranked more than the allowed fall under their level. After a
 re-fit, the early label signal pools days scored at the old threshold for ``label_window_days``
-more days: it is not read as a ranking loss until its window holds new-threshold days only."""
+more days: it is not read as a ranking loss until its window holds new-threshold days only.
+A version promoted within ``feature_lookback_days`` of the regime its retrain answered is judged
+on its newest day alone until the regime is that old: its features still fill, so its scale keeps
+moving (docs/decisions/operating-point-refit.md)."""
 
 from __future__ import annotations
 
@@ -78,9 +81,11 @@ class RetrainPolicy:
     refits_threshold: bool = True  # False: the problem's decision policy is a fixed threshold
     recall_min_arrived: int = 200  # arrived positives a re-fit needs to hold recall on them
     realized_baseline_days: int = 14  # a version's first complete days: its realized level
+    feature_lookback_days: int = 0  # the most days an aggregate feature reads (0: no young versions)
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
+        spec = problem_spec(s)
         return cls(
             s.retrain_consecutive_days,
             s.retrain_cooldown_days,
@@ -93,9 +98,10 @@ class RetrainPolicy:
             s.threshold_min_flag_rate_change,
             s.label_signal_days,
             s.threshold_min_scale_change,
-            problem_spec(s).model.decision.refits,
+            spec.model.decision.refits,
             s.threshold_recall_min_arrived,
             s.retrain_realized_baseline_days,
+            spec.feature_lookback_days(s.window_caps),
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
@@ -318,6 +324,8 @@ class FlagRateMove:
     target: float  # the flag rate the version's threshold was chosen for (or its first served days')
     margin: float  # how far the mean may stray (the larger of chance and min_flag_rate_change)
     median_change: float | None = None  # relative move of the median score (None: no reference)
+    # the regime a young version was promoted in (judged on one day, _young_since; None: on K days)
+    young_since: str | None = None
 
     @property
     def down(self) -> bool:
@@ -328,6 +336,12 @@ class FlagRateMove:
             f"v{self.version}'s flag rate {self.flag_rate:.3%} on {self.first_day}..{self.last_day} moved "
             f"{'down' if self.down else 'up'} from its {self.target:.3%} (band +-{self.margin:.3%})"
             + ("" if self.median_change is None else f", its median score {self.median_change:+.0%}")
+            + (
+                ""
+                if self.young_since is None
+                else f"; one day judged: promoted within the features' lookback of the regime of "
+                f"{self.young_since}, its windows still filling"
+            )
         )
 
 
@@ -371,8 +385,13 @@ def decide(
         # it answers the wrong diagnosis (docs/decisions/operating-point-refit.md)
         held_refit = f"{move.describe()}, yet no re-fit while the ranking is in doubt ({doubt}); "
         move = None
-    if move is not None and (not bad_streak or (labels_only and move.down)):
-        caught = "; fewer frauds caught, as a lower flag rate catches fewer" if bad_streak else ""
+    move_bad, move_labels_only = bad_streak, labels_only
+    if move is not None and move.young_since is not None:
+        # a young version's move is judged on its newest day alone, and so are that day's signals
+        move_bad = bool(bad[streak[-1]])
+        move_labels_only = move_bad and "cbpe" not in bad[streak[-1]]
+    if move is not None and (not move_bad or (move_labels_only and move.down)):
+        caught = "; fewer frauds caught, as a lower flag rate catches fewer" if move_bad else ""
         return RetrainDecision(
             streak[-1],
             f"operating point: {move.describe()}{caught}; the ranking held "
@@ -492,11 +511,12 @@ def _flag_rate_move(
     ``min_flag_rate_change`` of it (None: no such move). Chance: binomial on the days' scored
     transactions when the target is the version's reference rate; else the spread of the served
     baseline days (two-sided prediction interval for the mean of K new days)."""
-    k = policy.consecutive_days
+    version = evidence[days[-1]].version
+    young = _young_since(str(version), days[-1], attempts, policy, flag_baselines)
+    k = 1 if young else policy.consecutive_days
     newest = days[-k:]
     if len(newest) < k or _days_between(newest[0], newest[-1]) != k - 1:
         return None
-    version = evidence[newest[-1]].version
     found = [evidence[d] for d in newest]
     target = found[-1].flag_target
     # a day whose monitoring has not run yet (its predictions are in, its CBPE estimate is not:
@@ -521,7 +541,30 @@ def _flag_rate_move(
     # score unchanged), and a lower threshold would answer a ranking loss with false positives
     if scale is not None and not (abs(scale) >= policy.min_scale_change and (scale < 0) == (rate < target)):
         return None
-    return FlagRateMove(str(version), newest[0], newest[-1], rate, target, margin, scale)
+    return FlagRateMove(str(version), newest[0], newest[-1], rate, target, margin, scale, young)
+
+
+def _young_since(
+    version: str, newest: str, attempts: list[Attempt], policy: RetrainPolicy, flag_baselines: dict
+) -> str | None:
+    """The start of the regime ``version`` was promoted in, when it first served within the
+    features' lookback of it and ``newest`` still is (None: not young). Such a version learnt on
+    windows half filled with the new regime and serves on fuller ones, so its scale keeps moving
+    from its validation window's (measured: docs/decisions/operating-point-refit.md); at thousands
+    of rows a day one day's flag rate tells that beyond chance, and waiting K days serves them at a
+    threshold known to be off."""
+    served = flag_baselines.get(version)  # its first served days (they outlive the cursor's days)
+    if not served or policy.feature_lookback_days <= 0:
+        return None
+    first = min(served)
+    shifts = [
+        a.since
+        for a in attempts
+        if a.kind == RETRAIN and a.outcome == "promoted" and a.since and a.alert_day < first
+    ]
+    if not shifts or _days_between(shifts[-1], newest) >= policy.feature_lookback_days:
+        return None
+    return shifts[-1]
 
 
 def _recall_refit(

@@ -89,6 +89,20 @@ class ProblemSpec(StrictModel):
         views = [*self.attribute_views, *self.aggregate_views]
         return sorted(views, key=lambda v: (order.get(v.entity, len(order)), isinstance(v, AggregateView)))
 
+    def feature_lookback_days(self, caps: dict[str, int] | None = None) -> int:
+        """The most days before a day that any aggregate feature reads (``caps``: a view's windows
+        shortened, Settings.window_caps); 0 without aggregates."""
+        caps = caps or {}
+        return max(
+            (
+                min(w, caps.get(view.name, w))
+                for view in self.aggregate_views
+                for aggregate in view.aggregates()
+                for w in aggregate.windows
+            ),
+            default=0,
+        )
+
     def spine_columns(self) -> SpineColumns:
         table = self.tables[self.spine.table]
         return SpineColumns(
