@@ -58,6 +58,8 @@ class DayRow:
     flag_rate: float | None = None  # share of the day's transactions flagged (batch)
     threshold: float | None = None  # the decision threshold the day was scored at
     realized_recall: float | None = None  # recall at the served decisions, once labels are complete
+    # the recall the best threshold at the policy's false-positive rate would have had (same labels)
+    attainable_recall: float | None = None
     follow_up: bool = False  # the retrain was a planned follow-up of a new regime, not fired on a streak
     # the bad streak a retrain answered (sensor tags): what the scoreboard judges it on
     bad_since: str = ""
@@ -237,6 +239,7 @@ class Replay:
         realized = _meta(self._run(self.realized_job, partition_key=target), "realized_performance")
         matching[0].realized_auc = realized.get("realized_roc_auc")
         matching[0].realized_recall = realized.get("realized_recall")
+        matching[0].attainable_recall = realized.get("realized_recall_at_policy_fpr")
 
 
 def _root_cause(error) -> str:
@@ -253,13 +256,14 @@ def _fmt(v) -> str:
 def print_table(rows: list[DayRow], log=print) -> None:
     log(
         f"{'day':<11} {'champion':>8} {'est AUC':>8} {'thresh':>8} {'label z':>8} {'real AUC':>8} "
-        f"{'flagged':>8} {'recall':>8} {'drift':>5}  {'bad by':<18}  sensor  retrain"
+        f"{'flagged':>8} {'recall':>8} {'best@fpr':>8} {'drift':>5}  {'bad by':<18}  sensor  retrain"
     )
     for r in rows:
         log(
             f"{r.day:<11} {'v' + r.champion:>8} {_fmt(r.estimated_auc):>8} {_fmt(r.estimate_threshold):>8} "
             f"{_fmt(r.label_z):>8} {_fmt(r.realized_auc):>8} {_fmt(r.flag_rate):>8} "
-            f"{_fmt(r.realized_recall):>8} {r.drift_alerts:>5}  {r.bad_by or '-':<18}  "
+            f"{_fmt(r.realized_recall):>8} {_fmt(r.attainable_recall):>8} {r.drift_alerts:>5}  "
+            f"{r.bad_by or '-':<18}  "
             f"{r.sensor:<6}  {r.retrain}"
         )
 

@@ -24,7 +24,13 @@ serving model was good again, from the replay's day rows.
   dozen frauds; judged only while the re-fitted threshold served, up to the next promotion or
   re-fit: "never" when no such window came in that span by the last day with complete labels; a
   re-fit replaced before ``settle_days`` observed days is counted as replaced, one followed by
-  fewer than ``settle_days`` days with complete labels as pending).
+  fewer than ``settle_days`` days with complete labels as pending);
+- the threshold's share of that loss: recall at the served decisions below what the ranking
+  allowed, the recall of the best threshold at the policy's false-positive rate on the same labels
+  (capped at the pre-drift level), recall x days; and each re-fit's days to recall within
+  ``recall_tolerance`` of that, judged as above. A version that ranks worse than the pre-drift one
+  at the operating point cannot get its recall back by any threshold at that false-positive rate
+  (measured: BENCHMARKS.md, "What a threshold can get back").
 The pre-drift levels are the mean realized ROC AUC and recall of the ``reference_days`` before
 the drift."""
 
@@ -62,6 +68,19 @@ class Scoreboard:
     recall_recovery_pending: int = 0
     # re-fits whose threshold a promotion or another re-fit replaced before they could be judged
     recall_recovery_replaced: int = 0
+    recall_lost_to_threshold: float | None = None  # recall x days below what the ranking allowed
+    # per re-fit judged: days until recall was within the tolerance of what the ranking allowed
+    recall_recovery_reachable_days: tuple[int | None, ...] = ()
+
+    def _recoveries(self, days: tuple[int | None, ...]) -> str:
+        return (
+            ", ".join(
+                ["never" if d is None else str(d) for d in days]
+                + [REPLACED] * self.recall_recovery_replaced
+                + [PENDING] * self.recall_recovery_pending
+            )
+            or "-"
+        )
 
     def row(self) -> list[str]:
         def fmt(v, spec="") -> str:
@@ -81,12 +100,9 @@ class Scoreboard:
             str(self.threshold_refits),
             fmt(self.pre_drift_recall, ".3f"),
             fmt(self.recall_lost, ".2f"),
-            ", ".join(
-                ["never" if d is None else str(d) for d in self.recall_recovery_days]
-                + [REPLACED] * self.recall_recovery_replaced
-                + [PENDING] * self.recall_recovery_pending
-            )
-            or "-",
+            self._recoveries(self.recall_recovery_days),
+            fmt(self.recall_lost_to_threshold, ".2f"),
+            self._recoveries(self.recall_recovery_reachable_days),
             fmt(self.feature_alerts_per_month, ".1f"),
         ]
 
@@ -106,6 +122,8 @@ HEADER = [
     "pre-drift recall at the threshold",
     "recall lost (recall x days)",
     "days to recall within 0.05 after each re-fit",
+    "recall lost to the threshold (recall x days under the best threshold at the policy's FPR)",
+    "days to recall within 0.05 of the best threshold's after each re-fit",
     "feature-drift alerts, most alerting feature (per 30 days before the drift)",
 ]
 
@@ -151,14 +169,28 @@ def score(
     recall = [(d, getattr(r, "realized_recall", None)) for d, r in days]
     pre_recall = _pre_drift(recall, drift_start, reference_days)
     recall_lost, recall_recovery, pending, replaced = None, (), 0, 0
+    lost_to_threshold, reachable_recovery = None, ()
     if pre_recall is not None:
         recall_lost = sum(max(0.0, pre_recall - v) for d, v in recall if v is not None and d >= drift_start)
+        refit_days = [d for d, r in days if r.sensor == "REFIT" and d >= drift_start]
         outcomes = [
             _refit_recovery(days, recall, refit, pre_recall - recall_tolerance, settle_days)
-            for refit in (d for d, r in days if r.sensor == "REFIT" and d >= drift_start)
+            for refit in refit_days
         ]
         recall_recovery = tuple(o for o in outcomes if o not in (PENDING, REPLACED))
         pending, replaced = outcomes.count(PENDING), outcomes.count(REPLACED)
+        # what the ranking allowed at the operating point, never above the pre-drift level
+        reachable = {
+            d: min(pre_recall, r.attainable_recall)
+            for d, r in days
+            if getattr(r, "attainable_recall", None) is not None
+        }
+        if reachable:
+            after = [(d, v) for d, v in recall if v is not None and d >= drift_start and d in reachable]
+            lost_to_threshold = sum(max(0.0, reachable[d] - v) for d, v in after)
+            floors = {d: level - recall_tolerance for d, level in reachable.items()}
+            judged = [_refit_recovery(days, recall, refit, floors, settle_days) for refit in refit_days]
+            reachable_recovery = tuple(o for o in judged if o not in (PENDING, REPLACED))
     detection = next(((d - drift_start).days for d in fired if d >= drift_start), None)
     after = [(d, r.realized_auc) for d, r in days if d >= drift_start and r.realized_auc is not None]
     recovered, lost = None, None
@@ -189,13 +221,17 @@ def score(
         recall_recovery_days=recall_recovery,
         recall_recovery_pending=pending,
         recall_recovery_replaced=replaced,
+        recall_lost_to_threshold=lost_to_threshold,
+        recall_recovery_reachable_days=reachable_recovery,
     )
 
 
 PENDING, REPLACED = "labels pending", "replaced"
 
 
-def _refit_recovery(days, recall, refit: dt.date, floor: float, settle_days: int) -> int | None | str:
+def _refit_recovery(
+    days, recall, refit: dt.date, floor: float | dict[dt.date, float], settle_days: int
+) -> int | None | str:
     """A re-fit's days to recall within its floor, judged only while its threshold served: up to
     the day of the next promotion or re-fit (served the day after). REPLACED: that came before
     ``settle_days`` observed days, so the re-fit was never judged on its own; PENDING: too few
@@ -215,13 +251,21 @@ def _applied_refit(row) -> bool:
     return row.sensor == "REFIT" and "->" in row.retrain  # "threshold 0.41 -> 0.33 (...)" (replay.py)
 
 
-def _recovery_days(values, since: dt.date, floor: float, settle_days: int) -> int | None:
+def _recovery_days(
+    values, since: dt.date, floor: float | dict[dt.date, float], settle_days: int
+) -> int | None:
     """Days from ``since`` to the first day on or after it from which the mean of ``settle_days``
-    observed values ((day, value or None) pairs) is at least ``floor`` (None: not seen)."""
-    observed = [(d, v) for d, v in values if v is not None and d >= since]
+    observed values ((day, value or None) pairs) is at least ``floor``, or the mean of those days'
+    floors (a day -> floor dict; days without one are not observed) (None: not seen)."""
+    floors = floor if isinstance(floor, dict) else None
+    observed = [
+        (d, v, floor if floors is None else floors[d])
+        for d, v in values
+        if v is not None and d >= since and (floors is None or d in floors)
+    ]
     for i in range(len(observed) - settle_days + 1):
-        window = [v for _, v in observed[i : i + settle_days]]
-        if sum(window) / settle_days >= floor:
+        window = observed[i : i + settle_days]
+        if sum(v for _, v, _ in window) >= sum(f for _, _, f in window):
             return (observed[i][0] - since).days
     return None
 
@@ -306,7 +350,8 @@ def table(boards: list[Scoreboard]) -> str:
 
 def load(path: Path) -> Scoreboard:
     fields = json.loads(Path(path).read_text())
-    fields["recall_recovery_days"] = tuple(fields.get("recall_recovery_days", ()))  # JSON has lists
+    for name in ("recall_recovery_days", "recall_recovery_reachable_days"):
+        fields[name] = tuple(fields.get(name, ()))  # JSON has lists
     return Scoreboard(**fields)
 
 

@@ -108,3 +108,21 @@ def test_a_window_with_no_positive_known_yet_falls_back_to_the_labels_as_they_ar
     truth, reported, p, _ = _delayed_labels(4)
     nothing_known = np.full(truth.size, np.nan)
     assert threshold_at_fpr(reported, p, 0.01, nothing_known) == threshold_at_fpr(reported, p, 0.01)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_recall_a_ranking_allows_at_an_fpr_is_the_roc_curves(seed):
+    """recall_at_fpr against scikit-learn's ROC curve: the highest true-positive rate at a
+    false-positive rate no higher than asked."""
+    from sklearn.metrics import roc_curve
+
+    from ml_assets.core.model import recall_at_fpr
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(20_000) < 0.02).astype(int)
+    p = rng.normal(1.5 * y, 1.0)  # continuous: no ties
+    fpr, tpr, _ = roc_curve(y, p)
+    for target in (0.005, 0.01, 0.05):
+        expected = tpr[fpr <= target].max()
+        assert recall_at_fpr(y, p, target) == pytest.approx(expected, abs=1.5 / y.sum())
+    assert recall_at_fpr(np.zeros(10), np.arange(10.0), 0.01) is None

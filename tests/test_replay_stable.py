@@ -259,3 +259,16 @@ def test_a_re_fit_that_holds_recall_moves_the_served_threshold_and_is_rolled_bac
         assert served == pytest.approx(hold.threshold)
     op.rollback(store, version, "test done")
     assert op.current_threshold(store, version) == before
+
+
+def test_realized_days_say_what_the_ranking_allowed_at_the_policys_fpr(stable):
+    """Beside the served recall, each realized day holds the recall of the best threshold at the
+    policy's false-positive rate (the scoreboard's share of a recall loss the threshold owns)."""
+    settings, rows, _, _ = stable
+    realized = [r for r in rows if r.realized_recall is not None]
+    assert realized and all(0 <= r.attainable_recall <= 1 for r in realized), realized
+    stored = Warehouse(settings.warehouse_path).query(
+        "SELECT partition_date, count(*) n FROM monitoring_realized_performance "
+        "WHERE metric = 'recall_at_policy_fpr' GROUP BY ALL"
+    )
+    assert len(stored) == len(realized) and (stored["n"] == 1).all(), stored

@@ -196,3 +196,33 @@ def test_a_re_fit_is_judged_only_while_its_threshold_served():
     rows[23].retrain = "v3 rejected"
     again = score(rows, "seasonal", START + dt.timedelta(days=20))
     assert again.recall_recovery_days == (None, 0, 0) and again.recall_recovery_replaced == 0
+
+
+def test_the_recall_lost_splits_into_the_rankings_share_and_the_thresholds(tmp_path):
+    """After the drift the best threshold at the policy's FPR would have caught 0.36 (the version
+    ranks worse at the operating point): the re-fit of day 22 brings 0.20 up to 0.34. Judged against
+    the pre-drift 0.50 it never recovers; against what the ranking allowed it does the next day."""
+    rows = _rows([0.94] * 40, {})
+    recall = [0.50] * 20 + [0.20] * 3 + [0.34] * 7 + [None] * 10
+    attainable = [0.55] * 20 + [0.36] * 10 + [None] * 10  # capped at the pre-drift 0.50 before it
+    for row, served, best in zip(rows, recall, attainable, strict=True):
+        row.realized_recall, row.attainable_recall = served, best
+    rows[22].sensor, rows[22].retrain = "REFIT", "threshold 0.4100 -> 0.3300 (flag rate)"
+    board = score(rows, "seasonal", START + dt.timedelta(days=20))
+    assert board.recall_lost == pytest.approx(3 * 0.30 + 7 * 0.16)
+    assert board.recall_lost_to_threshold == pytest.approx(3 * 0.16 + 7 * 0.02)
+    assert board.recall_recovery_days == (None,)
+    # from day 22: (0.20 + 0.34 + 0.34) / 3 < 0.31; from day 23 on, 0.34 >= 0.36 - 0.05
+    assert board.recall_recovery_reachable_days == (1,)
+    assert "| never | 0.62 | 1 |" in table([board])
+    assert load(save(board, tmp_path)) == board
+    # a day whose best threshold is above the pre-drift level asks no more than that level
+    for row in rows[23:30]:
+        row.attainable_recall, row.realized_recall = 0.70, 0.46
+    capped = score(rows, "seasonal", START + dt.timedelta(days=20))
+    assert capped.recall_lost_to_threshold == pytest.approx(3 * 0.16 + 7 * 0.04)
+    # replays from before the attainable recall was recorded: unknown, not zero
+    for row in rows:
+        row.attainable_recall = None
+    unknown = score(rows, "seasonal", START + dt.timedelta(days=20))
+    assert unknown.recall_lost_to_threshold is None and unknown.recall_recovery_reachable_days == ()

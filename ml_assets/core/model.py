@@ -143,6 +143,16 @@ def decision_threshold(
     return threshold_at_fpr(y, p, decision.value or fixed_fpr, unreported)
 
 
+def recall_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float) -> float | None:
+    """The recall of the best threshold that keeps the false-positive rate at ``fpr`` on these
+    labels: what the ranking allowed at that operating point, whatever threshold served (None:
+    no positive or no negative)."""
+    y, p = np.asarray(y), np.asarray(p)
+    if not (y == 1).any() or not (y == 0).any():
+        return None
+    return float((p[y == 1] > threshold_at_fpr(y, p, fpr)).mean())
+
+
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int, w: np.ndarray | None = None) -> float:
     """Weighted gap between predicted and observed fraud rate, over quantile bins of score
     (rows weighted by ``w`` when given)."""

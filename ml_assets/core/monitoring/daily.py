@@ -151,7 +151,8 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
         part = part.assign(**{TARGET: part[EVENT_ID].astype(str).isin(arrived).astype(int)})
         cbpe = fitted.complete_or_training("cbpe")
         results = monitors.run(fitted, part, which=("realized", cbpe))
-        frames.append(monitors.tidy({"realized": results["realized"]}).assign(model_version=str(version)))
+        realized = monitors.tidy({"realized": results["realized"]}).assign(model_version=str(version))
+        frames += [realized, _attainable_recall(realized, part, settings)]
         again.append(
             monitors.tidy({"cbpe": results[cbpe]})
             .assign(model_version=str(version), reference_labels=fitted.labels)
@@ -189,6 +190,38 @@ def realized_day(warehouse: Warehouse, store: ModelStore, day: dt.date, settings
     )
     warehouse.replace_partition(MONITORING_TABLES["realized"], merged, {"partition_date": day})
     return merged
+
+
+ATTAINABLE_RECALL = "recall_at_policy_fpr"
+
+
+def _attainable_recall(realized: pd.DataFrame, part: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The recall the best threshold at the problem's false-positive rate would have had on the
+    day's complete labels, as a row beside the served recall (none where the decision policy is
+    not a fixed FPR): what the ranking allowed at the operating point, so a recall lost splits
+    into the ranking's share and the threshold's (the replay's scoreboard). NannyML has no
+    recall-at-FPR metric, hence computed here."""
+    from ml_assets.core.model import recall_at_fpr
+
+    decision = problem_spec(settings).model.decision
+    served = realized[realized["metric"] == "recall"]
+    best = None
+    if decision.policy == "fixed_fpr":
+        best = recall_at_fpr(
+            part[TARGET].to_numpy(), part[monitors.SCORE].to_numpy(), decision.value or settings.fixed_fpr
+        )
+    if best is None:
+        return served.iloc[:0]
+    nan = float("nan")
+    return served.assign(
+        metric=ATTAINABLE_RECALL,
+        value=best,
+        lower_bound=nan,
+        upper_bound=nan,
+        lower_threshold=nan,
+        upper_threshold=nan,
+        alert=False,
+    )
 
 
 def _arrivals(reference: pd.DataFrame, first: dt.date, day: dt.date, settings: Settings) -> ArrivalIndex:
