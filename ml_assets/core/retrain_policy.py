@@ -545,7 +545,11 @@ def _flag_rate_move(
 
 
 def _young_since(
-    version: str, newest: str, attempts: list[Attempt], policy: RetrainPolicy, flag_baselines: dict
+    version: str,
+    newest: str,
+    attempts: list[Attempt],
+    policy: RetrainPolicy,
+    flag_baselines: dict[str, dict[str, float]],
 ) -> str | None:
     """The start of the regime ``version`` was promoted in, when it first served within the
     features' lookback of it and ``newest`` still is (None: not young). Such a version learnt on
