@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -64,6 +65,7 @@ class DayRow:
     # the bad streak a retrain answered (sensor tags): what the scoreboard judges it on
     bad_since: str = ""
     bad_until: str = ""
+    reason: str = ""  # the retrain sensor's words for its decision on the day (a skip's, or a request's)
 
 
 def _wipe(settings: Settings) -> None:
@@ -190,6 +192,9 @@ class Replay:
         )
         evaluation = self.sensor.evaluate_tick(context)
         self.cursor = evaluation.cursor
+        row.reason = evaluation.skip_message or "; ".join(
+            rq.tags.get("ml_assets/reason", "") for rq in evaluation.run_requests
+        )
         # the threshold the policy judged the day by (from the version's CBPE baseline)
         judged = SensorState.from_cursor(self.cursor).evidence.get(key, DayEvidence())
         row.estimate_threshold = judged.estimate_threshold
@@ -394,6 +399,9 @@ def replay(
         scoreboard.save(board, s.reports_dir)
     png = s.reports_dir / f"replay_{world_name(s)}.png"
     plot(r.rows, r.retrains, s, png)
+    # every day's row with the sensor's reason: why a response came, or did not, read afterwards
+    days_json = s.reports_dir / f"replay_{world_name(s)}_days.json"
+    days_json.write_text(json.dumps([dataclasses.asdict(row) for row in r.rows], indent=1) + "\n")
     log(f"[replay] {days} days in {time.monotonic() - started:.0f}s; plot: {png}; reports: {s.reports_dir}")
     return r.rows
 

@@ -1,6 +1,8 @@
 """The fraud_shift scenario replayed (replayhelpers.py): concept drift seen by the early
 label signal on drifted days only, a retrain promoted, realized performance recovering."""
 
+import json
+
 import pytest
 from replayhelpers import WARM, replay_in_temp_home
 
@@ -17,6 +19,12 @@ def test_fraud_shift_replay_is_seen_by_the_early_labels_retrained_and_recovers(t
     assert fired and fired[0] >= shift, [(r.day, r.bad_by) for r in rows]  # nothing before the drift
     retrain_runs = [r for r in sensor_runs if r.tags.get("ml_assets/response", "retrain") == "retrain"]
     assert sorted(r.tags["ml_assets/alert_day"] for r in retrain_runs) == fired
+    # every day keeps the sensor's words for its decision, saved beside the plot
+    saved = json.loads((settings.reports_dir / "replay_fraud_shift_days.json").read_text())
+    assert [d["day"] for d in saved] == [r.day for r in rows] and all(d["reason"] for d in saved)
+    assert all(
+        d["reason"].startswith("ranking") for d in saved if d["sensor"] == "FIRED" and not d["follow_up"]
+    )
     # concept drift: the early label signal sees that fewer of the arriving chargebacks had been
     # caught, on drifted days only. Which signal completes its streak first depends on the
     # champion: with the arrival-CDF fix to the training weights (issue 24) CBPE called the first
