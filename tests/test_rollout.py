@@ -195,6 +195,15 @@ def _wait_rollout(url, version, timeout=20):
     raise TimeoutError(f"the service did not start the rollout of {version}: {status}")
 
 
+def _eventually(read, done, timeout=30):
+    """``read()`` again until ``done`` says yes of what it returned (bounded): the service ends a
+    rollout and reloads the champion on its own poll, and a loaded machine delays it."""
+    started = time.monotonic()
+    while not done(value := read()) and time.monotonic() - started < timeout:
+        time.sleep(0.2)
+    return value
+
+
 def _post(url, tx):
     return requests.post(f"{url}/v1/score", json=tx, timeout=10)
 
@@ -225,8 +234,10 @@ def test_a_worse_challenger_is_rolled_back_in_its_first_window_and_no_request_fa
     assert sent <= 300
     # answered by the champion throughout; the registry, re-read, says who serves and why
     assert {_post(service.url, tx).json()["model_version"] for tx in txs[:50]} == {champion}
-    time.sleep(1)
-    tags = store.client().get_model_version("fraud_model", bad).tags
+    tags = _eventually(
+        lambda: store.client().get_model_version("fraud_model", bad).tags,
+        lambda t: t.get("rollout_status") == "rolled_back",
+    )
     assert tags["rollout_status"] == "rolled_back" and "rank correlation" in tags["rollout_reason"]
     assert store.alias_version("champion") == champion and store.alias_version("challenger") is None
     metrics = requests.get(f"{service.url}/metrics", timeout=10).text
@@ -401,14 +412,17 @@ def test_back_to_back_rollouts_promote_and_leave_no_stale_routing(world, service
         assert failed == 0 and status["ended"].get(good) == "promoted", status
         steps = [v["step"] for v in status["verdicts"] if v["version"] == good and v["outcome"] == "pass"]
         assert steps == list(range(len(settings.rollout_steps)))
-        time.sleep(1)
+        _eventually(lambda: store.alias_version("champion"), lambda v: v == good)
         assert (
             store.alias_version("champion") == good
             and store.alias_version("previous_champion") == first_champion
         )
         tags = store.client().get_model_version("fraud_model", good).tags
         assert tags["rollout_status"] == "promoted" and "rank_correlation" in tags["rollout_evidence"]
-        models = requests.get(f"{service.url}/v1/models", timeout=10).json()["models"]
+        models = _eventually(
+            lambda: requests.get(f"{service.url}/v1/models", timeout=10).json()["models"],
+            lambda ms: [m["model_version"] for m in ms] == [good],
+        )
         assert [(m["alias"], m["model_version"]) for m in models] == [("champion", good)]
         # the next challenger starts over in shadow: nobody is routed by the last rollout's split
         # (50 requests: fewer than a window, so the first step cannot have passed yet)
