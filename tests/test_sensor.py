@@ -899,3 +899,42 @@ def test_the_policy_reads_the_features_lookback_from_the_spec(project):
     spec = problem_spec(project)
     capped = {view.name: 5 for view in spec.aggregate_views}
     assert spec.feature_lookback_days(capped) == 5
+
+
+def test_a_fall_with_the_median_in_place_re_fits_only_when_the_arrived_labels_say_the_ranking_held():
+    """Measured at the default size (fraud_shift seed 65, BENCHMARKS.md): after its re-fit v4 flagged
+    1.1-1.25% against 1.74% with its median 2-6% up while its arrived positives ranked as its own first
+    days did; the guard held the re-fit back and served recall sat 0.05-0.10 under what the ranking
+    allowed for 11 days."""
+
+    def days(auc, rates=(0.0112, 0.0107, 0.0118)):
+        return {
+            f"2026-04-{14 + i}": DayEvidence(
+                0.97,
+                version="4",
+                label_z=-2.0,
+                label_z_threshold=-3.09,
+                flag_rate=rate,
+                scored=10_000,
+                reference_flag_rate=0.0174,
+                median_score=0.00293,
+                reference_median_score=0.00282,
+                label_auc=auc,
+                label_arrived=300,
+                label_reference_auc=0.963,
+                label_auc_sd=0.01,
+            )
+            for i, rate in enumerate(rates)
+        }
+
+    held = decide(days(0.956), [], OP_POLICY)
+    assert held.action == "threshold" and held.refit.down, held.reason
+    # the arrived positives rank well under their level: fraud escaping, the guard holds
+    assert not decide(days(0.90), [], OP_POLICY).fire
+    # too few arrived positives to say the ranking held: the guard holds
+    few = days(0.956)
+    for e in few.values():
+        e.label_arrived = 150
+    assert not decide(few, [], OP_POLICY).fire
+    # a rise with the median the other way keeps the guard whatever the labels say
+    assert not decide(days(0.956, rates=(0.0215, 0.0220, 0.0212)), [], OP_POLICY).fire

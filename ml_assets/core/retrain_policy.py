@@ -538,10 +538,20 @@ def _flag_rate_move(
     scale = _median_change(found)
     # the bulk of the scores must have moved the same way: when only the top moved, the model
     # stopped flagging fraud it used to flag (measured on fraud_shift: flag rate 1.3% -> 0.5%, median
-    # score unchanged), and a lower threshold would answer a ranking loss with false positives
-    if scale is not None and not (abs(scale) >= policy.min_scale_change and (scale < 0) == (rate < target)):
+    # score unchanged), and a lower threshold would answer a ranking loss with false positives.
+    # Unless the flag rate fell and the newest day's arrived positives say the ranking held: then the
+    # top thinned with no fraud escaping, and the threshold sits off the policy's operating point
+    # (measured: BENCHMARKS.md, "the median guard overruled by the arrived labels")
+    moved = scale is None or (abs(scale) >= policy.min_scale_change and (scale < 0) == (rate < target))
+    if not moved and not (rate < target and _arrived_say_ranking_held(found[-1], policy)):
         return None
     return FlagRateMove(str(version), newest[0], newest[-1], rate, target, margin, scale, young)
+
+
+def _arrived_say_ranking_held(newest: DayEvidence, policy: RetrainPolicy) -> bool:
+    """Enough arrived positives (``recall_min_arrived``) rank as the version's own level says."""
+    enough = newest.label_arrived is not None and newest.label_arrived >= policy.recall_min_arrived
+    return enough and newest.early_ranking_held(policy.min_auc_drop) is not None
 
 
 def _young_since(
