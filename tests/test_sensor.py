@@ -613,6 +613,62 @@ def test_the_early_ranking_is_judged_against_the_versions_own_first_steady_days(
         assert "its first steady days' 0.965" in decision.reason
 
 
+@pytest.mark.parametrize(("auc", "action"), [(0.950, "threshold"), (0.900, "retrain")])
+def test_a_version_without_steady_days_of_its_own_is_judged_against_the_one_it_replaced(auc, action):
+    """v2, promoted on 02-20 after a shift, validated at 0.990 on held-out customers of its own
+    training days, which read high after a shift; v1 served at 0.930 on its arrived labels. v2's
+    first streak with enough arrived labels, before it has seven steady days of its own: at 0.950
+    the ranking held against v1's served level (not fallen 0.040 under v2's reference): the
+    threshold is re-fitted to catch frauds again; at 0.900 it fell under both: retrain."""
+    v1 = _v1_baseline() | _served([0.0100] * 7, 8, month=2, label_z=-1.0)
+    for e in v1.values():
+        e.label_auc, e.label_reference_auc, e.label_auc_sd, e.label_arrived = 0.930, 0.950, 0.005, 300
+    v2 = {
+        f"2026-03-{d:02d}": DayEvidence(
+            0.95, version="2", flag_rate=0.0100, label_z=-4.5 if d > 7 else -1.0, label_z_threshold=-3.09
+        )
+        for d in range(1, 11)
+    }
+    for day, e in v2.items():  # only the streak's days have enough arrived labels
+        e.label_reference_auc, e.label_auc_sd = 0.990, 0.005
+        e.label_auc, e.label_arrived = (auc, 300) if day >= "2026-03-08" else (0.97, 100)
+    promoted = [Attempt("2026-02-20", outcome="promoted", since="2026-02-18")]
+    decision = decide(v1 | v2, promoted, OP_POLICY)
+    assert decision.fire and decision.action == action, decision.reason
+    newest = v2["2026-03-10"]
+    said = newest.early_ranking_held(0.02) if action == "threshold" else newest.early_ranking_fell(0.02)
+    assert "v1's first steady days' 0.930" in said
+    assert action == "retrain" or "v1's first steady days' 0.930" in decision.reason
+    # with seven steady days of its own (its streak's three and four at 0.990), v2 is judged against
+    # them: a streak at 0.950 that held against v1's level fell against v2's own
+    own = {f"2026-03-{d:02d}": dataclasses.replace(v2["2026-03-10"]) for d in range(11, 15)}
+    for e in own.values():
+        e.label_auc, e.label_z = 0.990, -1.0
+    evidence = v1 | v2 | own | _v2_streak(auc, 15)
+    later = decide(evidence, promoted, OP_POLICY)
+    assert later.fire and later.action == "retrain" and later.diagnosis == "ranking", later.reason
+    newest = evidence["2026-03-17"]
+    assert newest.label_auc_baseline == pytest.approx((3 * auc + 4 * 0.990) / 7)
+    assert newest.label_auc_predecessor is None
+
+
+def _v2_streak(auc, start):
+    return {
+        f"2026-03-{d:02d}": DayEvidence(
+            0.95,
+            version="2",
+            flag_rate=0.0100,
+            label_z=-4.5,
+            label_z_threshold=-3.09,
+            label_auc=auc,
+            label_arrived=300,
+            label_reference_auc=0.990,
+            label_auc_sd=0.005,
+        )
+        for d in range(start, start + 3)
+    }
+
+
 def test_cbpe_down_retrains_whatever_the_flag_rate_did():
     # CBPE's baseline is v1's steady 0.95; 0.85 is far under it
     evidence = _v1_baseline() | _served([0.0068, 0.0071, 0.0065], 1, estimate=0.85)

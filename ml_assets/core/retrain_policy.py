@@ -48,7 +48,9 @@ fewer frauds caught): re-fit the threshold to that flag rate
 (registry/operating_point.py), not the model. Measured why: a score scale that drifted down with
 the ranking intact fired retrains the gate kept refusing (BENCHMARKS.md, issue 25). No re-fit while
 the newest day's own signals put the ranking in doubt: its CBPE under its threshold, or the early
-label window's arrived positives ranked more than the allowed fall under their level. After a
+label window's arrived positives ranked more than the allowed fall under their level (the
+version's own first steady days'; before it has them, the lower of its reference's and the level
+of the newest version before it with a level of its own). After a
 re-fit, the early label signal pools days scored at the old threshold for ``label_window_days``
 more days: it is not read as a ranking loss until its window holds new-threshold days only.
 A version promoted within ``feature_lookback_days`` of the regime its retrain answered is judged
@@ -149,6 +151,9 @@ class DayEvidence:
     label_reference_auc: float | None = None
     label_auc_sd: float | None = None
     label_auc_baseline: float | None = None  # the version's own first steady days (set by the policy)
+    # before it has those: the version it replaced, its own first steady days' level (set by the policy)
+    label_auc_predecessor: float | None = None
+    label_auc_predecessor_version: str | None = None
     realized_baseline: float | None = None  # the version's first complete days' mean (set by the policy)
     realized_level_pending: bool = False  # its version has too few complete days for that mean yet
     # which labels the day's CBPE was calibrated on: "immature" (the reference's labels as known at
@@ -184,10 +189,16 @@ class DayEvidence:
 
     def _early_ranking(self, min_drop: float, sds: float) -> tuple[float, str, float] | None:
         """The level the arrived positives' ROC AUC is judged against, whose it is, and the fall
-        allowed under it (None: nothing to judge)."""
+        allowed under it (None: nothing to judge). Before the version has steady days of its own:
+        the lower of its reference's and the level of the newest version before it with one
+        (measured: a reference after a shift read 0.989 where its version served at 0.96,
+        BENCHMARKS.md)."""
         level, of = self.label_auc_baseline, "its first steady days'"
         if level is None:
             level, of = self.label_reference_auc, "the reference's"
+            before = self.label_auc_predecessor
+            if before is not None and (level is None or before < level):
+                level, of = before, f"v{self.label_auc_predecessor_version}'s first steady days'"
         if None in (self.label_auc, level, self.label_auc_sd):
             return None
         return level, of, max(min_drop, sds * self.label_auc_sd)
@@ -195,7 +206,8 @@ class DayEvidence:
     def early_ranking_held(self, min_drop: float, sds: float = 2.0) -> str | None:
         """Why the arrived positives say the ranking held: their ROC AUC no more than the larger
         of ``min_drop`` and ``sds`` sd under the version's own first steady days (its baseline),
-        or under its reference's before it has one (None: it fell, or nothing to say)."""
+        or under its reference's or its predecessor's before it has one (None: it fell, or
+        nothing to say)."""
         judged = self._early_ranking(min_drop, sds)
         if judged is None or judged[0] - self.label_auc > judged[2]:
             return None
@@ -465,6 +477,24 @@ def set_label_auc_baselines(
     }
     for e, baseline in _after_baseline(steady, "label_auc", auc_baselines, policy.baseline_days):
         e.label_auc_baseline = None if baseline is None else sum(baseline) / len(baseline)
+    for e in evidence.values():
+        own = e.label_auc_baseline is not None or e.version is None
+        before = (None, None) if own else _served_level_before(e.version, auc_baselines, policy.baseline_days)
+        e.label_auc_predecessor_version, e.label_auc_predecessor = before
+
+
+def _served_level_before(
+    version: str, auc_baselines: dict[str, dict[str, float]], days: int
+) -> tuple[str | None, float | None]:
+    """The newest version registered before ``version`` with a level of its own (its first
+    ``days`` steady days' mean ROC AUC on arrived positives), and that level (None, None: none).
+    A version the gate promoted over it ranked at least as well on the same held-out rows, so
+    it should serve at least at its level; its own reference reads high after a shift."""
+    for older in sorted(auc_baselines, key=_version_order, reverse=True):
+        values = [v for _, v in sorted(auc_baselines[older].items())]
+        if _version_order(older) < _version_order(version) and len(values) >= days:
+            return older, sum(values[:days]) / days
+    return None, None
 
 
 def set_realized_baselines(
