@@ -152,9 +152,10 @@ def _check_result(summary: AssetSummary) -> dg.AssetCheckResult:
         ),
     ],
     automation_condition=dg.AutomationCondition.eager(),
-    description="Realized ROC AUC and F1 of the day once every chargeback could have arrived "
-    "(label_delay_max_days later), the estimation error estimated - realized, and the day estimated "
-    "again by CBPE calibrated on its reference's complete labels (the retrain sensor's floor).",
+    description="Realized ROC AUC, F1 and recall of the day once every label could have arrived "
+    "(label_delay_max_days later), the recall the best threshold at a fixed-FPR policy's rate "
+    "would have had, the estimation error estimated - realized, and the day estimated again by CBPE "
+    "calibrated on its reference's complete labels (the retrain sensor's floor).",
 )
 def realized_performance(
     context: dg.AssetExecutionContext,
