@@ -102,6 +102,27 @@ def _scoreboard(settings: Settings, args) -> None:
     )
 
 
+def _policy_check(settings: Settings, args) -> None:
+    import json
+
+    import dagster as dg
+
+    from ml_assets.policy_check import differs_from_saved, reevaluate
+    from ml_assets.replay import world_name
+
+    if args.scenario is not None:
+        settings = settings.model_copy(update={"scenario": args.scenario})
+    with dg.DagsterInstance.get() as instance:
+        decisions = [d for d in reevaluate(instance, settings) if d.day >= (args.since or "")]
+    saved = settings.reports_dir / f"replay_{world_name(settings)}_days.json"
+    differs = set(differs_from_saved(decisions, json.loads(saved.read_text()))) if saved.exists() else set()
+    for d in decisions:
+        mark = " (differs from the replay)" if d.day in differs else ""
+        print(f"{d.day} v{d.version} {d.action or 'skip'}{mark}: {d.reason}")
+    if saved.exists():
+        print(f"{len(differs)} of {len(decisions)} days differ from {saved}")
+
+
 def _rollout_demo(settings: Settings, args) -> None:
     from ml_assets.rollout_demo import rollout_demo
 
@@ -340,6 +361,15 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> Non
     )
     p.add_argument("--days", type=int, default=120)
     p.set_defaults(func=_scoreboard)
+
+    p = sub.add_parser(
+        "policy-check",
+        help="the retrain policy evaluated again, day by day, on this instance's event log (a finished "
+        "replay's): each day's decision, and which differ from the replay's own",
+    )
+    p.add_argument("--scenario", choices=SCENARIOS, default=None, help="the replay's (default: settings)")
+    p.add_argument("--since", default=None, help="the first day shown (YYYY-MM-DD)")
+    p.set_defaults(func=_policy_check)
 
     p = sub.add_parser("rollout", help="the challenger's rollout in the registry: status, promote or abort")
     p.add_argument("action", choices=["status", "promote", "abort"])

@@ -43,3 +43,21 @@ def replay_in_temp_home(tmp_path_factory, scenario, days, drift_day=None, **over
                 r for r in runs if r.tags.get("dagster/sensor_name") == "retrain_on_performance_drop"
             ]
     return settings, rows, runs, sensor_runs
+
+
+def policy_again(settings):
+    """The retrain policy evaluated again on the replay's event log, day by day (policy_check.py),
+    and the days whose decision differs from the one the replay saved."""
+    import json
+
+    from ml_assets.policy_check import differs_from_saved, reevaluate
+    from ml_assets.replay import world_name
+
+    home = settings.data_dir.parent / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(home))
+        mp.setenv("ML_ASSETS_DAGSTER_DIR", str(home / "storage"))
+        with dg.DagsterInstance.get() as instance:
+            decisions = reevaluate(instance, settings)
+    saved = json.loads((settings.reports_dir / f"replay_{world_name(settings)}_days.json").read_text())
+    return decisions, differs_from_saved(decisions, saved)

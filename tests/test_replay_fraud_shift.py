@@ -4,7 +4,7 @@ label signal on drifted days only, a retrain promoted, realized performance reco
 import json
 
 import pytest
-from replayhelpers import WARM, replay_in_temp_home
+from replayhelpers import WARM, policy_again, replay_in_temp_home
 
 
 @pytest.mark.scenario
@@ -25,6 +25,11 @@ def test_fraud_shift_replay_is_seen_by_the_early_labels_retrained_and_recovers(t
     assert all(
         d["reason"].startswith("ranking") for d in saved if d["sensor"] == "FIRED" and not d["follow_up"]
     )
+    # the policy evaluated again on the event log (ml-assets policy-check) decides each day as the
+    # sensor did live: what makes it fit to judge a policy change on a finished replay
+    decisions, differ = policy_again(settings)
+    assert {r.day for r in rows} <= {d.day for d in decisions} and not differ, differ
+    assert sorted(d.day for d in decisions if d.fire and d.action == "retrain") == fired
     # concept drift: the early label signal sees that fewer of the arriving chargebacks had been
     # caught, on drifted days only. Which signal completes its streak first depends on the
     # champion: with the arrival-CDF fix to the training weights (issue 24) CBPE called the first

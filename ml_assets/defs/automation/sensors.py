@@ -75,7 +75,7 @@ FIELDS = {  # metadata of each monitoring asset -> DayEvidence field
 }
 
 
-def _read_evidence(instance: dg.DagsterInstance, state: SensorState) -> None:
+def read_evidence(instance: dg.DagsterInstance, state: SensorState) -> None:
     """Every new materialization of the monitoring assets since the cursor, into the state;
     one position per asset (runs write while the sensor reads: one shared position could skip
     an event of one asset written between the reads of the two)."""
@@ -102,7 +102,7 @@ def _read_evidence(instance: dg.DagsterInstance, state: SensorState) -> None:
                 break
 
 
-def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
+def settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
     """The outcome of each request still pending. A retrain: promoted (or admitted to a rollout)
     when its run's promotion says so; rejected when it kept the champion or the quality floor
     stopped it. A threshold re-fit: applied when its run moved the threshold, else skipped."""
@@ -135,6 +135,21 @@ def _settle_attempts(instance: dg.DagsterInstance, state: SensorState) -> None:
             attempt.outcome = "promoted" if won else "rejected"
 
 
+def requested_attempts(instance: dg.DagsterInstance) -> list[Attempt]:
+    """Every response the sensor requested, from its runs' tags and config, in alert-day order,
+    their outcomes pending (``settle_attempts`` reads them): the attempts as the cursor kept them."""
+    attempts = []
+    runs = instance.get_runs(dg.RunsFilter(tags={TRIGGER_TAG: SENSOR_NAME}))
+    for run in sorted(runs, key=lambda r: r.tags[ALERT_DAY_TAG]):
+        kind = run.tags.get(KIND_TAG, RETRAIN)
+        version = None
+        if kind == THRESHOLD:
+            version = run.run_config["ops"][op_name("decision_threshold")]["config"]["version"]
+        since = run.tags.get("ml_assets/bad_since") or None
+        attempts.append(Attempt(run.tags[ALERT_DAY_TAG], since=since, kind=kind, version=version))
+    return attempts
+
+
 @dg.sensor(
     name=SENSOR_NAME,
     jobs=[training_job, threshold_job],
@@ -151,8 +166,8 @@ def retrain_on_performance_drop(
     context: dg.SensorEvaluationContext, settings: dg.ResourceParam[Settings]
 ) -> dg.SensorResult:
     state = SensorState.from_cursor(context.cursor)
-    _read_evidence(context.instance, state)
-    _settle_attempts(context.instance, state)
+    read_evidence(context.instance, state)
+    settle_attempts(context.instance, state)
     state.keep_newest(settings.sensor_history_days)
 
     policy = RetrainPolicy.from_settings(settings)
