@@ -5,7 +5,9 @@ it (the sensor's runs, with their outcomes).
 
 Why: a change to the policy is judged on a finished replay in seconds, where a replay at default
 size takes half an hour. Exact up to the first day whose decision differs from the live one: after
-it, the replay's own responses (a version promoted, a threshold moved) shaped the evidence."""
+it, the replay's own responses (a version promoted, a threshold moved) shaped the evidence. A
+response's outcome counts from the day after its alert day, as in a replay, whose runs end within
+their day; under a daemon a run may still be going then."""
 
 from __future__ import annotations
 

@@ -151,7 +151,7 @@ class DayEvidence:
     label_reference_auc: float | None = None
     label_auc_sd: float | None = None
     label_auc_baseline: float | None = None  # the version's own first steady days (set by the policy)
-    # before it has those: the version it replaced, its own first steady days' level (set by the policy)
+    # before it has those: the newest earlier version's own level, and which (set by the policy)
     label_auc_predecessor: float | None = None
     label_auc_predecessor_version: str | None = None
     realized_baseline: float | None = None  # the version's first complete days' mean (set by the policy)
