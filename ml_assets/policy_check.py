@@ -21,7 +21,6 @@ from ml_assets.core.retrain_policy import (
     Attempt,
     RetrainPolicy,
     SensorState,
-    decide,
     set_flag_targets,
     set_label_auc_baselines,
     set_realized_baselines,
@@ -76,15 +75,7 @@ def _decide_on(
     set_realized_baselines(evidence, policy, state.realized_baselines)
     state.evidence = dict(sorted(evidence.items())[-settings.sensor_history_days :])
     state.attempts = state.attempts[-settings.sensor_history_days :]
-    decision = decide(
-        state.evidence,
-        state.attempts,
-        policy,
-        state.baselines,
-        state.flag_baselines,
-        state.auc_baselines,
-        state.realized_baselines,
-    )
+    decision = state.decision(policy)
     action = decision.action if decision.fire else ""
     return DayDecision(day, evidence[day].version, decision.fire, action, decision.reason)
 

@@ -865,6 +865,18 @@ class SensorState:
     def to_cursor(self) -> str:
         return json.dumps(dataclasses.asdict(self))
 
+    def decision(self, policy: RetrainPolicy) -> RetrainDecision:
+        """``decide`` on what the state holds (its baselines filled in as it goes)."""
+        return decide(
+            self.evidence,
+            self.attempts,
+            policy,
+            self.baselines,
+            self.flag_baselines,
+            self.auc_baselines,
+            self.realized_baselines,
+        )
+
     def day(self, day: str) -> DayEvidence:
         return self.evidence.setdefault(day, DayEvidence())
 

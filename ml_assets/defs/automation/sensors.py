@@ -16,7 +16,6 @@ from ml_assets.core.retrain_policy import (
     RetrainDecision,
     RetrainPolicy,
     SensorState,
-    decide,
 )
 from ml_assets.core.settings import Settings
 from ml_assets.defs.automation.assets import REFIT_OUTCOME
@@ -171,15 +170,7 @@ def retrain_on_performance_drop(
     state.keep_newest(settings.sensor_history_days)
 
     policy = RetrainPolicy.from_settings(settings)
-    decision = decide(
-        state.evidence,
-        state.attempts,
-        policy,
-        state.baselines,
-        state.flag_baselines,
-        state.auc_baselines,
-        state.realized_baselines,
-    )
+    decision = state.decision(policy)
     if not decision.fire:
         return dg.SensorResult(skip_reason=decision.reason, cursor=state.to_cursor())
     refitted = decision.refit.version if decision.refit else None
