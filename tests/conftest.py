@@ -104,27 +104,32 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 # Units start in collection order (--no-loadscope-reorder), so the longest go first and the short
-# ones fill in around them (longest-processing-time first): seconds per unit measured in `make
-# test` on 2 cores, 2026-12-04 (three processes, so each about 1.5x its time alone). Only the
-# order uses them; a file not listed goes after these, the files with slow tests first. The
-# scenario files' are from `make scenarios` (two processes), 2026-12-06.
+# ones fill in around them (longest-processing-time first): seconds per unit from first start to
+# last finish in `make test` on 2 cores, 2026-12-07 (three processes, so each about 1.5x its time
+# alone). Only the order uses them; a file not listed goes after these, the files with slow tests
+# first (two unlisted ones, `ml-assets init` and the loan-default location, ran last: the suite's
+# final 70 s on one core). The scenario files' are from `make scenarios` (two processes), 2026-12-06.
 UNIT_SECONDS = {
     "test_replay_fraud_shift": 350,
     "test_replay_seasonal": 310,
     "test_replay_currency_switch": 220,
-    "shared-loopback": 250,
-    "test_live_loop": 235,
-    "test_crash_recovery": 170,
-    "test_serving": 170,
-    "test_cluster_replay": 166,
-    "test_cluster_service_faults": 240,
-    "test_cluster_mlflow": 95,
+    "test_rollout": 307,
+    "test_live_loop": 290,
+    "shared-loopback": 281,
+    "test_cluster_service_faults": 263,
+    "test_serving": 257,
+    "test_training_registry": 237,
+    "test_cluster_replay": 154,
+    "test_backfill": 130,
     "test_replay_stable": 124,
-    "test_backfill": 113,
-    "test_rollout": 100,
+    "test_crash_recovery": 115,
+    "test_problem_init": 98,
+    "test_ui_browser": 91,
     "test_simulator_learnable": 88,
-    "test_training_registry": 85,
-    "test_ui_browser": 58,
+    "test_cluster_postgres_restart": 68,
+    "test_cluster_mlflow": 66,
+    "test_problem_locations": 53,
+    "test_feast": 52,
 }
 
 
