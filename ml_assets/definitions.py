@@ -23,6 +23,21 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(loaded, bound)
 
 
+# Definitions built in this process, by the settings they were built from
+_BUILT: dict[str, dg.Definitions] = {}
+
+
+def definitions_from_environment() -> dg.Definitions:
+    """``build_definitions()`` once per process and settings. Dagster loads the code location
+    again wherever it reconstructs a job: twice in every step process of a run, ~1 s of CPU each,
+    and a run's forkserver builds them once for all its steps (ml_assets/prebuilt.py)."""
+    settings = Settings()
+    key = settings.model_dump_json()
+    if key not in _BUILT:
+        _BUILT[key] = build_definitions(settings)
+    return _BUILT[key]
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions()
+    return definitions_from_environment()

@@ -38,9 +38,9 @@ def __getattr__(name: str):
             f"this process runs {loaded.shape_settings.problem}; load {name} in a code location of its own"
         )
     os.environ["ML_ASSETS_PROBLEM"] = name
-    from ml_assets.definitions import build_definitions
+    from ml_assets.definitions import definitions_from_environment
 
-    return build_definitions()
+    return definitions_from_environment()
 
 
 def add_location(workspace: Path, name: str) -> bool:

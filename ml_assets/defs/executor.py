@@ -10,9 +10,9 @@ import dagster as dg
 from ml_assets.core.engines import celery_config
 from ml_assets.core.settings import Settings
 
-# What every step of the project imports: loaded once per run by the forkserver, each step forked
-# from it, instead of imported again in each step's fresh process, seconds of CPU per step before
-# its first line (BENCHMARKS.md)
+# What every step of the project imports, and the definitions it loads: loaded once per run by the
+# forkserver, each step forked from it, instead of imported and built again in each step's fresh
+# process, seconds of CPU per step before its first line (BENCHMARKS.md)
 PRELOADED = [
     "dagster",
     "ml_assets.definitions",
@@ -23,6 +23,8 @@ PRELOADED = [
     "lightgbm",
     "nannyml",
     "mlflow",
+    "alembic",  # Dagster's SQL storages import it as each step opens the instance (~0.5 s)
+    "ml_assets.prebuilt",  # last: the definitions, built with the libraries above in place
 ]
 
 
