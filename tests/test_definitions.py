@@ -222,9 +222,28 @@ def test_embedded_steps_fork_from_a_server_that_imported_what_they_use():
 
     job = _defs().resolve_job_def("daily_cycle")
     assert job.executor_def.name == "multiprocess"
-    code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
-    subprocess.run([sys.executable, "-c", code, *PRELOADED], check=True, cwd=PROJECT_ROOT)
+    # as the forkserver preloads them; then what a forked step's load of the code location gets
+    code = (
+        "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]\n"
+        "from ml_assets import definitions\n"
+        "built = list(definitions._BUILT.values())\n"
+        "print(len(built), definitions.defs() is built[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *PRELOADED], check=True, cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert out.stdout.split() == ["1", "True"], out.stdout  # built once, by the preload
     assert {"feast", "lightgbm", "nannyml", "mlflow", "duckdb"} <= set(PRELOADED)
+
+
+def test_the_definitions_are_built_once_per_process_and_settings(monkeypatch):
+    from ml_assets.definitions import definitions_from_environment
+
+    first = definitions_from_environment()
+    assert definitions_from_environment() is first
+    monkeypatch.setenv("ML_ASSETS_DRIFT_FALSE_ALARM_RATE", "0.002")  # other settings: built anew
+    other = definitions_from_environment()
+    assert other is not first and definitions_from_environment() is other
 
 
 def test_project_dagster_yaml_is_a_valid_instance_config(tmp_path, monkeypatch):
