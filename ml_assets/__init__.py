@@ -21,8 +21,8 @@ for _var, _value in TELEMETRY_OFF.items():
 # Read once, when LightGBM loads libgomp, so it is set here, before any import of it.
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
-# Feast imported without typeguard's per-import recompiling of its classes (3-4 s of CPU a
-# process): ml_assets/feast_import.py
+# Feast imported without typeguard's recompiling of its classes at every import (most of Feast's
+# import time): ml_assets/feast_import.py
 from ml_assets.feast_import import skip_feast_typechecks  # noqa: E402
 
 skip_feast_typechecks()

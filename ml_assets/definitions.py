@@ -29,8 +29,8 @@ _BUILT: dict[str, dg.Definitions] = {}
 
 def definitions_from_environment() -> dg.Definitions:
     """``build_definitions()`` once per process and settings. Dagster loads the code location
-    again wherever it reconstructs a job: twice in every step process of a run, ~1 s of CPU each,
-    and a run's forkserver builds them once for all its steps (ml_assets/prebuilt.py)."""
+    again wherever it reconstructs a job (twice in every step process of a run), and a run's
+    forkserver builds them once for all its steps (ml_assets/prebuilt.py; BENCHMARKS.md)."""
     settings = Settings()
     key = settings.model_dump_json()
     if key not in _BUILT:

@@ -1,9 +1,9 @@
 """Feast without typeguard's import-time instrumentation, in every process of the project.
 
 Feast decorates its definition classes (FeatureView, Entity, DataSource, ...) with typeguard's
-``@typechecked``, which re-reads and recompiles each class's source at every import: 3-4 s of
-CPU in each process that imports Feast (the service, each Dagster run worker, the CLI), against
-~1.5 s for the rest of Feast (`python -m benchmarks.feast_import`, BENCHMARKS.md). typeguard's
+``@typechecked``, which re-reads and recompiles each class's source at every import: most of the
+CPU that each process importing Feast (the service, each Dagster run, the CLI) spends on Feast
+(`python -m benchmarks.feast_import`, BENCHMARKS.md). typeguard's
 own production setting (``python -O``) turns the decorator into a no-op; this does the same for
 Feast alone, keeping asserts. The feature definitions Feast receives are generated from a
 validated problem spec, and Feast's own validations (names, keys, schemas) still run.

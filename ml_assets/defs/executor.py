@@ -23,7 +23,7 @@ PRELOADED = [
     "lightgbm",
     "nannyml",
     "mlflow",
-    "alembic",  # Dagster's SQL storages import it as each step opens the instance (~0.5 s)
+    "alembic",  # Dagster's SQL storages import it as each step opens the instance
     "ml_assets.prebuilt",  # last: the definitions, built with the libraries above in place
 ]
 
