@@ -417,7 +417,8 @@ def test_back_to_back_rollouts_promote_and_leave_no_stale_routing(world, service
             store.alias_version("champion") == good
             and store.alias_version("previous_champion") == first_champion
         )
-        tags = store.client().get_model_version("fraud_model", good).tags
+        # the promotion's record follows the alias move, a tag at a time; rollout_replaced is its last
+        tags = _tags_once(store, good, "rollout_replaced")
         assert tags["rollout_status"] == "promoted" and "rank_correlation" in tags["rollout_evidence"]
         models = _eventually(
             lambda: requests.get(f"{service.url}/v1/models", timeout=10).json()["models"],
