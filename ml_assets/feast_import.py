@@ -39,6 +39,6 @@ class _BeforeFeast(importlib.abc.MetaPathFinder):
 
 
 def skip_feast_typechecks() -> None:
+    """Called once, as the package is imported (ml_assets/__init__.py)."""
     if os.environ.get(KEEP_CHECKS, "") in ("", "0") and "feast" not in sys.modules:
-        if not any(isinstance(finder, _BeforeFeast) for finder in sys.meta_path):
-            sys.meta_path.insert(0, _BeforeFeast())
+        sys.meta_path.insert(0, _BeforeFeast())
