@@ -72,7 +72,7 @@ def train_challenger(s: Settings, shuffle_labels: bool, seed: int, reason: str) 
     as_of = dt.date.fromisoformat(source.parent.name.removeprefix("as_of="))
     record = save_training_set(frame, as_of, training_window(as_of, s), s, specs.FEATURE_SERVICE)
     params = Hyperparameters(seed=seed)
-    model = train(frame[frame[SPLIT] == "train"], params, specs)
+    model = train(frame[frame[SPLIT] == "train"], params, specs, s.train_threads)
     fitted = TrainedModel(
         model, frame, validate(model, frame[frame[SPLIT] == "validation"], specs.model_features(), s)
     )

@@ -1,11 +1,19 @@
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+# One thread per process for LightGBM's fits and OpenBLAS (NannyML's PCA, scikit-learn): the suite
+# runs three workers and their daemons, runs and services on two cores, where a second thread
+# cost more CPU than it saved (BENCHMARKS.md, "A fit's threads"). Set before numpy loads, and
+# inherited by every process the tests start.
+os.environ.setdefault("ML_ASSETS_TRAIN_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 # first: the project's process settings (telemetry off, short OpenMP spins) precede any library
-import ml_assets  # noqa: F401
+import ml_assets  # noqa: E402, F401
 
 sys.path.insert(0, str(Path(__file__).parent))
 

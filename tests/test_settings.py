@@ -99,3 +99,24 @@ def test_a_shared_data_root_keeps_each_problem_in_its_folder_and_its_own_warehou
         assert fraud.database_name(shared) == loans.database_name(shared)
     monkeypatch.setenv("ML_ASSETS_DATA_DIR", str(tmp_path / "mine"))  # an explicit folder wins
     assert Settings(problem="loan_default").data_dir == tmp_path / "mine"
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_a_fit_runs_on_the_threads_the_settings_give(threads):
+    """``train_threads`` reaches LightGBM (0: a thread per logical core), and the booster keeps
+    it for the batch predictions made with it."""
+    import os
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from ml_assets.core.hyperparameters import Hyperparameters
+    from ml_assets.core.model import TARGET, train
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])
+    frame[TARGET] = (frame["a"] > 0.5).astype(int)
+    specs = SimpleNamespace(model_features=lambda: ["a", "b", "c"], CATEGORICAL_FEATURES=())
+    model = train(frame, Hyperparameters(n_estimators=3), specs, threads)
+    assert model.booster_.params["num_threads"] == (threads or os.cpu_count())

@@ -20,7 +20,8 @@ WEIGHT = "sample_weight"  # a training set's per-row weight (dataset.training_we
 KNOWN_SHARE = "label_known_share"  # per row, the share of its day's positives known at as_of
 
 
-def train(frame: pd.DataFrame, params: Hyperparameters, specs: ModuleType):
+def train(frame: pd.DataFrame, params: Hyperparameters, specs: ModuleType, threads: int = 0):
+    """A fitted classifier on ``threads`` OpenMP threads (0: one per logical core)."""
     import lightgbm as lgb
 
     cols = specs.model_features()
@@ -32,7 +33,7 @@ def train(frame: pd.DataFrame, params: Hyperparameters, specs: ModuleType):
         colsample_bytree=params.feature_fraction,
         scale_pos_weight=params.scale_pos_weight,
         random_state=params.seed,
-        n_jobs=2,
+        n_jobs=threads or -1,  # -1: a thread per logical core (LightGBM counts physical ones for None)
         verbose=-1,
     )
     categorical = [c for c in cols if c in specs.CATEGORICAL_FEATURES]

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     # --- training / promotion ------------------------------------------------------------
     training_window_days: int = Field(28, gt=0)
     validation_days: int = Field(7, gt=0)
+    train_threads: int = Field(
+        0,
+        ge=0,
+        description="LightGBM's threads for a fit (0: one per logical core); 1 where other "
+        "processes already keep the cores busy, as in the test suite (BENCHMARKS.md, \"A fit's threads\")",
+    )
     label_maturity_days: int = Field(0, ge=0, description="gap between the training window and as_of")
     label_lookback_days: int = Field(120, description="how far back labels are read for a training set")
     immature_label_days: int = Field(7, description="rows younger than this at as_of are counted as immature")

@@ -67,7 +67,7 @@ def fit(
 ) -> TrainedModel:
     """Train on the train split of a saved training set; validate on its validation split."""
     frame = pd.read_parquet(training_set.path)
-    trained = train(frame[frame[SPLIT] == "train"], params, specs)
+    trained = train(frame[frame[SPLIT] == "train"], params, specs, settings.train_threads)
     return TrainedModel(
         trained,
         frame,
