@@ -163,6 +163,10 @@ class DayEvidence:
     def cbpe_caveat(self) -> str:
         return " on immature reference labels" if self.reference_labels == "immature" else ""
 
+    def arrived_at_least(self, minimum: float) -> bool:
+        """The early label window rests on at least ``minimum`` arrived positives."""
+        return self.label_arrived is not None and self.label_arrived >= minimum
+
     def realized_below(self, min_drop: float = 0.0) -> str | None:
         """Why the day's complete labels say its model was worse than estimated (None: they do
         not): under the estimate's lower bound (beyond chance) and at least ``min_drop`` under the
@@ -470,11 +474,7 @@ def set_label_auc_baselines(
     in ``auc_baselines`` (version -> day -> ROC AUC). Not the reference's alone: after a shift a
     version validates on held-out customers of its own training days, which share its merchants,
     and reads higher there than it serves (docs/decisions/operating-point-refit.md)."""
-    steady = {
-        d: e
-        for d, e in evidence.items()
-        if e.label_arrived is not None and e.label_arrived >= policy.recall_min_arrived
-    }
+    steady = {d: e for d, e in evidence.items() if e.arrived_at_least(policy.recall_min_arrived)}
     for e, baseline in _after_baseline(steady, "label_auc", auc_baselines, policy.baseline_days):
         e.label_auc_baseline = None if baseline is None else sum(baseline) / len(baseline)
     for e in evidence.values():
@@ -580,8 +580,10 @@ def _flag_rate_move(
 
 def _arrived_say_ranking_held(newest: DayEvidence, policy: RetrainPolicy) -> bool:
     """Enough arrived positives (``recall_min_arrived``) rank as the version's own level says."""
-    enough = newest.label_arrived is not None and newest.label_arrived >= policy.recall_min_arrived
-    return enough and newest.early_ranking_held(policy.min_auc_drop) is not None
+    return (
+        newest.arrived_at_least(policy.recall_min_arrived)
+        and newest.early_ranking_held(policy.min_auc_drop) is not None
+    )
 
 
 def _young_since(
@@ -622,7 +624,7 @@ def _recall_refit(
     version, target = newest.version, newest.flag_target
     if not policy.refits_threshold or version is None or target is None:
         return None
-    if newest.label_arrived is None or newest.label_arrived < policy.recall_min_arrived:
+    if not newest.arrived_at_least(policy.recall_min_arrived):
         return None
     if any(a.kind == THRESHOLD and a.outcome == "pending" and a.version == str(version) for a in attempts):
         return None
