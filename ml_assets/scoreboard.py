@@ -173,10 +173,8 @@ def score(
     if pre_recall is not None:
         recall_lost = sum(max(0.0, pre_recall - v) for d, v in recall if v is not None and d >= drift_start)
         refit_days = [d for d, r in days if r.sensor == "REFIT" and d >= drift_start]
-        outcomes = [
-            _refit_recovery(days, recall, refit, pre_recall - recall_tolerance, settle_days)
-            for refit in refit_days
-        ]
+        floors = dict.fromkeys((d for d, _ in recall), pre_recall - recall_tolerance)
+        outcomes = [_refit_recovery(days, recall, refit, floors, settle_days) for refit in refit_days]
         recall_recovery = tuple(o for o in outcomes if o not in (PENDING, REPLACED))
         pending, replaced = outcomes.count(PENDING), outcomes.count(REPLACED)
         # what the ranking allowed at the operating point, never above the pre-drift level
@@ -230,9 +228,9 @@ PENDING, REPLACED = "labels pending", "replaced"
 
 
 def _refit_recovery(
-    days, recall, refit: dt.date, floor: float | dict[dt.date, float], settle_days: int
+    days, recall, refit: dt.date, floors: dict[dt.date, float], settle_days: int
 ) -> int | None | str:
-    """A re-fit's days to recall within its floor, judged only while its threshold served: up to
+    """A re-fit's days to recall within its day's floor, judged only while its threshold served: up to
     the day of the next promotion or re-fit (served the day after). REPLACED: that came before
     ``settle_days`` observed days, so the re-fit was never judged on its own; PENDING: too few
     days with complete labels yet; None: never within its span."""
@@ -240,7 +238,7 @@ def _refit_recovery(
         (d for d, r in days if d > refit and (_applied_refit(r) or r.retrain.endswith("promoted"))), None
     )
     span = [(d, v) for d, v in recall if d >= refit and (end is None or d <= end)]
-    recovered = _recovery_days(span, refit, floor, settle_days)
+    recovered = _recovery_days(span, refit, floors, settle_days)
     if recovered is not None or sum(v is not None for _, v in span) >= settle_days:
         return recovered
     labelled = end is not None and all(v is not None for _, v in span)
@@ -251,18 +249,11 @@ def _applied_refit(row) -> bool:
     return row.sensor == "REFIT" and "->" in row.retrain  # "threshold 0.41 -> 0.33 (...)" (replay.py)
 
 
-def _recovery_days(
-    values, since: dt.date, floor: float | dict[dt.date, float], settle_days: int
-) -> int | None:
+def _recovery_days(values, since: dt.date, floors: dict[dt.date, float], settle_days: int) -> int | None:
     """Days from ``since`` to the first day on or after it from which the mean of ``settle_days``
-    observed values ((day, value or None) pairs) is at least ``floor``, or the mean of those days'
-    floors (a day -> floor dict; days without one are not observed) (None: not seen)."""
-    floors = floor if isinstance(floor, dict) else None
-    observed = [
-        (d, v, floor if floors is None else floors[d])
-        for d, v in values
-        if v is not None and d >= since and (floors is None or d in floors)
-    ]
+    observed values ((day, value or None) pairs) is at least the mean of those days' ``floors``
+    (days without one are not observed) (None: not seen)."""
+    observed = [(d, v, floors[d]) for d, v in values if v is not None and d >= since and d in floors]
     for i in range(len(observed) - settle_days + 1):
         window = observed[i : i + settle_days]
         if sum(v for _, v, _ in window) >= sum(f for _, _, f in window):
