@@ -127,7 +127,7 @@ class Settings(BaseSettings):
         0,
         ge=0,
         description="LightGBM's threads for a fit (0: one per logical core); 1 where other "
-        'processes already keep the cores busy, as in the test suite (BENCHMARKS.md, "A fit\'s threads")',
+        "processes already keep the cores busy, as in the test suite (docs/decisions/fit-threads.md)",
     )
     label_maturity_days: int = Field(0, ge=0, description="gap between the training window and as_of")
     label_lookback_days: int = Field(120, description="how far back labels are read for a training set")
