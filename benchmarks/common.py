@@ -3,10 +3,13 @@ RSS, and the markdown table appended to BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +39,18 @@ def measure(fn, *args) -> tuple[float, float, object]:
     out = parent.recv()
     proc.join()
     return out
+
+
+@contextlib.contextmanager
+def busy_processes(n: int):
+    """``n`` Python loops spinning beside what runs inside (one per core: the cores already busy)."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
 
 
 def append_report(title: str, header: list[str], rows: list[list], notes: str = "") -> str:

@@ -7,10 +7,13 @@ alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+
+from benchmarks.common import busy_processes
 
 # each fit in a fresh process: OpenBLAS reads its thread count as numpy loads
 FIT = """
@@ -41,7 +44,6 @@ wall = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps([wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime]))
 """
-SPIN = "while True: pass"
 CASES = [  # kind, rows, what the rows stand for
     ("lightgbm", 14_000, "LightGBM fit, 14k rows (a test-size training set)"),
     ("lightgbm", 210_000, "LightGBM fit, 210k rows (a default-size training set)"),
@@ -54,15 +56,10 @@ def _run(kind: str, rows: int, threads: int, busy: int) -> tuple[float, float]:
     env.pop("OPENBLAS_NUM_THREADS", None)
     if kind == "nannyml" and threads:
         env["OPENBLAS_NUM_THREADS"] = str(threads)
-    hogs = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(busy)]
-    try:
+    with busy_processes(busy):
         command = [sys.executable, "-c", FIT, kind, str(rows), str(threads)]
         out = subprocess.check_output(command, env=env, text=True)
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
-    wall, cpu = (float(x) for x in out.strip().splitlines()[-1].strip("[]").split(","))
+    wall, cpu = json.loads(out.strip().splitlines()[-1])
     return wall, cpu
 
 

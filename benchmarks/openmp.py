@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from benchmarks.common import busy_processes
+
 # the project's model on a training set of a test-size shape: 14 days x 3,000 rows, 20 features
 FIT = """
 # LightGBM first: libgomp reads its settings as it loads, before the project would set its own
@@ -31,7 +33,6 @@ for _ in range(200):
     model.booster_.predict(rows)
 print(fit, (time.perf_counter() - t) / 200 * 1000)
 """
-SPIN = "while True: pass"
 POLICIES = {
     "unset": "nothing set (libgomp's default: spin 300k rounds, then sleep)",
     "OMP_WAIT_POLICY=ACTIVE": "OMP_WAIT_POLICY=ACTIVE (spin)",
@@ -46,13 +47,8 @@ def _run(policy: str, busy: int) -> tuple[float, float]:
     if policy != "unset":
         name, _, value = policy.partition("=")
         env[name] = value
-    hogs = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(busy)]
-    try:
+    with busy_processes(busy):
         out = subprocess.check_output([sys.executable, "-c", FIT], env=env, text=True)
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
     fit, predict = map(float, out.split())
     return fit, predict
 
