@@ -93,3 +93,46 @@ def test_a_warehouse_reader_waits_for_another_process_writing(tmp_path):
     assert Warehouse(path).query("SELECT x FROM t")["x"].tolist() == [1]
     writer.join(timeout=60)
     assert writer.exitcode == 0
+
+
+def _outside_session(path, seconds: float):
+    """A DuckDB session outside the platform (a person's CLI or notebook): it takes no lock of
+    ours, only DuckDB's own on the file, read-only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print('open', flush=True); time.sleep(float(sys.argv[2]))"
+    )
+    session = subprocess.Popen(
+        [sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert session.stdout.readline().strip() == "open"
+    return session
+
+
+def test_a_write_waits_for_a_duckdb_session_outside_the_platform(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    Warehouse(path).append("t", pd.DataFrame({"x": [0]}))
+    session = _outside_session(path, 1.5)
+    try:
+        assert session.poll() is None  # still holding: DuckDB alone would refuse the write now
+        Warehouse(path).append("t", pd.DataFrame({"x": [1]}))
+    finally:
+        session.kill()
+        session.wait(timeout=60)
+    assert sorted(Warehouse(path).query("SELECT x FROM t")["x"]) == [0, 1]
+
+
+def test_a_session_held_past_the_wait_fails_the_write_naming_the_fix_and_loses_nothing(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    Warehouse(path).append("t", pd.DataFrame({"x": [0]}))
+    session = _outside_session(path, 120)
+    try:
+        with pytest.raises(RuntimeError, match="outside the platform.*Close that DuckDB session"):
+            Warehouse(path, outside_wait_s=0.5).append("t", pd.DataFrame({"x": [1]}))
+    finally:
+        session.kill()
+        session.wait(timeout=60)
+    assert Warehouse(path).query("SELECT x FROM t")["x"].tolist() == [0]

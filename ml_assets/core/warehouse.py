@@ -20,14 +20,18 @@ MONITORING_TABLES = {
 }
 
 
+OUTSIDE_HOLDER_WAIT_SECONDS = 120.0  # longer than a person's query in a DuckDB session
+
+
 @dataclasses.dataclass(frozen=True)
 class Warehouse:
     path: Path
+    # how long to wait for a process outside the platform (a DuckDB CLI, a notebook) that has the
+    # file open: it does not take the platform's lock, and DuckDB refuses a second process outright
+    outside_wait_s: float = OUTSIDE_HOLDER_WAIT_SECONDS
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False):
-        import duckdb
-
         from ml_assets.core.file_lock import held
 
         if not read_only:
@@ -35,11 +39,34 @@ class Warehouse:
         # readers too: DuckDB refuses a read-only open while another process holds the file
         lock = Path(f"{self.path}.lock")
         with held(lock, f"the warehouse {self.path}"):
-            con = duckdb.connect(str(self.path), read_only=read_only)
+            con = self._open(read_only)
             try:
                 yield con
             finally:
                 con.close()
+
+    def _open(self, read_only: bool):
+        """DuckDB's connection, once no process outside the platform holds the file (bounded)."""
+        import time
+
+        import duckdb
+
+        deadline, pause = time.monotonic() + self.outside_wait_s, 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"the warehouse {self.path} is held by a process outside the platform for more "
+                        f"than {self.outside_wait_s:.0f} s ({error}). Close that DuckDB session (the CLI, a "
+                        "notebook): DuckDB lets one process have the file at a time, even read-only. To "
+                        "read it while runs go on, query a copy of the file."
+                    ) from None
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)
 
     @staticmethod
     def _prepare(con, table: str, frame: pd.DataFrame) -> None:
