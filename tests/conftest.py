@@ -163,3 +163,25 @@ def one_location_workspace(dest: Path, problem: str = "card_fraud") -> Path:
         f"      working_directory: {PROJECT_ROOT}\n"
     )
     return path
+
+
+def processes_left(folder: Path, timeout: float = 30) -> list[str]:
+    """The command lines of live processes that name ``folder`` (a test's temp folder: its
+    daemon's code server and runs carry its instance there), once they had ``timeout`` seconds
+    to exit: what a test leaves running after it stopped its daemon."""
+    import time
+
+    import psutil
+
+    def left() -> list[str]:
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            line = " ".join(process.info["cmdline"] or [])
+            if str(folder) in line and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(line[:300])
+        return found
+
+    deadline = time.monotonic() + timeout
+    while (found := left()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found

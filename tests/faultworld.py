@@ -20,6 +20,7 @@ import pandas as pd
 import psutil
 from conftest import one_location_workspace
 
+from ml_assets import process_group
 from ml_assets.core import lake
 from ml_assets.core.settings import PROJECT_ROOT
 
@@ -76,12 +77,12 @@ class FaultWorld:
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # stopped with its code server and the runs it launched
         )
 
     def stop_daemon(self) -> None:
         if self.daemon is not None:
-            self.daemon.terminate()
-            self.daemon.wait(timeout=60)
+            process_group.stop(self.daemon, timeout=60)
 
     def launch(self, job: str, tags: dict | None = None, config: dict | None = None) -> None:
         args = [str(BIN / "dagster"), "job", "launch", "-w", str(self.workspace), "-j", job]

@@ -14,7 +14,9 @@ from pathlib import Path
 import dagster as dg
 import psutil
 import pytest
+from conftest import processes_left
 
+from ml_assets import process_group
 from ml_assets.core.settings import PROJECT_ROOT
 
 HERE = Path(__file__).parent
@@ -85,6 +87,7 @@ def test_a_killed_run_frees_its_pool_slot_and_runs_again_and_a_failing_step_does
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # stopped with its code server and the runs it launched
             )
             step = None
             try:
@@ -160,5 +163,6 @@ def test_a_killed_run_frees_its_pool_slot_and_runs_again_and_a_failing_step_does
             finally:
                 if step is not None and step.is_running():
                     step.kill()  # the orphaned step of the killed worker sleeps on
-                daemon.terminate()
-                daemon.wait(timeout=60)
+                process_group.stop(daemon, timeout=60)
+    # the daemon's code server and the runs it launched stopped with it
+    assert processes_left(tmp_path) == []

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import one_location_workspace, project_home, settings_for, short_features
+from conftest import one_location_workspace, processes_left, project_home, settings_for, short_features
 
+from ml_assets import process_group
 from ml_assets.core.retrain_policy import RetrainPolicy, decide
 from ml_assets.core.settings import PROJECT_ROOT
 
@@ -131,6 +132,7 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    start_new_session=True,  # stopped with its code server (a child it starts)
                 )
             try:
                 days = [settings.day(WARM + BASELINE + n).isoformat() for n in range(DRIFTED)]
@@ -145,8 +147,9 @@ def test_the_daemon_runs_a_landed_day_and_the_retrain_its_estimate_calls_for(tmp
                 fired = [t for t in _ticks(instance, RETRAIN) if t.run_ids]
                 responses = _wait(instance, RETRAIN, daemon, log, timeout=420) if fired else []
             finally:
-                daemon.terminate()
-                daemon.wait(timeout=60)
+                process_group.stop(daemon, timeout=60)
+            # the daemon's code server stopped with it (it used to outlive the test)
+            assert processes_left(tmp_path) == []
             # the sensor did what its policy says of the evidence it recorded: on the first day the
             # policy fires, the response it calls for (a retrain for a ranking loss, with the bad
             # signal as its reason; a threshold re-fit for a moved operating point); none otherwise

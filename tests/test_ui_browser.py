@@ -8,7 +8,6 @@ project's dagster.yaml; a failing test leaves a screenshot in its temp folder.""
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,8 +16,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import requests
-from conftest import project_home, settings_for
+from conftest import processes_left, project_home, settings_for
 
+from ml_assets import process_group
 from ml_assets.core.ingest import TABLES
 from ml_assets.core.settings import PROJECT_ROOT
 from ml_assets.serving.process import ServiceProcess, free_port
@@ -76,13 +76,10 @@ def ui(tmp_path_factory):
             with dg.DagsterInstance.get() as instance:
                 yield url, settings, instance, log
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:  # a throw-away UI: it gets a few seconds to stop (once, under load, it took over 60)
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        # a throw-away UI: it gets a few seconds to stop (once, under load, it took over 60), and
+        # the code servers of its webserver and daemon (groups of their own) stop with it
+        process_group.stop(proc, timeout=10)
+    assert processes_left(root) == []
 
 
 @pytest.fixture(scope="module")
