@@ -62,8 +62,9 @@ class Warehouse:
                     raise RuntimeError(
                         f"the warehouse {self.path} is held by a process outside the platform for more "
                         f"than {self.outside_wait_s:.0f} s ({error}). Close that DuckDB session (the CLI, a "
-                        "notebook): DuckDB lets one process have the file at a time, even read-only. To "
-                        "read it while runs go on, query a copy of the file."
+                        "notebook): DuckDB writes only from a process that has the file alone, and read-only "
+                        "opens by several processes exclude any writer. To read it while runs go on, query a "
+                        "copy of the file."
                     ) from None
                 time.sleep(pause)
                 pause = min(1.0, pause * 2)
