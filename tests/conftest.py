@@ -175,9 +175,9 @@ def processes_left(folder: Path, timeout: float = 30) -> list[str]:
 
     def left() -> list[str]:
         found = []
-        for process in psutil.process_iter(["cmdline"]):
+        for process in psutil.process_iter(["cmdline", "status"]):
             line = " ".join(process.info["cmdline"] or [])
-            if str(folder) in line and process.status() != psutil.STATUS_ZOMBIE:
+            if str(folder) in line and process.info["status"] != psutil.STATUS_ZOMBIE:
                 found.append(line[:300])
         return found
 

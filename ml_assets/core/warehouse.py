@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,7 @@ OUTSIDE_HOLDER_WAIT_SECONDS = 120.0  # longer than a person's query in a DuckDB 
 class Warehouse:
     path: Path
     # how long to wait for a process outside the platform (a DuckDB CLI, a notebook) that has the
-    # file open: it does not take the platform's lock, and DuckDB refuses a second process outright
+    # file open: it does not take the platform's lock, and DuckDB refuses a writer meanwhile
     outside_wait_s: float = OUTSIDE_HOLDER_WAIT_SECONDS
 
     @contextlib.contextmanager
@@ -47,8 +48,6 @@ class Warehouse:
 
     def _open(self, read_only: bool):
         """DuckDB's connection, once no process outside the platform holds the file (bounded)."""
-        import time
-
         import duckdb
 
         deadline, pause = time.monotonic() + self.outside_wait_s, 0.05
