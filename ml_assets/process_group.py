@@ -8,11 +8,14 @@ import os
 import signal
 import subprocess
 
+LEFTOVER_GRACE_SECONDS = 5.0
+
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:
-    """A process started in its own session, and every process of that session, stopped (killed
-    after ``timeout``). The session, not only the process group: a child may start a group of its
-    own (a Dagster daemon's code server does), and the group's signal then misses it."""
+    """A process started in its own session, and every process of that session, stopped (the
+    process killed after ``timeout``, what is left of its session a few seconds later). The
+    session, not only the process group: a child may start a group of its own (a Dagster daemon's
+    code server does), and the group's signal then misses it."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -20,7 +23,9 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    _stop_session(process.pid, timeout)
+    # what is left of the session outlived its leader: a few seconds, then killed (measured: a
+    # daemon's code server and run workers ignored SIGTERM for the full minute a daemon gets)
+    _stop_session(process.pid, min(timeout, LEFTOVER_GRACE_SECONDS))
 
 
 def _stop_session(sid: int, timeout: float) -> None:
