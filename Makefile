@@ -50,9 +50,11 @@ bootstrap: $(STAMP) dagster-home
 ## make dev: install (first time), prepare demo data, serve the Dagster UI + daemon on 127.0.0.1:3000
 ## with every problem's code location: `dg dev -w workspace.yaml` (one location per problem; dg's
 ## own project config would serve one, ml_assets.definitions, the default problem's)
-DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
+## It runs in DAGSTER_HOME: started next to the repository's dagster.yaml with DAGSTER_HOME elsewhere,
+## `dg dev` warns that the file "will not be used", yet it is, through the link in DAGSTER_HOME
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(CURDIR)/$(BIN)/dg
 dev: bootstrap
-	$(DG) dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	cd $(DAGSTER_HOME) && $(DG) dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000
 
 ## make demo: the loop live under the daemon: the UI on 127.0.0.1:3000 with every sensor on, a simulated
 ## day landing every DEMO_EVERY seconds (seasonal drift after 3 days): days arrive, monitoring, a retrain
