@@ -55,6 +55,8 @@ class Warehouse:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as error:
+                # DuckDB raises its IOException for a held file as for any I/O error: only the
+                # message ("Could not set lock on file") tells the two apart
                 if "lock" not in str(error).lower():
                     raise
                 if time.monotonic() >= deadline:
