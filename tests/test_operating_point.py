@@ -86,6 +86,31 @@ def test_a_recall_hold_sets_its_threshold_within_the_alert_budget_and_is_recorde
     assert tight.capped and tight.flag_rate_after == pytest.approx(0.01, abs=1e-3)
 
 
+def test_a_young_versions_budget_is_a_multiple_of_its_validation_rate_and_back_is_that_rate(store):
+    """A young version's re-fit flags ``validation_multiple`` times its validation window's rate
+    (never past the alert budget, never of a re-fit's rate), and the re-fit back flags that rate;
+    a recall hold that asks for more flags still gets it."""
+    scores = np.linspace(0, 1, 10_001)  # the window's scores: a flag rate is 1 - threshold
+    store.tag_version("1", {"reference_flag_rate": 0.01})
+    young = op.refit(store, "1", scores, 0.005, "w1", "young", validation_multiple=2.0)
+    assert young.flag_rate_after == pytest.approx(0.02, abs=1e-3) and young.target_flag_rate == 0.02
+    again = op.refit(
+        store, "1", scores, 0.02, "w2", "young", validation_multiple=3.0, max_flag_rate_ratio=2.0
+    )
+    assert again.flag_rate_after == pytest.approx(0.02, abs=1e-3)  # the budget caps it
+    back = op.refit(store, "1", scores, 0.02, "w3", "back", validation_multiple=1.0)
+    assert (
+        back.flag_rate_after == pytest.approx(0.01, abs=1e-3)
+        and op.current_threshold(store, "1") == back.threshold
+    )
+    wider = RecallHold(threshold=0.985, arrived=300, expected=150.0, caught=100)  # flags 1.5%
+    held = op.refit(store, "1", scores, 0.01, "w4", "back", hold=wider, validation_multiple=1.0)
+    assert held.flag_rate_after == pytest.approx(0.015, abs=1e-3) and not held.capped
+    narrower = RecallHold(threshold=0.995, arrived=300, expected=150.0, caught=100)  # flags 0.5%
+    budget = op.refit(store, "1", scores, 0.01, "w5", "young", hold=narrower, validation_multiple=2.0)
+    assert budget.flag_rate_after == pytest.approx(0.02, abs=1e-3)
+
+
 def test_a_moved_scale_is_measured_from_the_scores_the_served_threshold_was_chosen_on(store):
     """After a re-fit, the median score of its window is the reference a later move of the scale is
     measured from; a rollback hands it back to the re-fit before, then to the validation window."""

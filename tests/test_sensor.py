@@ -891,17 +891,19 @@ def test_a_re_fit_of_another_version_does_not_hide_this_versions_labels():
 YOUNG_POLICY = dataclasses.replace(OP_POLICY, feature_lookback_days=30)
 
 
-def _young(first_day: int, rates, scored=10_000, label_z=None):
-    """v3's served days from March ``first_day`` on, held to its validation window's 1.42%."""
+def _young(first_day: int, rates, scored=10_000, label_z=None, reference=0.0142):
+    """v3's served days from March ``first_day`` on, held to ``reference`` (its validation window's
+    1.42%, or a re-fit's)."""
+    start = dt.date(2026, 3, first_day)
     return {
-        f"2026-03-{first_day + i:02d}": DayEvidence(
+        str(start + dt.timedelta(days=i)): DayEvidence(
             0.95,
             version="3",
             label_z=label_z,
             label_z_threshold=-3.09,
             flag_rate=rate,
             scored=scored,
-            reference_flag_rate=0.0142,
+            reference_flag_rate=reference,
         )
         for i, rate in enumerate(rates)
     }
@@ -946,6 +948,38 @@ def test_a_young_versions_day_within_its_band_or_with_its_ranking_in_doubt_is_no
     assert not doubted.fire and "no re-fit while the ranking is in doubt" in doubted.reason, doubted.reason
     # a version that was not promoted by a retrain (the first champion) waits for K days
     assert not decide(_young(10, [0.0075]), [], YOUNG_POLICY).fire
+
+
+BUDGET_POLICY = dataclasses.replace(YOUNG_POLICY, young_flag_rate_ratio=2.0)
+
+
+def test_a_young_version_serves_its_alert_budget_and_is_re_fitted_back_after_the_lookback():
+    """Measured at the default size (BENCHMARKS.md, seasonal seed 65): the young versions ranked
+    worse at the operating point than the version before the shift, and at twice their
+    validation flag rate would have caught what the pre-drift champion caught."""
+    promoted = [Attempt("2026-03-09", "promoted", since="2026-03-03")]
+    first_day = decide(_young(10, [0.0075]), promoted, BUDGET_POLICY)
+    move = first_day.refit
+    assert first_day.action == "threshold" and move.validation_multiple == 2.0
+    assert move.budget_since == "2026-03-03" and "alert budget" in first_day.reason, first_day.reason
+    # without a budget for young versions: the validation rate, and nothing to re-fit back later
+    plain = decide(_young(10, [0.0075]), promoted, YOUNG_POLICY).refit
+    assert plain.validation_multiple is None and plain.budget_since is None
+    budget = [
+        *promoted,
+        Attempt("2026-03-10", "applied", kind="threshold", version="3", young_since="2026-03-03"),
+    ]
+    served = _young(11, [0.0282] * 22, reference=0.0282)  # 03-11..04-01 at the budget's 2.82%
+    assert not decide(served, budget, BUDGET_POLICY).fire  # 04-01: the regime is 29 days old
+    older = _young(11, [0.0282] * 23, reference=0.0282)
+    back = decide(older, budget, BUDGET_POLICY)  # 04-02: 30 days after the regime started
+    assert back.action == "threshold" and back.refit.validation_multiple == 1.0, back.reason
+    assert (back.refit.first_day, back.refit.last_day) == ("2026-03-31", "2026-04-02")
+    assert back.refit.budget_since is None and "lookback" in back.reason
+    done = [*budget, Attempt("2026-04-02", "applied", kind="threshold", version="3")]
+    assert not decide(older, done, BUDGET_POLICY).fire  # re-fitted back: nothing more to do
+    other = [*budget[:-1], dataclasses.replace(budget[-1], version="2")]
+    assert not decide(older, other, BUDGET_POLICY).fire  # another version's budget is not this one's
 
 
 def test_the_policy_reads_the_features_lookback_from_the_spec(project):

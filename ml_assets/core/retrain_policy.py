@@ -84,6 +84,8 @@ class RetrainPolicy:
     recall_min_arrived: int = 200  # arrived positives a re-fit needs to hold recall on them
     realized_baseline_days: int = 14  # a version's first complete days: its realized level
     feature_lookback_days: int = 0  # the most days an aggregate feature reads (0: no young versions)
+    # a young version's re-fit flags this multiple of its validation rate (1: that rate)
+    young_flag_rate_ratio: float = 1.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> RetrainPolicy:
@@ -104,6 +106,7 @@ class RetrainPolicy:
             s.threshold_recall_min_arrived,
             s.retrain_realized_baseline_days,
             spec.feature_lookback_days(s.window_caps),
+            min(s.threshold_young_flag_rate_ratio, s.threshold_max_flag_rate_ratio),
         )
 
     def estimate_threshold(self, baseline: list[float]) -> float | None:
@@ -272,6 +275,7 @@ class Attempt:
     kind: str = RETRAIN
     version: str | None = None  # a re-fit: the version it re-fitted
     threshold: float | None = None  # a re-fit applied: the threshold it set
+    young_since: str | None = None  # a re-fit to a young version's alert budget: its regime's start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,6 +346,23 @@ class FlagRateMove:
     median_change: float | None = None  # relative move of the median score (None: no reference)
     # the regime a young version was promoted in (judged on one day, _young_since; None: on K days)
     young_since: str | None = None
+    # re-fit to this multiple of the version's validation rate, not to ``target`` (None: the target)
+    validation_multiple: float | None = None
+
+    @property
+    def budget_since(self) -> str | None:
+        """The regime whose young version this re-fit serves at its alert budget (None: not one)."""
+        return self.young_since if (self.validation_multiple or 0) > 1 else None
+
+    def refit_to(self) -> str:
+        if self.validation_multiple is None:
+            return f"{self.target:.3%}"
+        if self.validation_multiple == 1:
+            return "its validation window's flag rate"
+        return (
+            f"{self.validation_multiple:g}x its validation window's flag rate (the alert budget while "
+            "its windows fill: it ranks worse at the operating point until then)"
+        )
 
     @property
     def down(self) -> bool:
@@ -386,6 +407,17 @@ def decide(
     follow_up = _follow_up(retrains, days[-1], policy)
     if follow_up:
         return dataclasses.replace(follow_up, diagnosis=RANKING)
+    back = _young_budget_ended(evidence, days, attempts, policy) if policy.refits_threshold else None
+    if back is not None:
+        return RetrainDecision(
+            days[-1],
+            f"operating point: v{back.version}'s regime started more than {policy.feature_lookback_days} "
+            f"days ago (its features' lookback), its alert budget for a young version ends: re-fit the "
+            f"threshold to {back.refit_to()}",
+            action=THRESHOLD,
+            diagnosis=OPERATING_POINT,
+            refit=back,
+        )
     move = (
         _flag_rate_move(evidence, days, attempts, policy, flag_baselines) if policy.refits_threshold else None
     )
@@ -406,12 +438,14 @@ def decide(
         # a young version's move is judged on its newest day alone, and so are that day's signals
         move_bad = bool(bad[streak[-1]])
         move_labels_only = move_bad and "cbpe" not in bad[streak[-1]]
+        if policy.young_flag_rate_ratio > 1:
+            move = dataclasses.replace(move, validation_multiple=policy.young_flag_rate_ratio)
     if move is not None and (not move_bad or (move_labels_only and move.down)):
         caught = "; fewer frauds caught, as a lower flag rate catches fewer" if move_bad else ""
         return RetrainDecision(
             streak[-1],
             f"operating point: {move.describe()}{caught}; the ranking held "
-            f"({_latest(evidence, streak[-1])}): re-fit the threshold to {move.target:.3%}, not the model",
+            f"({_latest(evidence, streak[-1])}): re-fit the threshold to {move.refit_to()}, not the model",
             action=THRESHOLD,
             diagnosis=OPERATING_POINT,
             refit=move,
@@ -576,6 +610,43 @@ def _flag_rate_move(
     if not moved and not (rate < target and _arrived_say_ranking_held(found[-1], policy)):
         return None
     return FlagRateMove(str(version), newest[0], newest[-1], rate, target, margin, scale, young)
+
+
+def _young_budget_ended(
+    evidence: dict[str, DayEvidence], days: list[str], attempts: list[Attempt], policy: RetrainPolicy
+) -> FlagRateMove | None:
+    """The re-fit back to the validation window's flag rate of a champion serving a young
+    version's alert budget, once the regime it was young in is older than the features' lookback
+    (its windows full): on its newest ``consecutive_days`` days scored after that re-fit (None:
+    nothing to re-fit back)."""
+    version = evidence[days[-1]].version
+    refits = [a for a in attempts if a.kind == THRESHOLD and a.version == version]
+    if version is None or not refits:
+        return None
+    last = refits[-1]
+    if last.outcome != "applied" or last.young_since is None:
+        return None
+    if _days_between(last.young_since, days[-1]) < policy.feature_lookback_days:
+        return None
+    window = [
+        d
+        for d in days[-policy.consecutive_days :]
+        if d > last.alert_day and evidence[d].version == version and evidence[d].flag_rate is not None
+    ]
+    if not window:
+        return None
+    found = [evidence[d] for d in window]
+    target = found[-1].flag_target if found[-1].flag_target is not None else found[-1].flag_rate
+    return FlagRateMove(
+        version,
+        window[0],
+        window[-1],
+        _pooled(found),
+        target,
+        0.0,
+        _median_change(found),
+        validation_multiple=1.0,
+    )
 
 
 def _arrived_say_ranking_held(newest: DayEvidence, policy: RetrainPolicy) -> bool:

@@ -276,6 +276,15 @@ class Settings(BaseSettings):
         "version's validation-window flag rate (the alert budget): past it, fewer frauds are caught, not "
         "more flagged",
     )
+    threshold_young_flag_rate_ratio: float = Field(
+        2.0,
+        ge=1,
+        description="a young version (first served within the features' lookback of the regime its retrain "
+        "answered) whose flag rate moved is re-fitted to flag this multiple of its validation-window rate, "
+        "at most the alert budget, and back to that rate once the regime is older than the lookback: it "
+        "learnt on half-filled windows and ranks worse at the operating point meanwhile, so recall is bought "
+        "with alerts (docs/decisions/operating-point-refit.md). 1 holds the validation rate",
+    )
     sensor_interval_seconds: int = Field(60, gt=0)
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
     daily_schedule_hour: int = Field(1, ge=0, le=23)

@@ -124,20 +124,25 @@ def refit(
     now: dt.datetime | None = None,
     hold: RecallHold | None = None,
     max_flag_rate_ratio: float = 2.0,
+    validation_multiple: float | None = None,
 ) -> ThresholdEvent:
     """Move ``version``'s threshold so that ``target_flag_rate`` of ``scores`` (the window's
-    scored transactions, as that version scored them) would be flagged; or, given a ``hold``,
-    to its threshold (recall held on arrived labels), flagging at most ``max_flag_rate_ratio``
-    times the target. Recorded in the registry."""
+    scored transactions, as that version scored them) would be flagged, or ``validation_multiple``
+    times its validation window's rate when given (a young version's alert budget, and back);
+    given a ``hold``, to its threshold (recall held on arrived labels), flagging at most
+    ``max_flag_rate_ratio`` times the validation rate, or the rate asked if that flags more.
+    Recorded in the registry."""
     scores = np.asarray(scores, dtype="float64")
     tags = _tags(store, version)  # one read: the threshold it replaces and the history it extends
-    if hold is None:
-        threshold, capped = threshold_for_flag_rate(scores, target_flag_rate), False
-    else:
-        # the budget is a multiple of the validation window's rate, not of a re-fit's (no creep)
-        trained = float(tags.get(REFERENCE_FLAG_RATE_TAG, target_flag_rate))
+    # the budget is a multiple of the validation window's rate, not of a re-fit's (no creep)
+    trained = float(tags.get(REFERENCE_FLAG_RATE_TAG, target_flag_rate))
+    if validation_multiple is not None:
+        target_flag_rate = min(0.5, validation_multiple * trained, max_flag_rate_ratio * trained)
+    threshold, capped = threshold_for_flag_rate(scores, target_flag_rate), False
+    if hold is not None:
         budget = threshold_for_flag_rate(scores, min(0.5, max_flag_rate_ratio * trained))
-        threshold, capped = max(hold.threshold, budget), hold.threshold < budget
+        held, capped = max(hold.threshold, budget), hold.threshold < budget
+        threshold = held if validation_multiple is None else min(held, threshold)
     previous = float(tags[THRESHOLD_TAG])
     return _record(
         store,
@@ -195,6 +200,9 @@ class RefitRequest:
     last_day: dt.date
     target_flag_rate: float
     reason: str
+    # flag this multiple of the version's validation rate instead of ``target_flag_rate`` (a young
+    # version's alert budget, and 1.0 back from it; None: the target as given)
+    validation_multiple: float | None = None
 
 
 def window_scores(warehouse: Warehouse, version: str, first: dt.date, last: dt.date) -> np.ndarray:
@@ -233,4 +241,5 @@ def refit_champion(
         request.reason,
         hold=hold,
         max_flag_rate_ratio=max_flag_rate_ratio,
+        validation_multiple=request.validation_multiple,
     )

@@ -19,6 +19,10 @@ class ThresholdRefitConfig(dg.Config):
     last_day: str
     target_flag_rate: float  # the flag rate to restore: the one the version's threshold was chosen for
     reason: str = "manual re-fit"
+    # > 0: flag this multiple of the version's validation-window rate instead of target_flag_rate
+    # (a young version's alert budget, and 1.0 back from it once its regime is older than the lookback)
+    validation_multiple: float = 0.0
+    young_since: str = ""  # the regime whose young version this budget serves (the policy's record)
 
 
 @dg.asset(
@@ -49,6 +53,7 @@ def decision_threshold(
         dt.date.fromisoformat(config.last_day),
         config.target_flag_rate,
         config.reason,
+        config.validation_multiple or None,
     )
     store, wh = mlflow.store(), warehouse.warehouse()
     refits = problem_spec(settings).model.decision.refits
@@ -78,4 +83,5 @@ def decision_threshold(
             "reason": event.reason,
         }
         | ({} if event.target_recall is None else {"target_recall": event.target_recall})
+        | ({"validation_multiple": config.validation_multiple} if config.validation_multiple else {})
     )

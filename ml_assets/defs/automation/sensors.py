@@ -141,11 +141,14 @@ def requested_attempts(instance: dg.DagsterInstance) -> list[Attempt]:
     runs = instance.get_runs(dg.RunsFilter(tags={TRIGGER_TAG: SENSOR_NAME}))
     for run in sorted(runs, key=lambda r: r.tags[ALERT_DAY_TAG]):
         kind = run.tags.get(KIND_TAG, RETRAIN)
-        version = None
+        version = young_since = None
         if kind == THRESHOLD:
-            version = run.run_config["ops"][op_name("decision_threshold")]["config"]["version"]
+            config = run.run_config["ops"][op_name("decision_threshold")]["config"]
+            version, young_since = config["version"], config.get("young_since") or None
         since = run.tags.get("ml_assets/bad_since") or None
-        attempts.append(Attempt(run.tags[ALERT_DAY_TAG], since=since, kind=kind, version=version))
+        attempts.append(
+            Attempt(run.tags[ALERT_DAY_TAG], since=since, kind=kind, version=version, young_since=young_since)
+        )
     return attempts
 
 
@@ -173,9 +176,15 @@ def retrain_on_performance_drop(
     decision = state.decision(policy)
     if not decision.fire:
         return dg.SensorResult(skip_reason=decision.reason, cursor=state.to_cursor())
-    refitted = decision.refit.version if decision.refit else None
+    move = decision.refit
     state.attempts.append(
-        Attempt(decision.alert_day, since=decision.since, kind=decision.action, version=refitted)
+        Attempt(
+            decision.alert_day,
+            since=decision.since,
+            kind=decision.action,
+            version=move.version if move else None,
+            young_since=move.budget_since if move else None,
+        )
     )
     request = _threshold_request(decision) if decision.action == THRESHOLD else _retrain_request(decision)
     context.log.info(f"{decision.action} requested: {decision.reason}")
@@ -220,6 +229,8 @@ def _threshold_request(decision: RetrainDecision) -> dg.RunRequest:
         "last_day": move.last_day,
         "target_flag_rate": move.target,
         "reason": decision.reason,
+        "validation_multiple": move.validation_multiple or 0.0,
+        "young_since": move.budget_since or "",
     }
     return dg.RunRequest(
         run_key=f"threshold-after-{decision.alert_day}",
