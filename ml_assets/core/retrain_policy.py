@@ -55,7 +55,9 @@ re-fit, the early label signal pools days scored at the old threshold for ``labe
 more days: it is not read as a ranking loss until its window holds new-threshold days only.
 A version promoted within ``feature_lookback_days`` of the regime its retrain answered is judged
 on its newest day alone until the regime is that old: its features still fill, so its scale keeps
-moving (docs/decisions/operating-point-refit.md)."""
+moving, and it ranks worse at the operating point; its re-fit flags ``young_flag_rate_ratio`` times
+its validation window's rate (the alert budget) and is re-fitted back to that rate once the regime
+is older than the lookback (docs/decisions/operating-point-refit.md)."""
 
 from __future__ import annotations
 
