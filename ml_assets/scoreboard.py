@@ -21,10 +21,11 @@ serving model was good again, from the replay's day rows.
 - recall recovery of each re-fit after the drift: days from the re-fit to the first day from
   which the mean realized recall of ``settle_days`` observed days is within
   ``recall_tolerance`` of its pre-drift level (a mean, because one day's recall rests on a few
-  dozen frauds; judged only while the re-fitted threshold served, up to the next promotion or
-  re-fit: "never" when no such window came in that span by the last day with complete labels; a
-  re-fit replaced before ``settle_days`` observed days is counted as replaced, one followed by
-  fewer than ``settle_days`` days with complete labels as pending);
+  dozen frauds; judged only while the re-fitted threshold served, from the day after the re-fit,
+  so 1 is its first served day, up to the next promotion or re-fit: "never" when no such window
+  came in that span by the last day with complete labels; a re-fit replaced before
+  ``settle_days`` observed days is counted as replaced, one followed by fewer than
+  ``settle_days`` days with complete labels as pending);
 - the threshold's share of that loss: recall at the served decisions below what the ranking
   allowed, the recall of the best threshold at the policy's false-positive rate on the same labels
   (capped at the pre-drift level), recall x days; and each re-fit's days to recall within
@@ -230,14 +231,15 @@ PENDING, REPLACED = "labels pending", "replaced"
 def _refit_recovery(
     days, recall, refit: dt.date, floors: dict[dt.date, float], settle_days: int
 ) -> int | None | str:
-    """A re-fit's days to recall within its day's floor, judged only while its threshold served: up to
-    the day of the next promotion or re-fit (served the day after). REPLACED: that came before
+    """A re-fit's days to recall within its day's floor, judged only while its threshold served: from
+    the day after it (the re-fit day itself was scored at the threshold it replaced) up to the day
+    of the next promotion or re-fit (served the day after). REPLACED: that came before
     ``settle_days`` observed days, so the re-fit was never judged on its own; PENDING: too few
     days with complete labels yet; None: never within its span."""
     end = next(
         (d for d, r in days if d > refit and (_applied_refit(r) or r.retrain.endswith("promoted"))), None
     )
-    span = [(d, v) for d, v in recall if d >= refit and (end is None or d <= end)]
+    span = [(d, v) for d, v in recall if d > refit and (end is None or d <= end)]
     recovered = _recovery_days(span, refit, floors, settle_days)
     if recovered is not None or sum(v is not None for _, v in span) >= settle_days:
         return recovered

@@ -174,28 +174,30 @@ def test_recall_recovery_counts_days_from_each_re_fit_on_a_three_day_mean(tmp_pa
 
 
 def test_a_re_fit_is_judged_only_while_its_threshold_served():
-    """Day 22's re-fit: recall 0.40, then a promotion on day 23 serves the new version's own
-    threshold from day 24 (0.40, then 0.30, then 0.49): replaced after two observed days, neither
-    "never" nor the days to the next good window. Day 30's re-fit recovers on its first day, before
-    the promotion of day 34: 0. Day 32's re-fit was not applied: it ends no span, and is judged on
-    its own to day 34: 0."""
+    """Day 22's re-fit serves from day 23 (0.40), then a promotion on day 24 serves the new
+    version's own threshold from day 25 (0.30, then 0.49): replaced after two observed days, neither
+    "never" nor the days to the next good window. Day 29's re-fit is scored at the old threshold on
+    its own day (0.30) and recovers on its first served day, before the promotion of day 34: 1. Day
+    31's re-fit was not applied: it ends no span, and is judged on its own to day 34: 1."""
     rows = _rows([0.94] * 45, {})
-    recall = [0.50] * 20 + [0.20] * 2 + [0.40] * 3 + [0.30] * 5 + [0.49] * 10 + [None] * 5
+    recall = [0.50] * 20 + [0.20] * 3 + [0.40] * 2 + [0.30] * 5 + [0.49] * 10 + [None] * 5
     for row, value in zip(rows, recall, strict=True):
         row.realized_recall = value
     rows[22].sensor, rows[22].retrain = "REFIT", "threshold 0.4100 -> 0.3300 (flag rate)"
-    rows[23].sensor, rows[23].retrain = "FIRED", "v3 promoted"
-    rows[30].sensor, rows[30].retrain = "REFIT", "threshold 0.3000 -> 0.2500 (flag rate)"
-    rows[32].sensor, rows[32].retrain = "REFIT", "threshold skipped"
+    rows[24].sensor, rows[24].retrain = "FIRED", "v3 promoted"
+    rows[29].sensor, rows[29].retrain = "REFIT", "threshold 0.3000 -> 0.2500 (flag rate)"
+    rows[31].sensor, rows[31].retrain = "REFIT", "threshold skipped"
     rows[34].sensor, rows[34].retrain = "FIRED", "v4 promoted"
     board = score(rows, "seasonal", START + dt.timedelta(days=20))
-    assert board.recall_recovery_days == (0, 0) and board.recall_recovery_replaced == 1
+    # day 22's own recall (0.20, scored at the threshold it replaced) is not the re-fit's: counted,
+    # it would make three observed days, judged "never"
+    assert board.recall_recovery_days == (1, 1) and board.recall_recovery_replaced == 1
     assert board.recall_recovery_pending == 0
-    assert "| 0, 0, replaced |" in table([board])
-    # without the promotion, day 22's re-fit is judged to day 30's: never within 0.05 in it
-    rows[23].retrain = "v3 rejected"
+    assert "| 1, 1, replaced |" in table([board])
+    # without the promotion, day 22's re-fit is judged to day 29's: never within 0.05 in it
+    rows[24].retrain = "v3 rejected"
     again = score(rows, "seasonal", START + dt.timedelta(days=20))
-    assert again.recall_recovery_days == (None, 0, 0) and again.recall_recovery_replaced == 0
+    assert again.recall_recovery_days == (None, 1, 1) and again.recall_recovery_replaced == 0
 
 
 def test_the_recall_lost_splits_into_the_rankings_share_and_the_thresholds(tmp_path):
