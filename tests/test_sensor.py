@@ -974,7 +974,8 @@ def test_a_young_version_serves_its_alert_budget_and_is_re_fitted_back_after_the
     older = _young(11, [0.0282] * 23, reference=0.0282)
     back = decide(older, budget, BUDGET_POLICY)  # 04-02: 30 days after the regime started
     assert back.action == "threshold" and back.refit.validation_multiple == 1.0, back.reason
-    assert (back.refit.first_day, back.refit.last_day) == ("2026-03-31", "2026-04-02")
+    # on the early label signal's days: a recall hold on their arrived labels may keep more flagged
+    assert (back.refit.first_day, back.refit.last_day) == ("2026-03-26", "2026-04-02")
     assert back.refit.budget_since is None and "lookback" in back.reason
     done = [*budget, Attempt("2026-04-02", "applied", kind="threshold", version="3")]
     assert not decide(older, done, BUDGET_POLICY).fire  # re-fitted back: nothing more to do

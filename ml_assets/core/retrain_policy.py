@@ -617,10 +617,11 @@ def _flag_rate_move(
 def _young_budget_ended(
     evidence: dict[str, DayEvidence], days: list[str], attempts: list[Attempt], policy: RetrainPolicy
 ) -> FlagRateMove | None:
-    """The re-fit back to the validation window's flag rate of a champion serving a young
-    version's alert budget, once the regime it was young in is older than the features' lookback
-    (its windows full): on its newest ``consecutive_days`` days scored after that re-fit (None:
-    nothing to re-fit back)."""
+    """The re-fit back from a young version's alert budget, once the regime it was young in is
+    older than the features' lookback (its windows full): to its validation window's flag rate, or
+    to what holds recall on the arrived labels if that flags more (on the early label signal's days,
+    as a recall re-fit reads them: a version that still ranks worse at the operating point keeps
+    its budget; measured on fraud_shift seed 65, BENCHMARKS.md). None: nothing to re-fit back."""
     version = evidence[days[-1]].version
     refits = [a for a in attempts if a.kind == THRESHOLD and a.version == version]
     if version is None or not refits:
@@ -630,11 +631,7 @@ def _young_budget_ended(
         return None
     if _days_between(last.young_since, days[-1]) < policy.feature_lookback_days:
         return None
-    window = [
-        d
-        for d in days[-policy.consecutive_days :]
-        if d > last.alert_day and evidence[d].version == version and evidence[d].flag_rate is not None
-    ]
+    window = _label_window(evidence, version, days[-1], policy)
     if not window:
         return None
     found = [evidence[d] for d in window]
@@ -701,20 +698,27 @@ def _recall_refit(
         return None
     if any(a.kind == THRESHOLD and a.outcome == "pending" and a.version == str(version) for a in attempts):
         return None
-    window = [
-        d
-        for d in sorted(evidence)
-        if evidence[d].version == version
-        # the signal's days (ages 1..label_window_days) and the alert day: labels as known on it
-        and 0 <= _days_between(d, streak[-1]) <= policy.label_window_days
-        and evidence[d].flag_rate is not None
-    ]
+    window = _label_window(evidence, version, streak[-1], policy)
     if not window:
         return None
     found = [evidence[d] for d in window]
     return FlagRateMove(
         str(version), window[0], window[-1], _pooled(found), target, 0.0, _median_change(found)
     )
+
+
+def _label_window(
+    evidence: dict[str, DayEvidence], version: str, newest: str, policy: RetrainPolicy
+) -> list[str]:
+    """The days of ``version`` the early label signal pooled on ``newest`` (ages
+    1..label_window_days) and ``newest`` itself: labels as known on it."""
+    return [
+        d
+        for d in sorted(evidence)
+        if evidence[d].version == version
+        and 0 <= _days_between(d, newest) <= policy.label_window_days
+        and evidence[d].flag_rate is not None
+    ]
 
 
 def _pooled(found: list[DayEvidence]) -> float:
