@@ -360,7 +360,10 @@ class FlagRateMove:
         if self.validation_multiple is None:
             return f"{self.target:.3%}"
         if self.validation_multiple == 1:
-            return "its validation window's flag rate"
+            return (
+                "its validation window's flag rate, or what holds recall on the arrived labels if that "
+                "flags more"
+            )
         return (
             f"{self.validation_multiple:g}x its validation window's flag rate (the alert budget while "
             "its windows fill: it ranks worse at the operating point until then)"

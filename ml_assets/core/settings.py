@@ -281,7 +281,8 @@ class Settings(BaseSettings):
         ge=1,
         description="a young version (first served within the features' lookback of the regime its retrain "
         "answered) whose flag rate moved is re-fitted to flag this multiple of its validation-window rate, "
-        "at most the alert budget, and back to that rate once the regime is older than the lookback: it "
+        "at most the alert budget, and back to that rate (or what holds recall on the arrived labels, if "
+        "that flags more) once the regime is older than the lookback: it "
         "learnt on half-filled windows and ranks worse at the operating point meanwhile, so recall is bought "
         "with alerts (docs/decisions/operating-point-refit.md). 1 holds the validation rate",
     )
