@@ -282,9 +282,9 @@ class Settings(BaseSettings):
         description="a young version (first served within the features' lookback of the regime its retrain "
         "answered) whose flag rate moved is re-fitted to flag this multiple of its validation-window rate, "
         "at most the alert budget, and back to that rate (or what holds recall on the arrived labels, if "
-        "that flags more) once the regime is older than the lookback: it "
-        "learnt on half-filled windows and ranks worse at the operating point meanwhile, so recall is bought "
-        "with alerts (docs/decisions/operating-point-refit.md). 1 holds the validation rate",
+        "that flags more) once the regime is older than the lookback: it learnt on half-filled windows and "
+        "ranks worse at the operating point meanwhile, so recall is bought with alerts "
+        "(docs/decisions/operating-point-refit.md). 1 holds the validation rate",
     )
     sensor_interval_seconds: int = Field(60, gt=0)
     sensor_history_days: int = Field(60, gt=0, description="estimates kept in the retrain sensor's cursor")
